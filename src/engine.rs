@@ -1,0 +1,221 @@
+//! What every engine (model, smoltcp, linux) offers to the script runner.
+//!
+//! The runner ([`crate::runner`]) walks a script's steps, resolves socket
+//! names and checks expectations; an engine only performs calls, moves time
+//! and reports what happened. All engines therefore produce the same kind of
+//! [`crate::trace::Trace`].
+
+use crate::script::{Call, Fault};
+use crate::segment::Segment;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// Between two steps the network settles: it runs until nothing has
+/// happened for this long. 50 ms lets a delayed ACK (40 ms minimum,
+/// `TCP_DELACK_MIN`) go out but not a retransmission (200 ms minimum RTO).
+pub const SETTLE_QUIET_US: u64 = 50_000;
+
+/// The horizon when neither the script nor the command line sets one.
+pub const DEFAULT_HORIZON_US: u64 = 600_000_000;
+
+/// The first ephemeral port the runner hands out for `connect` without
+/// `from PORT`; each further connect takes the next one.
+pub const FIRST_LOCAL_PORT: u16 = 40000;
+
+/// A host of the script and its address (host `i` is 10.0.0.(i+1)).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HostSpec {
+    pub name: String,
+    pub addr: Ipv4Addr,
+}
+
+impl HostSpec {
+    pub fn for_hosts(names: &[String]) -> Vec<HostSpec> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| HostSpec {
+                name: n.clone(),
+                addr: Ipv4Addr::new(10, 0, 0, (i + 1) as u8),
+            })
+            .collect()
+    }
+}
+
+/// Which close rule the model follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// Linux: close() with unread data sends RST (RFC 2525 section 2.17).
+    #[default]
+    Linux,
+    /// The same model with that rule switched off: close() always sends FIN.
+    AlwaysFin,
+}
+
+impl Policy {
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Linux => "linux",
+            Policy::AlwaysFin => "always-fin",
+        }
+    }
+}
+
+/// Options every engine receives.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub seed: u64,
+    pub policy: Policy,
+    /// Keep payload bytes in recorded segments (off only for benchmarks).
+    pub keep_payload: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            seed: 1,
+            policy: Policy::Linux,
+            keep_payload: true,
+        }
+    }
+}
+
+/// Extra facts the runner resolved for a call.
+#[derive(Clone, Debug, Default)]
+pub struct CallCtx {
+    /// `connect`: the local port to bind first.
+    pub local_port: Option<u16>,
+    /// `accept`: the name the new connection gets.
+    pub new_name: Option<String>,
+    /// `connect`: the address of the target host.
+    pub peer_addr: Option<Ipv4Addr>,
+}
+
+/// What a call returned, as a program would see it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CallOutcome {
+    /// The return value; `-1` on error.
+    pub ret: i64,
+    /// The errno name when `ret == -1`.
+    pub errno: Option<String>,
+    /// Bytes returned by `recv`.
+    pub data: Option<Vec<u8>>,
+    /// Something to show beside the call (e.g. how long a close blocked).
+    pub note: Option<String>,
+    /// The engine cannot perform this call (e.g. MSG_OOB on smoltcp); it was
+    /// skipped and the note says why.
+    pub unsupported: bool,
+}
+
+impl CallOutcome {
+    pub fn ok(ret: i64) -> Self {
+        CallOutcome {
+            ret,
+            ..Default::default()
+        }
+    }
+    pub fn err(errno: &str) -> Self {
+        CallOutcome {
+            ret: -1,
+            errno: Some(errno.to_string()),
+            ..Default::default()
+        }
+    }
+    pub fn unsupported(engine: &str, what: &str) -> Self {
+        CallOutcome {
+            ret: -1,
+            errno: Some("EOPNOTSUPP".into()),
+            note: Some(format!("unsupported on {engine}: {what}")),
+            unsupported: true,
+            ..Default::default()
+        }
+    }
+}
+
+/// One TCP state transition of a socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct StateChange {
+    pub time_us: u64,
+    pub host: String,
+    /// The script's name for the socket (`conn`, `listener`, ...).
+    pub sock: String,
+    pub from: String,
+    pub to: String,
+}
+
+/// A connection still open when the run ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OpenConn {
+    pub host: String,
+    pub sock: String,
+    pub local_port: u16,
+    pub remote: String,
+    pub state: String,
+    /// What it is waiting for (e.g. "probing a zero window", "unread 10 bytes").
+    pub detail: String,
+}
+
+/// What an engine reports when the run ends.
+#[derive(Clone, Debug, Default)]
+pub struct Finish {
+    pub states: Vec<StateChange>,
+    pub open_at_end: Vec<OpenConn>,
+    /// Things the reader must know (unsupported calls, a cut horizon).
+    pub notes: Vec<String>,
+    /// Time at which the run ended.
+    pub end_us: u64,
+}
+
+/// An engine-level failure that stops the run (e.g. no privileges).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EngineError(pub String);
+
+impl std::fmt::Display for EngineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for EngineError {}
+
+/// A TCP implementation the scripts can run on.
+pub trait Engine {
+    /// `model`, `smoltcp`, `linux`.
+    fn name(&self) -> &'static str;
+    /// Time since the run began.
+    fn now_us(&self) -> u64;
+    /// A host sysctl, e.g. `net.ipv4.tcp_fin_timeout` = `5`.
+    fn sysctl(&mut self, host: usize, key: &str, value: &str) -> Result<(), EngineError>;
+    /// Performs one call on the socket the runner named. `Socket`,
+    /// `Listen` and `Connect` on a name the engine has not seen create it.
+    fn call(&mut self, host: usize, sock: &str, call: &Call, ctx: &CallCtx) -> CallOutcome;
+    /// Calls made at the same instant: no segment is delivered between them.
+    fn call_together(
+        &mut self,
+        calls: &[(usize, String, Call, CallCtx)],
+    ) -> Vec<CallOutcome> {
+        calls
+            .iter()
+            .map(|(h, s, c, x)| self.call(*h, s, c, x))
+            .collect()
+    }
+    /// Applies a fault to the next segments `host` sends.
+    fn fault(&mut self, host: usize, fault: &Fault) -> Result<(), EngineError>;
+    /// Releases the segments held from `host`.
+    fn release(&mut self, host: usize) -> Result<(), EngineError>;
+    /// Runs the network until nothing has happened for [`SETTLE_QUIET_US`].
+    fn settle(&mut self);
+    /// Lets `us` of time pass, running everything that happens meanwhile.
+    fn wait(&mut self, us: u64);
+    /// The TCP state of a socket by name (`CLOSE` once it is gone); `None`
+    /// if the host never had a socket of that name.
+    fn state(&mut self, host: usize, sock: &str) -> Option<String>;
+    /// TcpExt counter changes of a host since the run began (non-zero only).
+    fn counters(&mut self, host: usize) -> BTreeMap<String, i64>;
+    /// Every segment so far, in the order it left its host.
+    fn segments(&self) -> &[Segment];
+    /// Runs until nothing is pending or the horizon, and reports.
+    fn finish(&mut self, horizon_us: u64) -> Finish;
+}

@@ -1,0 +1,75 @@
+//! finrst: why did close() send RST instead of FIN?
+//!
+//! A TCP close-path simulator. A scenario script ([`script`]) runs on an
+//! engine ([`engine::Engine`]): the pure Linux [`model`], real smoltcp
+//! sockets, or the machine's kernel. The [`runner`] turns what the engine did
+//! into a [`trace::Trace`] of [`segment::Segment`]s, calls, states and
+//! counters.
+
+pub mod engine;
+pub mod model;
+pub mod runner;
+pub mod script;
+pub mod segment;
+pub mod trace;
+
+use engine::{Engine, EngineError, HostSpec, RunOptions};
+
+/// The engines a script can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineKind {
+    /// The pure model of the Linux close path (virtual time, no root).
+    Model,
+}
+
+impl EngineKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Model => "model",
+        }
+    }
+}
+
+/// Builds an engine for a script's hosts.
+pub fn make_engine(
+    kind: EngineKind,
+    hosts: &[HostSpec],
+    opts: &RunOptions,
+) -> Result<Box<dyn Engine>, EngineError> {
+    match kind {
+        EngineKind::Model => Ok(Box::new(model::ModelEngine::new(hosts, opts))),
+    }
+}
+
+/// Parses and runs one script file.
+pub fn run_file(
+    path: &str,
+    kind: EngineKind,
+    opts: &RunOptions,
+    horizon_us: Option<u64>,
+) -> Result<trace::Trace, Error> {
+    let script = script::parse_file(path).map_err(Error::Script)?;
+    let hosts = HostSpec::for_hosts(&script.hosts);
+    let mut engine = make_engine(kind, &hosts, opts).map_err(Error::Engine)?;
+    runner::run(&script, engine.as_mut(), opts, horizon_us).map_err(Error::Run)
+}
+
+/// Everything that can stop a run before it produces a trace.
+#[derive(Debug)]
+pub enum Error {
+    Script(script::ScriptError),
+    Run(runner::RunError),
+    Engine(EngineError),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Script(e) => write!(f, "{e}"),
+            Error::Run(e) => write!(f, "{e}"),
+            Error::Engine(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

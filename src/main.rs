@@ -1,0 +1,151 @@
+//! The `finrst` command: a thin CLI over the library.
+
+use clap::{CommandFactory, Parser, Subcommand};
+use finrst::engine::{Policy, RunOptions};
+use finrst::script::parse_duration;
+use finrst::{run_file, EngineKind, Error};
+use std::process::ExitCode;
+
+/// Why did close() send RST instead of FIN? Run TCP close-path scenarios on a
+/// model of the Linux stack, on smoltcp, or on the real kernel, and read the
+/// trace segment by segment.
+#[derive(Parser)]
+#[command(name = "finrst", version, propagate_version = true)]
+#[command(after_help = "Examples:
+  finrst run sim/seed000-epollout-unread.sim
+  finrst run sim/rfc2525-zero-window.sim --policy always-fin --horizon 40s
+  finrst run sim/seed004-http-unread.sim --format json
+  finrst list sim
+
+Exit codes: 0 ok, 1 an expectation failed, 2 bad input or the engine could not run.")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run scenario scripts and print their traces.
+    Run(RunArgs),
+    /// List the scenarios in a directory with their titles.
+    List {
+        /// The directory (default: sim).
+        #[arg(default_value = "sim")]
+        dir: String,
+    },
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Scenario files (.sim).
+    #[arg(required = true)]
+    files: Vec<String>,
+    /// The TCP implementation to run on.
+    #[arg(long, value_enum, default_value = "model")]
+    engine: EngineKind,
+    /// The model's close rule (model engine only).
+    #[arg(long, value_enum, default_value = "linux")]
+    policy: Policy,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Seed for initial sequence numbers and timestamps.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Stop the run at this time (e.g. 90s); overrides the script's horizon.
+    #[arg(long, value_parser = parse_horizon)]
+    horizon: Option<u64>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+fn parse_horizon(s: &str) -> Result<u64, String> {
+    parse_duration(s).ok_or_else(|| format!("expected a duration like 90s or 500ms, found {s:?}"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Run(a) => run(a),
+        Cmd::List { dir } => list(&dir),
+        Cmd::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "finrst", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn run(a: RunArgs) -> ExitCode {
+    let opts = RunOptions {
+        seed: a.seed,
+        policy: a.policy,
+        keep_payload: true,
+    };
+    let mut failed = false;
+    for (i, f) in a.files.iter().enumerate() {
+        let trace = match run_file(f, a.engine, &opts, a.horizon) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("finrst: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        match a.format {
+            Format::Text => {
+                if i > 0 {
+                    println!();
+                }
+                print!("{}", trace.to_text());
+            }
+            Format::Json => println!("{}", trace.to_json()),
+        }
+        if let Some(first) = trace.failures.first() {
+            eprintln!("finrst: expectation failed: {first}");
+            failed = true;
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn list(dir: &str) -> ExitCode {
+    let mut files: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().to_string_lossy().to_string())
+            .filter(|p| p.ends_with(".sim"))
+            .collect(),
+        Err(e) => {
+            eprintln!("finrst: cannot read directory {dir}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    files.sort();
+    let mut bad = false;
+    for f in files {
+        match finrst::script::parse_file(&f) {
+            Ok(s) => println!("{:<36} {}", s.name(), s.title),
+            Err(e) => {
+                eprintln!("finrst: {}", Error::Script(e));
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

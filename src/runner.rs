@@ -1,0 +1,502 @@
+//! The script interpreter shared by every engine: resolves socket names,
+//! hands calls to the engine, settles the network between steps, checks
+//! expectations and assembles the [`Trace`].
+
+use crate::engine::{
+    CallCtx, CallOutcome, Engine, EngineError, HostSpec, RunOptions, DEFAULT_HORIZON_US,
+    FIRST_LOCAL_PORT,
+};
+use crate::script::{epoll, Call, CallStep, Expect, Expected, Script, Step, StepKind};
+use crate::trace::{relative, CallRecord, Failure, Trace};
+use std::collections::BTreeMap;
+
+/// Why a run could not complete (as opposed to an expectation failing).
+#[derive(Debug)]
+pub enum RunError {
+    /// The script is wrong at run time (e.g. a socket name never created).
+    Script {
+        file: String,
+        line: u32,
+        col: u32,
+        msg: String,
+    },
+    Engine(EngineError),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Script {
+                file,
+                line,
+                col,
+                msg,
+            } => write!(f, "{file}:{line}:{col}: {msg}"),
+            RunError::Engine(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<EngineError> for RunError {
+    fn from(e: EngineError) -> Self {
+        RunError::Engine(e)
+    }
+}
+
+/// Per host: the socket names the script has created, in creation order.
+#[derive(Default)]
+struct Names {
+    socks: Vec<String>,
+    /// Names whose socket has been closed by the program (the connection may
+    /// live on as an orphan; its name stays valid for `expect ... state`).
+    closed: Vec<String>,
+}
+
+struct Runner<'a> {
+    script: &'a Script,
+    engine: &'a mut dyn Engine,
+    names: Vec<Names>,
+    hosts: Vec<HostSpec>,
+    next_port: u16,
+    calls: Vec<CallRecord>,
+    failures: Vec<Failure>,
+    checked: usize,
+    /// Segments before this index were sent before the current step began.
+    seg_mark: usize,
+}
+
+/// Runs a script on an engine to the end (or the horizon).
+pub fn run(
+    script: &Script,
+    engine: &mut dyn Engine,
+    opts: &RunOptions,
+    horizon_override_us: Option<u64>,
+) -> Result<Trace, RunError> {
+    let hosts = HostSpec::for_hosts(&script.hosts);
+    let mut r = Runner {
+        script,
+        engine,
+        names: script.hosts.iter().map(|_| Names::default()).collect(),
+        hosts: hosts.clone(),
+        next_port: FIRST_LOCAL_PORT,
+        calls: Vec::new(),
+        failures: Vec::new(),
+        checked: 0,
+        seg_mark: 0,
+    };
+    for step in &script.steps {
+        r.step(step)?;
+    }
+    let horizon = horizon_override_us
+        .or(script.horizon_us)
+        .unwrap_or(DEFAULT_HORIZON_US);
+    let fin = r.engine.finish(horizon);
+    let mut counters = BTreeMap::new();
+    for (i, h) in hosts.iter().enumerate() {
+        let c = r.engine.counters(i);
+        if !c.is_empty() {
+            counters.insert(h.name.clone(), c);
+        }
+    }
+    Ok(Trace {
+        scenario: script.name(),
+        title: script.title.clone(),
+        engine: r.engine.name().to_string(),
+        policy: opts.policy.name().to_string(),
+        hosts,
+        segments: r.engine.segments().to_vec(),
+        calls: r.calls,
+        states: fin.states,
+        counters,
+        open_at_end: fin.open_at_end,
+        notes: fin.notes,
+        end_us: fin.end_us,
+        expectations_checked: r.checked,
+        failures: r.failures,
+    })
+}
+
+impl Runner<'_> {
+    fn host(&self, name: &str) -> usize {
+        // The parser only lets declared hosts through.
+        self.script.host_index(name).unwrap_or(0)
+    }
+
+    fn script_err(&self, step: &Step, msg: String) -> RunError {
+        RunError::Script {
+            file: self.script.path.clone(),
+            line: step.line,
+            col: step.col,
+            msg,
+        }
+    }
+
+    fn step(&mut self, step: &Step) -> Result<(), RunError> {
+        if !matches!(step.kind, StepKind::Expect(_)) {
+            self.seg_mark = self.engine.segments().len();
+        }
+        match &step.kind {
+            StepKind::Call(c) => {
+                let (h, name, call, ctx) = self.resolve(step, c)?;
+                let out = self.engine.call(h, &name, &call, &ctx);
+                self.record(step, c, &name, &call, out);
+                self.engine.settle();
+            }
+            StepKind::Together(steps) => {
+                let mut resolved = Vec::new();
+                let mut cs = Vec::new();
+                for s in steps {
+                    if let StepKind::Call(c) = &s.kind {
+                        resolved.push(self.resolve(s, c)?);
+                        cs.push((s, c));
+                    }
+                }
+                let outs = self.engine.call_together(&resolved);
+                for ((s, c), (out, (_, name, call, _))) in
+                    cs.into_iter().zip(outs.into_iter().zip(resolved.iter()))
+                {
+                    self.record(s, c, name, call, out);
+                }
+                self.engine.settle();
+            }
+            StepKind::Wait { us } => self.engine.wait(*us),
+            StepKind::Sysctl { host, key, value } => {
+                let h = self.host(host);
+                self.engine
+                    .sysctl(h, key, value)
+                    .map_err(|e| self.script_err(step, e.0))?;
+            }
+            StepKind::Fault { host, fault } => {
+                let h = self.host(host);
+                self.engine.fault(h, fault)?;
+            }
+            StepKind::Release { host } => {
+                let h = self.host(host);
+                self.engine.release(h)?;
+                self.engine.settle();
+            }
+            StepKind::Expect(e) => self.expect(step, e)?,
+        }
+        Ok(())
+    }
+
+    /// Turns a call step into (host, socket name, call, context), creating
+    /// the implicit sockets and names the script relies on.
+    fn resolve(
+        &mut self,
+        step: &Step,
+        c: &CallStep,
+    ) -> Result<(usize, String, Call, CallCtx), RunError> {
+        let h = self.host(&c.host);
+        let mut ctx = CallCtx::default();
+        let exists = |r: &Self, n: &str| r.names[h].socks.iter().any(|s| s == n);
+        let name = match &c.call {
+            Call::Socket => {
+                let n = c.name_as.clone().unwrap_or_else(|| "conn".into());
+                if exists(self, &n) {
+                    return Err(self.script_err(
+                        step,
+                        format!("{} already has a socket named `{n}`: use `socket as NAME`", c.host),
+                    ));
+                }
+                self.names[h].socks.push(n.clone());
+                n
+            }
+            Call::Listen { .. } | Call::Connect { .. } => {
+                let default = if matches!(c.call, Call::Listen { .. }) {
+                    "listener"
+                } else {
+                    "conn"
+                };
+                let n = c
+                    .sock
+                    .clone()
+                    .or_else(|| c.name_as.clone())
+                    .unwrap_or_else(|| default.into());
+                if !exists(self, &n) {
+                    self.names[h].socks.push(n.clone());
+                    // The implicit socket() a program makes first.
+                    let out = self.engine.call(h, &n, &Call::Socket, &ctx);
+                    if out.ret < 0 && !out.unsupported {
+                        return Err(self.script_err(
+                            step,
+                            format!("socket() failed: {}", out.errno.unwrap_or_default()),
+                        ));
+                    }
+                }
+                if let Call::Connect {
+                    host, from_port, ..
+                } = &c.call
+                {
+                    let port = match from_port {
+                        Some(p) => *p,
+                        None => {
+                            let p = self.next_port;
+                            self.next_port = self.next_port.wrapping_add(1).max(FIRST_LOCAL_PORT);
+                            p
+                        }
+                    };
+                    ctx.local_port = Some(port);
+                    ctx.peer_addr = self
+                        .script
+                        .host_index(host)
+                        .map(|i| self.hosts[i].addr);
+                }
+                n
+            }
+            Call::Accept => {
+                let l = c.sock.clone().unwrap_or_else(|| "listener".into());
+                if !exists(self, &l) {
+                    return Err(self.script_err(
+                        step,
+                        format!("{} has no socket named `{l}` to accept on (listen first)", c.host),
+                    ));
+                }
+                let new = match &c.name_as {
+                    Some(n) if exists(self, n) => {
+                        return Err(self.script_err(
+                            step,
+                            format!("{} already has a socket named `{n}`", c.host),
+                        ))
+                    }
+                    Some(n) => n.clone(),
+                    None => {
+                        let mut k = 1;
+                        loop {
+                            let n = if k == 1 {
+                                "conn".to_string()
+                            } else {
+                                format!("conn{k}")
+                            };
+                            if !exists(self, &n) {
+                                break n;
+                            }
+                            k += 1;
+                        }
+                    }
+                };
+                ctx.new_name = Some(new);
+                l
+            }
+            Call::Exit => "-".into(),
+            _ => {
+                let n = match &c.sock {
+                    Some(s) => s.clone(),
+                    None => {
+                        // The default socket: the newest open `conn*`, else the listener.
+                        let open: Vec<&String> = self.names[h]
+                            .socks
+                            .iter()
+                            .filter(|s| !self.names[h].closed.contains(s))
+                            .collect();
+                        match open
+                            .iter()
+                            .find(|s| s.as_str() == "conn")
+                            .or_else(|| open.iter().find(|s| s.starts_with("conn")))
+                            .or_else(|| open.first())
+                        {
+                            Some(s) => s.to_string(),
+                            None => {
+                                return Err(self.script_err(
+                                    step,
+                                    format!(
+                                        "{} has no open socket for {} (connect, accept or socket first, or name one as HOST.SOCKET)",
+                                        c.host,
+                                        c.call.verb()
+                                    ),
+                                ))
+                            }
+                        }
+                    }
+                };
+                if !exists(self, &n) {
+                    return Err(self.script_err(step, format!("{} has no socket named `{n}`", c.host)));
+                }
+                n
+            }
+        };
+        Ok((h, name, c.call.clone(), ctx))
+    }
+
+    fn record(&mut self, step: &Step, c: &CallStep, name: &str, call: &Call, out: CallOutcome) {
+        let h = self.host(&c.host);
+        // A successful accept creates the new name; socket()/accept() return
+        // a descriptor number, normalised across engines as 3 + the host's
+        // socket ordinal (programs start with 0, 1, 2 open).
+        let mut ret = out.ret;
+        if let (Call::Accept, true) = (call, out.ret >= 0) {
+            if let Some(n) = self.resolve_new_name(step, c) {
+                self.names[h].socks.push(n);
+            }
+            ret = 2 + self.names[h].socks.len() as i64;
+        }
+        if let (Call::Socket, true) = (call, out.ret >= 0) {
+            ret = 2 + self.names[h].socks.len() as i64;
+        }
+        if matches!(call, Call::Close) && out.ret == 0 {
+            self.names[h].closed.push(name.to_string());
+        }
+        if matches!(call, Call::Exit) {
+            let all = self.names[h].socks.clone();
+            self.names[h].closed.extend(all);
+        }
+        let events = match call {
+            Call::Poll { .. } if out.ret >= 0 => Some(epoll::names(out.ret as u32)),
+            _ => None,
+        };
+        let mut note = out.note.clone();
+        if let Some(d) = &out.data {
+            let shown = String::from_utf8_lossy(&d[..d.len().min(24)]).to_string();
+            let more = if d.len() > 24 { "..." } else { "" };
+            let n = format!("data {:?}{more}", shown);
+            note = Some(match note {
+                Some(x) => format!("{n}; {x}"),
+                None => n,
+            });
+        }
+        let rec = CallRecord {
+            time_us: self.engine.now_us(),
+            host: c.host.clone(),
+            sock: name.to_string(),
+            call: call.display(),
+            ret,
+            errno: out.errno.clone(),
+            line: step.line,
+            note,
+            events,
+        };
+        if let Some(exp) = &c.expected {
+            self.checked += 1;
+            let ok = match exp {
+                Expected::Value(v) => rec.errno.is_none() && rec.ret == *v,
+                Expected::Errno(e) => rec.errno.as_deref() == Some(e.as_str()),
+                Expected::Events(m) => rec.errno.is_none() && rec.ret as u32 == *m,
+            };
+            if !ok {
+                self.fail(step, format!("expected = {exp}, got = {}", rec.result_text()));
+            }
+        }
+        self.calls.push(rec);
+    }
+
+    fn resolve_new_name(&self, _step: &Step, c: &CallStep) -> Option<String> {
+        let h = self.host(&c.host);
+        match &c.name_as {
+            Some(n) => Some(n.clone()),
+            None => {
+                let mut k = 1;
+                loop {
+                    let n = if k == 1 {
+                        "conn".to_string()
+                    } else {
+                        format!("conn{k}")
+                    };
+                    if !self.names[h].socks.contains(&n) {
+                        return Some(n);
+                    }
+                    k += 1;
+                }
+            }
+        }
+    }
+
+    fn fail(&mut self, step: &Step, why: String) {
+        self.failures.push(Failure {
+            file: self.script.path.clone(),
+            line: step.line,
+            text: step.text.clone(),
+            why,
+        });
+    }
+
+    fn expect(&mut self, step: &Step, e: &Expect) -> Result<(), RunError> {
+        self.checked += 1;
+        match e {
+            Expect::Segment {
+                negated,
+                src,
+                dst,
+                flags,
+                seq,
+                ack,
+                win,
+                len,
+            } => {
+                let all = relative(self.engine.segments());
+                let window = &all[self.seg_mark.min(all.len())..];
+                let ftext = flags.tcpdump();
+                let same_dir: Vec<_> = window
+                    .iter()
+                    .filter(|s| &s.src == src && &s.dst == dst)
+                    .collect();
+                let hit = same_dir.iter().any(|s| {
+                    s.flags == ftext
+                        && seq.is_none_or(|v| s.seq == v)
+                        && ack.is_none_or(|v| s.ack == Some(v))
+                        && win.is_none_or(|v| s.win == v)
+                        && len.is_none_or(|v| s.len == v)
+                });
+                if hit == *negated {
+                    let seen: Vec<String> = same_dir
+                        .iter()
+                        .map(|s| {
+                            let mut t = format!("[{}] seq {}", s.flags, s.seq);
+                            if let Some(a) = s.ack {
+                                let _ = std::fmt::Write::write_fmt(&mut t, format_args!(" ack {a}"));
+                            }
+                            let _ = std::fmt::Write::write_fmt(
+                                &mut t,
+                                format_args!(" win {} len {}", s.win, s.len),
+                            );
+                            t
+                        })
+                        .collect();
+                    let why = if *negated {
+                        format!("such a segment was sent: {}", seen.join("; "))
+                    } else if seen.is_empty() {
+                        format!("no segment from {src} to {dst} since the previous step")
+                    } else {
+                        format!("{src} > {dst} sent only: {}", seen.join("; "))
+                    };
+                    self.fail(step, why);
+                }
+            }
+            Expect::State { host, sock, state } => {
+                let h = self.host(host);
+                let name = match sock {
+                    Some(s) => s.clone(),
+                    None => {
+                        let socks = &self.names[h].socks;
+                        match socks
+                            .iter()
+                            .find(|s| s.as_str() == "conn")
+                            .or_else(|| socks.first())
+                        {
+                            Some(s) => s.clone(),
+                            None => {
+                                return Err(self.script_err(step, format!("{host} has no socket yet")))
+                            }
+                        }
+                    }
+                };
+                match self.engine.state(h, &name) {
+                    Some(got) if &got == state => {}
+                    Some(got) => self.fail(step, format!("{host}.{name} is in {got}")),
+                    None => {
+                        return Err(self.script_err(step, format!("{host} has no socket named `{name}`")))
+                    }
+                }
+            }
+            Expect::Counter { host, name, value } => {
+                let h = self.host(host);
+                let got = self.engine.counters(h).get(name).copied().unwrap_or(0);
+                if got != *value {
+                    self.fail(step, format!("{host} {name} changed by {got}"));
+                }
+            }
+        }
+        Ok(())
+    }
+}

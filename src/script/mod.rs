@@ -1,0 +1,429 @@
+//! Scenario scripts: the `.sim` language.
+//!
+//! A script reads like a packetdrill test turned into a conversation between
+//! hosts. Every line is one of:
+//!
+//! ```text
+//! # a comment (also after a step)
+//! title seed 000: the client never reads, close() sends RST
+//! description  free text, may repeat
+//! hosts client server               # the hosts, in address order
+//! horizon 300s                      # stop the run here at the latest
+//!
+//! server listen 9999                # HOST[.SOCKET] CALL ARGS [= RESULT]
+//! client connect server:9999 = 0
+//! server accept = 4
+//! server poll = EPOLLOUT
+//! server send "1" = 1
+//! client setsockopt SO_LINGER {1, 0}
+//! client close = 0
+//! server recv 10 = -1 ECONNRESET
+//! server sysctl net.ipv4.tcp_fin_timeout = 5
+//! wait 61s
+//! together {                        # these calls happen at one instant
+//!   client close
+//!   server close
+//! }
+//! client drop 2                     # faults on the next segments from a host
+//! client delay 300ms
+//! client hold
+//! client release
+//! expect client > server R. seq 1 ack 2      # a segment sent since the last step
+//! expect no client > server F.
+//! expect client state TIME_WAIT
+//! expect client TCPAbortOnClose = 1
+//! ```
+//!
+//! [`parse`] turns text into a [`Script`]; every error carries
+//! `file:line:col`, the offending text and what was expected.
+
+mod parse;
+
+pub use parse::{parse, parse_duration, parse_file, ScriptError};
+
+use crate::segment::Flags;
+
+/// A parsed scenario.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Script {
+    /// The file it came from (for messages).
+    pub path: String,
+    /// The `title` line (empty if none).
+    pub title: String,
+    pub description: Vec<String>,
+    /// Host names in declaration order; host `i` has address 10.0.0.(i+1).
+    pub hosts: Vec<String>,
+    /// `horizon` directive, microseconds of virtual time.
+    pub horizon_us: Option<u64>,
+    pub steps: Vec<Step>,
+}
+
+impl Script {
+    /// The scenario name: the file name without directory and `.sim`.
+    pub fn name(&self) -> String {
+        let base = self.path.rsplit('/').next().unwrap_or(&self.path);
+        base.strip_suffix(".sim").unwrap_or(base).to_string()
+    }
+
+    /// The index of a host by name.
+    pub fn host_index(&self, name: &str) -> Option<usize> {
+        self.hosts.iter().position(|h| h == name)
+    }
+}
+
+/// One step, with where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    pub line: u32,
+    pub col: u32,
+    /// The source line, trimmed, without its comment.
+    pub text: String,
+    pub kind: StepKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepKind {
+    /// A socket call by a host's program.
+    Call(CallStep),
+    /// Let virtual (or real) time pass.
+    Wait { us: u64 },
+    /// Calls made at the same instant: nothing is delivered between them.
+    Together(Vec<Step>),
+    /// A host's sysctl, e.g. `net.ipv4.tcp_fin_timeout`.
+    Sysctl {
+        host: String,
+        key: String,
+        value: String,
+    },
+    /// A fault on the next segments a host sends.
+    Fault { host: String, fault: Fault },
+    /// Release the segments held from a host.
+    Release { host: String },
+    Expect(Expect),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallStep {
+    pub host: String,
+    /// `HOST.SOCKET`; `None` means the default socket for the call.
+    pub sock: Option<String>,
+    pub call: Call,
+    /// `as NAME` on socket/listen/connect/accept.
+    pub name_as: Option<String>,
+    pub expected: Option<Expected>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Call {
+    Socket,
+    Listen {
+        port: u16,
+        backlog: u32,
+    },
+    Connect {
+        host: String,
+        port: u16,
+        from_port: Option<u16>,
+    },
+    Accept,
+    Send {
+        data: Data,
+        flags: MsgFlags,
+    },
+    Recv {
+        len: u32,
+        flags: MsgFlags,
+    },
+    Shutdown(How),
+    Close,
+    /// The process dies: every descriptor of the host closes, no lingering.
+    Exit,
+    /// epoll: which events are ready now (interest mask; all if empty).
+    Poll {
+        interest: u32,
+    },
+    SetSockOpt(SockOpt),
+    /// `connect(AF_UNSPEC)`: `tcp_disconnect`.
+    Disconnect,
+}
+
+impl Call {
+    /// The call's name as written in scripts.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Call::Socket => "socket",
+            Call::Listen { .. } => "listen",
+            Call::Connect { .. } => "connect",
+            Call::Accept => "accept",
+            Call::Send { .. } => "send",
+            Call::Recv { .. } => "recv",
+            Call::Shutdown(_) => "shutdown",
+            Call::Close => "close",
+            Call::Exit => "exit",
+            Call::Poll { .. } => "poll",
+            Call::SetSockOpt(_) => "setsockopt",
+            Call::Disconnect => "disconnect",
+        }
+    }
+
+    /// How the call is shown in traces: `send(1, MSG_OOB)`, `close()`.
+    pub fn display(&self) -> String {
+        match self {
+            Call::Socket => "socket()".into(),
+            Call::Listen { port, backlog } => format!("listen({port}, backlog {backlog})"),
+            Call::Connect { host, port, .. } => format!("connect({host}:{port})"),
+            Call::Accept => "accept()".into(),
+            Call::Send { data, flags } => {
+                let d = match data {
+                    Data::Count(n) => n.to_string(),
+                    Data::Bytes(b) => format!("{:?}", String::from_utf8_lossy(b)),
+                };
+                format!("send({d}{})", flags.suffix())
+            }
+            Call::Recv { len, flags } => format!("recv({len}{})", flags.suffix()),
+            Call::Shutdown(h) => format!("shutdown({})", h.name()),
+            Call::Close => "close()".into(),
+            Call::Exit => "exit()".into(),
+            Call::Poll { .. } => "epoll_wait()".into(),
+            Call::SetSockOpt(o) => format!("setsockopt({})", o.display()),
+            Call::Disconnect => "connect(AF_UNSPEC)".into(),
+        }
+    }
+}
+
+/// What `send` writes: a byte count (filled with a fixed pattern) or bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Data {
+    Count(u32),
+    Bytes(Vec<u8>),
+}
+
+impl Data {
+    pub fn len(&self) -> usize {
+        match self {
+            Data::Count(n) => *n as usize,
+            Data::Bytes(b) => b.len(),
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The bytes: a count becomes a repeating `a..z` pattern so that every
+    /// engine sends the same payload.
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            Data::Count(n) => (0..*n).map(|i| b'a' + (i % 26) as u8).collect(),
+            Data::Bytes(b) => b.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MsgFlags {
+    pub oob: bool,
+    pub nosignal: bool,
+    pub peek: bool,
+    pub dontwait: bool,
+}
+
+impl MsgFlags {
+    fn suffix(&self) -> String {
+        let mut s = String::new();
+        for (on, name) in [
+            (self.oob, "MSG_OOB"),
+            (self.peek, "MSG_PEEK"),
+            (self.dontwait, "MSG_DONTWAIT"),
+            (self.nosignal, "MSG_NOSIGNAL"),
+        ] {
+            if on {
+                s.push_str(if s.is_empty() { ", " } else { "|" });
+                s.push_str(name);
+            }
+        }
+        s
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum How {
+    Rd,
+    Wr,
+    RdWr,
+}
+
+impl How {
+    pub fn name(self) -> &'static str {
+        match self {
+            How::Rd => "SHUT_RD",
+            How::Wr => "SHUT_WR",
+            How::RdWr => "SHUT_RDWR",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SockOpt {
+    Linger { on: bool, secs: i32 },
+    RcvBuf(i32),
+    SndBuf(i32),
+    OobInline(bool),
+    NoDelay(bool),
+    Repair(bool),
+    Linger2(i32),
+}
+
+impl SockOpt {
+    pub fn display(&self) -> String {
+        match self {
+            SockOpt::Linger { on, secs } => format!("SO_LINGER, {{{}, {secs}}}", *on as i32),
+            SockOpt::RcvBuf(n) => format!("SO_RCVBUF, {n}"),
+            SockOpt::SndBuf(n) => format!("SO_SNDBUF, {n}"),
+            SockOpt::OobInline(b) => format!("SO_OOBINLINE, {}", *b as i32),
+            SockOpt::NoDelay(b) => format!("TCP_NODELAY, {}", *b as i32),
+            SockOpt::Repair(b) => format!("TCP_REPAIR, {}", *b as i32),
+            SockOpt::Linger2(n) => format!("TCP_LINGER2, {n}"),
+        }
+    }
+}
+
+/// epoll event bits, as in `<sys/epoll.h>`.
+pub mod epoll {
+    pub const EPOLLIN: u32 = 0x001;
+    pub const EPOLLPRI: u32 = 0x002;
+    pub const EPOLLOUT: u32 = 0x004;
+    pub const EPOLLERR: u32 = 0x008;
+    pub const EPOLLHUP: u32 = 0x010;
+    pub const EPOLLRDHUP: u32 = 0x2000;
+    pub const ALL: u32 = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLRDHUP;
+    pub const NAMES: [(&str, u32); 6] = [
+        ("EPOLLIN", EPOLLIN),
+        ("EPOLLPRI", EPOLLPRI),
+        ("EPOLLOUT", EPOLLOUT),
+        ("EPOLLERR", EPOLLERR),
+        ("EPOLLHUP", EPOLLHUP),
+        ("EPOLLRDHUP", EPOLLRDHUP),
+    ];
+
+    /// `EPOLLIN|EPOLLOUT`, or `0` for none.
+    pub fn names(mask: u32) -> String {
+        let v: Vec<&str> = NAMES
+            .iter()
+            .filter(|(_, b)| mask & b != 0)
+            .map(|(n, _)| *n)
+            .collect();
+        if v.is_empty() {
+            "0".into()
+        } else {
+            v.join("|")
+        }
+    }
+}
+
+/// The result a script expects from a call.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expected {
+    /// `= 1`, `= 0`
+    Value(i64),
+    /// `= -1 ECONNRESET`
+    Errno(String),
+    /// `= EPOLLIN|EPOLLOUT` (for `poll`)
+    Events(u32),
+}
+
+impl std::fmt::Display for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expected::Value(v) => write!(f, "{v}"),
+            Expected::Errno(e) => write!(f, "-1 {e}"),
+            Expected::Events(m) => write!(f, "{}", epoll::names(*m)),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expect {
+    /// A segment sent since the previous step began (or, negated, none).
+    Segment {
+        negated: bool,
+        src: String,
+        dst: String,
+        flags: Flags,
+        seq: Option<u32>,
+        ack: Option<u32>,
+        win: Option<u16>,
+        len: Option<u32>,
+    },
+    /// The TCP state of a host's socket (`CLOSE` once it is gone).
+    State {
+        host: String,
+        sock: Option<String>,
+        state: String,
+    },
+    /// A TcpExt counter's change since the run began.
+    Counter {
+        host: String,
+        name: String,
+        value: i64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fault {
+    /// Lose the next `count` segments.
+    Drop { count: u32 },
+    /// Deliver the next `count` segments `us` later than normal.
+    Delay { us: u64, count: u32 },
+    /// Keep the next `count` segments (all, if `None`) until `release`.
+    Hold { count: Option<u32> },
+}
+
+/// The TCP states as Linux names them in `/proc/net/tcp` and `ss`
+/// (`include/net/tcp_states.h`).
+pub const STATE_NAMES: [&str; 12] = [
+    "ESTABLISHED",
+    "SYN_SENT",
+    "SYN_RECV",
+    "FIN_WAIT1",
+    "FIN_WAIT2",
+    "TIME_WAIT",
+    "CLOSE",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "LISTEN",
+    "CLOSING",
+    "NEW_SYN_RECV",
+];
+
+/// The errno names scripts may expect.
+pub const ERRNO_NAMES: [&str; 17] = [
+    "EAGAIN",
+    "ECONNRESET",
+    "EPIPE",
+    "ENOTCONN",
+    "EINVAL",
+    "ECONNREFUSED",
+    "ETIMEDOUT",
+    "ECONNABORTED",
+    "EBADF",
+    "EINPROGRESS",
+    "EISCONN",
+    "EALREADY",
+    "EADDRINUSE",
+    "EOPNOTSUPP",
+    "EWOULDBLOCK",
+    "EINTR",
+    "ENOPROTOOPT",
+];
+
+/// The TcpExt counters the model keeps (`/proc/net/netstat` names without
+/// the `TcpExt` prefix).
+pub const COUNTER_NAMES: [&str; 8] = [
+    "TCPAbortOnClose",
+    "TCPAbortOnData",
+    "TCPAbortOnLinger",
+    "TCPAbortOnMemory",
+    "TCPAbortOnTimeout",
+    "TCPAbortFailed",
+    "TW",
+    "TCPTimeWaitOverflow",
+];

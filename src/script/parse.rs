@@ -1,0 +1,1006 @@
+//! The `.sim` parser: a line-oriented tokenizer and a recursive-descent
+//! parser over each line. It never panics: every path that could index out
+//! of range returns a [`ScriptError`] instead (a proptest checks this).
+
+use super::*;
+use std::fmt;
+
+/// A script error: where, what was found, what was expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScriptError {
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+    pub found: String,
+    pub expected: String,
+}
+
+impl fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: expected {}, found {}",
+            self.file, self.line, self.col, self.expected, self.found
+        )
+    }
+}
+
+impl std::error::Error for ScriptError {}
+
+/// Reads and parses a file. An unreadable file is reported as line 0.
+pub fn parse_file(path: &str) -> Result<Script, ScriptError> {
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => parse(path, &text),
+            Err(e) => {
+                let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+                let line = upto.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+                Err(ScriptError {
+                    file: path.into(),
+                    line,
+                    col: 1,
+                    found: "bytes that are not UTF-8".into(),
+                    expected: "a UTF-8 text file".into(),
+                })
+            }
+        },
+        Err(e) => Err(ScriptError {
+            file: path.into(),
+            line: 0,
+            col: 0,
+            found: format!("an unreadable file ({e})"),
+            expected: "a readable .sim file".into(),
+        }),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Word(String),
+    Str(Vec<u8>),
+    Punct(char),
+}
+
+#[derive(Clone, Debug)]
+struct Token {
+    tok: Tok,
+    col: u32,
+}
+
+impl Tok {
+    fn show(&self) -> String {
+        match self {
+            Tok::Word(w) => format!("\"{w}\""),
+            Tok::Str(s) => format!("the string {:?}", String::from_utf8_lossy(s)),
+            Tok::Punct(c) => format!("'{c}'"),
+        }
+    }
+}
+
+const PUNCT: &str = "={},|>()";
+
+/// Splits one line into tokens; stops at a `#` outside a string.
+fn tokenize(line: &str, ln: u32, file: &str) -> Result<Vec<Token>, ScriptError> {
+    let chars: Vec<char> = line.chars().collect();
+    let mut i = 0;
+    let mut out = Vec::new();
+    let err = |col: usize, found: String, expected: &str| ScriptError {
+        file: file.into(),
+        line: ln,
+        col: col as u32 + 1,
+        found,
+        expected: expected.into(),
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c == '#' {
+            break;
+        } else if PUNCT.contains(c) {
+            out.push(Token {
+                tok: Tok::Punct(c),
+                col: i as u32 + 1,
+            });
+            i += 1;
+        } else if c == '"' {
+            let start = i;
+            i += 1;
+            let mut s = String::new();
+            loop {
+                let Some(&c) = chars.get(i) else {
+                    return Err(err(start, "an unterminated string".into(), "a closing '\"'"));
+                };
+                i += 1;
+                match c {
+                    '"' => break,
+                    '\\' => {
+                        let Some(&e) = chars.get(i) else {
+                            return Err(err(i - 1, "'\\' at the end of the line".into(), "an escape like \\r \\n \\t \\\\ \\\" \\xNN"));
+                        };
+                        i += 1;
+                        match e {
+                            'n' => s.push('\n'),
+                            'r' => s.push('\r'),
+                            't' => s.push('\t'),
+                            '0' => s.push('\0'),
+                            '\\' => s.push('\\'),
+                            '"' => s.push('"'),
+                            'x' => {
+                                let hex: String = chars.iter().skip(i).take(2).collect();
+                                match u8::from_str_radix(&hex, 16) {
+                                    Ok(b) if hex.len() == 2 => {
+                                        s.push(b as char);
+                                        i += 2;
+                                    }
+                                    _ => {
+                                        return Err(err(
+                                            i - 2,
+                                            format!("\\x{hex}"),
+                                            "two hex digits after \\x",
+                                        ))
+                                    }
+                                }
+                            }
+                            other => {
+                                return Err(err(
+                                    i - 2,
+                                    format!("\\{other}"),
+                                    "an escape like \\r \\n \\t \\\\ \\\" \\xNN",
+                                ))
+                            }
+                        }
+                    }
+                    c => s.push(c),
+                }
+            }
+            // \xNN escapes are bytes, everything else UTF-8.
+            let bytes = s
+                .chars()
+                .flat_map(|c| {
+                    if (c as u32) < 256 && !c.is_ascii() {
+                        vec![c as u32 as u8]
+                    } else {
+                        let mut b = [0u8; 4];
+                        c.encode_utf8(&mut b).as_bytes().to_vec()
+                    }
+                })
+                .collect();
+            out.push(Token {
+                tok: Tok::Str(bytes),
+                col: start as u32 + 1,
+            });
+        } else {
+            let start = i;
+            while i < chars.len()
+                && !chars[i].is_whitespace()
+                && !PUNCT.contains(chars[i])
+                && chars[i] != '"'
+                && chars[i] != '#'
+            {
+                i += 1;
+            }
+            out.push(Token {
+                tok: Tok::Word(chars[start..i].iter().collect()),
+                col: start as u32 + 1,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A cursor over one line's tokens.
+struct Line<'a> {
+    file: &'a str,
+    ln: u32,
+    toks: Vec<Token>,
+    pos: usize,
+    end_col: u32,
+}
+
+impl<'a> Line<'a> {
+    fn err(&self, expected: impl Into<String>) -> ScriptError {
+        let (found, col) = match self.toks.get(self.pos) {
+            Some(t) => (t.tok.show(), t.col),
+            None => ("the end of the line".to_string(), self.end_col),
+        };
+        ScriptError {
+            file: self.file.into(),
+            line: self.ln,
+            col,
+            found,
+            expected: expected.into(),
+        }
+    }
+    fn err_at(&self, pos: usize, expected: impl Into<String>) -> ScriptError {
+        let save = Line {
+            file: self.file,
+            ln: self.ln,
+            toks: self.toks.clone(),
+            pos,
+            end_col: self.end_col,
+        };
+        save.err(expected)
+    }
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos).map(|t| &t.tok)
+    }
+    fn peek_word(&self) -> Option<&str> {
+        match self.peek() {
+            Some(Tok::Word(w)) => Some(w),
+            _ => None,
+        }
+    }
+    fn at_end(&self) -> bool {
+        self.pos >= self.toks.len()
+    }
+    fn word(&mut self, expected: &str) -> Result<String, ScriptError> {
+        match self.peek() {
+            Some(Tok::Word(w)) => {
+                let w = w.clone();
+                self.pos += 1;
+                Ok(w)
+            }
+            _ => Err(self.err(expected)),
+        }
+    }
+    fn eat_word(&mut self, w: &str) -> bool {
+        if self.peek_word() == Some(w) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn eat_punct(&mut self, c: char) -> bool {
+        if self.peek() == Some(&Tok::Punct(c)) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn punct(&mut self, c: char) -> Result<(), ScriptError> {
+        if self.eat_punct(c) {
+            Ok(())
+        } else {
+            Err(self.err(format!("'{c}'")))
+        }
+    }
+    fn int<T: std::str::FromStr>(&mut self, expected: &str) -> Result<T, ScriptError> {
+        let pos = self.pos;
+        let w = self.word(expected)?;
+        w.parse::<T>().map_err(|_| self.err_at(pos, expected))
+    }
+    fn end(&self) -> Result<(), ScriptError> {
+        if self.at_end() {
+            Ok(())
+        } else {
+            Err(self.err("the end of the line (or a # comment)"))
+        }
+    }
+    fn duration(&mut self) -> Result<u64, ScriptError> {
+        let pos = self.pos;
+        let w = self.word("a duration like 61s, 200ms or 500us")?;
+        parse_duration(&w).ok_or_else(|| self.err_at(pos, "a duration like 61s, 200ms or 500us"))
+    }
+}
+
+/// `61s`, `1.5s`, `200ms`, `500us`, `2m` → microseconds.
+pub fn parse_duration(w: &str) -> Option<u64> {
+    let (num, mult) = if let Some(n) = w.strip_suffix("ms") {
+        (n, 1_000.0)
+    } else if let Some(n) = w.strip_suffix("us") {
+        (n, 1.0)
+    } else if let Some(n) = w.strip_suffix('s') {
+        (n, 1_000_000.0)
+    } else if let Some(n) = w.strip_suffix('m') {
+        (n, 60_000_000.0)
+    } else {
+        return None;
+    };
+    if num.is_empty() || !num.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    let v: f64 = num.parse().ok()?;
+    let us = v * mult;
+    if !us.is_finite() || us > 1e15 {
+        return None;
+    }
+    Some(us.round() as u64)
+}
+
+const VERBS: &str = "socket, listen, connect, accept, send, recv, shutdown, close, exit, poll, setsockopt, disconnect, sysctl, drop, delay, hold, release";
+
+/// Parses a whole script.
+pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
+    let mut script = Script {
+        path: file.to_string(),
+        title: String::new(),
+        description: Vec::new(),
+        hosts: Vec::new(),
+        horizon_us: None,
+        steps: Vec::new(),
+    };
+    // The open `together {` block, if any: its line and its steps.
+    let mut block: Option<(u32, u32, String, Vec<Step>)> = None;
+    let mut hosts_line = false;
+    for (idx, raw) in text.lines().enumerate() {
+        let ln = idx as u32 + 1;
+        let toks = tokenize(raw, ln, file)?;
+        if toks.is_empty() {
+            continue;
+        }
+        let end_col = raw.chars().count() as u32 + 1;
+        let first_col = toks[0].col;
+        let mut l = Line {
+            file,
+            ln,
+            toks,
+            pos: 0,
+            end_col,
+        };
+        let stripped = strip_comment(raw).trim().to_string();
+        let head = match l.peek() {
+            Some(Tok::Word(w)) => w.clone(),
+            Some(Tok::Punct('}')) => {
+                l.pos += 1;
+                l.end()?;
+                match block.take() {
+                    Some((bl, bc, btext, steps)) => {
+                        if steps.is_empty() {
+                            return Err(ScriptError {
+                                file: file.into(),
+                                line: ln,
+                                col: first_col,
+                                found: "an empty together block".into(),
+                                expected: "at least one call inside `together { }`".into(),
+                            });
+                        }
+                        script.steps.push(Step {
+                            line: bl,
+                            col: bc,
+                            text: btext,
+                            kind: StepKind::Together(steps),
+                        });
+                        continue;
+                    }
+                    None => return Err(l.err_at(0, "a step (there is no open `together {`)")),
+                }
+            }
+            _ => return Err(l.err(format!("a directive (title, description, hosts, horizon, wait, together, expect) or a host name followed by a call ({VERBS})"))),
+        };
+        // Directives whose argument is the rest of the line.
+        if head == "title" || head == "description" {
+            let rest = raw
+                .chars()
+                .skip(first_col as usize - 1 + head.len())
+                .collect::<String>()
+                .trim()
+                .to_string();
+            if block.is_some() {
+                return Err(l.err("a call inside `together { }`"));
+            }
+            if head == "title" {
+                if !script.title.is_empty() {
+                    return Err(l.err("one title line only"));
+                }
+                if rest.is_empty() {
+                    l.pos = 1;
+                    return Err(l.err("the title text"));
+                }
+                script.title = rest;
+            } else {
+                script.description.push(rest);
+            }
+            continue;
+        }
+        if head == "hosts" {
+            l.pos += 1;
+            if hosts_line {
+                return Err(l.err_at(0, "one hosts line only"));
+            }
+            hosts_line = true;
+            while !l.at_end() {
+                let pos = l.pos;
+                let h = l.word("a host name")?;
+                if !valid_name(&h) || RESERVED.contains(&h.as_str()) {
+                    return Err(l.err_at(
+                        pos,
+                        "a host name (letters, digits, '_' or '-', starting with a letter, not a keyword)",
+                    ));
+                }
+                if script.hosts.contains(&h) {
+                    return Err(l.err_at(pos, "a host name not already declared"));
+                }
+                script.hosts.push(h);
+                l.eat_punct(',');
+            }
+            if script.hosts.is_empty() {
+                return Err(l.err("at least one host name"));
+            }
+            if script.hosts.len() > 250 {
+                return Err(l.err_at(1, "at most 250 hosts"));
+            }
+            continue;
+        }
+        if head == "horizon" {
+            l.pos += 1;
+            script.horizon_us = Some(l.duration()?);
+            l.end()?;
+            continue;
+        }
+        if head == "together" {
+            l.pos += 1;
+            l.punct('{')?;
+            l.end()?;
+            if block.is_some() {
+                return Err(l.err_at(0, "a call (together blocks do not nest)"));
+            }
+            block = Some((ln, first_col, stripped, Vec::new()));
+            continue;
+        }
+        if !hosts_line {
+            return Err(l.err_at(
+                0,
+                "a `hosts` line (e.g. `hosts client server`) before the first step",
+            ));
+        }
+        let kind = parse_step(&mut l, &script)?;
+        let step = Step {
+            line: ln,
+            col: first_col,
+            text: stripped,
+            kind,
+        };
+        match &mut block {
+            Some((_, _, _, steps)) => match step.kind {
+                StepKind::Call(_) => steps.push(step),
+                _ => {
+                    return Err(l.err_at(0, "a socket call (only calls may stand in `together { }`)"))
+                }
+            },
+            None => script.steps.push(step),
+        }
+    }
+    if let Some((bl, bc, _, _)) = block {
+        return Err(ScriptError {
+            file: file.into(),
+            line: bl,
+            col: bc,
+            found: "a `together {` that is never closed".into(),
+            expected: "a line with `}`".into(),
+        });
+    }
+    if !hosts_line {
+        return Err(ScriptError {
+            file: file.into(),
+            line: text.lines().count() as u32 + 1,
+            col: 1,
+            found: "the end of the file".into(),
+            expected: "a `hosts` line (e.g. `hosts client server`)".into(),
+        });
+    }
+    Ok(script)
+}
+
+const RESERVED: [&str; 8] = [
+    "title",
+    "description",
+    "hosts",
+    "horizon",
+    "wait",
+    "together",
+    "expect",
+    "no",
+];
+
+fn valid_name(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(f) if f.is_ascii_alphabetic())
+        && c.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn strip_comment(raw: &str) -> &str {
+    let mut in_str = false;
+    let mut esc = false;
+    for (i, c) in raw.char_indices() {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if c == '\\' {
+                esc = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+        } else if c == '"' {
+            in_str = true;
+        } else if c == '#' {
+            return &raw[..i];
+        }
+    }
+    raw
+}
+
+fn host_ref(l: &mut Line, script: &Script) -> Result<(String, Option<String>), ScriptError> {
+    let pos = l.pos;
+    let w = l.word("a host name")?;
+    let (h, s) = match w.split_once('.') {
+        Some((h, s)) => (h.to_string(), Some(s.to_string())),
+        None => (w.clone(), None),
+    };
+    if !script.hosts.contains(&h) {
+        return Err(l.err_at(
+            pos,
+            format!("a host declared on the hosts line ({})", script.hosts.join(", ")),
+        ));
+    }
+    if let Some(s) = &s {
+        if !valid_name(s) {
+            return Err(l.err_at(pos, "HOST.SOCKET with a socket name of letters, digits, '_' or '-'"));
+        }
+    }
+    Ok((h, s))
+}
+
+fn parse_step(l: &mut Line, script: &Script) -> Result<StepKind, ScriptError> {
+    match l.peek_word() {
+        Some("wait") => {
+            l.pos += 1;
+            let us = l.duration()?;
+            l.end()?;
+            return Ok(StepKind::Wait { us });
+        }
+        Some("expect") => {
+            l.pos += 1;
+            let e = parse_expect(l, script)?;
+            l.end()?;
+            return Ok(StepKind::Expect(e));
+        }
+        _ => {}
+    }
+    let (host, sock) = host_ref(l, script)?;
+    let verb_pos = l.pos;
+    let verb = l.word(&format!("a call ({VERBS})"))?;
+    let no_sock = |l: &Line| -> Result<(), ScriptError> {
+        if sock.is_some() {
+            Err(l.err_at(verb_pos - 1, "a host name without .SOCKET for this step"))
+        } else {
+            Ok(())
+        }
+    };
+    // Host-level steps first.
+    match verb.as_str() {
+        "sysctl" => {
+            no_sock(l)?;
+            let pos = l.pos;
+            let key = l.word("a sysctl name like net.ipv4.tcp_fin_timeout")?;
+            if !key.starts_with("net.") {
+                return Err(l.err_at(pos, "a sysctl name under net. (e.g. net.ipv4.tcp_fin_timeout)"));
+            }
+            l.eat_punct('=');
+            let mut value = l.word("a sysctl value")?;
+            // Vector sysctls such as tcp_rmem take several numbers.
+            while let Some(w) = l.peek_word() {
+                value.push(' ');
+                value.push_str(w);
+                l.pos += 1;
+            }
+            l.end()?;
+            return Ok(StepKind::Sysctl { host, key, value });
+        }
+        "drop" | "delay" | "hold" | "release" => {
+            no_sock(l)?;
+            let fault = match verb.as_str() {
+                "drop" => Fault::Drop {
+                    count: opt_count(l)?.unwrap_or(1),
+                },
+                "delay" => {
+                    let us = l.duration()?;
+                    Fault::Delay {
+                        us,
+                        count: opt_count(l)?.unwrap_or(1),
+                    }
+                }
+                "hold" => Fault::Hold {
+                    count: opt_count(l)?,
+                },
+                _ => {
+                    l.end()?;
+                    return Ok(StepKind::Release { host });
+                }
+            };
+            l.end()?;
+            return Ok(StepKind::Fault { host, fault });
+        }
+        _ => {}
+    }
+    let call = match verb.as_str() {
+        "socket" => Call::Socket,
+        "listen" => {
+            let port = l.int::<u16>("a port number (1-65535)")?;
+            if port == 0 {
+                return Err(l.err_at(l.pos - 1, "a port number (1-65535)"));
+            }
+            let backlog = if l.eat_word("backlog") {
+                l.int::<u32>("a backlog (a number)")?
+            } else {
+                128
+            };
+            Call::Listen { port, backlog }
+        }
+        "connect" => {
+            let pos = l.pos;
+            let target = l.word("HOST:PORT")?;
+            let Some((h, p)) = target.split_once(':') else {
+                return Err(l.err_at(pos, "HOST:PORT, e.g. server:9999"));
+            };
+            if !script.hosts.iter().any(|x| x == h) {
+                return Err(l.err_at(pos, format!("HOST:PORT with a declared host ({})", script.hosts.join(", "))));
+            }
+            let port = match p.parse::<u16>() {
+                Ok(p) if p > 0 => p,
+                _ => return Err(l.err_at(pos, "HOST:PORT with a port from 1 to 65535")),
+            };
+            let from_port = if l.eat_word("from") {
+                let pos = l.pos;
+                let p = l.int::<u16>("a local port number")?;
+                if p == 0 {
+                    return Err(l.err_at(pos, "a local port number from 1 to 65535"));
+                }
+                Some(p)
+            } else {
+                None
+            };
+            Call::Connect {
+                host: h.to_string(),
+                port,
+                from_port,
+            }
+        }
+        "accept" => Call::Accept,
+        "send" => {
+            let data = match l.peek().cloned() {
+                Some(Tok::Str(b)) => {
+                    l.pos += 1;
+                    Data::Bytes(b)
+                }
+                Some(Tok::Word(_)) => Data::Count(l.int::<u32>("a byte count or a quoted string")?),
+                _ => return Err(l.err("a byte count or a quoted string")),
+            };
+            if data.len() > 256 << 20 {
+                return Err(l.err_at(l.pos - 1, "a byte count of at most 268435456"));
+            }
+            let flags = msg_flags(l, &["MSG_OOB", "MSG_NOSIGNAL", "MSG_DONTWAIT"])?;
+            Call::Send { data, flags }
+        }
+        "recv" => {
+            let len = l.int::<u32>("a buffer length (a number)")?;
+            if len > 256 << 20 {
+                return Err(l.err_at(l.pos - 1, "a length of at most 268435456"));
+            }
+            let flags = msg_flags(l, &["MSG_OOB", "MSG_PEEK", "MSG_DONTWAIT"])?;
+            Call::Recv { len, flags }
+        }
+        "shutdown" => {
+            let pos = l.pos;
+            let w = l.word("SHUT_RD, SHUT_WR or SHUT_RDWR")?;
+            Call::Shutdown(match w.as_str() {
+                "SHUT_RD" => How::Rd,
+                "SHUT_WR" => How::Wr,
+                "SHUT_RDWR" => How::RdWr,
+                _ => return Err(l.err_at(pos, "SHUT_RD, SHUT_WR or SHUT_RDWR")),
+            })
+        }
+        "close" => Call::Close,
+        "exit" => {
+            no_sock(l)?;
+            Call::Exit
+        }
+        "disconnect" => Call::Disconnect,
+        "poll" => {
+            let interest = if matches!(l.peek(), Some(Tok::Word(_))) {
+                events(l)?
+            } else {
+                epoll::ALL
+            };
+            Call::Poll { interest }
+        }
+        "setsockopt" => Call::SetSockOpt(sockopt(l)?),
+        _ => return Err(l.err_at(verb_pos, format!("a call ({VERBS})"))),
+    };
+    let name_as = if l.eat_word("as") {
+        if !matches!(call, Call::Socket | Call::Listen { .. } | Call::Connect { .. } | Call::Accept) {
+            return Err(l.err_at(l.pos - 1, "`as NAME` only after socket, listen, connect or accept"));
+        }
+        let pos = l.pos;
+        let n = l.word("a socket name")?;
+        if !valid_name(&n) {
+            return Err(l.err_at(pos, "a socket name of letters, digits, '_' or '-'"));
+        }
+        Some(n)
+    } else {
+        None
+    };
+    let expected = if l.eat_punct('=') {
+        Some(expected(l, &call)?)
+    } else {
+        None
+    };
+    l.end()?;
+    Ok(StepKind::Call(CallStep {
+        host,
+        sock,
+        call,
+        name_as,
+        expected,
+    }))
+}
+
+fn opt_count(l: &mut Line) -> Result<Option<u32>, ScriptError> {
+    if l.at_end() {
+        return Ok(None);
+    }
+    l.eat_word("next");
+    let pos = l.pos;
+    let n = l.int::<u32>("a segment count")?;
+    if n == 0 {
+        return Err(l.err_at(pos, "a segment count of at least 1"));
+    }
+    Ok(Some(n))
+}
+
+fn msg_flags(l: &mut Line, allowed: &[&str]) -> Result<MsgFlags, ScriptError> {
+    let mut f = MsgFlags::default();
+    while let Some(w) = l.peek_word() {
+        if w == "as" {
+            break;
+        }
+        if !allowed.contains(&w) {
+            return Err(l.err(format!("a flag ({}) or '='", allowed.join(", "))));
+        }
+        match w {
+            "MSG_OOB" => f.oob = true,
+            "MSG_NOSIGNAL" => f.nosignal = true,
+            "MSG_PEEK" => f.peek = true,
+            _ => f.dontwait = true,
+        }
+        l.pos += 1;
+        l.eat_punct('|');
+    }
+    Ok(f)
+}
+
+fn events(l: &mut Line) -> Result<u32, ScriptError> {
+    let mut m = 0;
+    loop {
+        let pos = l.pos;
+        let w = l.word("an epoll event (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR, EPOLLPRI) or 0")?;
+        if w == "0" {
+            return Ok(0);
+        }
+        match epoll::NAMES.iter().find(|(n, _)| *n == w) {
+            Some((_, b)) => m |= b,
+            None => {
+                return Err(l.err_at(
+                    pos,
+                    "an epoll event (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR, EPOLLPRI)",
+                ))
+            }
+        }
+        if !l.eat_punct('|') {
+            return Ok(m);
+        }
+    }
+}
+
+fn bool_arg(l: &mut Line) -> Result<bool, ScriptError> {
+    let pos = l.pos;
+    match l.word("0 or 1")?.as_str() {
+        "0" | "off" => Ok(false),
+        "1" | "on" => Ok(true),
+        _ => Err(l.err_at(pos, "0 or 1")),
+    }
+}
+
+fn sockopt(l: &mut Line) -> Result<SockOpt, ScriptError> {
+    const OPTS: &str = "SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_OOBINLINE, TCP_NODELAY, TCP_REPAIR or TCP_LINGER2";
+    let pos = l.pos;
+    let name = l.word(&format!("an option ({OPTS})"))?;
+    l.eat_punct(',');
+    Ok(match name.as_str() {
+        "SO_LINGER" => {
+            let braced = l.eat_punct('{');
+            let on = bool_arg(l)?;
+            l.eat_punct(',');
+            let secs = l.int::<i32>("the linger time in seconds")?;
+            if braced {
+                l.punct('}')?;
+            }
+            SockOpt::Linger { on, secs }
+        }
+        "SO_RCVBUF" => SockOpt::RcvBuf(l.int("a buffer size in bytes")?),
+        "SO_SNDBUF" => SockOpt::SndBuf(l.int("a buffer size in bytes")?),
+        "SO_OOBINLINE" => SockOpt::OobInline(bool_arg(l)?),
+        "TCP_NODELAY" => SockOpt::NoDelay(bool_arg(l)?),
+        "TCP_REPAIR" => SockOpt::Repair(bool_arg(l)?),
+        "TCP_LINGER2" => SockOpt::Linger2(l.int("a time in seconds (negative: reset at once)")?),
+        _ => return Err(l.err_at(pos, format!("an option ({OPTS})"))),
+    })
+}
+
+fn expected(l: &mut Line, call: &Call) -> Result<Expected, ScriptError> {
+    if matches!(call, Call::Poll { .. }) {
+        return Ok(Expected::Events(events(l)?));
+    }
+    let pos = l.pos;
+    let v = l.int::<i64>("a result (a number, or -1 and an errno name)")?;
+    if v == -1 {
+        let pos = l.pos;
+        let e = l.word("an errno name after -1 (e.g. ECONNRESET)")?;
+        if !ERRNO_NAMES.contains(&e.as_str()) {
+            return Err(l.err_at(pos, format!("an errno name ({})", ERRNO_NAMES.join(", "))));
+        }
+        // packetdrill's `(Connection reset by peer)` may follow.
+        if l.eat_punct('(') {
+            while !l.at_end() && !l.eat_punct(')') {
+                l.pos += 1;
+            }
+        }
+        let e = if e == "EWOULDBLOCK" { "EAGAIN".into() } else { e };
+        return Ok(Expected::Errno(e));
+    }
+    if v < -1 {
+        return Err(l.err_at(pos, "a result of -1 (with an errno) or at least 0"));
+    }
+    Ok(Expected::Value(v))
+}
+
+fn parse_expect(l: &mut Line, script: &Script) -> Result<Expect, ScriptError> {
+    let negated = l.eat_word("no");
+    let (host, sock) = host_ref(l, script)?;
+    if l.eat_punct('>') {
+        if sock.is_some() {
+            return Err(l.err_at(l.pos - 2, "a host name without .SOCKET in a segment expectation"));
+        }
+        let pos = l.pos;
+        let dst = l.word("the receiving host")?;
+        if !script.hosts.contains(&dst) {
+            return Err(l.err_at(pos, format!("a declared host ({})", script.hosts.join(", "))));
+        }
+        let pos = l.pos;
+        let fw = l.word("tcpdump flags like S, S., P., F., R, R., P.U or .")?;
+        let flags = Flags::from_tcpdump(&fw)
+            .ok_or_else(|| l.err_at(pos, "tcpdump flags like S, S., P., F., R, R., P.U or ."))?;
+        let (mut seq, mut ack, mut win, mut len) = (None, None, None, None);
+        while let Some(w) = l.peek_word() {
+            let field = w.to_string();
+            l.pos += 1;
+            match field.as_str() {
+                "seq" => seq = Some(l.int::<u32>("a relative sequence number")?),
+                "ack" => ack = Some(l.int::<u32>("a relative ack number")?),
+                "win" => win = Some(l.int::<u16>("a window (as on the wire)")?),
+                "len" | "length" => len = Some(l.int::<u32>("a payload length")?),
+                _ => return Err(l.err_at(l.pos - 1, "seq, ack, win or len")),
+            }
+            l.eat_punct(',');
+        }
+        return Ok(Expect::Segment {
+            negated,
+            src: host,
+            dst,
+            flags,
+            seq,
+            ack,
+            win,
+            len,
+        });
+    }
+    if negated {
+        return Err(l.err("'>' (`expect no` takes a segment: expect no client > server F.)"));
+    }
+    if l.eat_word("state") {
+        let pos = l.pos;
+        let st = l.word("a TCP state name")?;
+        if !STATE_NAMES.contains(&st.as_str()) {
+            return Err(l.err_at(pos, format!("a TCP state name ({})", STATE_NAMES.join(", "))));
+        }
+        return Ok(Expect::State {
+            host,
+            sock,
+            state: st,
+        });
+    }
+    let pos = l.pos;
+    let name = l.word("'>', `state` or a counter name")?;
+    if !COUNTER_NAMES.contains(&name.as_str()) {
+        return Err(l.err_at(
+            pos,
+            format!("'>' for a segment, `state`, or a counter ({})", COUNTER_NAMES.join(", ")),
+        ));
+    }
+    if sock.is_some() {
+        return Err(l.err_at(pos - 1, "a host name without .SOCKET for a counter"));
+    }
+    l.punct('=')?;
+    let value = l.int::<i64>("the counter's change (a number)")?;
+    Ok(Expect::Counter { host, name, value })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> ScriptError {
+        parse("t.sim", text).unwrap_err()
+    }
+
+    #[test]
+    fn parses_a_full_script() {
+        let s = parse(
+            "t.sim",
+            "title demo\n# c\nhosts client server\nhorizon 300s\nserver listen 9999\n\
+             client connect server:9999 = 0\nserver accept = 4 # fd\n\
+             server send \"ab\\r\\n\" MSG_OOB = 4\nclient recv 10 MSG_PEEK|MSG_DONTWAIT = -1 EAGAIN\n\
+             client setsockopt SO_LINGER {1, 5}\ntogether {\n client close\n server close\n}\n\
+             wait 1.5s\nexpect client > server R. seq 1 ack 2\nexpect client state TIME_WAIT\n\
+             expect client TCPAbortOnClose = 1\nserver poll = EPOLLIN|EPOLLRDHUP\nclient drop 2\nclient release\n\
+             server sysctl net.ipv4.tcp_fin_timeout = 5\n",
+        )
+        .unwrap();
+        assert_eq!(s.title, "demo");
+        assert_eq!(s.hosts, vec!["client", "server"]);
+        assert_eq!(s.horizon_us, Some(300_000_000));
+        assert_eq!(s.steps.len(), 15);
+        match &s.steps[3].kind {
+            StepKind::Call(c) => {
+                assert_eq!(
+                    c.call,
+                    Call::Send {
+                        data: Data::Bytes(b"ab\r\n".to_vec()),
+                        flags: MsgFlags {
+                            oob: true,
+                            ..Default::default()
+                        }
+                    }
+                );
+                assert_eq!(c.expected, Some(Expected::Value(4)));
+            }
+            k => panic!("{k:?}"),
+        }
+        assert!(matches!(&s.steps[6].kind, StepKind::Together(v) if v.len() == 2));
+        assert_eq!(s.steps[7].kind, StepKind::Wait { us: 1_500_000 });
+    }
+
+    #[test]
+    fn errors_name_line_column_and_what_was_expected() {
+        let e = err("hosts client server\nclient conect server:1\n");
+        assert_eq!((e.line, e.col), (2, 8));
+        assert!(e.expected.contains("a call"), "{e}");
+        assert!(e.found.contains("conect"));
+        let e = err("hosts a b\nwait 6l\n");
+        assert_eq!((e.line, e.col), (2, 6));
+        assert!(e.to_string().starts_with("t.sim:2:6: expected a duration"));
+        let e = err("hosts a\na recv 10 = -1 ECONNRESTE\n");
+        assert_eq!(e.col, 16);
+        let e = err("hosts a\ntogether {\na close\n");
+        assert_eq!(e.line, 2);
+        let e = err("a close\n");
+        assert!(e.expected.contains("hosts"));
+        let e = err("hosts a\nb close\n");
+        assert!(e.expected.contains("declared"));
+        let e = err("hosts a\na send \"abc\n");
+        assert!(e.expected.contains("closing"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("61s"), Some(61_000_000));
+        assert_eq!(parse_duration("200ms"), Some(200_000));
+        assert_eq!(parse_duration("7us"), Some(7));
+        assert_eq!(parse_duration("2m"), Some(120_000_000));
+        assert_eq!(parse_duration("s"), None);
+        assert_eq!(parse_duration("-1s"), None);
+        assert_eq!(parse_duration("1e99s"), None);
+    }
+}
