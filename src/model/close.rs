@@ -85,15 +85,19 @@ pub fn tcp_close(w: &mut World, id: SockId, exiting: bool) -> (CloseOutcome, Opt
     //    ends after copied_seq, the FIN not counted: bytes the program has
     //    not read. The urgent byte read with MSG_OOB is still there
     //    (recv(MSG_OOB) does not advance copied_seq).
+    let always_fin = w.policy == Policy::AlwaysFin;
     let unread = {
         let s = w.sk_mut(id);
         let n = s.unread();
-        s.rcvq.clear();
-        s.rcvq_skbs.clear();
-        s.rmem_alloc = 0;
-        s.fin_in_rcvq = false;
-        s.ooo.clear();
-        n
+        if always_fin && n > 0 {
+            // --policy always-fin models a stack without the rule: it
+            // neither resets nor frees the unread data, so its window stays
+            // shut (what Linux 2.0 did, and what smoltcp does).
+            n
+        } else {
+            drain_receive_queue(s);
+            n
+        }
     };
 
     let outcome;
@@ -185,6 +189,15 @@ pub fn finish_close(w: &mut World, id: SockId) {
         }
     }
     // 11. tcp_check_oom: the model has no memory pressure.
+}
+
+/// The loop at the top of `__tcp_close` that frees every skb.
+fn drain_receive_queue(s: &mut Sock) {
+    s.rcvq.clear();
+    s.rcvq_skbs.clear();
+    s.rmem_alloc = 0;
+    s.fin_in_rcvq = false;
+    s.ooo.clear();
 }
 
 /// `sock_orphan`: the program no longer holds the socket.
