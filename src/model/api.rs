@@ -1,13 +1,13 @@
 //! The system calls a program makes (net/ipv4/tcp.c, af_inet.c, sock.c),
 //! with Linux's return values and errnos.
 
-use super::close::{self, tcp_close, tcp_close_state, tcp_disconnect, CloseOutcome};
+use super::World;
+use super::close::{self, CloseOutcome, tcp_close, tcp_close_state, tcp_disconnect};
 use super::input::{fin_acked, init_connection};
 use super::output::{self, send_ack, write_xmit};
 use super::sock::*;
-use super::World;
 use crate::engine::{CallCtx, CallOutcome, DEFAULT_HORIZON_US};
-use crate::script::{epoll, Call, Data, How, MsgFlags, SockOpt};
+use crate::script::{Call, Data, How, MsgFlags, SockOpt, epoll};
 
 /// How long a blocking call may wait before the model gives up on it (a
 /// real program would wait forever).
@@ -54,11 +54,7 @@ pub fn call(w: &mut World, host: usize, name: &str, call: &Call, ctx: &CallCtx) 
                 w.set_state(id, State::Close);
                 close::inet_csk_listen_stop(w, id);
             } else {
-                tcp_disconnect(
-                    w,
-                    id,
-                    "connect(AF_UNSPEC): tcp_disconnect -> RST",
-                );
+                tcp_disconnect(w, id, "connect(AF_UNSPEC): tcp_disconnect -> RST");
             }
             CallOutcome::ok(0)
         }
@@ -84,7 +80,9 @@ fn port_in_use(w: &World, id: SockId, port: u16) -> bool {
 /// bind + `inet_csk_listen_start`.
 fn listen(w: &mut World, id: SockId, port: u16, backlog: u32) -> CallOutcome {
     let s = w.sk(id);
-    if !matches!(s.state, State::Close | State::Listen) || s.remote.is_some() && s.state != State::Close {
+    if !matches!(s.state, State::Close | State::Listen)
+        || s.remote.is_some() && s.state != State::Close
+    {
         return CallOutcome::err("EINVAL");
     }
     if s.local_port == 0 {
@@ -114,7 +112,11 @@ fn connect(w: &mut World, id: SockId, port: u16, ctx: &CallCtx) -> CallOutcome {
     let lp = ctx.local_port.unwrap_or(0);
     let h = w.sk(id).host;
     let clash = w.socks.iter().enumerate().any(|(i, s)| {
-        i != id.0 && s.host == h && s.local_port == lp && s.remote == Some((peer, port)) && s.state != State::Close
+        i != id.0
+            && s.host == h
+            && s.local_port == lp
+            && s.remote == Some((peer, port))
+            && s.state != State::Close
     }) || w
         .tws
         .iter()
@@ -235,9 +237,7 @@ fn send(w: &mut World, id: SockId, data: &Data, flags: MsgFlags) -> CallOutcome 
         let deadline = w.now + BLOCK_LIMIT;
         let freed = w.block_until(deadline, &|w: &World| {
             let s = w.sk(id);
-            s.sndq.len() < s.sndbuf as usize
-                || s.err.is_some()
-                || s.state == State::Close
+            s.sndq.len() < s.sndbuf as usize || s.err.is_some() || s.state == State::Close
         });
         if !freed {
             break;
@@ -368,7 +368,11 @@ fn recv(w: &mut World, id: SockId, len: u32, flags: MsgFlags) -> CallOutcome {
         let deadline = w.now + BLOCK_LIMIT;
         let woke = w.block_until(deadline, &|w: &World| {
             let s = w.sk(id);
-            !s.rcvq.is_empty() || s.done || s.err.is_some() || s.shutdown & RCV_SHUTDOWN != 0 || s.state == State::Close
+            !s.rcvq.is_empty()
+                || s.done
+                || s.err.is_some()
+                || s.shutdown & RCV_SHUTDOWN != 0
+                || s.state == State::Close
         });
         if !woke {
             return CallOutcome {

@@ -2,10 +2,10 @@
 //!
 //! This is where close() decides between RST and FIN: see [`tcp_close`].
 
+use super::World;
 use super::output::{send_active_reset, send_fin};
 use super::sock::*;
 use super::timewait::Tw;
-use super::World;
 use crate::engine::Policy;
 
 /// `tcp_close_state`: the state after close() or shutdown(SHUT_WR), and
@@ -249,13 +249,10 @@ pub fn tcp_disconnect(w: &mut World, id: SockId, why: &str) {
     let s = w.sk(id);
     let need_reset = matches!(
         old,
-        State::Established
-            | State::CloseWait
-            | State::FinWait1
-            | State::FinWait2
-            | State::SynRecv
+        State::Established | State::CloseWait | State::FinWait1 | State::FinWait2 | State::SynRecv
     );
-    let unsent_tail = matches!(old, State::Closing | State::LastAck) && before(s.snd_nxt, s.write_seq);
+    let unsent_tail =
+        matches!(old, State::Closing | State::LastAck) && before(s.snd_nxt, s.write_seq);
     if repair {
         w.sk_mut(id).err = Some("ECONNABORTED");
     } else if need_reset || unsent_tail {

@@ -3,7 +3,7 @@
 use super::close::{tcp_done, tcp_time_wait};
 use super::output::{self, send_ack, send_delayed_ack, write_xmit};
 use super::sock::*;
-use super::{timewait, World};
+use super::{World, timewait};
 use crate::segment::{Flags, Segment, TcpOpt};
 
 /// `sysctl_tcp_invalid_ratelimit`: at most one out-of-window ACK per 500 ms.
@@ -25,7 +25,12 @@ pub fn tcp_v4_rcv(w: &mut World, seg: Segment) {
     if let Some(i) = est {
         let id = SockId(i);
         if tcp_rcv_state_process(w, id, &seg) {
-            send_reset(w, h, &seg, "segment for a socket that was just reset -> RST (tcp_v4_do_rcv)");
+            send_reset(
+                w,
+                h,
+                &seg,
+                "segment for a socket that was just reset -> RST (tcp_v4_do_rcv)",
+            );
         }
         return;
     }
@@ -45,7 +50,12 @@ pub fn tcp_v4_rcv(w: &mut World, seg: Segment) {
         listen_rcv(w, SockId(l), from, &seg);
         return;
     }
-    send_reset(w, h, &seg, "no socket for this segment -> RST (tcp_v4_send_reset)");
+    send_reset(
+        w,
+        h,
+        &seg,
+        "no socket for this segment -> RST (tcp_v4_send_reset)",
+    );
 }
 
 /// `tcp_v4_send_reset`: the reset sent for a segment no socket wants. It
@@ -149,7 +159,12 @@ fn listen_rcv(w: &mut World, lid: SockId, from: usize, seg: &Segment) {
         return;
     }
     if seg.flags.ack() {
-        send_reset(w, h, seg, "ACK for a listener with no such connection -> RST");
+        send_reset(
+            w,
+            h,
+            seg,
+            "ACK for a listener with no such connection -> RST",
+        );
         return;
     }
     if !seg.flags.syn() {
@@ -205,7 +220,8 @@ pub fn init_connection(w: &mut World, id: SockId, active: bool) {
         let s = w.sk(id);
         (s.host, s.local_port, s.remote.unwrap_or((0, 0)))
     };
-    let key = ((h as u64) << 48) | ((lp as u64) << 32) | ((remote.0 as u64) << 16) | remote.1 as u64;
+    let key =
+        ((h as u64) << 48) | ((lp as u64) << 32) | ((remote.0 as u64) << 16) | remote.1 as u64;
     let iss = w.hash(key, 1);
     let tso = w.hash(key, 2);
     let sys = w.hosts[h].sysctl.clone();
@@ -276,7 +292,11 @@ fn init_buffer_space(s: &mut Sock, wmem_max: u32) {
         s.sndbuf = s.sndbuf.max((2 * TCP_INIT_CWND * per_mss).min(wmem_max));
     }
     // tcp_initialize_rcv_mss
-    let hint = s.advmss.min(s.mss_cache).min(s.rcv_wnd / 2).min(TCP_MSS_DEFAULT);
+    let hint = s
+        .advmss
+        .min(s.mss_cache)
+        .min(s.rcv_wnd / 2)
+        .min(TCP_MSS_DEFAULT);
     s.rcv_mss = hint.max(88);
 }
 
@@ -383,7 +403,8 @@ pub fn tcp_rcv_state_process(w: &mut World, id: SockId, seg: &Segment) -> bool {
                         w.count(h, "TCPAbortOnData");
                         return true;
                     }
-                    if seg.len > 0 && after(end_seq.wrapping_sub(f.fin() as u32), w.sk(id).rcv_nxt) {
+                    if seg.len > 0 && after(end_seq.wrapping_sub(f.fin() as u32), w.sk(id).rcv_nxt)
+                    {
                         // "Receive out of order FIN after close()"
                         let h = w.sk(id).host;
                         tcp_done(w, id);
@@ -433,7 +454,9 @@ pub fn tcp_rcv_state_process(w: &mut World, id: SockId, seg: &Segment) -> bool {
         state,
         State::Established | State::FinWait1 | State::FinWait2
     ) || data_after_close;
-    if matches!(state, State::CloseWait | State::Closing | State::LastAck) && !before(seg.seq, s.rcv_nxt) {
+    if matches!(state, State::CloseWait | State::Closing | State::LastAck)
+        && !before(seg.seq, s.rcv_nxt)
+    {
         queue = false;
     }
     if data_after_close
@@ -651,7 +674,11 @@ fn tcp_ack(w: &mut World, id: SockId, seg: &Segment) -> i64 {
             }
         }
         // tcp_rearm_rto
-        s.t_rto = if s.in_flight() { Some(now + s.rto) } else { None };
+        s.t_rto = if s.in_flight() {
+            Some(now + s.rto)
+        } else {
+            None
+        };
     }
     // "icsk->icsk_probes_out = 0": any ACK shows the peer is alive.
     s.probes_out = 0;
@@ -678,7 +705,7 @@ fn tcp_urg(w: &mut World, id: SockId, seg: &Segment) {
         // tcp_check_urg: "ptr--" unless tcp_stdurg (BSD semantics).
         let ptr = seg.seq.wrapping_add(seg.urg_ptr as u32 - 1);
         if !before(ptr, s.rcv_nxt) {
-            if !(s.urg != Urg::None && !after(ptr, s.urg_seq)) {
+            if s.urg == Urg::None || after(ptr, s.urg_seq) {
                 if s.urg_seq == s.copied_seq
                     && s.urg != Urg::None
                     && !s.oobinline
@@ -708,14 +735,19 @@ fn tcp_urg(w: &mut World, id: SockId, seg: &Segment) {
 /// `tcp_data_queue`: in-order data joins the receive queue, out-of-order
 /// data the ooo queue; a FIN runs `tcp_fin`.
 fn tcp_data_queue(w: &mut World, id: SockId, seg: &Segment) {
-    let payload = seg.payload.clone().unwrap_or_else(|| vec![0; seg.len as usize]);
+    let payload = seg
+        .payload
+        .clone()
+        .unwrap_or_else(|| vec![0; seg.len as usize]);
     let fin = seg.flags.fin();
     if seg.len == 0 && !fin {
         return;
     }
     let s = w.sk_mut(id);
     let end = seg.seq.wrapping_add(seg.len);
-    if seg.seq == s.rcv_nxt || (before(seg.seq, s.rcv_nxt) && after(end.wrapping_add(fin as u32), s.rcv_nxt)) {
+    if seg.seq == s.rcv_nxt
+        || (before(seg.seq, s.rcv_nxt) && after(end.wrapping_add(fin as u32), s.rcv_nxt))
+    {
         if s.receive_window() == 0 && !(seg.len == 0 && fin) {
             // Zero window: drop and ACK at once (out_of_window).
             enter_quickack(s);
@@ -855,7 +887,8 @@ fn ofo_queue(w: &mut World, id: SockId) {
         let data: Vec<u8> = d[skip.min(d.len())..].to_vec();
         s.rcvq.extend(data.iter().copied());
         s.rmem_alloc += data.len() as u32 + SKB_OVERHEAD;
-        s.rcvq_skbs.push_back((data.len() as u32, data.len() as u32 + SKB_OVERHEAD));
+        s.rcvq_skbs
+            .push_back((data.len() as u32, data.len() as u32 + SKB_OVERHEAD));
         s.rcv_nxt = s.rcv_nxt.wrapping_add(data.len() as u32);
         // "RFC5681. 4.2. SHOULD send immediate ACK, when gap in queue is filled."
         s.ack_now = true;

@@ -57,11 +57,11 @@ pub mod timewait;
 
 use crate::engine::{
     CallCtx, CallOutcome, Engine, EngineError, Finish, HostSpec, OpenConn, Policy, RunOptions,
-    StateChange, SETTLE_QUIET_US,
+    SETTLE_QUIET_US, StateChange,
 };
 use crate::script::{Call, Fault};
 use crate::segment::Segment;
-use sock::{Sock, SockId, State, Time, MS, SEC};
+use sock::{MS, SEC, Sock, SockId, State, Time};
 use std::collections::{BTreeMap, VecDeque};
 use timewait::Tw;
 
@@ -322,17 +322,14 @@ impl World {
     /// Runs everything due at `self.now`: arrivals first (in send order),
     /// then timers (in socket order).
     fn run_due(&mut self) {
-        loop {
-            let Some(i) = self
-                .wire
-                .iter()
-                .enumerate()
-                .filter(|(_, w)| w.0 <= self.now)
-                .min_by_key(|(_, w)| (w.0, w.1))
-                .map(|(i, _)| i)
-            else {
-                break;
-            };
+        while let Some(i) = self
+            .wire
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.0 <= self.now)
+            .min_by_key(|(_, w)| (w.0, w.1))
+            .map(|(i, _)| i)
+        {
             let (_, _, seg) = self.wire.swap_remove(i);
             self.last_activity = self.now;
             input::tcp_v4_rcv(self, seg);
@@ -421,7 +418,9 @@ fn parse_sysctl(w: &mut World, host: usize, key: &str, value: &str) -> Result<()
     let three = || -> Result<[u32; 3], String> {
         match nums.as_slice() {
             [a, b, c] if *a > 0 && *b > 0 && *c > 0 => Ok([*a as u32, *b as u32, *c as u32]),
-            _ => Err(format!("sysctl {key} takes three positive numbers, found {value:?}")),
+            _ => Err(format!(
+                "sysctl {key} takes three positive numbers, found {value:?}"
+            )),
         }
     };
     let s = &mut w.hosts[host].sysctl;
@@ -444,7 +443,7 @@ fn parse_sysctl(w: &mut World, host: usize, key: &str, value: &str) -> Result<()
         _ => {
             return Err(format!(
                 "the model does not know sysctl {key} (it knows net.ipv4.tcp_fin_timeout, tcp_rmem, tcp_wmem, tcp_orphan_retries, tcp_retries2, tcp_syn_retries, tcp_synack_retries, tcp_timestamps, tcp_sack, tcp_window_scaling, tcp_rfc1337, tcp_abort_on_overflow)"
-            ))
+            ));
         }
     }
     Ok(())

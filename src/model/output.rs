@@ -1,7 +1,7 @@
 //! Building and sending segments (net/ipv4/tcp_output.c).
 
-use super::sock::*;
 use super::World;
+use super::sock::*;
 use crate::segment::{Flags, Segment, TcpOpt};
 
 /// `tcp_time_stamp_ts`: the TS value clock, in ms since the run began plus
@@ -87,6 +87,7 @@ fn sack_blocks(s: &Sock) -> Vec<(u32, u32)> {
 
 /// `__tcp_transmit_skb`: builds the header (options, window, ack) and puts
 /// the segment on the wire.
+#[allow(clippy::needless_late_init)]
 pub fn transmit(w: &mut World, id: SockId, flags: Flags, seq: u32, payload: Vec<u8>, why: String) {
     let tsv = ts_val(w, id);
     let (src_addr, dst_addr, dst_name, src_name);

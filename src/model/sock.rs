@@ -358,7 +358,10 @@ impl Sock {
 
     /// `tcp_receive_window`: what is left of the window last advertised.
     pub fn receive_window(&self) -> u32 {
-        let w = self.rcv_wup.wrapping_add(self.rcv_wnd).wrapping_sub(self.rcv_nxt) as i32;
+        let w = self
+            .rcv_wup
+            .wrapping_add(self.rcv_wnd)
+            .wrapping_sub(self.rcv_nxt) as i32;
         w.max(0) as u32
     }
 

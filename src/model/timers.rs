@@ -4,7 +4,7 @@
 use super::close::{tcp_done, tcp_time_wait};
 use super::output::{self, send_ack};
 use super::sock::*;
-use super::{timewait, World};
+use super::{World, timewait};
 
 /// Fires every timer due at `w.now`, in socket order.
 pub fn run_timers(w: &mut World) {
@@ -51,11 +51,7 @@ fn delack_timer(w: &mut World, id: SockId) {
 /// `tcp_orphan_retries`: 0 in the sysctl means 8 while the peer is alive.
 fn orphan_retries(w: &World, id: SockId, alive: bool) -> u32 {
     let r = w.hosts[w.sk(id).host].sysctl.tcp_orphan_retries;
-    if r == 0 && alive {
-        8
-    } else {
-        r
-    }
+    if r == 0 && alive { 8 } else { r }
 }
 
 /// `tcp_write_err`: give up on the connection (ETIMEDOUT, TCPAbortOnTimeout).
@@ -179,7 +175,11 @@ fn keepalive_timer(w: &mut World, id: SockId) {
                 return;
             }
         }
-        output::send_active_reset(w, id, "FIN_WAIT2 orphan timed out -> RST (tcp_keepalive_timer)");
+        output::send_active_reset(
+            w,
+            id,
+            "FIN_WAIT2 orphan timed out -> RST (tcp_keepalive_timer)",
+        );
         tcp_done(w, id);
     }
 }

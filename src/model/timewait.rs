@@ -5,9 +5,9 @@
 //! this minisocket instead (`tcp_time_wait`). Its `substate` is what
 //! `/proc/net/tcp` and `ss` show.
 
+use super::World;
 use super::input::send_reset;
 use super::sock::*;
-use super::World;
 use crate::segment::{Flags, Segment, TcpOpt};
 
 #[derive(Clone, Debug)]
@@ -53,9 +53,14 @@ pub fn process(w: &mut World, ti: usize, seg: &Segment) {
                 && !before(end_seq, tw.rcv_nxt)
                 || (seg.seq == tw.rcv_nxt && end_seq == seg.seq);
             let in_window = in_window
-                && !(before(end_seq, tw.rcv_nxt) || after(seg.seq, tw.rcv_nxt.wrapping_add(tw.rcv_wnd)));
+                && !(before(end_seq, tw.rcv_nxt)
+                    || after(seg.seq, tw.rcv_nxt.wrapping_add(tw.rcv_wnd)));
             if !in_window {
-                oow_ack(tw, now, "out-of-window segment to a FIN_WAIT2 time-wait socket -> ACK")
+                oow_ack(
+                    tw,
+                    now,
+                    "out-of-window segment to a FIN_WAIT2 time-wait socket -> ACK",
+                )
             } else if f.rst() {
                 TwAction::Kill
             } else if f.syn() && !before(seg.seq, tw.rcv_nxt) {
@@ -66,7 +71,9 @@ pub fn process(w: &mut World, ti: usize, seg: &Segment) {
             } else if !f.fin() || end_seq != tw.rcv_nxt.wrapping_add(1) {
                 // "New data or FIN. If new data arrive after half-duplex
                 // close, reset."
-                TwAction::Rst("data after close() for a FIN_WAIT2 orphan -> RST (tcp_timewait_state_process)")
+                TwAction::Rst(
+                    "data after close() for a FIN_WAIT2 orphan -> RST (tcp_timewait_state_process)",
+                )
             } else {
                 // "FIN arrived, enter true time-wait state."
                 tw.substate = State::TimeWait;
@@ -75,7 +82,9 @@ pub fn process(w: &mut World, ti: usize, seg: &Segment) {
                     tw.ts_recent = v;
                 }
                 tw.expires = now + TCP_TIMEWAIT_LEN;
-                TwAction::Ack("ACK of the peer's FIN: FIN_WAIT2 -> TIME_WAIT (tcp_timewait_state_process)")
+                TwAction::Ack(
+                    "ACK of the peer's FIN: FIN_WAIT2 -> TIME_WAIT (tcp_timewait_state_process)",
+                )
             }
         } else if seg.seq == tw.rcv_nxt && (seg.seq == end_seq || f.rst()) {
             // "In window segment, it may be only reset or bare ack."
@@ -98,7 +107,11 @@ pub fn process(w: &mut World, ti: usize, seg: &Segment) {
             if f.ack() {
                 tw.expires = now + TCP_TIMEWAIT_LEN;
             }
-            oow_ack(tw, now, "segment to a TIME_WAIT socket -> ACK (tcp_timewait_state_process)")
+            oow_ack(
+                tw,
+                now,
+                "segment to a TIME_WAIT socket -> ACK (tcp_timewait_state_process)",
+            )
         } else {
             TwAction::Success
         }
