@@ -7,7 +7,10 @@
 //! counters.
 
 pub mod engine;
+pub mod explain;
+pub mod ladder;
 pub mod model;
+pub mod pcap;
 pub mod runner;
 pub mod script;
 pub mod segment;
