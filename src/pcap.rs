@@ -47,7 +47,10 @@ fn write_record<W: Write>(w: &mut W, s: &Segment) -> io::Result<()> {
     let secs = u32::try_from(s.time_us / 1_000_000).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("segment time {} µs does not fit a pcap timestamp", s.time_us),
+            format!(
+                "segment time {} µs does not fit a pcap timestamp",
+                s.time_us
+            ),
         )
     })?;
     w.write_all(&secs.to_le_bytes())?;

@@ -70,10 +70,18 @@ fn check_packet(p: &[u8], s: &Segment, i: usize) {
 fn check_trace(name: &str, trace: &Trace) {
     let bytes = finrst::pcap::to_bytes(trace).unwrap();
     let (rest, cap) = pcap_parser::parse_pcap(&bytes).expect("pcap-parser reads the file");
-    assert!(rest.is_empty(), "{name}: {} bytes after the last record", rest.len());
+    assert!(
+        rest.is_empty(),
+        "{name}: {} bytes after the last record",
+        rest.len()
+    );
     assert_eq!(cap.header.network.0, 101, "{name}: LINKTYPE_RAW");
     assert_eq!(cap.header.magic_number, 0xa1b2_c3d4, "{name}: µs magic");
-    assert_eq!(cap.blocks.len(), trace.segments.len(), "{name}: one record per segment");
+    assert_eq!(
+        cap.blocks.len(),
+        trace.segments.len(),
+        "{name}: one record per segment"
+    );
     for (i, (b, s)) in cap.blocks.iter().zip(&trace.segments).enumerate() {
         let us = u64::from(b.ts_sec) * 1_000_000 + u64::from(b.ts_usec);
         assert_eq!(us, s.time_us, "{name} #{i}: timestamp");
@@ -109,7 +117,9 @@ fn tcpdump_reads_the_file_like_the_trace() {
         .is_ok_and(|o| o.status.success());
     if !have {
         if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("tcpdump is not installed, and CI=true requires it (apt-get install -y tcpdump)");
+            panic!(
+                "tcpdump is not installed, and CI=true requires it (apt-get install -y tcpdump)"
+            );
         }
         println!("SKIPPED tcpdump_reads_the_file_like_the_trace: tcpdump not installed");
         return;
@@ -126,7 +136,11 @@ fn tcpdump_reads_the_file_like_the_trace() {
             .arg(&path)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{name}: tcpdump failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{name}: tcpdump failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         let rel = finrst::trace::relative(&t.segments);
@@ -134,14 +148,26 @@ fn tcpdump_reads_the_file_like_the_trace() {
         for (line, r) in lines.iter().zip(&rel) {
             let want_time = finrst::trace::fmt_time(r.time_us);
             assert!(line.starts_with(&want_time), "{name}: time in {line}");
-            assert!(line.contains(&format!("Flags [{}]", r.flags)), "{name}: flags in {line}");
-            assert!(line.contains(&format!("length {}", r.len)), "{name}: length in {line}");
-            assert!(line.contains(&format!("win {}", r.win)), "{name}: win in {line}");
+            assert!(
+                line.contains(&format!("Flags [{}]", r.flags)),
+                "{name}: flags in {line}"
+            );
+            assert!(
+                line.contains(&format!("length {}", r.len)),
+                "{name}: length in {line}"
+            );
+            assert!(
+                line.contains(&format!("win {}", r.win)),
+                "{name}: win in {line}"
+            );
             // tcpdump makes seq/ack relative from the first ACK-bearing
             // segment; once the handshake is over they match the trace's.
             if !r.flags.contains('S') {
                 if let Some(a) = r.ack {
-                    assert!(line.contains(&format!("ack {a},")), "{name}: ack {a} in {line}");
+                    assert!(
+                        line.contains(&format!("ack {a},")),
+                        "{name}: ack {a} in {line}"
+                    );
                 }
             }
         }
@@ -152,8 +178,14 @@ fn tcpdump_reads_the_file_like_the_trace() {
             .output()
             .unwrap();
         let vtext = String::from_utf8_lossy(&vv.stdout);
-        assert!(!vtext.contains("incorrect"), "{name}: tcpdump -vv:\n{vtext}");
-        assert!(vtext.contains("cksum"), "{name}: tcpdump -vv shows checksums");
+        assert!(
+            !vtext.contains("incorrect"),
+            "{name}: tcpdump -vv:\n{vtext}"
+        );
+        assert!(
+            vtext.contains("cksum"),
+            "{name}: tcpdump -vv shows checksums"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
