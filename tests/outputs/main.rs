@@ -2,5 +2,6 @@
 //! diagrams and `finrst explain`. The traces are built by hand
 //! ([`traces`]) so these tests do not depend on an engine.
 
+mod explain;
 mod pcap;
 mod traces;
