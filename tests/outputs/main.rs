@@ -3,5 +3,6 @@
 //! ([`traces`]) so these tests do not depend on an engine.
 
 mod explain;
+mod ladder;
 mod pcap;
 mod traces;
