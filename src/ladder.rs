@@ -248,10 +248,10 @@ pub fn render(trace: &Trace) -> String {
                     format!("{}: ", c.sock)
                 };
                 let mut txt = format!("{who}{} = {}", c.call, c.result_text());
-                if let Some(n) = &c.note {
-                    if n.len() <= 40 {
-                        let _ = write!(txt, " ({n})");
-                    }
+                if let Some(n) = &c.note
+                    && n.len() <= 40
+                {
+                    let _ = write!(txt, " ({n})");
                 }
                 let class = if c.errno.is_some() {
                     "call err"
@@ -442,17 +442,15 @@ fn draw_segment(o: &mut String, s: &RelSegment, x1: f64, x2: f64, y: f64) -> usi
         );
     }
     let mut n = 0;
-    if rst {
-        if let Some(w) = &s.why {
-            for (i, l) in wrap(w, WHY_WRAP).iter().enumerate() {
-                let _ = write!(
-                    o,
-                    r##"<text x="{mid:.1}" y="{:.1}" class="why">{}</text>"##,
-                    y2 + 13.0 + 14.0 * i as f64,
-                    esc(l)
-                );
-                n += 1;
-            }
+    if rst && let Some(w) = &s.why {
+        for (i, l) in wrap(w, WHY_WRAP).iter().enumerate() {
+            let _ = write!(
+                o,
+                r##"<text x="{mid:.1}" y="{:.1}" class="why">{}</text>"##,
+                y2 + 13.0 + 14.0 * i as f64,
+                esc(l)
+            );
+            n += 1;
         }
     }
     let _ = writeln!(o, "</g>");

@@ -208,16 +208,16 @@ fn read_pcapng(b: &[u8]) -> Read {
                     if code == 0 {
                         break;
                     }
-                    if code == 9 {
-                        if let Some(&v) = body.get(o + 4) {
-                            res = if v & 0x80 != 0 {
-                                1u64.checked_shl(u32::from(v & 0x7f)).unwrap_or(u64::MAX)
-                            } else {
-                                10u64.checked_pow(u32::from(v)).unwrap_or(u64::MAX)
-                            };
-                        }
+                    if code == 9
+                        && let Some(&v) = body.get(o + 4)
+                    {
+                        res = if v & 0x80 != 0 {
+                            1u64.checked_shl(u32::from(v & 0x7f)).unwrap_or(u64::MAX)
+                        } else {
+                            10u64.checked_pow(u32::from(v)).unwrap_or(u64::MAX)
+                        };
                     }
-                    o += 4 + (usize::from(olen) + 3) / 4 * 4;
+                    o += 4 + usize::from(olen).div_ceil(4) * 4;
                 }
                 links.push(link_name(link));
                 ifaces.push((link, res.max(1)));

@@ -482,38 +482,39 @@ fn explain_rst(
     }
 
     // A FIN from R, then data from P, then the RST: P wrote after R's close.
-    if let (Some(f), Some(d)) = (rs.fin, ps.data_after_peer_fin) {
-        if f < d && d < i {
-            conn.cause_id = Cause::DataAfterFin;
-            conn.cause = format!(
-                "a FIN then data then RST: {pn} wrote after {rn}'s close ({rn} closed, \
-                 {pn} kept sending, {rn} reset)"
-            );
-            conn.why = format!(
-                "After close() the socket takes no more data: data reaching a closed socket \
-                 in FIN_WAIT1/FIN_WAIT2 makes tcp_rcv_state_process() reset it (counter \
-                 TCPAbortOnData, RFC 1122 4.2.2.13), and once it is an orphan or gone the \
-                 reset comes from the time-wait socket or the no-socket path, as R without \
-                 ACK. {pn}'s next recv()/send() fails with ECONNRESET (or EPIPE)."
-            );
-            conn.evidence
-                .push(format!("{rn} sent FIN ({})", rp[f].p.place()));
-            conn.evidence
-                .push(format!("{pn} sent data after it ({})", rp[d].p.place()));
-            if with_ack {
-                conn.cannot_tell.push(format!(
-                    "the RST carries ACK: {rn} may have only shut down its sending half \
-                     (shutdown(SHUT_WR)) and then closed with {pn}'s data unread \
-                     (seed001-shutdown-wr shows that variant)"
-                ));
-                conn.scenarios.push("seed001-shutdown-wr".into());
-            }
+    if let (Some(f), Some(d)) = (rs.fin, ps.data_after_peer_fin)
+        && f < d
+        && d < i
+    {
+        conn.cause_id = Cause::DataAfterFin;
+        conn.cause = format!(
+            "a FIN then data then RST: {pn} wrote after {rn}'s close ({rn} closed, \
+             {pn} kept sending, {rn} reset)"
+        );
+        conn.why = format!(
+            "After close() the socket takes no more data: data reaching a closed socket \
+             in FIN_WAIT1/FIN_WAIT2 makes tcp_rcv_state_process() reset it (counter \
+             TCPAbortOnData, RFC 1122 4.2.2.13), and once it is an orphan or gone the \
+             reset comes from the time-wait socket or the no-socket path, as R without \
+             ACK. {pn}'s next recv()/send() fails with ECONNRESET (or EPIPE)."
+        );
+        conn.evidence
+            .push(format!("{rn} sent FIN ({})", rp[f].p.place()));
+        conn.evidence
+            .push(format!("{pn} sent data after it ({})", rp[d].p.place()));
+        if with_ack {
             conn.cannot_tell.push(format!(
-                "whether {rn}'s program called close() or shutdown(SHUT_WR) then close(), or \
-                 exited"
+                "the RST carries ACK: {rn} may have only shut down its sending half \
+                 (shutdown(SHUT_WR)) and then closed with {pn}'s data unread \
+                 (seed001-shutdown-wr shows that variant)"
             ));
-            return;
+            conn.scenarios.push("seed001-shutdown-wr".into());
         }
+        conn.cannot_tell.push(format!(
+            "whether {rn}'s program called close() or shutdown(SHUT_WR) then close(), or \
+             exited"
+        ));
+        return;
     }
 
     if !with_ack {

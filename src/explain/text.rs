@@ -201,10 +201,10 @@ fn parse_new(after: &str, p: &mut Packet) -> Result<(), String> {
         }
     }
     // Without a `length` field, `seq A:B` still tells the length.
-    if p.len == 0 {
-        if let (Some(a), Some(b)) = (p.seq, seq_end) {
-            p.len = b.wrapping_sub(a);
-        }
+    if p.len == 0
+        && let (Some(a), Some(b)) = (p.seq, seq_end)
+    {
+        p.len = b.wrapping_sub(a);
     }
     // tcpdump shows `ack` only with the ACK flag, and the flag letters are
     // authoritative; a shortened `Flags [R .] ...` line keeps its flags.

@@ -257,7 +257,7 @@ fn pcapng(recs: &[(u64, Vec<u8>)], big: bool) -> Vec<u8> {
     };
     let block = |ty: u32, body: Vec<u8>| {
         let mut body = body;
-        while body.len() % 4 != 0 {
+        while !body.len().is_multiple_of(4) {
             body.push(0);
         }
         let n = (body.len() + 12) as u32;
