@@ -192,7 +192,10 @@ pub trait Engine {
     /// `Listen` and `Connect` on a name the engine has not seen create it.
     fn call(&mut self, host: usize, sock: &str, call: &Call, ctx: &CallCtx) -> CallOutcome;
     /// Calls made at the same instant: no segment is delivered between them.
-    fn call_together(&mut self, calls: &[(usize, String, Call, CallCtx)]) -> Vec<CallOutcome> {
+    fn call_together(
+        &mut self,
+        calls: &[(usize, String, Call, CallCtx)],
+    ) -> Vec<CallOutcome> {
         calls
             .iter()
             .map(|(h, s, c, x)| self.call(*h, s, c, x))

@@ -3,7 +3,7 @@
 use clap::{CommandFactory, Parser, Subcommand};
 use finrst::engine::{Policy, RunOptions};
 use finrst::script::parse_duration;
-use finrst::{EngineKind, Error, run_file};
+use finrst::{run_file, EngineKind, Error};
 use std::process::ExitCode;
 
 /// Why did close() send RST instead of FIN? Run TCP close-path scenarios on a

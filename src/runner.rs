@@ -3,11 +3,11 @@
 //! expectations and assembles the [`Trace`].
 
 use crate::engine::{
-    CallCtx, CallOutcome, DEFAULT_HORIZON_US, Engine, EngineError, FIRST_LOCAL_PORT, HostSpec,
-    RunOptions,
+    CallCtx, CallOutcome, Engine, EngineError, HostSpec, RunOptions, DEFAULT_HORIZON_US,
+    FIRST_LOCAL_PORT,
 };
-use crate::script::{Call, CallStep, Expect, Expected, Script, Step, StepKind, epoll};
-use crate::trace::{CallRecord, Failure, Trace, relative};
+use crate::script::{epoll, Call, CallStep, Expect, Expected, Script, Step, StepKind};
+use crate::trace::{relative, CallRecord, Failure, Trace};
 use std::collections::BTreeMap;
 
 /// Why a run could not complete (as opposed to an expectation failing).
@@ -198,10 +198,7 @@ impl Runner<'_> {
                 if exists(self, &n) {
                     return Err(self.script_err(
                         step,
-                        format!(
-                            "{} already has a socket named `{n}`: use `socket as NAME`",
-                            c.host
-                        ),
+                        format!("{} already has a socket named `{n}`: use `socket as NAME`", c.host),
                     ));
                 }
                 self.names[h].socks.push(n.clone());
@@ -242,7 +239,10 @@ impl Runner<'_> {
                         }
                     };
                     ctx.local_port = Some(port);
-                    ctx.peer_addr = self.script.host_index(host).map(|i| self.hosts[i].addr);
+                    ctx.peer_addr = self
+                        .script
+                        .host_index(host)
+                        .map(|i| self.hosts[i].addr);
                 }
                 n
             }
@@ -251,10 +251,7 @@ impl Runner<'_> {
                 if !exists(self, &l) {
                     return Err(self.script_err(
                         step,
-                        format!(
-                            "{} has no socket named `{l}` to accept on (listen first)",
-                            c.host
-                        ),
+                        format!("{} has no socket named `{l}` to accept on (listen first)", c.host),
                     ));
                 }
                 let new = match &c.name_as {
@@ -262,7 +259,7 @@ impl Runner<'_> {
                         return Err(self.script_err(
                             step,
                             format!("{} already has a socket named `{n}`", c.host),
-                        ));
+                        ))
                     }
                     Some(n) => n.clone(),
                     None => {
@@ -315,9 +312,7 @@ impl Runner<'_> {
                     }
                 };
                 if !exists(self, &n) {
-                    return Err(
-                        self.script_err(step, format!("{} has no socket named `{n}`", c.host))
-                    );
+                    return Err(self.script_err(step, format!("{} has no socket named `{n}`", c.host)));
                 }
                 n
             }
@@ -380,10 +375,7 @@ impl Runner<'_> {
                 Expected::Events(m) => rec.errno.is_none() && rec.ret as u32 == *m,
             };
             if !ok {
-                self.fail(
-                    step,
-                    format!("expected = {exp}, got = {}", rec.result_text()),
-                );
+                self.fail(step, format!("expected = {exp}, got = {}", rec.result_text()));
             }
         }
         self.calls.push(rec);
@@ -452,8 +444,7 @@ impl Runner<'_> {
                         .map(|s| {
                             let mut t = format!("[{}] seq {}", s.flags, s.seq);
                             if let Some(a) = s.ack {
-                                let _ =
-                                    std::fmt::Write::write_fmt(&mut t, format_args!(" ack {a}"));
+                                let _ = std::fmt::Write::write_fmt(&mut t, format_args!(" ack {a}"));
                             }
                             let _ = std::fmt::Write::write_fmt(
                                 &mut t,
@@ -485,9 +476,7 @@ impl Runner<'_> {
                         {
                             Some(s) => s.clone(),
                             None => {
-                                return Err(
-                                    self.script_err(step, format!("{host} has no socket yet"))
-                                );
+                                return Err(self.script_err(step, format!("{host} has no socket yet")))
                             }
                         }
                     }
@@ -496,9 +485,7 @@ impl Runner<'_> {
                     Some(got) if &got == state => {}
                     Some(got) => self.fail(step, format!("{host}.{name} is in {got}")),
                     None => {
-                        return Err(
-                            self.script_err(step, format!("{host} has no socket named `{name}`"))
-                        );
+                        return Err(self.script_err(step, format!("{host} has no socket named `{name}`")))
                     }
                 }
             }

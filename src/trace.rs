@@ -50,11 +50,7 @@ pub struct Failure {
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}:{}: `{}` failed: {}",
-            self.file, self.line, self.text, self.why
-        )
+        write!(f, "{}:{}: `{}` failed: {}", self.file, self.line, self.text, self.why)
     }
 }
 

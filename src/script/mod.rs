@@ -39,7 +39,7 @@
 
 mod parse;
 
-pub use parse::{ScriptError, parse, parse_duration, parse_file};
+pub use parse::{parse, parse_duration, parse_file, ScriptError};
 
 use crate::segment::Flags;
 
@@ -86,9 +86,7 @@ pub enum StepKind {
     /// A socket call by a host's program.
     Call(CallStep),
     /// Let virtual (or real) time pass.
-    Wait {
-        us: u64,
-    },
+    Wait { us: u64 },
     /// Calls made at the same instant: nothing is delivered between them.
     Together(Vec<Step>),
     /// A host's sysctl, e.g. `net.ipv4.tcp_fin_timeout`.
@@ -98,14 +96,9 @@ pub enum StepKind {
         value: String,
     },
     /// A fault on the next segments a host sends.
-    Fault {
-        host: String,
-        fault: Fault,
-    },
+    Fault { host: String, fault: Fault },
     /// Release the segments held from a host.
-    Release {
-        host: String,
-    },
+    Release { host: String },
     Expect(Expect),
 }
 

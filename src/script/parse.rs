@@ -109,22 +109,14 @@ fn tokenize(line: &str, ln: u32, file: &str) -> Result<Vec<Token>, ScriptError> 
             let mut s = String::new();
             loop {
                 let Some(&c) = chars.get(i) else {
-                    return Err(err(
-                        start,
-                        "an unterminated string".into(),
-                        "a closing '\"'",
-                    ));
+                    return Err(err(start, "an unterminated string".into(), "a closing '\"'"));
                 };
                 i += 1;
                 match c {
                     '"' => break,
                     '\\' => {
                         let Some(&e) = chars.get(i) else {
-                            return Err(err(
-                                i - 1,
-                                "'\\' at the end of the line".into(),
-                                "an escape like \\r \\n \\t \\\\ \\\" \\xNN",
-                            ));
+                            return Err(err(i - 1, "'\\' at the end of the line".into(), "an escape like \\r \\n \\t \\\\ \\\" \\xNN"));
                         };
                         i += 1;
                         match e {
@@ -146,7 +138,7 @@ fn tokenize(line: &str, ln: u32, file: &str) -> Result<Vec<Token>, ScriptError> 
                                             i - 2,
                                             format!("\\x{hex}"),
                                             "two hex digits after \\x",
-                                        ));
+                                        ))
                                     }
                                 }
                             }
@@ -155,7 +147,7 @@ fn tokenize(line: &str, ln: u32, file: &str) -> Result<Vec<Token>, ScriptError> 
                                     i - 2,
                                     format!("\\{other}"),
                                     "an escape like \\r \\n \\t \\\\ \\\" \\xNN",
-                                ));
+                                ))
                             }
                         }
                     }
@@ -465,9 +457,7 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             Some((_, _, _, steps)) => match step.kind {
                 StepKind::Call(_) => steps.push(step),
                 _ => {
-                    return Err(
-                        l.err_at(0, "a socket call (only calls may stand in `together { }`)")
-                    );
+                    return Err(l.err_at(0, "a socket call (only calls may stand in `together { }`)"))
                 }
             },
             None => script.steps.push(step),
@@ -542,18 +532,12 @@ fn host_ref(l: &mut Line, script: &Script) -> Result<(String, Option<String>), S
     if !script.hosts.contains(&h) {
         return Err(l.err_at(
             pos,
-            format!(
-                "a host declared on the hosts line ({})",
-                script.hosts.join(", ")
-            ),
+            format!("a host declared on the hosts line ({})", script.hosts.join(", ")),
         ));
     }
     if let Some(s) = &s {
         if !valid_name(s) {
-            return Err(l.err_at(
-                pos,
-                "HOST.SOCKET with a socket name of letters, digits, '_' or '-'",
-            ));
+            return Err(l.err_at(pos, "HOST.SOCKET with a socket name of letters, digits, '_' or '-'"));
         }
     }
     Ok((h, s))
@@ -592,10 +576,7 @@ fn parse_step(l: &mut Line, script: &Script) -> Result<StepKind, ScriptError> {
             let pos = l.pos;
             let key = l.word("a sysctl name like net.ipv4.tcp_fin_timeout")?;
             if !key.starts_with("net.") {
-                return Err(l.err_at(
-                    pos,
-                    "a sysctl name under net. (e.g. net.ipv4.tcp_fin_timeout)",
-                ));
+                return Err(l.err_at(pos, "a sysctl name under net. (e.g. net.ipv4.tcp_fin_timeout)"));
             }
             l.eat_punct('=');
             let mut value = l.word("a sysctl value")?;
@@ -655,13 +636,7 @@ fn parse_step(l: &mut Line, script: &Script) -> Result<StepKind, ScriptError> {
                 return Err(l.err_at(pos, "HOST:PORT, e.g. server:9999"));
             };
             if !script.hosts.iter().any(|x| x == h) {
-                return Err(l.err_at(
-                    pos,
-                    format!(
-                        "HOST:PORT with a declared host ({})",
-                        script.hosts.join(", ")
-                    ),
-                ));
+                return Err(l.err_at(pos, format!("HOST:PORT with a declared host ({})", script.hosts.join(", "))));
             }
             let port = match p.parse::<u16>() {
                 Ok(p) if p > 0 => p,
@@ -735,14 +710,8 @@ fn parse_step(l: &mut Line, script: &Script) -> Result<StepKind, ScriptError> {
         _ => return Err(l.err_at(verb_pos, format!("a call ({VERBS})"))),
     };
     let name_as = if l.eat_word("as") {
-        if !matches!(
-            call,
-            Call::Socket | Call::Listen { .. } | Call::Connect { .. } | Call::Accept
-        ) {
-            return Err(l.err_at(
-                l.pos - 1,
-                "`as NAME` only after socket, listen, connect or accept",
-            ));
+        if !matches!(call, Call::Socket | Call::Listen { .. } | Call::Connect { .. } | Call::Accept) {
+            return Err(l.err_at(l.pos - 1, "`as NAME` only after socket, listen, connect or accept"));
         }
         let pos = l.pos;
         let n = l.word("a socket name")?;
@@ -806,9 +775,7 @@ fn events(l: &mut Line) -> Result<u32, ScriptError> {
     let mut m = 0;
     loop {
         let pos = l.pos;
-        let w = l.word(
-            "an epoll event (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR, EPOLLPRI) or 0",
-        )?;
+        let w = l.word("an epoll event (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR, EPOLLPRI) or 0")?;
         if w == "0" {
             return Ok(0);
         }
@@ -818,7 +785,7 @@ fn events(l: &mut Line) -> Result<u32, ScriptError> {
                 return Err(l.err_at(
                     pos,
                     "an epoll event (EPOLLIN, EPOLLOUT, EPOLLRDHUP, EPOLLHUP, EPOLLERR, EPOLLPRI)",
-                ));
+                ))
             }
         }
         if !l.eat_punct('|') {
@@ -837,8 +804,7 @@ fn bool_arg(l: &mut Line) -> Result<bool, ScriptError> {
 }
 
 fn sockopt(l: &mut Line) -> Result<SockOpt, ScriptError> {
-    const OPTS: &str =
-        "SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_OOBINLINE, TCP_NODELAY, TCP_REPAIR or TCP_LINGER2";
+    const OPTS: &str = "SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_OOBINLINE, TCP_NODELAY, TCP_REPAIR or TCP_LINGER2";
     let pos = l.pos;
     let name = l.word(&format!("an option ({OPTS})"))?;
     l.eat_punct(',');
@@ -881,11 +847,7 @@ fn expected(l: &mut Line, call: &Call) -> Result<Expected, ScriptError> {
                 l.pos += 1;
             }
         }
-        let e = if e == "EWOULDBLOCK" {
-            "EAGAIN".into()
-        } else {
-            e
-        };
+        let e = if e == "EWOULDBLOCK" { "EAGAIN".into() } else { e };
         return Ok(Expected::Errno(e));
     }
     if v < -1 {
@@ -899,18 +861,12 @@ fn parse_expect(l: &mut Line, script: &Script) -> Result<Expect, ScriptError> {
     let (host, sock) = host_ref(l, script)?;
     if l.eat_punct('>') {
         if sock.is_some() {
-            return Err(l.err_at(
-                l.pos - 2,
-                "a host name without .SOCKET in a segment expectation",
-            ));
+            return Err(l.err_at(l.pos - 2, "a host name without .SOCKET in a segment expectation"));
         }
         let pos = l.pos;
         let dst = l.word("the receiving host")?;
         if !script.hosts.contains(&dst) {
-            return Err(l.err_at(
-                pos,
-                format!("a declared host ({})", script.hosts.join(", ")),
-            ));
+            return Err(l.err_at(pos, format!("a declared host ({})", script.hosts.join(", "))));
         }
         let pos = l.pos;
         let fw = l.word("tcpdump flags like S, S., P., F., R, R., P.U or .")?;
@@ -947,10 +903,7 @@ fn parse_expect(l: &mut Line, script: &Script) -> Result<Expect, ScriptError> {
         let pos = l.pos;
         let st = l.word("a TCP state name")?;
         if !STATE_NAMES.contains(&st.as_str()) {
-            return Err(l.err_at(
-                pos,
-                format!("a TCP state name ({})", STATE_NAMES.join(", ")),
-            ));
+            return Err(l.err_at(pos, format!("a TCP state name ({})", STATE_NAMES.join(", "))));
         }
         return Ok(Expect::State {
             host,
@@ -963,10 +916,7 @@ fn parse_expect(l: &mut Line, script: &Script) -> Result<Expect, ScriptError> {
     if !COUNTER_NAMES.contains(&name.as_str()) {
         return Err(l.err_at(
             pos,
-            format!(
-                "'>' for a segment, `state`, or a counter ({})",
-                COUNTER_NAMES.join(", ")
-            ),
+            format!("'>' for a segment, `state`, or a counter ({})", COUNTER_NAMES.join(", ")),
         ));
     }
     if sock.is_some() {
