@@ -11,7 +11,10 @@
 #![allow(clippy::collapsible_if, clippy::collapsible_match)]
 
 pub mod engine;
+pub mod explain;
+pub mod ladder;
 pub mod model;
+pub mod pcap;
 pub mod runner;
 pub mod script;
 pub mod segment;

@@ -15,6 +15,9 @@ use std::process::ExitCode;
   finrst run sim/seed000-epollout-unread.sim
   finrst run sim/rfc2525-zero-window.sim --policy always-fin --horizon 40s
   finrst run sim/seed004-http-unread.sim --format json
+  finrst run sim/seed000-epollout-unread.sim --pcap out.pcap --ladder out.svg
+  finrst explain capture.pcap
+  tcpdump -nn -r capture.pcap | finrst explain -
   finrst list sim
 
 Exit codes: 0 ok, 1 an expectation failed, 2 bad input or the engine could not run.")]
@@ -27,6 +30,14 @@ struct Cli {
 enum Cmd {
     /// Run scenario scripts and print their traces.
     Run(RunArgs),
+    /// Explain how each TCP connection in a real capture ended, and why.
+    ///
+    /// Reads a pcap or pcapng file (raw IP, Ethernet, Linux cooked, BSD
+    /// loopback) or tcpdump's text output (as pasted in a bug report, with
+    /// or without -S, -tt, -nn), splits it into connections and names the
+    /// most likely cause of each ending, what the capture cannot tell, and
+    /// the scenario in sim/ that reproduces it.
+    Explain(ExplainArgs),
     /// List the scenarios in a directory with their titles.
     List {
         /// The directory (default: sim).
@@ -60,6 +71,25 @@ struct RunArgs {
     /// Stop the run at this time (e.g. 90s); overrides the script's horizon.
     #[arg(long, value_parser = parse_horizon)]
     horizon: Option<u64>,
+    /// Also write the segments as a pcap file (raw IPv4, for Wireshark or
+    /// tcpdump -r). With several scenario files, each gets its own file:
+    /// OUT-NAME.pcap.
+    #[arg(long, value_name = "OUT.pcap")]
+    pcap: Option<String>,
+    /// Also draw the run as a ladder (sequence) diagram in SVG. With several
+    /// scenario files, each gets its own file: OUT-NAME.svg.
+    #[arg(long, value_name = "OUT.svg")]
+    ladder: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct ExplainArgs {
+    /// A capture: .pcap, .pcapng, or a text file of tcpdump lines (`-` for
+    /// standard input).
+    capture: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -76,6 +106,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Cmd::Run(a) => run(a),
+        Cmd::Explain(a) => explain(&a),
         Cmd::List { dir } => list(&dir),
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "finrst", &mut std::io::stdout());
@@ -99,6 +130,9 @@ fn run(a: RunArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
+        if let Err(code) = write_outputs(&a, &trace, f) {
+            return code;
+        }
         match a.format {
             Format::Text => {
                 if i > 0 {
@@ -118,6 +152,77 @@ fn run(a: RunArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The file name for one scenario's output: `OUT` itself for a single
+/// scenario, `OUT-NAME.ext` when several share the option.
+fn output_path(out: &str, many: bool, scenario_file: &str) -> String {
+    if !many {
+        return out.to_string();
+    }
+    let name = std::path::Path::new(scenario_file)
+        .file_stem()
+        .map_or("scenario".into(), |s| s.to_string_lossy().to_string());
+    let p = std::path::Path::new(out);
+    let stem = p
+        .file_stem()
+        .map_or("out".into(), |s| s.to_string_lossy().to_string());
+    let ext = p
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    p.with_file_name(format!("{stem}-{name}{ext}"))
+        .to_string_lossy()
+        .to_string()
+}
+
+/// Writes the --pcap and --ladder files of one run.
+fn write_outputs(a: &RunArgs, trace: &finrst::trace::Trace, file: &str) -> Result<(), ExitCode> {
+    let many = a.files.len() > 1;
+    if let Some(out) = &a.pcap {
+        let path = output_path(out, many, file);
+        if let Err(e) = finrst::pcap::write_file(trace, &path) {
+            eprintln!("finrst: cannot write {path}: {e}");
+            return Err(ExitCode::from(2));
+        }
+    }
+    if let Some(out) = &a.ladder {
+        let path = output_path(out, many, file);
+        if let Err(e) = std::fs::write(&path, finrst::ladder::render(trace)) {
+            eprintln!("finrst: cannot write {path}: {e}");
+            return Err(ExitCode::from(2));
+        }
+    }
+    Ok(())
+}
+
+fn explain(a: &ExplainArgs) -> ExitCode {
+    let bytes = if a.capture == "-" {
+        let mut v = Vec::new();
+        if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut v) {
+            eprintln!("finrst: cannot read standard input: {e}");
+            return ExitCode::from(2);
+        }
+        v
+    } else {
+        match std::fs::read(&a.capture) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("finrst: cannot read {}: {e}", a.capture);
+                return ExitCode::from(2);
+            }
+        }
+    };
+    let report = finrst::explain::explain_bytes(&a.capture, &bytes);
+    match a.format {
+        Format::Text => print!("{}", report.to_text()),
+        Format::Json => println!("{}", report.to_json()),
+    }
+    if report.connections.is_empty() {
+        eprintln!("finrst: no TCP connection found in {}", a.capture);
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
 }
 
 fn list(dir: &str) -> ExitCode {

@@ -1,0 +1,274 @@
+//! Reads tcpdump's text output as people paste it: with or without `-S`
+//! (absolute sequence numbers), `-tt` (epoch seconds), `-tttt` (date and
+//! time), `-t` (no time), `-nn` (numbers, not names), `-i any` (an
+//! interface and direction before `IP`), leading blanks or tabs, host names
+//! and port names (`localhost.http-alt`), both the current format
+//! (`Flags [R.], seq 19, ack 486, win 7504, length 0`) and the old one
+//! (`R 19:19(0) ack 486 win 7504`), and lines shortened by hand (`seq
+//! 12771346 ..`, `Flags [R .] ...`): what is there is used, the rest is
+//! unknown.
+//!
+//! Lines that are not TCP segments are skipped with a note naming the line.
+
+use super::Packet;
+use crate::segment::Flags;
+
+pub struct Read {
+    pub packets: Vec<Packet>,
+    pub notes: Vec<String>,
+}
+
+/// Parses tcpdump text. Never panics; every unusable non-blank line gets a
+/// note.
+pub fn read(text: &str) -> Read {
+    let mut r = Read {
+        packets: Vec::new(),
+        notes: Vec::new(),
+    };
+    for (i, raw) in text.lines().enumerate() {
+        let lineno = i + 1;
+        let line = raw.trim();
+        if line.is_empty() {
+            continue;
+        }
+        match parse_line(line) {
+            Ok((mut p, elided)) => {
+                p.line = Some(lineno);
+                p.index = r.packets.len() + 1;
+                if elided {
+                    r.notes.push(format!(
+                        "line {lineno}: shortened by hand (`..`); the missing fields are unknown"
+                    ));
+                }
+                r.packets.push(p);
+            }
+            Err(why) => r.notes.push(format!("line {lineno}: {why}, skipped")),
+        }
+    }
+    r
+}
+
+/// A time of day `HH:MM:SS[.frac]` or epoch seconds `N.frac` as µs.
+fn parse_time(tok: &str) -> Option<u64> {
+    let frac_us = |f: &str| -> Option<u64> {
+        if f.is_empty() || f.len() > 9 || !f.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let v: u64 = f.parse().ok()?;
+        Some(
+            v * 10u64.pow(6u32.saturating_sub(f.len() as u32))
+                / 10u64.pow((f.len() as u32).saturating_sub(6)),
+        )
+    };
+    let (whole, frac) = match tok.split_once('.') {
+        Some((w, f)) => (w, frac_us(f)?),
+        None => (tok, 0),
+    };
+    let parts: Vec<&str> = whole.split(':').collect();
+    if parts
+        .iter()
+        .any(|p| p.is_empty() || p.len() > 10 || !p.bytes().all(|c| c.is_ascii_digit()))
+    {
+        return None;
+    }
+    let secs = match parts.as_slice() {
+        [s] if tok.contains('.') => s.parse::<u64>().ok()?,
+        [h, m, s] => {
+            h.parse::<u64>().ok()? * 3600 + m.parse::<u64>().ok()? * 60 + s.parse::<u64>().ok()?
+        }
+        _ => return None,
+    };
+    secs.checked_mul(1_000_000)?.checked_add(frac)
+}
+
+fn is_date(tok: &str) -> bool {
+    let p: Vec<&str> = tok.split('-').collect();
+    p.len() == 3
+        && p.iter()
+            .all(|x| !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit()))
+}
+
+/// Parses one line; the bool says the line was shortened by hand.
+fn parse_line(line: &str) -> Result<(Packet, bool), String> {
+    let toks: Vec<&str> = line.split_whitespace().collect();
+    // The time, if any: `-tttt` puts a date first.
+    let mut k = 0;
+    let mut time_us = None;
+    let mut time_text = String::new();
+    if toks.first().is_some_and(|t| is_date(t)) {
+        k = 1;
+    }
+    if let Some(us) = toks.get(k).and_then(|t| parse_time(t)) {
+        time_text = toks[..=k].join(" ");
+        time_us = Some(us);
+        k += 1;
+    } else {
+        k = 0;
+    }
+    // `IP` or `IP6` within the next few tokens (`-i any` puts `lo In`
+    // before it).
+    let Some(ip_at) = toks
+        .iter()
+        .skip(k)
+        .take(4)
+        .position(|t| *t == "IP" || *t == "IP6")
+    else {
+        return Err("not a tcpdump TCP line".into());
+    };
+    let rest = &toks[k + ip_at + 1..];
+    // `SRC > DST:` (the colon may stand alone: `localhost.localdomain :`).
+    let (Some(src), Some(&">"), Some(dst_tok)) = (rest.first(), rest.get(1), rest.get(2)) else {
+        return Err("not a tcpdump TCP line (no `SRC > DST:`)".into());
+    };
+    let mut j = 3;
+    let dst = match dst_tok.strip_suffix(':') {
+        Some(d) => d,
+        None => {
+            if rest.get(3) == Some(&":") {
+                j = 4;
+            }
+            dst_tok
+        }
+    };
+    if dst.is_empty() {
+        return Err("not a tcpdump TCP line (no destination)".into());
+    }
+    let body = rest[j..].join(" ");
+    // Host names have single dots; `..` and `...` mark a line cut by hand.
+    let elided = body.contains("..");
+    let mut p = Packet {
+        index: 0,
+        line: None,
+        time_us,
+        time_text,
+        src: src.to_string(),
+        dst: dst.to_string(),
+        flags: Flags(0),
+        seq: None,
+        ack: None,
+        win: None,
+        len: 0,
+        absolute: false,
+    };
+    let b = body.trim_start();
+    if let Some(after) = b.strip_prefix("Flags [") {
+        parse_new(after, &mut p)?;
+    } else {
+        parse_old(b, &mut p)?;
+    }
+    Ok((p, elided))
+}
+
+/// A number, or `None` for an elided `..` / `...`.
+fn num(s: &str) -> Option<u32> {
+    s.trim_end_matches([',', ':']).parse().ok()
+}
+
+/// `R.], seq 19, ack 486, win 7504, options [...], length 0`.
+fn parse_new(after: &str, p: &mut Packet) -> Result<(), String> {
+    let Some((flags, rest)) = after.split_once(']') else {
+        return Err("flags not closed by `]`".into());
+    };
+    let letters: String = flags.chars().filter(|c| !c.is_whitespace()).collect();
+    p.flags = Flags::from_tcpdump(&letters).ok_or(format!("unknown TCP flags [{flags}]"))?;
+    // Options hold commas of their own: cut them out first.
+    let mut rest = rest.to_string();
+    if let Some(s) = rest.find("options [") {
+        match rest[s..].find(']') {
+            Some(e) => rest.replace_range(s..s + e + 1, ""),
+            None => rest.truncate(s),
+        }
+    }
+    let mut seq_end = None;
+    for field in rest.split(',') {
+        let mut w = field.split_whitespace();
+        match (w.next(), w.next()) {
+            (Some("seq"), Some(v)) => match v.split_once(':') {
+                Some((a, b)) => {
+                    p.seq = num(a);
+                    seq_end = num(b);
+                }
+                None => p.seq = num(v),
+            },
+            (Some("ack"), Some(v)) => p.ack = num(v),
+            (Some("win"), Some(v)) => p.win = num(v),
+            (Some("length"), Some(v)) => {
+                if let Some(l) = num(v) {
+                    p.len = l;
+                }
+            }
+            _ => {}
+        }
+    }
+    // Without a `length` field, `seq A:B` still tells the length.
+    if p.len == 0
+        && let (Some(a), Some(b)) = (p.seq, seq_end)
+    {
+        p.len = b.wrapping_sub(a);
+    }
+    // tcpdump shows `ack` only with the ACK flag, and the flag letters are
+    // authoritative; a shortened `Flags [R .] ...` line keeps its flags.
+    Ok(())
+}
+
+/// Old tcpdump (before 4.0): `P 1:19(18) ack 1 win 5840 <nop,...>`,
+/// `. ack 1 win 5840`, `S 2228211568:2228211568(0) win 5840 <mss 1460>`.
+/// The ACK flag is not printed as `.` beside other flags: an `ack` field
+/// means it was set.
+fn parse_old(b: &str, p: &mut Packet) -> Result<(), String> {
+    let mut w = b.split_whitespace();
+    let first = w
+        .next()
+        .ok_or("not a tcpdump TCP line (nothing after `SRC > DST:`)")?;
+    let mut f = 0u8;
+    for c in first.chars() {
+        f |= match c {
+            'F' => 0x01,
+            'S' => 0x02,
+            'R' => 0x04,
+            'P' => 0x08,
+            '.' => 0x10,
+            'U' => 0x20,
+            'E' => 0x40,
+            'W' => 0x80,
+            _ => return Err("not a tcpdump TCP line".into()),
+        };
+    }
+    let toks: Vec<&str> = w.collect();
+    let mut i = 0;
+    while i < toks.len() {
+        let t = toks[i];
+        if t.starts_with('<') {
+            // Options run to the closing `>`.
+            while i < toks.len() && !toks[i].ends_with('>') {
+                i += 1;
+            }
+        } else if let Some((a, bl)) = t.split_once(':') {
+            // `A:B(L)`
+            p.seq = num(a);
+            if let Some((_, l)) = bl.split_once('(') {
+                p.len = num(l.trim_end_matches(')')).unwrap_or(0);
+            }
+        } else {
+            match (t, toks.get(i + 1)) {
+                ("ack", Some(v)) => {
+                    p.ack = num(v);
+                    f |= 0x10;
+                    i += 1;
+                }
+                ("win", Some(v)) => {
+                    p.win = num(v);
+                    i += 1;
+                }
+                ("urg", Some(_)) => {
+                    f |= 0x20;
+                    i += 1;
+                }
+                _ => {}
+            }
+        }
+        i += 1;
+    }
+    p.flags = Flags(f);
+    Ok(())
+}
