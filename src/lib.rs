@@ -2,15 +2,16 @@
 //!
 //! A TCP close-path simulator. A scenario script ([`script`]) runs on an
 //! engine ([`engine::Engine`]): the pure Linux [`model`], real smoltcp
-//! sockets, or the machine's kernel. The [`runner`] turns what the engine did
-//! into a [`trace::Trace`] of [`segment::Segment`]s, calls, states and
-//! counters.
+//! sockets ([`smol`]), or the machine's kernel. The [`runner`] turns what
+//! the engine did into a [`trace::Trace`] of [`segment::Segment`]s, calls,
+//! states and counters.
 
 pub mod engine;
 pub mod model;
 pub mod runner;
 pub mod script;
 pub mod segment;
+pub mod smol;
 pub mod trace;
 
 use engine::{Engine, EngineError, HostSpec, RunOptions};
@@ -20,12 +21,15 @@ use engine::{Engine, EngineError, HostSpec, RunOptions};
 pub enum EngineKind {
     /// The pure model of the Linux close path (virtual time, no root).
     Model,
+    /// Real smoltcp 0.14 sockets on an in-process wire (virtual time, no root).
+    Smoltcp,
 }
 
 impl EngineKind {
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Model => "model",
+            EngineKind::Smoltcp => "smoltcp",
         }
     }
 }
@@ -38,6 +42,7 @@ pub fn make_engine(
 ) -> Result<Box<dyn Engine>, EngineError> {
     match kind {
         EngineKind::Model => Ok(Box::new(model::ModelEngine::new(hosts, opts))),
+        EngineKind::Smoltcp => Ok(Box::new(smol::SmolEngine::new(hosts, opts))),
     }
 }
 
