@@ -23,6 +23,9 @@ pub enum EngineKind {
     Model,
     /// Real smoltcp 0.14 sockets on an in-process wire (virtual time, no root).
     Smoltcp,
+    /// One host on smoltcp over a TAP device, the other on the kernel in a
+    /// private network namespace (root; real time; see --tap-host).
+    SmoltcpTap,
 }
 
 impl EngineKind {
@@ -30,6 +33,7 @@ impl EngineKind {
         match self {
             EngineKind::Model => "model",
             EngineKind::Smoltcp => "smoltcp",
+            EngineKind::SmoltcpTap => "smoltcp-tap",
         }
     }
 }
@@ -43,6 +47,11 @@ pub fn make_engine(
     match kind {
         EngineKind::Model => Ok(Box::new(model::ModelEngine::new(hosts, opts))),
         EngineKind::Smoltcp => Ok(Box::new(smol::SmolEngine::new(hosts, opts))),
+        EngineKind::SmoltcpTap => {
+            let first = hosts.first().map(|h| h.name.clone()).unwrap_or_default();
+            let smol_host = opts.tap_host.clone().unwrap_or(first);
+            Ok(Box::new(smol::tap::TapEngine::new(hosts, opts, &smol_host)?))
+        }
     }
 }
 

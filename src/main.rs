@@ -15,6 +15,8 @@ use std::process::ExitCode;
   finrst run sim/seed000-epollout-unread.sim
   finrst run sim/rfc2525-zero-window.sim --policy always-fin --horizon 40s
   finrst run sim/seed004-http-unread.sim --format json
+  finrst run sim/seed000-epollout-unread.sim --engine smoltcp
+  sudo finrst run sim/seed000-epollout-unread.sim --engine smoltcp-tap --tap-host server
   finrst list sim
 
 Exit codes: 0 ok, 1 an expectation failed, 2 bad input or the engine could not run.")]
@@ -60,6 +62,10 @@ struct RunArgs {
     /// Stop the run at this time (e.g. 90s); overrides the script's horizon.
     #[arg(long, value_parser = parse_horizon)]
     horizon: Option<u64>,
+    /// With --engine smoltcp-tap: the host that runs on smoltcp (default:
+    /// the script's first host); the other runs on the kernel.
+    #[arg(long, value_name = "HOST")]
+    tap_host: Option<String>,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -89,6 +95,7 @@ fn run(a: RunArgs) -> ExitCode {
         seed: a.seed,
         policy: a.policy,
         keep_payload: true,
+        tap_host: a.tap_host.clone(),
     };
     let mut failed = false;
     for (i, f) in a.files.iter().enumerate() {

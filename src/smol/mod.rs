@@ -25,7 +25,8 @@
 //! `docs-smoltcp-engine.md`; the `--engine smoltcp-tap` pair is [`tap`].
 
 pub mod dev;
-
+pub mod kernel;
+pub mod tap;
 pub mod world;
 
 use crate::engine::{

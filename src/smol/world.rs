@@ -424,9 +424,12 @@ impl<D: Device> World<D> {
         let Some(h) = self.hosts.iter().position(|x| x.addr == seg.src_addr) else {
             return;
         };
+        // A segment from a host not on smoltcp (the kernel of a TAP pair):
+        // only the wire-level probe label applies.
+        let from_smol = self.stacks.get(h).is_some_and(|s| s.is_some());
         let owner = (0..self.socks.len())
             .find(|&i| self.socks[i].host == h && self.socks[i].tuple == Some(k));
-        if seg.flags.rst() {
+        if seg.flags.rst() && from_smol {
             if let Some(i) = owner
                 && let Some(w) = self.socks[i].rst_why.take()
             {

@@ -3,6 +3,7 @@
 
 mod determinism;
 mod snapshots;
+mod tap;
 
 use finrst::EngineKind;
 use finrst::engine::RunOptions;
