@@ -123,3 +123,29 @@ fn three_hosts_are_refused_with_one_line() {
         "{e}"
     );
 }
+
+#[test]
+fn urgent_byte_arrives_inline_on_smoltcp() {
+    if !root_or_skip("urgent_byte_arrives_inline_on_smoltcp") {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let t = run_tap("tests/fixtures/smol-tap/urgent-to-smoltcp.sim", "server");
+    assert!(t.failures.is_empty(), "{}", t.to_text());
+    // The kernel really sent URG; smoltcp ignored it and read "c" inline.
+    assert!(
+        relative(&t.segments)
+            .iter()
+            .any(|s| s.flags == "P.U" && s.urg == Some(1)),
+        "{}",
+        t.to_text()
+    );
+    let recv = t.calls.iter().find(|c| c.call.starts_with("recv")).unwrap();
+    assert_eq!(
+        recv.note.as_deref(),
+        Some("data \"abc\""),
+        "{}",
+        t.to_text()
+    );
+    assert_nothing_left();
+}
