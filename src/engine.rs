@@ -70,6 +70,9 @@ pub struct RunOptions {
     pub policy: Policy,
     /// Keep payload bytes in recorded segments (off only for benchmarks).
     pub keep_payload: bool,
+    /// `--engine smoltcp-tap`: the host that runs on smoltcp (the other
+    /// runs on the kernel); `None` means the first host.
+    pub tap_host: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -78,6 +81,7 @@ impl Default for RunOptions {
             seed: 1,
             policy: Policy::Linux,
             keep_payload: true,
+            tap_host: None,
         }
     }
 }

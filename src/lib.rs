@@ -2,9 +2,9 @@
 //!
 //! A TCP close-path simulator. A scenario script ([`script`]) runs on an
 //! engine ([`engine::Engine`]): the pure Linux [`model`], real smoltcp
-//! sockets, or the machine's kernel. The [`runner`] turns what the engine did
-//! into a [`trace::Trace`] of [`segment::Segment`]s, calls, states and
-//! counters.
+//! sockets ([`smol`]), or the machine's kernel. The [`runner`] turns what
+//! the engine did into a [`trace::Trace`] of [`segment::Segment`]s, calls,
+//! states and counters.
 
 // The model mirrors the kernel's nested conditions one for one; collapsing
 // them into let-chains would hide that correspondence.
@@ -18,6 +18,7 @@ pub mod pcap;
 pub mod runner;
 pub mod script;
 pub mod segment;
+pub mod smol;
 pub mod trace;
 
 use engine::{Engine, EngineError, HostSpec, RunOptions};
@@ -27,12 +28,19 @@ use engine::{Engine, EngineError, HostSpec, RunOptions};
 pub enum EngineKind {
     /// The pure model of the Linux close path (virtual time, no root).
     Model,
+    /// Real smoltcp 0.14 sockets on an in-process wire (virtual time, no root).
+    Smoltcp,
+    /// One host on smoltcp over a TAP device, the other on the kernel in a
+    /// private network namespace (root; real time; see --tap-host).
+    SmoltcpTap,
 }
 
 impl EngineKind {
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Model => "model",
+            EngineKind::Smoltcp => "smoltcp",
+            EngineKind::SmoltcpTap => "smoltcp-tap",
         }
     }
 }
@@ -45,6 +53,14 @@ pub fn make_engine(
 ) -> Result<Box<dyn Engine>, EngineError> {
     match kind {
         EngineKind::Model => Ok(Box::new(model::ModelEngine::new(hosts, opts))),
+        EngineKind::Smoltcp => Ok(Box::new(smol::SmolEngine::new(hosts, opts))),
+        EngineKind::SmoltcpTap => {
+            let first = hosts.first().map(|h| h.name.clone()).unwrap_or_default();
+            let smol_host = opts.tap_host.clone().unwrap_or(first);
+            Ok(Box::new(smol::tap::TapEngine::new(
+                hosts, opts, &smol_host,
+            )?))
+        }
     }
 }
 

@@ -18,6 +18,8 @@ use std::process::ExitCode;
   finrst run sim/seed000-epollout-unread.sim --pcap out.pcap --ladder out.svg
   finrst explain capture.pcap
   tcpdump -nn -r capture.pcap | finrst explain -
+  finrst run sim/seed000-epollout-unread.sim --engine smoltcp
+  sudo finrst run sim/seed000-epollout-unread.sim --engine smoltcp-tap --tap-host server
   finrst list sim
 
 Exit codes: 0 ok, 1 an expectation failed, 2 bad input or the engine could not run.")]
@@ -80,6 +82,10 @@ struct RunArgs {
     /// scenario files, each gets its own file: OUT-NAME.svg.
     #[arg(long, value_name = "OUT.svg")]
     ladder: Option<String>,
+    /// With --engine smoltcp-tap: the host that runs on smoltcp (default:
+    /// the script's first host); the other runs on the kernel.
+    #[arg(long, value_name = "HOST")]
+    tap_host: Option<String>,
 }
 
 #[derive(clap::Args)]
@@ -120,6 +126,7 @@ fn run(a: RunArgs) -> ExitCode {
         seed: a.seed,
         policy: a.policy,
         keep_payload: true,
+        tap_host: a.tap_host.clone(),
     };
     let mut failed = false;
     for (i, f) in a.files.iter().enumerate() {

@@ -1,0 +1,470 @@
+//! The smoltcp engine: the same scripts on real smoltcp 0.14 TCP sockets.
+//!
+//! Each script host is one smoltcp [`Interface`] (`Medium::Ip`, address
+//! 10.0.0.(i+1)/24) over its own [`dev::WireDev`]. The engine is the wire
+//! between them: it takes every frame a host transmitted (that is the
+//! capture), decodes it into the shared [`Segment`], applies the script's
+//! faults, and delivers it to the destination's device [`WIRE_DELAY_US`]
+//! later. Nothing else connects the hosts, so every frame is seen exactly
+//! once, in the order it left its host.
+//!
+//! Time is virtual: smoltcp only knows the `Instant` it is handed. The loop
+//! ([`SmolEngine::run_instant`] then [`SmolEngine::next_event`]) polls every
+//! interface at `now` until nothing moves, then jumps to the earliest of the
+//! next frame delivery and every interface's `poll_at`. `poll_at` does not
+//! see frames waiting in a device, which is why deliveries are the engine's
+//! own queue and part of that minimum.
+//!
+//! Each interface's `random_seed` comes from `--seed` (mixed with the host
+//! index, so the two sides draw different ISNs); smoltcp's version and
+//! features are pinned in Cargo.toml because a different feature set draws
+//! a different number of random values at `Interface::new`. Same script and
+//! seed, same bytes.
+//!
+//! How calls map onto smoltcp's API is in [`world`] and in
+//! `docs-smoltcp-engine.md`; the `--engine smoltcp-tap` pair is [`tap`].
+
+pub mod dev;
+pub mod kernel;
+pub mod tap;
+pub mod world;
+
+use crate::engine::{
+    CallCtx, CallOutcome, Engine, EngineError, Finish, HostSpec, RunOptions, SETTLE_QUIET_US,
+};
+use crate::script::{Call, Fault};
+use crate::segment::Segment;
+use dev::WireDev;
+use smoltcp::iface::{Config, Interface, SocketSet};
+use smoltcp::time::Instant;
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+use std::collections::{BTreeMap, VecDeque};
+use world::{Attempt, Retry, Stack, Tuple, World};
+
+/// One-way delay of the in-process wire. Loopback as tcpdump shows it in
+/// the seed captures: about 20 µs between a segment and its answer.
+pub const WIRE_DELAY_US: u64 = 20;
+
+/// How long a blocking call (connect, accept, recv, send) waits for the
+/// network before the engine gives up on it and returns what a
+/// non-blocking call would (smoltcp has no SYN retry limit, and a program
+/// blocked forever would stop the script).
+pub const BLOCK_LIMIT_US: u64 = 127_000_000;
+
+/// Interface seed of host `i`: the run's seed, spread per host so that two
+/// hosts of one run do not draw the same ISNs.
+pub fn host_seed(seed: u64, i: usize) -> u64 {
+    seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Builds one smoltcp interface with the host's address.
+pub fn make_iface<D: smoltcp::phy::Device>(
+    dev: &mut D,
+    hw: HardwareAddress,
+    addr: std::net::Ipv4Addr,
+    seed: u64,
+    now_us: u64,
+) -> Interface {
+    let mut cfg = Config::new(hw);
+    cfg.random_seed = seed;
+    let mut iface = Interface::new(cfg, dev, Instant::from_micros(now_us as i64));
+    iface.update_ip_addrs(|a| {
+        a.push(IpCidr::new(IpAddress::Ipv4(addr), 24))
+            .expect("one address fits");
+    });
+    iface
+}
+
+/// A fault waiting for the next segments of a host.
+#[derive(Clone, Debug)]
+struct ActiveFault {
+    fault: Fault,
+    left: Option<u32>,
+}
+
+/// The smoltcp engine on the in-process wire.
+pub struct SmolEngine {
+    w: World<WireDev>,
+    keep_payload: bool,
+    segs: Vec<Segment>,
+    /// Frames on the wire: (delivery time, order) → (destination, bytes,
+    /// index of the segment in `segs`).
+    inflight: BTreeMap<(u64, u64), (usize, Vec<u8>, usize)>,
+    order: u64,
+    faults: Vec<VecDeque<ActiveFault>>,
+    held: Vec<Vec<(usize, Vec<u8>, usize)>>,
+    /// Inside `call_together`: blocking calls do not run the network.
+    together: bool,
+    /// Captured frames whose IP or TCP checksum did not verify.
+    bad_checksums: usize,
+}
+
+impl SmolEngine {
+    pub fn new(hosts: &[HostSpec], opts: &RunOptions) -> Self {
+        let stacks = hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let mut dev = WireDev::default();
+                let iface = make_iface(
+                    &mut dev,
+                    HardwareAddress::Ip,
+                    h.addr,
+                    host_seed(opts.seed, i),
+                    0,
+                );
+                Some(Stack {
+                    iface,
+                    sockets: SocketSet::new(Vec::new()),
+                    dev,
+                })
+            })
+            .collect();
+        SmolEngine {
+            w: World::new(hosts.to_vec(), stacks),
+            keep_payload: opts.keep_payload,
+            segs: Vec::new(),
+            inflight: BTreeMap::new(),
+            order: 0,
+            faults: hosts.iter().map(|_| VecDeque::new()).collect(),
+            held: hosts.iter().map(|_| Vec::new()).collect(),
+            together: false,
+            bad_checksums: 0,
+        }
+    }
+
+    fn stack(&mut self, h: usize) -> &mut Stack<WireDev> {
+        self.w.stacks[h]
+            .as_mut()
+            .expect("every host runs on smoltcp here")
+    }
+
+    /// Takes the frames host `h` transmitted, records them and puts them on
+    /// the wire (or drops / delays / holds them). Returns how many.
+    fn collect(&mut self, h: usize) -> usize {
+        let frames = std::mem::take(&mut self.stack(h).dev.sent);
+        let n = frames.len();
+        for f in frames {
+            let w = &self.w;
+            let name_of = |a| w.host_name(a);
+            let mut seg = match Segment::decode_ipv4(&f, self.w.now, &name_of) {
+                Ok(s) => s,
+                // smoltcp here only speaks TCP over IPv4: anything else would
+                // be a bug worth seeing, not something to skip silently.
+                Err(e) => panic!("smoltcp sent a frame that is not IPv4/TCP: {e}"),
+            };
+            if !Segment::checksum_ok(&f) {
+                self.bad_checksums += 1;
+            }
+            if !self.keep_payload {
+                seg.payload = None;
+            }
+            self.w.annotate(&mut seg);
+            let dst = self.w.hosts.iter().position(|x| x.addr == seg.dst_addr);
+            let idx = self.segs.len();
+            let mut delay = WIRE_DELAY_US;
+            let mut lost = dst.is_none();
+            let mut hold = false;
+            if let Some(af) = self.faults[h].front_mut() {
+                match af.fault {
+                    Fault::Drop { .. } => lost = true,
+                    Fault::Delay { us, .. } => delay += us,
+                    Fault::Hold { .. } => hold = true,
+                }
+                if let Some(left) = af.left.as_mut() {
+                    *left -= 1;
+                    if *left == 0 {
+                        self.faults[h].pop_front();
+                    }
+                }
+            }
+            seg.lost = lost;
+            self.segs.push(seg);
+            self.w.last_activity = self.w.now;
+            match dst {
+                _ if lost => {}
+                Some(d) if hold => self.held[h].push((d, f, idx)),
+                Some(d) => self.put_on_wire(self.w.now + delay, d, f, idx),
+                None => {}
+            }
+        }
+        n
+    }
+
+    fn put_on_wire(&mut self, at: u64, dst: usize, frame: Vec<u8>, idx: usize) {
+        self.inflight.insert((at, self.order), (dst, frame, idx));
+        self.order += 1;
+    }
+
+    /// Runs everything due at `now` until nothing moves: deliveries, then
+    /// each interface's ingress (one frame at a time, so that a state change
+    /// can be pinned on the RST that caused it) and egress.
+    fn run_instant(&mut self) {
+        let now = self.w.now;
+        let t = Instant::from_micros(now as i64);
+        loop {
+            let mut moved = false;
+            while let Some(e) = self.inflight.first_entry() {
+                if e.key().0 > now {
+                    break;
+                }
+                let (dst, frame, idx) = e.remove();
+                let seg = self.segs[idx].clone();
+                self.w.delivered(&seg);
+                self.stack(dst).dev.rx.push_back(frame);
+                moved = true;
+            }
+            for h in 0..self.w.stacks.len() {
+                while let Some(front) = self.stack(h).dev.rx.front() {
+                    // The receiver's view of the tuple of an incoming RST.
+                    let rst = Segment::decode_ipv4(front, now, &|a| a.to_string())
+                        .ok()
+                        .filter(|s| s.flags.rst())
+                        .map(|s| -> Tuple { (s.dst_addr, s.dport, s.src_addr, s.sport) });
+                    let st = self.stack(h);
+                    st.iface
+                        .poll_ingress_single(t, &mut st.dev, &mut st.sockets);
+                    self.w.observe(h, rst);
+                    self.collect(h);
+                    moved = true;
+                }
+                let st = self.stack(h);
+                while st.iface.poll_egress(t, &mut st.dev, &mut st.sockets)
+                    != smoltcp::iface::PollResult::None
+                {}
+                self.w.observe(h, None);
+                if self.collect(h) > 0 {
+                    moved = true;
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    /// The next time anything can happen: a delivery or a socket timer.
+    /// After `run_instant`, a `poll_at` at or before `now` (smoltcp asking
+    /// to be polled again with nothing to send) is taken as `now + 1 µs`.
+    fn next_event(&mut self) -> Option<u64> {
+        let now = self.w.now;
+        let mut next = self.inflight.keys().next().map(|k| k.0);
+        for h in 0..self.w.stacks.len() {
+            if let Some(p) = self.stack(h).poll_at(now) {
+                let p = p.max(now + 1);
+                next = Some(next.map_or(p, |n: u64| n.min(p)));
+            }
+        }
+        next
+    }
+
+    /// Runs events up to `until` (inclusive) and stops the clock there, or
+    /// at the first moment `stop` holds.
+    fn run_until(&mut self, until: u64, stop: &mut dyn FnMut(&mut Self) -> bool) -> bool {
+        loop {
+            self.run_instant();
+            if stop(self) {
+                return true;
+            }
+            match self.next_event() {
+                Some(t) if t <= until => self.w.now = t,
+                _ => {
+                    self.w.now = self.w.now.max(until);
+                    return false;
+                }
+            }
+        }
+    }
+
+    fn do_call(&mut self, host: usize, sock: &str, call: &Call, ctx: &CallCtx) -> CallOutcome {
+        let mut retry = Retry::default();
+        let start = self.w.now;
+        loop {
+            match self.w.attempt(host, sock, call, ctx, &mut retry) {
+                Attempt::Done(o) => return o,
+                Attempt::Block if self.together => {
+                    return self.w.give_up(
+                        host,
+                        sock,
+                        call,
+                        &retry,
+                        "calls made together do not wait",
+                    );
+                }
+                Attempt::Block => {}
+            }
+            // Run the network until the call can make progress; idle means
+            // nothing will ever change, so a real program would hang.
+            self.run_instant();
+            match self.next_event() {
+                Some(t) if t <= start + BLOCK_LIMIT_US => self.w.now = t,
+                Some(_) => {
+                    self.w.now = start + BLOCK_LIMIT_US;
+                    return self.w.give_up(
+                        host,
+                        sock,
+                        call,
+                        &retry,
+                        &format!(
+                            "the engine stopped waiting after {} s",
+                            BLOCK_LIMIT_US / 1_000_000
+                        ),
+                    );
+                }
+                None => {
+                    if let Attempt::Done(o) = self.w.attempt(host, sock, call, ctx, &mut retry) {
+                        return o;
+                    }
+                    return self.w.give_up(
+                        host,
+                        sock,
+                        call,
+                        &retry,
+                        "nothing is left to happen (it would block forever)",
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Engine for SmolEngine {
+    fn name(&self) -> &'static str {
+        "smoltcp"
+    }
+
+    fn now_us(&self) -> u64 {
+        self.w.now
+    }
+
+    fn sysctl(&mut self, host: usize, key: &str, value: &str) -> Result<(), EngineError> {
+        // smoltcp has no sysctls; the run goes on and the trace says so.
+        let _ = host;
+        self.w
+            .note(format!("unsupported on smoltcp: sysctl {key} = {value}"));
+        Ok(())
+    }
+
+    fn call(&mut self, host: usize, sock: &str, call: &Call, ctx: &CallCtx) -> CallOutcome {
+        self.do_call(host, sock, call, ctx)
+    }
+
+    fn call_together(&mut self, calls: &[(usize, String, Call, CallCtx)]) -> Vec<CallOutcome> {
+        // No poll between the calls: nothing is sent or delivered until the
+        // runner settles afterwards.
+        self.together = true;
+        let out = calls
+            .iter()
+            .map(|(h, s, c, x)| self.do_call(*h, s, c, x))
+            .collect();
+        self.together = false;
+        out
+    }
+
+    fn fault(&mut self, host: usize, fault: &Fault) -> Result<(), EngineError> {
+        let left = match fault {
+            Fault::Drop { count } | Fault::Delay { count, .. } => Some(*count),
+            Fault::Hold { count } => *count,
+        };
+        if left != Some(0) {
+            self.faults[host].push_back(ActiveFault {
+                fault: fault.clone(),
+                left,
+            });
+        }
+        Ok(())
+    }
+
+    fn release(&mut self, host: usize) -> Result<(), EngineError> {
+        self.faults[host].retain(|f| !matches!(f.fault, Fault::Hold { .. }));
+        let now = self.w.now;
+        for (d, f, idx) in std::mem::take(&mut self.held[host]) {
+            self.put_on_wire(now + WIRE_DELAY_US, d, f, idx);
+        }
+        Ok(())
+    }
+
+    fn settle(&mut self) {
+        let start = self.w.now;
+        loop {
+            self.run_instant();
+            let quiet_end = self.w.last_activity.max(start) + SETTLE_QUIET_US;
+            match self.next_event() {
+                Some(t) if t <= quiet_end => self.w.now = t,
+                _ => {
+                    self.w.now = quiet_end;
+                    return;
+                }
+            }
+        }
+    }
+
+    fn wait(&mut self, us: u64) {
+        let until = self.w.now + us;
+        self.run_until(until, &mut |_| false);
+    }
+
+    fn state(&mut self, host: usize, sock: &str) -> Option<String> {
+        self.w.state_of(host, sock)
+    }
+
+    fn counters(&mut self, _host: usize) -> BTreeMap<String, i64> {
+        // smoltcp keeps no TcpExt (or any) counters.
+        BTreeMap::new()
+    }
+
+    fn segments(&self) -> &[Segment] {
+        &self.segs
+    }
+
+    fn finish(&mut self, horizon_us: u64) -> Finish {
+        let mut cut = false;
+        if self.w.now < horizon_us {
+            loop {
+                self.run_instant();
+                match self.next_event() {
+                    Some(t) if t <= horizon_us => self.w.now = t,
+                    Some(_) => {
+                        cut = true;
+                        self.w.now = horizon_us;
+                        break;
+                    }
+                    None => break,
+                }
+            }
+        } else {
+            self.run_instant();
+            cut = self.next_event().is_some();
+        }
+        let mut notes = self.w.notes.clone();
+        if cut {
+            notes.push(format!(
+                "stopped at the horizon ({}) with smoltcp timers still pending",
+                crate::trace::fmt_time(self.w.now)
+            ));
+        }
+        if self.bad_checksums > 0 {
+            notes.push(format!(
+                "{} captured frame(s) had a bad IP or TCP checksum",
+                self.bad_checksums
+            ));
+        }
+        for (h, held) in self.held.iter().enumerate() {
+            if !held.is_empty() {
+                notes.push(format!(
+                    "{} segment(s) from {} held and never released",
+                    held.len(),
+                    self.w.hosts[h].name
+                ));
+            }
+        }
+        let mut states = self.w.state_changes();
+        states.sort_by_key(|s| s.time_us);
+        Finish {
+            states,
+            open_at_end: self.w.open_conns(&self.segs),
+            notes,
+            end_us: self.w.now,
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! `--engine smoltcp-tap`: one host on smoltcp over a TAP device, the other
+//! on the real kernel in a private network namespace.
+//!
+//! Setup, per run: a TAP device is created (smoltcp's `TunTapInterface`,
+//! Ethernet), moved into a fresh namespace (`ip netns add finrst-PID-N`),
+//! and given the kernel host's address there; smoltcp keeps the TAP's file
+//! descriptor, which stays attached to the device wherever it lives. The
+//! kernel host's sockets are made by this process inside the namespace
+//! ([`super::kernel`]). Every frame crosses the TAP, so the [`Capture`]
+//! wrapper on smoltcp's side sees both directions; ARP and IPv6 frames are
+//! not TCP and are left out of the trace.
+//!
+//! Time is real here (the kernel does not run on a virtual clock): segment
+//! times are microseconds since the run began, and a blocking call waits
+//! at most [`TAP_BLOCK_LIMIT_US`]. Dropping the engine closes the sockets,
+//! closes the TAP (which removes it) and deletes the namespace: nothing is
+//! left behind.
+
+use super::dev::{Capture, Dir, ipv4_of};
+use super::kernel::{KAttempt, KernelHost, Netns};
+use super::world::{Attempt, Retry, Stack, Tuple, World};
+use super::{host_seed, make_iface};
+use crate::engine::{
+    CallCtx, CallOutcome, Engine, EngineError, Finish, HostSpec, OpenConn, RunOptions,
+    SETTLE_QUIET_US,
+};
+use crate::script::{Call, Fault};
+use crate::segment::Segment;
+use smoltcp::iface::SocketSet;
+use smoltcp::phy::{Medium, TunTapInterface};
+use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, HardwareAddress};
+use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// How long a blocking call waits, in real time, before the engine gives
+/// up on it.
+pub const TAP_BLOCK_LIMIT_US: u64 = 10_000_000;
+
+/// The longest sleep between two looks at the TAP and the kernel sockets.
+const SLICE_US: u64 = 2_000;
+
+static RUNS: AtomicU32 = AtomicU32::new(0);
+
+/// Whether this process runs as root (the effective uid in
+/// /proc/self/status).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
+        })
+        .unwrap_or(false)
+}
+
+pub struct TapEngine {
+    // Field order is drop order: the TAP closes before the kernel sockets
+    // and the namespace go.
+    w: World<Capture<TunTapInterface>>,
+    k: KernelHost,
+    smol: usize,
+    kern: usize,
+    tap_fd: RawFd,
+    start: std::time::Instant,
+    segs: Vec<Segment>,
+}
+
+impl TapEngine {
+    /// `smol_host` names the host that runs on smoltcp; the other one runs
+    /// on the kernel.
+    pub fn new(
+        hosts: &[HostSpec],
+        opts: &RunOptions,
+        smol_host: &str,
+    ) -> Result<Self, EngineError> {
+        if !is_root() {
+            return Err(EngineError(
+                "--engine smoltcp-tap needs root (it creates a TAP device and a network namespace); run it as root or use --engine smoltcp".into(),
+            ));
+        }
+        if hosts.len() != 2 {
+            return Err(EngineError(format!(
+                "--engine smoltcp-tap pairs exactly two hosts; the script has {}",
+                hosts.len()
+            )));
+        }
+        let smol = hosts
+            .iter()
+            .position(|h| h.name == smol_host)
+            .ok_or_else(|| {
+                EngineError(format!(
+                    "--tap-host {smol_host}: the script's hosts are {}",
+                    hosts
+                        .iter()
+                        .map(|h| h.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })?;
+        let kern = 1 - smol;
+        let pid = std::process::id();
+        let n = RUNS.fetch_add(1, Ordering::Relaxed);
+        let tap_name: String = format!("frst{pid}n{n}").chars().take(15).collect();
+        let e = |m: String| EngineError(format!("smoltcp-tap setup: {m}"));
+        let tap = TunTapInterface::new(&tap_name, Medium::Ethernet)
+            .map_err(|x| e(format!("cannot create TAP {tap_name}: {x}")))?;
+        let tap_fd = tap.as_raw_fd();
+        let ns = Netns::create(&format!("finrst-{pid}-{n}")).map_err(e)?;
+        let kaddr = format!("{}/24", hosts[kern].addr);
+        ns.ip(&["link", "set", "lo", "up"]).map_err(e)?;
+        let moved = std::process::Command::new("ip")
+            .args(["link", "set", &tap_name, "netns", &ns.name])
+            .status()
+            .map_err(|x| e(x.to_string()))?;
+        if !moved.success() {
+            return Err(e(format!("cannot move {tap_name} into {}", ns.name)));
+        }
+        ns.ip(&["addr", "add", &kaddr, "dev", &tap_name])
+            .map_err(e)?;
+        ns.ip(&["link", "set", &tap_name, "up"]).map_err(e)?;
+        let mut dev = Capture::new(tap);
+        let mac = EthernetAddress([0x02, 0, 0, 0, 0, smol as u8 + 1]);
+        let iface = make_iface(
+            &mut dev,
+            HardwareAddress::Ethernet(mac),
+            hosts[smol].addr,
+            host_seed(opts.seed, smol),
+            0,
+        );
+        let mut stacks: Vec<Option<Stack<Capture<TunTapInterface>>>> = vec![None, None];
+        stacks[smol] = Some(Stack {
+            iface,
+            sockets: SocketSet::new(Vec::new()),
+            dev,
+        });
+        let k = KernelHost::new(ns, hosts[kern].addr);
+        Ok(TapEngine {
+            w: World::new(hosts.to_vec(), stacks),
+            k,
+            smol,
+            kern,
+            tap_fd,
+            start: std::time::Instant::now(),
+            segs: Vec::new(),
+        })
+    }
+
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
+    fn stack(&mut self) -> &mut Stack<Capture<TunTapInterface>> {
+        self.w.stacks[self.smol].as_mut().expect("the smoltcp host")
+    }
+
+    /// Records the frames captured since the last look; returns the tuple
+    /// (receiver's view) of an incoming RST among them.
+    fn take_frames(&mut self) -> Option<Tuple> {
+        let frames: Vec<(Dir, Vec<u8>)> = {
+            let mut f = self.stack().dev.frames.borrow_mut();
+            f.drain(..).collect()
+        };
+        let mut rst = None;
+        let now = self.w.now;
+        for (dir, f) in frames {
+            let Some(ip) = ipv4_of(Medium::Ethernet, &f) else {
+                continue;
+            };
+            let w = &self.w;
+            let Ok(mut seg) = Segment::decode_ipv4(ip, now, &|a| w.host_name(a)) else {
+                continue; // not TCP (ICMP, ...)
+            };
+            if dir == Dir::In && seg.flags.rst() {
+                rst = Some((seg.dst_addr, seg.dport, seg.src_addr, seg.sport));
+            }
+            self.w.annotate(&mut seg);
+            self.w.delivered(&seg);
+            self.w.last_activity = now;
+            self.segs.push(seg);
+        }
+        rst
+    }
+
+    /// Polls smoltcp once: every frame waiting on the TAP (one at a time,
+    /// to pin state changes on RSTs), then everything it has to send.
+    fn pump(&mut self) {
+        self.w.now = self.now();
+        let t = Instant::from_micros(self.w.now as i64);
+        let h = self.smol;
+        loop {
+            let st = self.stack();
+            let r = st
+                .iface
+                .poll_ingress_single(t, &mut st.dev, &mut st.sockets);
+            let rst = self.take_frames();
+            self.w.observe(h, rst);
+            if r == smoltcp::iface::PollIngressSingleResult::None {
+                break;
+            }
+        }
+        let st = self.stack();
+        while st.iface.poll_egress(t, &mut st.dev, &mut st.sockets)
+            != smoltcp::iface::PollResult::None
+        {}
+        self.take_frames();
+        self.w.observe(h, None);
+    }
+
+    /// Runs until `stop` holds or `until` (µs since start) passes.
+    fn run(&mut self, until: u64, stop: &mut dyn FnMut(&mut Self) -> bool) -> bool {
+        loop {
+            self.pump();
+            if stop(self) {
+                return true;
+            }
+            let now = self.now();
+            if now >= until {
+                return false;
+            }
+            let next = self.stack().poll_at(now).unwrap_or(u64::MAX);
+            let d = next.saturating_sub(now).min(until - now).min(SLICE_US);
+            let _ = smoltcp::phy::wait(self.tap_fd, Some(smoltcp::time::Duration::from_micros(d)));
+        }
+    }
+
+    fn smol_pending(&mut self) -> bool {
+        let now = self.now();
+        self.stack().poll_at(now).is_some()
+    }
+
+    fn do_call(&mut self, host: usize, sock: &str, call: &Call, ctx: &CallCtx) -> CallOutcome {
+        self.pump();
+        let deadline = self.now() + TAP_BLOCK_LIMIT_US;
+        if host == self.kern {
+            let mut sent = 0;
+            loop {
+                match self.k.attempt(sock, call, ctx, &mut sent) {
+                    KAttempt::Done(o) => return o,
+                    KAttempt::Block if self.now() >= deadline => {
+                        let mut o = match call {
+                            Call::Send { .. } => CallOutcome::ok(sent as i64),
+                            Call::Connect { .. } => CallOutcome::err("ETIMEDOUT"),
+                            _ => CallOutcome::err("EAGAIN"),
+                        };
+                        o.note = Some(format!(
+                            "{} would block: the engine stopped waiting",
+                            call.verb()
+                        ));
+                        return o;
+                    }
+                    KAttempt::Block => {
+                        let until = (self.now() + SLICE_US).min(deadline);
+                        self.run(until, &mut |_| false);
+                    }
+                }
+            }
+        }
+        let mut retry = Retry::default();
+        loop {
+            self.w.now = self.now();
+            match self.w.attempt(host, sock, call, ctx, &mut retry) {
+                Attempt::Done(o) => {
+                    self.pump();
+                    return o;
+                }
+                Attempt::Block if self.now() >= deadline => {
+                    return self
+                        .w
+                        .give_up(host, sock, call, &retry, "the engine stopped waiting");
+                }
+                Attempt::Block => {
+                    let until = (self.now() + SLICE_US).min(deadline);
+                    self.run(until, &mut |_| false);
+                }
+            }
+        }
+    }
+}
+
+impl Engine for TapEngine {
+    fn name(&self) -> &'static str {
+        "smoltcp-tap"
+    }
+
+    fn now_us(&self) -> u64 {
+        self.now()
+    }
+
+    fn sysctl(&mut self, host: usize, key: &str, value: &str) -> Result<(), EngineError> {
+        if host == self.kern {
+            return self.k.sysctl(key, value).map_err(EngineError);
+        }
+        self.w
+            .note(format!("unsupported on smoltcp: sysctl {key} = {value}"));
+        Ok(())
+    }
+
+    fn call(&mut self, host: usize, sock: &str, call: &Call, ctx: &CallCtx) -> CallOutcome {
+        self.do_call(host, sock, call, ctx)
+    }
+
+    fn fault(&mut self, host: usize, fault: &Fault) -> Result<(), EngineError> {
+        // The kernel's frames cannot be held back from its side of the TAP
+        // without a qdisc; faults are for the virtual engines.
+        self.w.note(format!(
+            "unsupported on smoltcp-tap: fault {fault:?} on {} (not applied)",
+            self.w.hosts[host].name
+        ));
+        Ok(())
+    }
+
+    fn release(&mut self, host: usize) -> Result<(), EngineError> {
+        self.w.note(format!(
+            "unsupported on smoltcp-tap: release on {} (nothing was held)",
+            self.w.hosts[host].name
+        ));
+        Ok(())
+    }
+
+    fn settle(&mut self) {
+        let start = self.now();
+        self.run(u64::MAX, &mut |e: &mut Self| {
+            e.now() >= e.w.last_activity.max(start) + SETTLE_QUIET_US
+        });
+    }
+
+    fn wait(&mut self, us: u64) {
+        let until = self.now() + us;
+        self.run(until, &mut |_| false);
+    }
+
+    fn state(&mut self, host: usize, sock: &str) -> Option<String> {
+        if host == self.kern {
+            self.k.state(sock)
+        } else {
+            self.w.state_of(host, sock)
+        }
+    }
+
+    fn counters(&mut self, host: usize) -> BTreeMap<String, i64> {
+        if host == self.kern {
+            self.k.counters()
+        } else {
+            BTreeMap::new()
+        }
+    }
+
+    fn segments(&self) -> &[Segment] {
+        &self.segs
+    }
+
+    fn finish(&mut self, horizon_us: u64) -> Finish {
+        let quiet_done =
+            |e: &mut Self| !e.smol_pending() && e.now() >= e.w.last_activity + SETTLE_QUIET_US;
+        let done = self.run(horizon_us, &mut |e: &mut Self| quiet_done(e));
+        let mut notes = self.w.notes.clone();
+        notes.push(format!(
+            "{} runs on smoltcp over a TAP, {} on the kernel in a private network namespace; times are real; the kernel host's state changes are not recorded (its connections at the end are, from /proc/net/tcp)",
+            self.w.hosts[self.smol].name, self.w.hosts[self.kern].name
+        ));
+        if !done {
+            notes.push(format!(
+                "stopped at the horizon ({}) with timers still pending",
+                crate::trace::fmt_time(self.now())
+            ));
+        }
+        let mut open = self.w.open_conns(&self.segs);
+        for (lp, ra, rp, st) in self.k.open_lines() {
+            open.push(OpenConn {
+                host: self.w.hosts[self.kern].name.clone(),
+                sock: self.k.name_of(lp, rp).unwrap_or_else(|| "-".into()),
+                local_port: lp,
+                remote: format!("{}.{rp}", self.w.host_name(ra)),
+                state: st,
+                detail: "kernel connection (/proc/net/tcp)".into(),
+            });
+        }
+        let mut states = self.w.state_changes();
+        states.sort_by_key(|s| s.time_us);
+        Finish {
+            states,
+            open_at_end: open,
+            notes,
+            end_us: self.now(),
+        }
+    }
+}
