@@ -215,19 +215,20 @@ fn send(w: &mut World, id: SockId, data: &Data, flags: MsgFlags) -> CallOutcome 
     if w.sk(id).err.is_some() || w.sk(id).shutdown & SEND_SHUTDOWN != 0 {
         return send_error(w, id, flags);
     }
-    let bytes = data.bytes();
+    let total = data.len();
     let mut done = 0usize;
     loop {
         let s = w.sk(id);
         let room = (s.sndbuf as usize).saturating_sub(s.sndq.len());
-        let n = room.min(bytes.len() - done);
+        let n = room.min(total - done);
         if n > 0 {
+            let chunk = data.range(done, n);
             let s = w.sk_mut(id);
-            s.sndq.extend(&bytes[done..done + n]);
+            s.sndq.extend(chunk.iter());
             s.write_seq = s.write_seq.wrapping_add(n as u32);
             done += n;
         }
-        if done == bytes.len() || bytes.is_empty() {
+        if done == total || total == 0 {
             break;
         }
         if flags.dontwait {
@@ -251,7 +252,7 @@ fn send(w: &mut World, id: SockId, data: &Data, flags: MsgFlags) -> CallOutcome 
         }
         write_xmit(w, id);
     }
-    if done == 0 && !bytes.is_empty() {
+    if done == 0 && total > 0 {
         return CallOutcome::err("EAGAIN");
     }
     if flags.oob {
@@ -261,12 +262,8 @@ fn send(w: &mut World, id: SockId, data: &Data, flags: MsgFlags) -> CallOutcome 
     }
     write_xmit(w, id);
     let mut out = CallOutcome::ok(done as i64);
-    if done < bytes.len() {
-        out.note = Some(format!(
-            "send buffer full: {} of {} bytes queued",
-            done,
-            bytes.len()
-        ));
+    if done < total {
+        out.note = Some(format!("send buffer full: {done} of {total} bytes queued"));
     }
     out
 }
@@ -332,7 +329,7 @@ fn recv(w: &mut World, id: SockId, len: u32, flags: MsgFlags) -> CallOutcome {
                     n = off;
                 }
             }
-            let data: Vec<u8> = s.rcvq.iter().take(n).copied().collect();
+            let data = output::queue_slice(&s.rcvq, 0, n);
             if !flags.peek {
                 consume(s, n);
                 if s.urg != Urg::None && after(s.copied_seq, s.urg_seq) {

@@ -813,7 +813,7 @@ fn queue_rcv(w: &mut World, id: SockId, data: &[u8], seg: &Segment) {
     let now = w.now;
     let s = w.sk_mut(id);
     if !data.is_empty() {
-        s.rcvq.extend(data.iter().copied());
+        s.rcvq.extend(data.iter());
         let truesize = data.len() as u32 + SKB_OVERHEAD;
         s.rmem_alloc += truesize;
         s.rcvq_skbs.push_back((data.len() as u32, truesize));
@@ -885,7 +885,7 @@ fn ofo_queue(w: &mut World, id: SockId) {
         let (q, d, fin) = s.ooo.remove(pos);
         let skip = s.rcv_nxt.wrapping_sub(q) as usize;
         let data: Vec<u8> = d[skip.min(d.len())..].to_vec();
-        s.rcvq.extend(data.iter().copied());
+        s.rcvq.extend(data.iter());
         s.rmem_alloc += data.len() as u32 + SKB_OVERHEAD;
         s.rcvq_skbs
             .push_back((data.len() as u32, data.len() as u32 + SKB_OVERHEAD));

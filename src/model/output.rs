@@ -293,6 +293,22 @@ fn data_why(s: &Sock, seq: u32, len: u32, fin: bool, retrans: bool) -> String {
     why
 }
 
+/// Copies `len` bytes at `off` out of a byte queue (both halves of the ring).
+pub fn queue_slice(q: &std::collections::VecDeque<u8>, off: usize, len: usize) -> Vec<u8> {
+    let (a, b) = q.as_slices();
+    let mut v = Vec::with_capacity(len);
+    if off < a.len() {
+        let end = (off + len).min(a.len());
+        v.extend_from_slice(&a[off..end]);
+        let rest = len - (end - off);
+        v.extend_from_slice(&b[..rest.min(b.len())]);
+    } else {
+        let o = off - a.len();
+        v.extend_from_slice(&b[o..(o + len).min(b.len())]);
+    }
+    v
+}
+
 /// `tcp_nagle_test` with the Minshall variant: hold a small segment while
 /// an earlier small one is unacknowledged.
 fn nagle_holds(s: &Sock, len: u32, mss: u32, ends_queue: bool) -> bool {
@@ -359,7 +375,7 @@ pub fn write_xmit(w: &mut World, id: SockId) {
             break;
         }
         let seq = s.snd_nxt;
-        let payload: Vec<u8> = s.sndq.range(off..off + len as usize).copied().collect();
+        let payload = queue_slice(&s.sndq, off, len as usize);
         let retrans = before(seq, s.snd_max);
         let why = data_why(s, seq, len, fin, retrans);
         let mut flags = Flags::ACK;

@@ -218,9 +218,25 @@ impl Data {
     /// The bytes: a count becomes a repeating `a..z` pattern so that every
     /// engine sends the same payload.
     pub fn bytes(&self) -> Vec<u8> {
+        self.range(0, self.len())
+    }
+
+    /// Bytes `start..start + len` of the data, without building the rest.
+    pub fn range(&self, start: usize, len: usize) -> Vec<u8> {
         match self {
-            Data::Count(n) => (0..*n).map(|i| b'a' + (i % 26) as u8).collect(),
-            Data::Bytes(b) => b.clone(),
+            Data::Count(_) => {
+                const AZ: &[u8; 26] = b"abcdefghijklmnopqrstuvwxyz";
+                let mut v = Vec::with_capacity(len);
+                let mut i = start;
+                while v.len() < len {
+                    let k = i % 26;
+                    let n = (26 - k).min(len - v.len());
+                    v.extend_from_slice(&AZ[k..k + n]);
+                    i += n;
+                }
+                v
+            }
+            Data::Bytes(b) => b[start.min(b.len())..(start + len).min(b.len())].to_vec(),
         }
     }
 }
