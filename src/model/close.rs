@@ -346,5 +346,10 @@ pub fn tcp_time_wait(w: &mut World, id: SockId, substate: State, timeo: Time) {
     w.sk_mut(id).state = State::Close;
     tcp_done_timers(w, id);
     w.sk_mut(id).shutdown = SHUTDOWN_MASK;
+    // __inet_twsk_schedule counts the socket when it is first scheduled:
+    // TW for a real wait, TWKilled for one of 4 s or less.
+    let h = tw.host;
+    let len = tw.expires - now;
     w.tws.push(tw);
+    w.count(h, if len > 4 * SEC { "TW" } else { "TWKilled" });
 }

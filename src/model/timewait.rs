@@ -184,12 +184,12 @@ fn kill(w: &mut World, ti: usize) {
     w.record_state(tw.sock, tw.substate.name(), "CLOSE");
 }
 
-/// `tw_timer_handler`: the time-wait socket's time is up (counter TW).
+/// `tw_timer_handler`: the time-wait socket's time is up. (The TW counter
+/// moved when it was scheduled, in `__inet_twsk_schedule`.)
 pub fn expire(w: &mut World) {
     let now = w.now;
     while let Some(i) = w.tws.iter().position(|t| t.expires <= now) {
         let tw = w.tws.remove(i);
-        w.count(tw.host, "TW");
         w.record_state(tw.sock, tw.substate.name(), "CLOSE");
     }
 }

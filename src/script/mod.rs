@@ -440,7 +440,7 @@ pub const ERRNO_NAMES: [&str; 17] = [
 
 /// The TcpExt counters the model keeps (`/proc/net/netstat` names without
 /// the `TcpExt` prefix).
-pub const COUNTER_NAMES: [&str; 8] = [
+pub const COUNTER_NAMES: [&str; 9] = [
     "TCPAbortOnClose",
     "TCPAbortOnData",
     "TCPAbortOnLinger",
@@ -448,5 +448,6 @@ pub const COUNTER_NAMES: [&str; 8] = [
     "TCPAbortOnTimeout",
     "TCPAbortFailed",
     "TW",
+    "TWKilled",
     "TCPTimeWaitOverflow",
 ];
