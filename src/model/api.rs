@@ -141,6 +141,9 @@ fn connect(w: &mut World, id: SockId, port: u16, ctx: &CallCtx) -> CallOutcome {
     init_connection(w, id, true);
     w.set_state(id, State::SynSent);
     output::send_syn(w, id, "connect(): SYN (tcp_connect)");
+    if w.nonblocking {
+        return CallOutcome::err("EINPROGRESS");
+    }
     let deadline = w.now + BLOCK_LIMIT;
     w.block_until(deadline, &|w: &World| w.sk(id).state != State::SynSent);
     match w.sk(id).state {
@@ -162,7 +165,11 @@ fn accept(w: &mut World, lid: SockId, ctx: &CallCtx) -> CallOutcome {
     if w.sk(lid).state != State::Listen {
         return CallOutcome::err("EINVAL");
     }
-    let deadline = w.now + BLOCK_LIMIT;
+    let deadline = if w.nonblocking {
+        w.now
+    } else {
+        w.now + BLOCK_LIMIT
+    };
     let ready = w.block_until(deadline, &|w: &World| {
         w.sk(lid).state != State::Listen || !w.sk(lid).accept_q.is_empty()
     });
@@ -231,7 +238,7 @@ fn send(w: &mut World, id: SockId, data: &Data, flags: MsgFlags) -> CallOutcome 
         if done == total || total == 0 {
             break;
         }
-        if flags.dontwait {
+        if flags.dontwait || w.nonblocking {
             break;
         }
         // sk_stream_wait_memory: block until ACKs free space.
@@ -359,7 +366,7 @@ fn recv(w: &mut World, id: SockId, len: u32, flags: MsgFlags) -> CallOutcome {
         if s.state == State::Close {
             return CallOutcome::err("ENOTCONN");
         }
-        if flags.dontwait {
+        if flags.dontwait || w.nonblocking {
             return CallOutcome::err("EAGAIN");
         }
         let deadline = w.now + BLOCK_LIMIT;
@@ -478,7 +485,7 @@ fn shutdown(w: &mut World, id: SockId, how: How) -> CallOutcome {
 /// close(2): `__tcp_close`, blocking while SO_LINGER says so.
 fn close(w: &mut World, host: usize, name: &str, id: SockId) -> CallOutcome {
     w.hosts[host].closed.push(name.to_string());
-    let (outcome, block) = tcp_close(w, id, false);
+    let (outcome, block) = tcp_close(w, id, w.nonblocking);
     let mut out = CallOutcome::ok(0);
     if let Some(limit) = block {
         let start = w.now;

@@ -523,7 +523,11 @@ pub fn fin_acked(s: &Sock) -> bool {
 /// listener's accept queue).
 fn promote_child(w: &mut World, id: SockId, seg: &Segment) {
     let wmem2 = w.hosts[w.sk(id).host].sysctl.tcp_wmem[2];
+    let now = w.now;
     let s = w.sk_mut(id);
+    rtt_sample(s, now);
+    s.t_rto = None;
+    s.syn_retries = 0;
     s.snd_wnd = (seg.win as u32) << s.snd_wscale;
     s.max_window = s.max_window.max(s.snd_wnd);
     s.snd_wl1 = seg.seq;

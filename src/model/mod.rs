@@ -155,6 +155,10 @@ pub struct World {
     pub segments_built: u64,
     /// Record segments in `trace` (off for the benchmark's bulk run).
     pub record: bool,
+    /// Inside `together { }`: calls return at once instead of blocking
+    /// (connect gives EINPROGRESS, recv and accept EAGAIN, close does not
+    /// linger), so that they all happen at one instant.
+    pub nonblocking: bool,
 }
 
 impl World {
@@ -187,6 +191,7 @@ impl World {
             last_activity: 0,
             segments_built: 0,
             record: true,
+            nonblocking: false,
         }
     }
 
@@ -465,10 +470,13 @@ impl Engine for ModelEngine {
     fn call_together(&mut self, calls: &[(usize, String, Call, CallCtx)]) -> Vec<CallOutcome> {
         // Everything the calls send is on the wire with a later arrival
         // time, so nothing is delivered between them.
-        calls
+        self.world.nonblocking = true;
+        let out = calls
             .iter()
             .map(|(h, s, c, x)| api::call(&mut self.world, *h, s, c, x))
-            .collect()
+            .collect();
+        self.world.nonblocking = false;
+        out
     }
     fn fault(&mut self, host: usize, fault: &Fault) -> Result<(), EngineError> {
         let f = match fault {

@@ -255,6 +255,11 @@ pub fn send_syn(w: &mut World, id: SockId, why: &str) {
     let s = w.sk_mut(id);
     s.snd_nxt = iss.wrapping_add(1);
     s.snd_max = s.snd_nxt;
+    // The handshake gives the first RTT sample (tcp_ack_update_rtt with
+    // FLAG_SYN_ACKED, tcp_synack_rtt_meas); Karn: not from a retransmission.
+    if s.syn_retries == 0 {
+        s.rtt_sample = Some((s.snd_nxt, now));
+    }
     if s.t_rto.is_none() {
         s.t_rto = Some(now + s.rto);
     }
@@ -263,7 +268,11 @@ pub fn send_syn(w: &mut World, id: SockId, why: &str) {
 /// The reason shown for a data segment.
 fn data_why(s: &Sock, seq: u32, len: u32, fin: bool, retrans: bool) -> String {
     let mut why = if retrans {
-        format!("retransmission #{} (RTO {} ms)", s.retransmits, s.rto / MS)
+        format!(
+            "retransmission #{} after an RTO of {} ms",
+            s.retransmits,
+            s.rto / MS
+        )
     } else if len > 0 {
         "data".to_string()
     } else {

@@ -89,11 +89,10 @@ fn retransmit_timer(w: &mut World, id: SockId) {
             }
             return;
         }
-        let s = w.sk_mut(id);
-        s.syn_retries += 1;
-        s.rto = (s.rto * 2).min(TCP_RTO_MAX);
+        w.sk_mut(id).syn_retries += 1;
         output::retransmit(w, id);
         let s = w.sk_mut(id);
+        s.rto = (s.rto * 2).min(TCP_RTO_MAX);
         s.t_rto = Some(now + s.rto);
         return;
     }
@@ -115,9 +114,10 @@ fn retransmit_timer(w: &mut World, id: SockId) {
     s.retransmits += 1;
     s.backoff += 1;
     s.retrans_stamp.get_or_insert(now);
-    s.rto = (s.rto * 2).min(TCP_RTO_MAX);
     output::retransmit(w, id);
+    // inet_csk_reset_xmit_timer with the backed-off RTO.
     let s = w.sk_mut(id);
+    s.rto = (s.rto * 2).min(TCP_RTO_MAX);
     s.t_rto = Some(now + s.rto);
 }
 
