@@ -7,6 +7,7 @@
 //! counters.
 
 pub mod engine;
+pub mod linux;
 pub mod model;
 pub mod runner;
 pub mod script;
@@ -20,12 +21,15 @@ use engine::{Engine, EngineError, HostSpec, RunOptions};
 pub enum EngineKind {
     /// The pure model of the Linux close path (virtual time, no root).
     Model,
+    /// The machine's real kernel, in private network namespaces (root).
+    Linux,
 }
 
 impl EngineKind {
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Model => "model",
+            EngineKind::Linux => "linux",
         }
     }
 }
@@ -38,6 +42,7 @@ pub fn make_engine(
 ) -> Result<Box<dyn Engine>, EngineError> {
     match kind {
         EngineKind::Model => Ok(Box::new(model::ModelEngine::new(hosts, opts))),
+        EngineKind::Linux => Ok(Box::new(linux::LinuxEngine::new(hosts, opts)?)),
     }
 }
 
