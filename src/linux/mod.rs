@@ -153,8 +153,9 @@ pub struct LinuxEngine {
     /// Full sockets that went to CLOSE from a state that can hand over to a
     /// time-wait socket; decided at the next /proc poll.
     maybe_tw: Vec<Trans>,
-    /// Per host: time-wait sockets seen at the last poll, with sub-state.
-    tw: Vec<HashMap<Key, u32>>,
+    /// Per host: time-wait sockets seen at the last poll, with sub-state
+    /// and whether a full socket's CLOSE has been matched to it yet.
+    tw: Vec<HashMap<Key, (u32, bool)>>,
     baseline: Vec<HashMap<String, i64>>,
     notes: Vec<String>,
 }
@@ -335,10 +336,15 @@ impl LinuxEngine {
             let (mine, rest): (Vec<Trans>, Vec<Trans>) =
                 std::mem::take(&mut self.maybe_tw).into_iter().partition(|t| t.host == h);
             self.maybe_tw = rest;
+            // tcp_time_wait() makes the time-wait socket visible
+            // (inet_twsk_hashdance_schedule) before tcp_done() fires the
+            // CLOSE event, so a poll may see it first: it is claimed by the
+            // first CLOSE of its 4-tuple that follows.
             for mut t in mine {
+                let claimed = self.tw[h].get(&t.key).is_some_and(|x| x.1);
                 match now_tw.get(&t.key) {
-                    Some(&sub) if !self.tw[h].contains_key(&t.key) => {
-                        self.tw[h].insert(t.key, sub);
+                    Some(&sub) if !claimed => {
+                        self.tw[h].insert(t.key, (sub, true));
                         let to = state_name(sub);
                         if t.from != to {
                             t.to = to.into();
@@ -349,8 +355,9 @@ impl LinuxEngine {
                 }
             }
             // Sub-state changes and deaths of time-wait sockets.
-            let known: Vec<(Key, u32)> = self.tw[h].iter().map(|(k, v)| (*k, *v)).collect();
-            for (key, sub) in known {
+            let known: Vec<(Key, u32, bool)> =
+                self.tw[h].iter().map(|(k, v)| (*k, v.0, v.1)).collect();
+            for (key, sub, claimed) in known {
                 match now_tw.get(&key) {
                     Some(&s2) if s2 != sub => {
                         self.trans.push(Trans {
@@ -360,7 +367,7 @@ impl LinuxEngine {
                             from: state_name(sub).into(),
                             to: state_name(s2).into(),
                         });
-                        self.tw[h].insert(key, s2);
+                        self.tw[h].insert(key, (s2, claimed));
                     }
                     Some(_) => {}
                     None => {
@@ -376,7 +383,7 @@ impl LinuxEngine {
                 }
             }
             for (k, s) in now_tw {
-                self.tw[h].entry(k).or_insert(s);
+                self.tw[h].entry(k).or_insert((s, false));
             }
         }
     }
@@ -746,7 +753,7 @@ impl Engine for LinuxEngine {
         let Some(key) = self.key_of[host].get(sock).copied() else {
             return Some("CLOSE".into());
         };
-        if let Some(sub) = self.tw[host].get(&key) {
+        if let Some((sub, _)) = self.tw[host].get(&key) {
             return Some(state_name(*sub).into());
         }
         Some(
