@@ -6,6 +6,7 @@
 //! into a [`trace::Trace`] of [`segment::Segment`]s, calls, states and
 //! counters.
 
+pub mod compare;
 pub mod engine;
 pub mod linux;
 pub mod model;

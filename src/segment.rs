@@ -329,7 +329,7 @@ impl Segment {
             dport: t.get_destination(),
             seq: t.get_sequence(),
             ack: t.get_acknowledgement(),
-            flags: Flags(t.get_flags() as u8),
+            flags: Flags(t.get_flags()),
             win: t.get_window(),
             urg_ptr: t.get_urgent_ptr(),
             options,

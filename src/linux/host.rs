@@ -298,8 +298,11 @@ impl HostProc {
 
     /// Waits for the answer to the last command, at most `timeout`.
     pub fn recv(&mut self, timeout: Duration) -> Result<Reply, String> {
-        let _ = self.sock.set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
-        let b = read_frame(&mut self.sock).map_err(|e| format!("no answer from host child: {e}"))?;
+        let _ = self
+            .sock
+            .set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
+        let b =
+            read_frame(&mut self.sock).map_err(|e| format!("no answer from host child: {e}"))?;
         serde_json::from_slice(&b).map_err(|e| format!("bad answer from host child: {e}"))
     }
 
@@ -368,7 +371,9 @@ fn child_main(parent: libc::pid_t, sock: RawFd, netns: RawFd, setup: &Setup, bou
     let mut ready = Ready::default();
     let mut fds: Option<(OwnedFd, RawFd)> = None;
     let res = match setup {
-        Setup::New { addr, tracefs } => setup_new(*addr, *tracefs, &mut ready).map(|f| fds = Some(f)),
+        Setup::New { addr, tracefs } => {
+            setup_new(*addr, *tracefs, &mut ready).map(|f| fds = Some(f))
+        }
         Setup::Join { .. } => {
             // SAFETY: fd 4 is the nsfs handle kept above.
             if unsafe { libc::setns(4, libc::CLONE_NEWNET) } < 0 {
@@ -430,7 +435,10 @@ fn setup_new(addr: Ipv4Addr, tracefs: bool, ready: &mut Ready) -> Result<(OwnedF
         ready.tracepoint = read_tracepoint().ok();
     }
     // IPv6 would only add router solicitations to the link; scripts are IPv4.
-    for k in ["net.ipv6.conf.all.disable_ipv6", "net.ipv6.conf.default.disable_ipv6"] {
+    for k in [
+        "net.ipv6.conf.all.disable_ipv6",
+        "net.ipv6.conf.default.disable_ipv6",
+    ] {
         let _ = write_sysctl(k, "1");
     }
     for (k, v) in DEFAULT_SYSCTLS {
@@ -444,9 +452,17 @@ fn setup_new(addr: Ipv4Addr, tracefs: bool, ready: &mut Ready) -> Result<(OwnedF
     let tun = sys::tun_create(TUN_NAME).map_err(|e| format!("TUN device: {e}"))?;
     sys::if_up(TUN_NAME, Some(addr), Some(TUN_MTU)).map_err(|e| e.to_string())?;
     // SAFETY: open(2) of a constant path.
-    let ns = unsafe { libc::open(c"/proc/self/ns/net".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    let ns = unsafe {
+        libc::open(
+            c"/proc/self/ns/net".as_ptr(),
+            libc::O_RDONLY | libc::O_CLOEXEC,
+        )
+    };
     if ns < 0 {
-        return Err(format!("open /proc/self/ns/net: {}", io::Error::last_os_error()));
+        return Err(format!(
+            "open /proc/self/ns/net: {}",
+            io::Error::last_os_error()
+        ));
     }
     Ok((tun, ns))
 }
@@ -478,7 +494,10 @@ fn read_tracepoint() -> Result<(u64, String), String> {
             std::ptr::null(),
         ) < 0
         {
-            return Err(format!("make mounts private: {}", io::Error::last_os_error()));
+            return Err(format!(
+                "make mounts private: {}",
+                io::Error::last_os_error()
+            ));
         }
         if libc::mount(
             c"tracefs".as_ptr(),
@@ -754,7 +773,10 @@ impl Program {
                     // connect(AF_UNSPEC): __inet_stream_connect → tcp_disconnect.
                     let mut sa: libc::sockaddr = std::mem::zeroed();
                     sa.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
-                    res(libc::connect(fd, &sa, std::mem::size_of::<libc::sockaddr>() as u32) as isize)
+                    res(
+                        libc::connect(fd, &sa, std::mem::size_of::<libc::sockaddr>() as u32)
+                            as isize,
+                    )
                 }
                 Cmd::Sysctl { key, value } => match write_sysctl(&key, &value) {
                     Ok(()) => Reply::default(),

@@ -71,18 +71,18 @@ pub mod sys;
 
 use crate::engine::{
     CallCtx, CallOutcome, Engine, EngineError, Finish, HostSpec, OpenConn, RunOptions,
-    StateChange, SETTLE_QUIET_US,
+    SETTLE_QUIET_US, StateChange,
 };
-use crate::script::{Call, Fault, How, SockOpt, COUNTER_NAMES};
+use crate::script::{COUNTER_NAMES, Call, Fault, How, SockOpt};
 use crate::segment::Segment;
 use host::{Cmd, HostProc, Reply};
 use relay::Relay;
-use states::{state_name, Event, TcpEntry, Tracer};
+use states::{Event, TcpEntry, Tracer, state_name};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// How long `finish` may run past the last step by default.
@@ -164,7 +164,10 @@ impl LinuxEngine {
     /// Creates the hosts' namespaces, the link and the state tracer.
     pub fn new(hosts: &[HostSpec], opts: &RunOptions) -> Result<LinuxEngine, EngineError> {
         check_privileges()?;
-        let bound = Duration::from_micros(env_duration_us("FINRST_LINUX_CALL_BOUND", DEFAULT_CALL_BOUND_US));
+        let bound = Duration::from_micros(env_duration_us(
+            "FINRST_LINUX_CALL_BOUND",
+            DEFAULT_CALL_BOUND_US,
+        ));
         let max_wait_us = env_duration_us("FINRST_LINUX_MAX_WAIT", DEFAULT_MAX_WAIT_US);
         // SAFETY: getpid is a plain query.
         let pid = unsafe { libc::getpid() } as u32;
@@ -193,7 +196,8 @@ impl LinuxEngine {
                 "linux engine: cannot read the tracepoint sock:inet_sock_set_state from tracefs (CONFIG_TRACEPOINTS?); use --engine model".into(),
             )
         })?;
-        let tracer = Tracer::open(*id, format).map_err(|e| EngineError(format!("linux engine: {e}")))?;
+        let tracer =
+            Tracer::open(*id, format).map_err(|e| EngineError(format!("linux engine: {e}")))?;
         let start_ns = sys::monotonic_ns();
         let relay = Relay::start(
             tuns,
@@ -206,8 +210,9 @@ impl LinuxEngine {
         .map_err(|e| EngineError(format!("linux engine: {e}")))?;
         let mut baseline = Vec::new();
         for p in &procs {
-            let c = states::read_tcpext(p.pid)
-                .map_err(|e| EngineError(format!("linux engine: /proc/{}/net/netstat: {e}", p.pid)))?;
+            let c = states::read_tcpext(p.pid).map_err(|e| {
+                EngineError(format!("linux engine: /proc/{}/net/netstat: {e}", p.pid))
+            })?;
             baseline.push(c.into_iter().collect());
         }
         let nh = hosts.len();
@@ -261,7 +266,10 @@ impl LinuxEngine {
     }
 
     fn real_of_script(&self, a: Ipv4Addr) -> Option<Ipv4Addr> {
-        self.hosts.iter().position(|h| h.addr == a).map(|i| self.real[i])
+        self.hosts
+            .iter()
+            .position(|h| h.addr == a)
+            .map(|i| self.real[i])
     }
 
     /// Takes what the relay captured and the tracer recorded, and polls the
@@ -333,8 +341,9 @@ impl LinuxEngine {
                 .map(|e| ((e.lport, e.raddr, e.rport), e.state))
                 .collect();
             // Full sockets that went to CLOSE: handed over or really closed?
-            let (mine, rest): (Vec<Trans>, Vec<Trans>) =
-                std::mem::take(&mut self.maybe_tw).into_iter().partition(|t| t.host == h);
+            let (mine, rest): (Vec<Trans>, Vec<Trans>) = std::mem::take(&mut self.maybe_tw)
+                .into_iter()
+                .partition(|t| t.host == h);
             self.maybe_tw = rest;
             // tcp_time_wait() makes the time-wait socket visible
             // (inet_twsk_hashdance_schedule) before tcp_done() fires the
@@ -408,7 +417,13 @@ impl LinuxEngine {
     }
 
     /// Turns a script call into a command for the host's program.
-    fn command(&mut self, h: usize, sock: &str, call: &Call, ctx: &CallCtx) -> Result<Cmd, CallOutcome> {
+    fn command(
+        &mut self,
+        h: usize,
+        sock: &str,
+        call: &Call,
+        ctx: &CallCtx,
+    ) -> Result<Cmd, CallOutcome> {
         let name = sock.to_string();
         Ok(match call {
             Call::Socket => Cmd::Socket { name },
@@ -425,8 +440,10 @@ impl LinuxEngine {
                 }
             }
             Call::Connect { port, .. } => {
-                let (Some(lport), Some(peer)) = (ctx.local_port, ctx.peer_addr.and_then(|a| self.real_of_script(a)))
-                else {
+                let (Some(lport), Some(peer)) = (
+                    ctx.local_port,
+                    ctx.peer_addr.and_then(|a| self.real_of_script(a)),
+                ) else {
                     return Err(CallOutcome::err("EINVAL"));
                 };
                 let key = (lport, peer, *port);
@@ -499,7 +516,12 @@ impl LinuxEngine {
                         } else {
                             self.linger[h].remove(&name);
                         }
-                        (libc::SOL_SOCKET, libc::SO_LINGER, Some((on as i32, secs)), 0)
+                        (
+                            libc::SOL_SOCKET,
+                            libc::SO_LINGER,
+                            Some((on as i32, secs)),
+                            0,
+                        )
                     }
                     SockOpt::RcvBuf(v) => (libc::SOL_SOCKET, libc::SO_RCVBUF, None, v),
                     SockOpt::SndBuf(v) => (libc::SOL_SOCKET, libc::SO_SNDBUF, None, v),
@@ -536,7 +558,9 @@ impl LinuxEngine {
                 self.procs[h] = p;
                 CallOutcome::ok(0)
             }
-            Err(e) => self.engine_failure(format!("respawn {} after exit: {e}", self.hosts[h].name)),
+            Err(e) => {
+                self.engine_failure(format!("respawn {} after exit: {e}", self.hosts[h].name))
+            }
         }
     }
 
@@ -553,7 +577,14 @@ impl LinuxEngine {
     }
 
     /// Turns the program's answer into what the runner records.
-    fn outcome(&mut self, h: usize, sock: &str, call: &Call, ctx: &CallCtx, r: Reply) -> CallOutcome {
+    fn outcome(
+        &mut self,
+        h: usize,
+        sock: &str,
+        call: &Call,
+        ctx: &CallCtx,
+        r: Reply,
+    ) -> CallOutcome {
         let mut out = CallOutcome {
             ret: r.ret,
             errno: r.errno.clone(),
@@ -572,7 +603,8 @@ impl LinuxEngine {
         if r.elapsed_us >= 100_000 {
             let mut note = format!("blocked {:.2} s", r.elapsed_us as f64 / 1e6);
             if r.bounded
-                || (r.elapsed_us + 20_000 >= self.bound.as_micros() as u64 && !matches!(call, Call::Close))
+                || (r.elapsed_us + 20_000 >= self.bound.as_micros() as u64
+                    && !matches!(call, Call::Close))
             {
                 note.push_str(&format!(
                     "; cut at the linux engine's bound of {:.1} s (FINRST_LINUX_CALL_BOUND)",
@@ -584,7 +616,13 @@ impl LinuxEngine {
         out
     }
 
-    fn start_call(&mut self, h: usize, sock: &str, call: &Call, ctx: &CallCtx) -> Result<(), CallOutcome> {
+    fn start_call(
+        &mut self,
+        h: usize,
+        sock: &str,
+        call: &Call,
+        ctx: &CallCtx,
+    ) -> Result<(), CallOutcome> {
         if matches!(call, Call::Socket) {
             self.known[h].insert(sock.to_string());
         }
@@ -595,10 +633,19 @@ impl LinuxEngine {
         Ok(())
     }
 
-    fn end_call(&mut self, h: usize, sock: &str, call: &Call, ctx: &CallCtx, timeout: Duration) -> CallOutcome {
+    fn end_call(
+        &mut self,
+        h: usize,
+        sock: &str,
+        call: &Call,
+        ctx: &CallCtx,
+        timeout: Duration,
+    ) -> CallOutcome {
         match self.procs[h].recv(timeout) {
             Ok(r) => self.outcome(h, sock, call, ctx, r),
-            Err(e) => self.engine_failure(format!("{} {}: {e}", self.hosts[h].name, call.display())),
+            Err(e) => {
+                self.engine_failure(format!("{} {}: {e}", self.hosts[h].name, call.display()))
+            }
         }
     }
 }
@@ -806,7 +853,9 @@ impl Engine for LinuxEngine {
                 break;
             }
             let until = (now + POLL_EVERY.as_nanos() as u64).min(self.start_ns + end_us * 1000);
-            std::thread::sleep(Duration::from_nanos(until.saturating_sub(now).max(1_000_000)));
+            std::thread::sleep(Duration::from_nanos(
+                until.saturating_sub(now).max(1_000_000),
+            ));
         }
         self.sync();
         // Anything still undecided about time-wait hand-overs is a close.
@@ -868,7 +917,11 @@ impl Engine for LinuxEngine {
         let mut notes = std::mem::take(&mut self.notes);
         {
             let s = self.relay.shared.lock().unwrap();
-            notes.extend(s.undecodable.iter().map(|u| format!("undecodable packet: {u}")));
+            notes.extend(
+                s.undecodable
+                    .iter()
+                    .map(|u| format!("undecodable packet: {u}")),
+            );
             notes.extend(s.write_errors.iter().map(|u| format!("relay: {u}")));
         }
         if self.tracer.lost > 0 {
@@ -921,7 +974,10 @@ fn detail(e: &TcpEntry) -> String {
     match e.timer {
         1 => d.push(format!("retransmitting (retries {})", e.retransmits)),
         2 => d.push("FIN_WAIT2/keepalive timer".into()),
-        3 => d.push(format!("time-wait socket, {:.1} s left", e.when as f64 / 100.0)),
+        3 => d.push(format!(
+            "time-wait socket, {:.1} s left",
+            e.when as f64 / 100.0
+        )),
         4 => d.push(format!("probing a zero window (probes {})", e.retransmits)),
         _ => {}
     }

@@ -25,7 +25,10 @@ use std::thread::JoinHandle;
 #[derive(Clone, Debug)]
 enum Pending {
     Drop(u32),
-    Delay { us: u64, left: u32 },
+    Delay {
+        us: u64,
+        left: u32,
+    },
     /// `None`: every segment until `release`.
     Hold(Option<u32>),
 }
@@ -173,7 +176,12 @@ impl Drop for Relay {
     }
 }
 
-fn relay_loop(tuns: Vec<OwnedFd>, wake_r: OwnedFd, shared: Arc<Mutex<Shared>>, stop: Arc<AtomicBool>) {
+fn relay_loop(
+    tuns: Vec<OwnedFd>,
+    wake_r: OwnedFd,
+    shared: Arc<Mutex<Shared>>,
+    stop: Arc<AtomicBool>,
+) {
     let mut buf = vec![0u8; 65536 + 64];
     let raw: Vec<RawFd> = tuns.iter().map(|t| t.as_raw_fd()).collect();
     while !stop.load(Ordering::SeqCst) {
@@ -226,8 +234,9 @@ fn relay_loop(tuns: Vec<OwnedFd>, wake_r: OwnedFd, shared: Arc<Mutex<Shared>>, s
                 Vec::new()
             } else {
                 let now = sys::monotonic_ns();
-                let (due, later): (Vec<InFlight>, Vec<InFlight>) =
-                    std::mem::take(&mut s.in_flight).into_iter().partition(|p| p.due_ns <= now);
+                let (due, later): (Vec<InFlight>, Vec<InFlight>) = std::mem::take(&mut s.in_flight)
+                    .into_iter()
+                    .partition(|p| p.due_ns <= now);
                 s.in_flight = later;
                 due
             }
@@ -237,11 +246,11 @@ fn relay_loop(tuns: Vec<OwnedFd>, wake_r: OwnedFd, shared: Arc<Mutex<Shared>>, s
             let r = unsafe { libc::write(raw[p.dst], p.bytes.as_ptr().cast(), p.bytes.len()) };
             if r < 0 {
                 let e = std::io::Error::last_os_error();
-                shared
-                    .lock()
-                    .unwrap()
-                    .write_errors
-                    .push(format!("deliver {} bytes to host {}: {e}", p.bytes.len(), p.dst));
+                shared.lock().unwrap().write_errors.push(format!(
+                    "deliver {} bytes to host {}: {e}",
+                    p.bytes.len(),
+                    p.dst
+                ));
             }
         }
     }
@@ -313,7 +322,9 @@ fn on_packet(s: &mut Shared, h: usize, bytes: &[u8], now: u64) {
                 s.captured.push(seg);
                 s.last_capture_ns = now;
             }
-            Err(e) => s.undecodable.push(format!("{} bytes from host {h}: {e}", bytes.len())),
+            Err(e) => s
+                .undecodable
+                .push(format!("{} bytes from host {h}: {e}", bytes.len())),
         }
     }
     if lost {

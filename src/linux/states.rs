@@ -214,10 +214,14 @@ impl Tracer {
             };
             if fd < 0 {
                 let e = io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::ENODEV) || e.raw_os_error() == Some(libc::EINVAL) && cpu > 0 {
+                if e.raw_os_error() == Some(libc::ENODEV)
+                    || e.raw_os_error() == Some(libc::EINVAL) && cpu > 0
+                {
                     continue; // an offline CPU
                 }
-                return Err(format!("perf_event_open(sock:inet_sock_set_state, cpu {cpu}): {e}"));
+                return Err(format!(
+                    "perf_event_open(sock:inet_sock_set_state, cpu {cpu}): {e}"
+                ));
             }
             // SAFETY: the fd was just returned to us.
             let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
@@ -280,7 +284,8 @@ impl Tracer {
                     let rec = copy(tail + 8, sz as usize - 8);
                     if typ == PERF_RECORD_SAMPLE && rec.len() >= 12 {
                         let time_ns = u64::from_ne_bytes(rec[0..8].try_into().unwrap_or_default());
-                        let rsize = u32::from_ne_bytes(rec[8..12].try_into().unwrap_or_default()) as usize;
+                        let rsize =
+                            u32::from_ne_bytes(rec[8..12].try_into().unwrap_or_default()) as usize;
                         let raw = &rec[12..(12 + rsize).min(rec.len())];
                         if let Some(e) = self.layout.event(time_ns, raw) {
                             out.push(e);
@@ -311,7 +316,8 @@ impl Layout {
         let ip = |off| get(off, 4).map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]));
         Some(Event {
             time_ns,
-            skaddr: get(self.skaddr, 8).map(|b| u64::from_ne_bytes(b.try_into().unwrap_or_default()))?,
+            skaddr: get(self.skaddr, 8)
+                .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or_default()))?,
             old: u32_at(self.oldstate)?,
             new: u32_at(self.newstate)?,
             sport: u16_at(self.sport)?,
@@ -353,7 +359,10 @@ fn hex_addr(s: &str) -> Option<(Ipv4Addr, u16)> {
     let (a, p) = s.split_once(':')?;
     // The address is the __be32 printed as a host-order %08X.
     let a = u32::from_str_radix(a, 16).ok()?;
-    Some((Ipv4Addr::from(a.to_ne_bytes()), u16::from_str_radix(p, 16).ok()?))
+    Some((
+        Ipv4Addr::from(a.to_ne_bytes()),
+        u16::from_str_radix(p, 16).ok()?,
+    ))
 }
 
 /// Parses `/proc/<pid>/net/tcp` of a host's namespace.
@@ -426,7 +435,8 @@ mod tests {
 
     #[test]
     fn tcpext_pairs_names_with_values() {
-        let t = "TcpExt: SyncookiesSent TCPAbortOnClose\nTcpExt: 0 3\nIpExt: InNoRoutes\nIpExt: 0\n";
+        let t =
+            "TcpExt: SyncookiesSent TCPAbortOnClose\nTcpExt: 0 3\nIpExt: InNoRoutes\nIpExt: 0\n";
         assert_eq!(
             parse_tcpext(t),
             vec![("SyncookiesSent".into(), 0), ("TCPAbortOnClose".into(), 3)]

@@ -88,16 +88,28 @@ pub fn if_up(name: &str, addr: Option<Ipv4Addr>, mtu: Option<i32>) -> io::Result
     if let Some(a) = addr {
         let mut r = IfReq::new(name);
         r.set_inet(a);
-        ioctl(libc::SIOCSIFADDR, &mut r, &format!("SIOCSIFADDR {name} {a}"))?;
+        ioctl(
+            libc::SIOCSIFADDR,
+            &mut r,
+            &format!("SIOCSIFADDR {name} {a}"),
+        )?;
         let mut r = IfReq::new(name);
         r.set_inet(Ipv4Addr::new(255, 255, 255, 0));
-        ioctl(libc::SIOCSIFNETMASK, &mut r, &format!("SIOCSIFNETMASK {name}"))?;
+        ioctl(
+            libc::SIOCSIFNETMASK,
+            &mut r,
+            &format!("SIOCSIFNETMASK {name}"),
+        )?;
     }
     let mut r = IfReq::new(name);
     ioctl(libc::SIOCGIFFLAGS, &mut r, &format!("SIOCGIFFLAGS {name}"))?;
     let flags = r.short() | (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
     r.set_short(flags);
-    ioctl(libc::SIOCSIFFLAGS, &mut r, &format!("SIOCSIFFLAGS {name} up"))
+    ioctl(
+        libc::SIOCSIFFLAGS,
+        &mut r,
+        &format!("SIOCSIFFLAGS {name} up"),
+    )
 }
 
 /// Creates a TUN device (`IFF_TUN | IFF_NO_PI`: raw IPv4 packets, no
@@ -176,7 +188,10 @@ pub fn recv_fds(sock: RawFd, n: usize) -> io::Result<Vec<OwnedFd>> {
     let r = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
     if r <= 0 {
         return Err(if r == 0 {
-            io::Error::new(io::ErrorKind::UnexpectedEof, "recvmsg(SCM_RIGHTS): peer closed")
+            io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "recvmsg(SCM_RIGHTS): peer closed",
+            )
         } else {
             os_err("recvmsg(SCM_RIGHTS)")
         });

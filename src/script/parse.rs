@@ -535,10 +535,10 @@ fn host_ref(l: &mut Line, script: &Script) -> Result<(String, Option<String>), S
             format!("a host declared on the hosts line ({})", script.hosts.join(", ")),
         ));
     }
-    if let Some(s) = &s {
-        if !valid_name(s) {
-            return Err(l.err_at(pos, "HOST.SOCKET with a socket name of letters, digits, '_' or '-'"));
-        }
+    if let Some(s) = &s
+        && !valid_name(s)
+    {
+        return Err(l.err_at(pos, "HOST.SOCKET with a socket name of letters, digits, '_' or '-'"));
     }
     Ok((h, s))
 }
