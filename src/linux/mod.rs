@@ -965,8 +965,12 @@ fn idle(e: &TcpEntry) -> bool {
 
 fn detail(e: &TcpEntry) -> String {
     let mut d = Vec::new();
-    if e.rx_queue > 0 {
-        d.push(format!("unread {} bytes", e.rx_queue));
+    // rx_queue is rcv_nxt - copied_seq (tcp4_seq_show), which counts a
+    // received FIN's sequence number too.
+    let fin_in = matches!(e.state, 6 | 8 | 9 | 11) as u32;
+    let unread = e.rx_queue.saturating_sub(fin_in);
+    if unread > 0 && !e.is_tw() {
+        d.push(format!("unread {unread} bytes"));
     }
     if e.tx_queue > 0 && !e.is_tw() {
         d.push(format!("{} bytes not acknowledged", e.tx_queue));
