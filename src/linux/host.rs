@@ -73,6 +73,11 @@ pub const DEFAULT_SYSCTLS: &[(&str, &str)] = &[
     ("net.ipv4.tcp_rto_min_us", "200000"),
     ("net.ipv4.tcp_rto_max_ms", "120000"),
     ("net.core.somaxconn", "4096"),
+    // With a private hash table these would be derived from its size
+    // (tcp_set_hashinfo, tcp_sk_init); write the values a 24 GiB machine's
+    // init_net has.
+    ("net.ipv4.tcp_max_syn_backlog", "2048"),
+    ("net.ipv4.tcp_max_tw_buckets", "131072"),
 ];
 
 /// The TUN device every host namespace gets.
@@ -424,13 +429,26 @@ fn child_main(parent: libc::pid_t, sock: RawFd, netns: RawFd, setup: &Setup, bou
 
 fn setup_new(addr: Ipv4Addr, tracefs: bool, ready: &mut Ready) -> Result<(OwnedFd, RawFd), String> {
     let flags = libc::CLONE_NEWNET | if tracefs { libc::CLONE_NEWNS } else { 0 };
-    // SAFETY: unshare of this single-threaded child.
-    if unsafe { libc::unshare(flags) } < 0 {
-        let e = io::Error::last_os_error();
-        return Err(format!(
-            "cannot create a network namespace (unshare(CLONE_NEWNET): {e}): the linux engine needs root (CAP_SYS_ADMIN); use --engine model"
-        ));
+    let unshare = |flags| {
+        // SAFETY: unshare of this single-threaded child.
+        if unsafe { libc::unshare(flags) } < 0 {
+            let e = io::Error::last_os_error();
+            return Err(format!(
+                "cannot create a network namespace (unshare(CLONE_NEWNET): {e}): the linux engine needs root (CAP_SYS_ADMIN); use --engine model"
+            ));
+        }
+        Ok(())
+    };
+    // Two steps: a throwaway namespace whose tcp_child_ehash_entries gives
+    // the host's namespace, created from it, a small private established
+    // hash (tcp_set_hashinfo). Otherwise the host shares init_net's table
+    // (262144 buckets here) and every read of /proc/<pid>/net/tcp walks all
+    // of it. The throwaway namespace dies at the second unshare.
+    unshare(flags)?;
+    if write_sysctl("net.ipv4.tcp_child_ehash_entries", "1024").is_err() {
+        // An older kernel without per-namespace hash tables: shared table.
     }
+    unshare(libc::CLONE_NEWNET)?;
     if tracefs {
         ready.tracepoint = read_tracepoint().ok();
     }

@@ -157,6 +157,8 @@ pub struct LinuxEngine {
     /// and whether a full socket's CLOSE has been matched to it yet.
     tw: Vec<HashMap<Key, (u32, bool)>>,
     baseline: Vec<HashMap<String, i64>>,
+    /// When /proc/<pid>/net/tcp was last read for time-wait sockets.
+    last_tw_poll_ns: u64,
     notes: Vec<String>,
 }
 
@@ -237,6 +239,7 @@ impl LinuxEngine {
             maybe_tw: Vec::new(),
             tw: vec![HashMap::new(); nh],
             baseline,
+            last_tw_poll_ns: 0,
             notes: Vec::new(),
         })
     }
@@ -282,7 +285,18 @@ impl LinuxEngine {
         for e in self.tracer.drain() {
             self.on_event(e);
         }
-        self.poll_tw();
+        // Reading /proc/<pid>/net/tcp walks the whole (shared) established
+        // hash table, about a millisecond of kernel time: read it only when
+        // a full socket may just have handed over to a time-wait socket, or
+        // every POLL_EVERY while time-wait sockets live.
+        let now = sys::monotonic_ns();
+        let tw_live = self.tw.iter().any(|m| !m.is_empty());
+        if !self.maybe_tw.is_empty()
+            || (tw_live && now >= self.last_tw_poll_ns + POLL_EVERY.as_nanos() as u64)
+        {
+            self.last_tw_poll_ns = now;
+            self.poll_tw();
+        }
     }
 
     fn on_event(&mut self, mut e: Event) {
@@ -772,7 +786,7 @@ impl Engine for LinuxEngine {
         loop {
             self.sync();
             let now = sys::monotonic_ns();
-            let last = self.relay.shared.lock().unwrap().last_capture_ns.max(start);
+            let last = self.relay.last_activity_ns().max(start);
             if now.saturating_sub(last) >= SETTLE_QUIET_US * 1000 && self.relay.in_flight() == 0 {
                 break;
             }
@@ -841,8 +855,7 @@ impl Engine for LinuxEngine {
         loop {
             self.sync();
             let now = sys::monotonic_ns();
-            let quiet = now.saturating_sub(self.relay.shared.lock().unwrap().last_capture_ns)
-                >= SETTLE_QUIET_US * 1000
+            let quiet = now.saturating_sub(self.relay.last_activity_ns()) >= SETTLE_QUIET_US * 1000
                 && self.relay.in_flight() == 0;
             let busy = self.entries().iter().any(|(_, e)| !idle(e));
             if quiet && !busy {
@@ -852,7 +865,7 @@ impl Engine for LinuxEngine {
                 cut = end_us < horizon_us;
                 break;
             }
-            let until = (now + POLL_EVERY.as_nanos() as u64).min(self.start_ns + end_us * 1000);
+            let until = (now + 2 * POLL_EVERY.as_nanos() as u64).min(self.start_ns + end_us * 1000);
             std::thread::sleep(Duration::from_nanos(
                 until.saturating_sub(now).max(1_000_000),
             ));

@@ -53,6 +53,9 @@ pub struct Shared {
     pub captured: Vec<Segment>,
     /// Time (ns, monotonic) of the last captured packet.
     pub last_capture_ns: u64,
+    /// Time (ns, monotonic) of the last packet written on to its host: the
+    /// network is not quiet until what that packet causes has been seen.
+    pub last_delivery_ns: u64,
     faults: Vec<VecDeque<Pending>>,
     /// Held packets per source host, in order.
     held: Vec<Vec<(usize, Vec<u8>)>>,
@@ -91,6 +94,7 @@ impl Relay {
             keep_payload,
             captured: Vec::new(),
             last_capture_ns: 0,
+            last_delivery_ns: 0,
             faults: vec![VecDeque::new(); n],
             held: vec![Vec::new(); n],
             in_flight: Vec::new(),
@@ -157,6 +161,12 @@ impl Relay {
     pub fn set_paused(&self, paused: bool) {
         self.shared.lock().unwrap().paused = paused;
         self.wake();
+    }
+
+    /// The last time a packet was captured or delivered.
+    pub fn last_activity_ns(&self) -> u64 {
+        let s = self.shared.lock().unwrap();
+        s.last_capture_ns.max(s.last_delivery_ns)
     }
 
     /// Packets on their way (delayed, or queued while paused); held ones
@@ -238,9 +248,15 @@ fn relay_loop(
                     .into_iter()
                     .partition(|p| p.due_ns <= now);
                 s.in_flight = later;
+                if !due.is_empty() {
+                    // Under the same lock that empties in_flight, so that a
+                    // settle never sees "nothing in flight" and an old time.
+                    s.last_delivery_ns = now;
+                }
                 due
             }
         };
+        let delivered = !due.is_empty();
         for p in due {
             // SAFETY: writing one whole IPv4 packet into a TUN fd.
             let r = unsafe { libc::write(raw[p.dst], p.bytes.as_ptr().cast(), p.bytes.len()) };
@@ -252,6 +268,9 @@ fn relay_loop(
                     p.dst
                 ));
             }
+        }
+        if delivered {
+            shared.lock().unwrap().last_delivery_ns = sys::monotonic_ns();
         }
     }
 }
