@@ -731,33 +731,38 @@ impl Engine for LinuxEngine {
 
     fn call_together(&mut self, calls: &[(usize, String, Call, CallCtx)]) -> Vec<CallOutcome> {
         // Nothing is delivered while the calls run: the relay queues every
-        // segment they cause until all have returned.
+        // segment they cause. The calls are made one after the other in
+        // script order (so the segments they cause are queued in a
+        // reproducible order), each given up to TOGETHER_HOLD to return;
+        // one that blocks longer is waiting for the network, which resumes
+        // once every call has been made.
         self.relay.set_paused(true);
         let mut outs: Vec<Option<CallOutcome>> = vec![None; calls.len()];
-        let mut started = Vec::new();
+        let mut waiting: Vec<usize> = Vec::new();
         for (i, (h, s, c, x)) in calls.iter().enumerate() {
             if matches!(c, Call::Exit) {
                 outs[i] = Some(self.exit_host(*h));
                 continue;
             }
-            match self.start_call(*h, s, c, x) {
-                Ok(()) => started.push(i),
-                Err(o) => outs[i] = Some(o),
+            if let Err(o) = self.start_call(*h, s, c, x) {
+                outs[i] = Some(o);
+                continue;
             }
-        }
-        // Answers come back per host in order; wait for each in turn, at
-        // most TOGETHER_HOLD in all while paused.
-        let t0 = std::time::Instant::now();
-        let mut waiting = started.clone();
-        while !waiting.is_empty() && t0.elapsed() < TOGETHER_HOLD {
-            let i = waiting[0];
-            let (h, s, c, x) = &calls[i];
+            // Answers of one host come back in order: wait for this one only
+            // when no earlier call of the same host is still pending.
+            if waiting.iter().any(|&j| calls[j].0 == *h) {
+                waiting.push(i);
+                continue;
+            }
+            let t0 = std::time::Instant::now();
+            while !self.procs[*h].answer_ready() && t0.elapsed() < TOGETHER_HOLD {
+                std::thread::sleep(Duration::from_micros(200));
+            }
             if self.procs[*h].answer_ready() {
                 let t = self.answer_timeout(*h, s);
                 outs[i] = Some(self.end_call(*h, s, c, x, t));
-                waiting.remove(0);
             } else {
-                std::thread::sleep(Duration::from_millis(1));
+                waiting.push(i);
             }
         }
         self.relay.set_paused(false);

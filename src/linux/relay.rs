@@ -222,21 +222,7 @@ fn relay_loop(
         }
         // Read everything every host has sent, host by host; within a host
         // the order is the order of transmission.
-        for (h, &fd) in raw.iter().enumerate() {
-            if pfds[h].revents == 0 {
-                continue;
-            }
-            loop {
-                // SAFETY: reading into our buffer from a non-blocking TUN fd.
-                let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-                if n <= 0 {
-                    break;
-                }
-                let now = sys::monotonic_ns();
-                let mut s = shared.lock().unwrap();
-                on_packet(&mut s, h, &buf[..n as usize], now);
-            }
-        }
+        drain_all(&raw, &mut buf, &shared, &pfds);
         // Deliver what is due.
         let due: Vec<InFlight> = {
             let mut s = shared.lock().unwrap();
@@ -260,6 +246,12 @@ fn relay_loop(
         for p in due {
             // SAFETY: writing one whole IPv4 packet into a TUN fd.
             let r = unsafe { libc::write(raw[p.dst], p.bytes.as_ptr().cast(), p.bytes.len()) };
+            // The receiving kernel handles the packet inside write(2)
+            // (tun_get_user → netif_rx, softirq at local_bh_enable), so
+            // whatever it answers is queued already: capture it now, before
+            // the next delivery, so that the capture order is the order in
+            // which the hosts sent.
+            drain_all(&raw, &mut buf, &shared, &[]);
             if r < 0 {
                 let e = std::io::Error::last_os_error();
                 shared.lock().unwrap().write_errors.push(format!(
@@ -271,6 +263,26 @@ fn relay_loop(
         }
         if delivered {
             shared.lock().unwrap().last_delivery_ns = sys::monotonic_ns();
+        }
+    }
+}
+
+/// Reads every packet waiting in the hosts' TUN devices (those `ready` says
+/// are readable, or all when `ready` is empty), host by host.
+fn drain_all(raw: &[RawFd], buf: &mut [u8], shared: &Mutex<Shared>, ready: &[libc::pollfd]) {
+    for (h, &fd) in raw.iter().enumerate() {
+        if ready.get(h).is_some_and(|p| p.revents == 0) {
+            continue;
+        }
+        loop {
+            // SAFETY: reading into our buffer from a non-blocking TUN fd.
+            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+            if n <= 0 {
+                break;
+            }
+            let now = sys::monotonic_ns();
+            let mut s = shared.lock().unwrap();
+            on_packet(&mut s, h, &buf[..n as usize], now);
         }
     }
 }
