@@ -10,9 +10,11 @@
 // them into let-chains would hide that correspondence.
 #![allow(clippy::collapsible_if, clippy::collapsible_match)]
 
+pub mod compare;
 pub mod engine;
 pub mod explain;
 pub mod ladder;
+pub mod linux;
 pub mod model;
 pub mod pcap;
 pub mod runner;
@@ -33,6 +35,8 @@ pub enum EngineKind {
     /// One host on smoltcp over a TAP device, the other on the kernel in a
     /// private network namespace (root; real time; see --tap-host).
     SmoltcpTap,
+    /// The machine's real kernel, in private network namespaces (root).
+    Linux,
 }
 
 impl EngineKind {
@@ -41,6 +45,7 @@ impl EngineKind {
             EngineKind::Model => "model",
             EngineKind::Smoltcp => "smoltcp",
             EngineKind::SmoltcpTap => "smoltcp-tap",
+            EngineKind::Linux => "linux",
         }
     }
 }
@@ -61,6 +66,7 @@ pub fn make_engine(
                 hosts, opts, &smol_host,
             )?))
         }
+        EngineKind::Linux => Ok(Box::new(linux::LinuxEngine::new(hosts, opts)?)),
     }
 }
 

@@ -21,6 +21,8 @@ use std::process::ExitCode;
   finrst run sim/seed000-epollout-unread.sim --engine smoltcp
   sudo finrst run sim/seed000-epollout-unread.sim --engine smoltcp-tap --tap-host server
   finrst list sim
+  finrst compare sim/seed000-epollout-unread.sim --engines model,linux
+  finrst conform sim --format json
 
 Exit codes: 0 ok, 1 an expectation failed, 2 bad input or the engine could not run.")]
 struct Cli {
@@ -46,6 +48,14 @@ enum Cmd {
         #[arg(default_value = "sim")]
         dir: String,
     },
+    /// Run scripts on two engines and print a diff of the normalised traces
+    /// (segments, windows, calls, counters, states). Exit 0 when identical
+    /// (windows aside), 1 when not.
+    Compare(CompareArgs),
+    /// Run every script of a directory on two engines, in parallel, and print
+    /// a table with one row per scenario and `N/M scenarios identical`.
+    /// Exit 0 when every scenario is identical (windows aside), 1 when not.
+    Conform(ConformArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -98,6 +108,38 @@ struct ExplainArgs {
     format: Format,
 }
 
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// Scenario files (.sim).
+    #[arg(required = true)]
+    files: Vec<String>,
+    /// The two engines, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["model", "linux"])]
+    engines: Vec<EngineKind>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Stop each run at this time (e.g. 90s); overrides the script's horizon.
+    #[arg(long, value_parser = parse_horizon)]
+    horizon: Option<u64>,
+}
+
+#[derive(clap::Args)]
+struct ConformArgs {
+    /// The directory of scenarios.
+    #[arg(default_value = "sim")]
+    dir: String,
+    /// The two engines, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["model", "linux"])]
+    engines: Vec<EngineKind>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Scenarios run at the same time (real-kernel runs mostly wait).
+    #[arg(long, default_value_t = 16)]
+    jobs: usize,
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum Format {
     Text,
@@ -114,6 +156,8 @@ fn main() -> ExitCode {
         Cmd::Run(a) => run(a),
         Cmd::Explain(a) => explain(&a),
         Cmd::List { dir } => list(&dir),
+        Cmd::Compare(a) => compare(a),
+        Cmd::Conform(a) => conform(a),
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "finrst", &mut std::io::stdout());
             ExitCode::SUCCESS
@@ -259,5 +303,78 @@ fn list(dir: &str) -> ExitCode {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn two_engines(e: &[EngineKind]) -> Result<(EngineKind, EngineKind), ExitCode> {
+    match e {
+        [a, b] => Ok((*a, *b)),
+        _ => {
+            eprintln!("finrst: --engines takes exactly two engines, e.g. --engines model,linux");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+fn compare(a: CompareArgs) -> ExitCode {
+    let (ea, eb) = match two_engines(&a.engines) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let opts = RunOptions::default();
+    let mut all_same = true;
+    let mut json = Vec::new();
+    for f in &a.files {
+        let c = match finrst::compare::compare_file(f, ea, eb, &opts, a.horizon) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("finrst: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        all_same &= c.identical();
+        match a.format {
+            Format::Text => print!("{}", c.diff_text()),
+            Format::Json => json.push(c),
+        }
+    }
+    if matches!(a.format, Format::Json) {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).expect("plain data serialises")
+        );
+    }
+    if all_same {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn conform(a: ConformArgs) -> ExitCode {
+    let (ea, eb) = match two_engines(&a.engines) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let files = match finrst::compare::sim_files(&a.dir) {
+        Ok(f) if !f.is_empty() => f,
+        Ok(_) => {
+            eprintln!("finrst: no .sim files in {}", a.dir);
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("finrst: cannot read directory {}: {e}", a.dir);
+            return ExitCode::from(2);
+        }
+    };
+    let rows = finrst::compare::conform(&files, ea, eb, &RunOptions::default(), a.jobs);
+    match a.format {
+        Format::Text => print!("{}", finrst::compare::table(&rows)),
+        Format::Json => println!("{}", finrst::compare::to_json(&rows)),
+    }
+    if rows.iter().all(|r| r.identical()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

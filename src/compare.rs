@@ -1,0 +1,535 @@
+//! Comparing two engines' traces of the same script (`finrst compare`) and
+//! a whole corpus (`finrst conform`).
+//!
+//! Both traces are normalised before comparison: sequence numbers relative
+//! (as [`crate::trace::relative`] makes them), hosts by script name, no
+//! timestamps, no timestamp-option values, no notes. What is compared, in
+//! five sections:
+//!
+//! - **segments**: direction with ports, flags, seq, ack, length, and
+//!   whether a fault lost it — in order;
+//! - **windows**: the same segments with their window and options (TS
+//!   values dropped); reported separately and not part of "identical", so a
+//!   window the model computes differently is visible without hiding the
+//!   rest;
+//! - **calls**: each call with its result (return value or errno);
+//! - **counters**: TcpExt changes per host;
+//! - **states**: each socket's transitions in order (sockets compared one by
+//!   one, so two hosts' near-simultaneous changes may interleave either
+//!   way), then the connections left open and their state.
+
+use crate::engine::RunOptions;
+use crate::trace::{Trace, relative};
+use crate::{EngineKind, run_file};
+use serde::Serialize;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
+
+/// One section of a comparison: the normalised lines of each trace.
+#[derive(Clone, Debug, Serialize)]
+pub struct Section {
+    pub name: &'static str,
+    pub a: Vec<String>,
+    pub b: Vec<String>,
+}
+
+impl Section {
+    pub fn same(&self) -> bool {
+        self.a == self.b
+    }
+
+    /// A line diff: `  ` both, `- ` only in a, `+ ` only in b.
+    pub fn diff(&self) -> Vec<String> {
+        line_diff(&self.a, &self.b)
+    }
+}
+
+/// Two traces of one scenario, normalised and compared.
+#[derive(Clone, Debug, Serialize)]
+pub struct Comparison {
+    pub scenario: String,
+    pub engine_a: String,
+    pub engine_b: String,
+    pub segments: Section,
+    pub windows: Section,
+    pub calls: Section,
+    pub counters: Section,
+    pub states: Section,
+    /// Notes of either run (cuts, unsupported calls), prefixed by engine.
+    pub notes: Vec<String>,
+}
+
+impl Comparison {
+    /// Identical on segments, calls, counters and states (windows aside).
+    pub fn identical(&self) -> bool {
+        self.segments.same() && self.calls.same() && self.counters.same() && self.states.same()
+    }
+
+    fn sections(&self) -> [&Section; 5] {
+        [
+            &self.segments,
+            &self.windows,
+            &self.calls,
+            &self.counters,
+            &self.states,
+        ]
+    }
+
+    /// A readable diff of every section that differs.
+    pub fn diff_text(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "scenario {}: --- {} +++ {}",
+            self.scenario, self.engine_a, self.engine_b
+        );
+        for s in self.sections() {
+            if s.same() {
+                let _ = writeln!(o, "{}: identical ({} lines)", s.name, s.a.len());
+                continue;
+            }
+            let _ = writeln!(o, "{}: differ", s.name);
+            for l in s.diff() {
+                let _ = writeln!(o, "  {l}");
+            }
+        }
+        for n in &self.notes {
+            let _ = writeln!(o, "note: {n}");
+        }
+        let _ = writeln!(
+            o,
+            "{}",
+            if self.identical() {
+                if self.windows.same() {
+                    "identical"
+                } else {
+                    "identical (windows differ)"
+                }
+            } else {
+                "DIFFERENT"
+            }
+        );
+        o
+    }
+}
+
+/// The TS option's values change with every run: keep only that it is there.
+fn options_without_ts(opts: &str) -> String {
+    opts.split(',')
+        .map(|o| if o.starts_with("TS val") { "TS" } else { o })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn segment_lines(t: &Trace) -> (Vec<String>, Vec<String>) {
+    let mut segs = Vec::new();
+    let mut wins = Vec::new();
+    for s in relative(&t.segments) {
+        let mut l = format!(
+            "{}.{} > {}.{} [{}] seq {}",
+            s.src, s.sport, s.dst, s.dport, s.flags, s.seq
+        );
+        if let Some(a) = s.ack {
+            let _ = write!(l, " ack {a}");
+        }
+        let _ = write!(l, " len {}", s.len);
+        if let Some(u) = s.urg {
+            let _ = write!(l, " urg {u}");
+        }
+        if s.lost {
+            l.push_str(" [lost]");
+        }
+        wins.push(format!(
+            "{l} win {}{}",
+            s.win,
+            if s.options.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", options_without_ts(&s.options))
+            }
+        ));
+        segs.push(l);
+    }
+    (segs, wins)
+}
+
+fn call_lines(t: &Trace) -> Vec<String> {
+    t.calls
+        .iter()
+        .map(|c| {
+            let who = if c.sock == "-" {
+                c.host.clone()
+            } else {
+                format!("{}.{}", c.host, c.sock)
+            };
+            format!("{who} {} = {}", c.call, c.result_text())
+        })
+        .collect()
+}
+
+fn counter_lines(t: &Trace) -> Vec<String> {
+    t.counters
+        .iter()
+        .flat_map(|(h, m)| m.iter().map(move |(k, v)| format!("{h} {k} {v:+}")))
+        .collect()
+}
+
+fn state_lines(t: &Trace) -> Vec<String> {
+    let mut per: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for s in &t.states {
+        per.entry((s.host.clone(), s.sock.clone()))
+            .or_default()
+            .push(format!("{} -> {}", s.from, s.to));
+    }
+    let mut out: Vec<String> = per
+        .into_iter()
+        .flat_map(|((h, s), v)| v.into_iter().map(move |x| format!("{h}.{s} {x}")))
+        .collect();
+    let mut open: Vec<String> = t
+        .open_at_end
+        .iter()
+        .map(|c| format!("open at end: {}.{} {}", c.host, c.sock, c.state))
+        .collect();
+    open.sort();
+    out.extend(open);
+    out
+}
+
+/// Normalises and compares two traces of the same script.
+pub fn compare(a: &Trace, b: &Trace) -> Comparison {
+    let (sa, wa) = segment_lines(a);
+    let (sb, wb) = segment_lines(b);
+    let sec = |name, a, b| Section { name, a, b };
+    let mut notes: Vec<String> = a
+        .notes
+        .iter()
+        .map(|n| format!("{}: {n}", a.engine))
+        .collect();
+    notes.extend(b.notes.iter().map(|n| format!("{}: {n}", b.engine)));
+    Comparison {
+        scenario: a.scenario.clone(),
+        engine_a: a.engine.clone(),
+        engine_b: b.engine.clone(),
+        segments: sec("segments", sa, sb),
+        windows: sec("windows", wa, wb),
+        calls: sec("calls", call_lines(a), call_lines(b)),
+        counters: sec("counters", counter_lines(a), counter_lines(b)),
+        states: sec("states", state_lines(a), state_lines(b)),
+        notes,
+    }
+}
+
+/// A minimal line diff (longest common subsequence); lists longer than a
+/// few thousand lines are compared position by position instead.
+pub fn line_diff(a: &[String], b: &[String]) -> Vec<String> {
+    let (n, m) = (a.len(), b.len());
+    if n * m > 4_000_000 {
+        let mut out = Vec::new();
+        for i in 0..n.max(m) {
+            match (a.get(i), b.get(i)) {
+                (Some(x), Some(y)) if x == y => out.push(format!("  {x}")),
+                (x, y) => {
+                    if let Some(x) = x {
+                        out.push(format!("- {x}"));
+                    }
+                    if let Some(y) = y {
+                        out.push(format!("+ {y}"));
+                    }
+                }
+            }
+        }
+        return out;
+    }
+    // lcs[i][j] = LCS length of a[i..] and b[j..].
+    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < n || j < m {
+        if i < n && j < m && a[i] == b[j] {
+            out.push(format!("  {}", a[i]));
+            i += 1;
+            j += 1;
+        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push(format!("+ {}", b[j]));
+            j += 1;
+        } else {
+            out.push(format!("- {}", a[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// One scenario of a conformance run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub file: String,
+    pub scenario: String,
+    /// The comparison, or why one of the runs failed.
+    pub comparison: Option<Comparison>,
+    pub error: Option<String>,
+}
+
+impl Row {
+    pub fn identical(&self) -> bool {
+        self.comparison.as_ref().is_some_and(Comparison::identical)
+    }
+    pub fn windows_same(&self) -> bool {
+        self.comparison.as_ref().is_some_and(|c| c.windows.same())
+    }
+}
+
+/// Runs one script on two engines and compares the traces.
+pub fn compare_file(
+    path: &str,
+    a: EngineKind,
+    b: EngineKind,
+    opts: &RunOptions,
+    horizon_us: Option<u64>,
+) -> Result<Comparison, crate::Error> {
+    let ta = run_file(path, a, opts, horizon_us)?;
+    let tb = run_file(path, b, opts, horizon_us)?;
+    Ok(compare(&ta, &tb))
+}
+
+/// The `.sim` files of a directory, sorted.
+pub fn sim_files(dir: &str) -> std::io::Result<Vec<String>> {
+    let mut files: Vec<String> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().to_string_lossy().to_string())
+        .filter(|p| p.ends_with(".sim"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Runs every file on both engines, `jobs` scripts at a time (real-kernel
+/// runs mostly sleep through TIME_WAIT, so many fit on two cores), and
+/// returns the rows in file order.
+pub fn conform(
+    files: &[String],
+    a: EngineKind,
+    b: EngineKind,
+    opts: &RunOptions,
+    jobs: usize,
+) -> Vec<Row> {
+    let queue: Arc<Mutex<VecDeque<(usize, String)>>> =
+        Arc::new(Mutex::new(files.iter().cloned().enumerate().collect()));
+    let rows: Arc<Mutex<Vec<Option<Row>>>> = Arc::new(Mutex::new(vec![None; files.len()]));
+    let workers: Vec<_> = (0..jobs.clamp(1, files.len().max(1)))
+        .map(|_| {
+            let (q, r, o) = (queue.clone(), rows.clone(), opts.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let Some((i, f)) = q.lock().unwrap().pop_front() else {
+                        break;
+                    };
+                    let scenario = f
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or(&f)
+                        .trim_end_matches(".sim")
+                        .to_string();
+                    let row = match compare_file(&f, a, b, &o, None) {
+                        Ok(c) => Row {
+                            file: f.clone(),
+                            scenario,
+                            comparison: Some(c),
+                            error: None,
+                        },
+                        Err(e) => Row {
+                            file: f.clone(),
+                            scenario,
+                            comparison: None,
+                            error: Some(e.to_string()),
+                        },
+                    };
+                    r.lock().unwrap()[i] = Some(row);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.join();
+    }
+    let rows = std::mem::take(&mut *rows.lock().unwrap());
+    rows.into_iter()
+        .zip(files)
+        .map(|(r, f)| {
+            r.unwrap_or_else(|| Row {
+                file: f.clone(),
+                scenario: f.clone(),
+                comparison: None,
+                error: Some("the worker running it panicked".into()),
+            })
+        })
+        .collect()
+}
+
+/// `N/M scenarios identical`, plus the windows count.
+pub fn summary(rows: &[Row]) -> String {
+    let same = rows.iter().filter(|r| r.identical()).count();
+    let wins = rows.iter().filter(|r| r.windows_same()).count();
+    format!(
+        "{same}/{} scenarios identical (segments, calls, counters, states); windows identical in {wins}/{}",
+        rows.len(),
+        rows.len()
+    )
+}
+
+/// The conformance table as text.
+pub fn table(rows: &[Row]) -> String {
+    let w = rows
+        .iter()
+        .map(|r| r.scenario.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<w$} | {:<8} | {:<7} | {:<5} | {:<8} | {:<6}",
+        "scenario", "segments", "windows", "calls", "counters", "states"
+    );
+    let _ = writeln!(o, "{}", "-".repeat(w + 50));
+    let mark = |s: &Section| {
+        if s.same() {
+            "same".to_string()
+        } else {
+            format!(
+                "DIFF {}",
+                line_diff(&s.a, &s.b)
+                    .iter()
+                    .filter(|l| !l.starts_with("  "))
+                    .count()
+            )
+        }
+    };
+    for r in rows {
+        match (&r.comparison, &r.error) {
+            (Some(c), _) => {
+                let _ = writeln!(
+                    o,
+                    "{:<w$} | {:<8} | {:<7} | {:<5} | {:<8} | {:<6}",
+                    r.scenario,
+                    mark(&c.segments),
+                    mark(&c.windows),
+                    mark(&c.calls),
+                    mark(&c.counters),
+                    mark(&c.states)
+                );
+            }
+            (None, e) => {
+                let _ = writeln!(
+                    o,
+                    "{:<w$} | ERROR: {}",
+                    r.scenario,
+                    e.clone().unwrap_or_default()
+                );
+            }
+        }
+    }
+    let _ = writeln!(o, "{}", summary(rows));
+    o
+}
+
+#[derive(Serialize)]
+struct JsonConform<'a> {
+    identical: usize,
+    windows_identical: usize,
+    total: usize,
+    summary: String,
+    scenarios: Vec<JsonRow<'a>>,
+}
+
+#[derive(Serialize)]
+struct JsonRow<'a> {
+    scenario: &'a str,
+    file: &'a str,
+    identical: bool,
+    segments: Option<bool>,
+    windows: Option<bool>,
+    calls: Option<bool>,
+    counters: Option<bool>,
+    states: Option<bool>,
+    error: Option<&'a str>,
+    /// Diff lines of each differing section.
+    diffs: BTreeMap<&'static str, Vec<String>>,
+}
+
+/// The conformance result as one JSON object.
+pub fn to_json(rows: &[Row]) -> String {
+    let scenarios = rows
+        .iter()
+        .map(|r| {
+            let c = r.comparison.as_ref();
+            let mut diffs = BTreeMap::new();
+            if let Some(c) = c {
+                for s in c.sections() {
+                    if !s.same() {
+                        diffs.insert(
+                            s.name,
+                            s.diff()
+                                .into_iter()
+                                .filter(|l| !l.starts_with("  "))
+                                .collect(),
+                        );
+                    }
+                }
+            }
+            JsonRow {
+                scenario: &r.scenario,
+                file: &r.file,
+                identical: r.identical(),
+                segments: c.map(|c| c.segments.same()),
+                windows: c.map(|c| c.windows.same()),
+                calls: c.map(|c| c.calls.same()),
+                counters: c.map(|c| c.counters.same()),
+                states: c.map(|c| c.states.same()),
+                error: r.error.as_deref(),
+                diffs,
+            }
+        })
+        .collect();
+    let j = JsonConform {
+        identical: rows.iter().filter(|r| r.identical()).count(),
+        windows_identical: rows.iter().filter(|r| r.windows_same()).count(),
+        total: rows.len(),
+        summary: summary(rows),
+        scenarios,
+    };
+    serde_json::to_string_pretty(&j).expect("plain data serialises")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(x: &[&str]) -> Vec<String> {
+        x.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn diff_marks_only_the_changed_lines() {
+        let d = line_diff(&v(&["S", "S.", ".", "F."]), &v(&["S", "S.", ".", "R."]));
+        assert_eq!(d, v(&["  S", "  S.", "  .", "+ R.", "- F."]));
+    }
+
+    #[test]
+    fn ts_values_are_dropped_but_the_option_stays() {
+        assert_eq!(
+            options_without_ts("mss 65495,sackOK,TS val 5 ecr 0,nop,wscale 10"),
+            "mss 65495,sackOK,TS,nop,wscale 10"
+        );
+    }
+}

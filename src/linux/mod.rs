@@ -1,0 +1,1016 @@
+//! The linux engine: every script step performed by the machine's real
+//! kernel, in private network namespaces, captured segment by segment.
+//!
+//! # Design
+//!
+//! - **One network namespace per host**, each created by a forked child
+//!   process ([`host`]) that then *is* the host's program: it performs the
+//!   socket calls it is sent with plain libc calls, and `exit` is SIGKILL of
+//!   that process, so the kernel closes its descriptors exactly as for kill
+//!   -9 (`do_exit` with `PF_EXITING`: `inet_release` skips the SO_LINGER
+//!   wait). Per-host namespaces give per-host sysctls (`server sysctl
+//!   net.ipv4.tcp_fin_timeout = 5`) and per-host TcpExt counters
+//!   (`/proc/<pid>/net/netstat`), which scripts check. Each namespace gets
+//!   Linux 6.18's TCP defaults written explicitly
+//!   ([`host::DEFAULT_SYSCTLS`]), then the script's sysctls.
+//! - **The link is a TUN device per host, joined by a userspace relay**
+//!   ([`relay`]), MTU 65535 so that advmss is 65495 as on loopback (the SYN
+//!   carries `mss 65495,sackOK,TS val .. ecr 0,nop,wscale 10`). The relay is
+//!   the wire: it captures each segment exactly once, in order, stamped with
+//!   the real time since the run began, and implements the script's faults
+//!   (`drop`, `delay`, `hold`/`release`) and "calls made together" (nothing
+//!   is delivered until every call of the group has returned, or 300 ms if
+//!   one blocks) by deciding when to write a packet on. This replaces an
+//!   AF_PACKET capture on a veth pair: this kernel has neither netem nor
+//!   nft's `queue` expression, and a capture beside an in-kernel link cannot
+//!   hold a segment back. What it changes: the round trip is a few tens of
+//!   microseconds of relay instead of a softirq on `lo` (timestamps and RTT
+//!   estimates differ, segments do not), and segments are cut at the MSS
+//!   (a TUN device has no TSO) where tcpdump on `lo` would show GSO
+//!   super-packets: bulk transfers show more, smaller segments than `lo`.
+//! - **States** come from the tracepoint `sock:inet_sock_set_state` read
+//!   with `perf_event_open` ([`states`]); time-wait sockets, which that
+//!   tracepoint does not follow, from `/proc/<pid>/net/tcp`. A full socket
+//!   that goes FIN_WAIT1/FIN_WAIT2/CLOSING → CLOSE while a time-wait socket
+//!   of the same 4-tuple exists right after is reported as going to that
+//!   time-wait socket's sub-state (FIN_WAIT2 or TIME_WAIT), and the
+//!   time-wait socket's later TIME_WAIT and CLOSE are reported when the poll
+//!   sees them (every 10 ms while time passes, so their times are ±10 ms). A
+//!   time-wait socket that lives less than one poll (e.g. killed by an RST
+//!   within milliseconds) is missed: its full socket is reported as going to
+//!   CLOSE.
+//! - **Parallel runs** use distinct real addresses 10.A.B.(i+1)/24 (A.B
+//!   unique per run in this process, derived from the pid across
+//!   processes), because the tracepoint is global; traces show the script's
+//!   10.0.0.(i+1).
+//! - **Time** is real: `settle` waits until no segment has been captured for
+//!   [`SETTLE_QUIET_US`] and no delayed segment is in flight; `wait` sleeps;
+//!   `finish` runs until no connection of the run has a timer pending
+//!   (TIME_WAIT and FIN_WAIT2 time-wait sockets included), or the horizon —
+//!   but for at most [`DEFAULT_MAX_WAIT_US`] (70 s, or
+//!   `FINRST_LINUX_MAX_WAIT`, e.g. `120s`) past the last step, and the notes
+//!   say where a run was cut. Blocking calls are bounded by SO_RCVTIMEO /
+//!   SO_SNDTIMEO of [`DEFAULT_CALL_BOUND_US`] (3 s, or
+//!   `FINRST_LINUX_CALL_BOUND`): a blocking `recv` with nothing to come
+//!   returns -1 EAGAIN with a note instead of hanging; a blocking close
+//!   with SO_LINGER {1, N} really blocks up to N s.
+//! - **Cleanup**: children die with the thread that forked them
+//!   (`PR_SET_PDEATHSIG`), namespaces are unnamed and die with their last
+//!   process and descriptor, the tracepoint is read through descriptors, and
+//!   tracefs (if it must be mounted) is mounted only in a child's private
+//!   mount namespace. Nothing global is changed, so an interrupted run
+//!   (Ctrl-C, SIGTERM, even SIGKILL) leaves nothing behind.
+//! - **Privileges**: root, or CAP_SYS_ADMIN (namespaces, the tracepoint)
+//!   and CAP_NET_ADMIN (TUN, addresses, sysctls). Without them the engine
+//!   refuses to start with one line that says what is missing.
+
+pub mod host;
+pub mod relay;
+pub mod states;
+pub mod sys;
+
+use crate::engine::{
+    CallCtx, CallOutcome, Engine, EngineError, Finish, HostSpec, OpenConn, RunOptions,
+    SETTLE_QUIET_US, StateChange,
+};
+use crate::script::{COUNTER_NAMES, Call, Fault, How, SockOpt};
+use crate::segment::Segment;
+use host::{Cmd, HostProc, Reply};
+use relay::Relay;
+use states::{Event, TcpEntry, Tracer, state_name};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::Ipv4Addr;
+use std::os::fd::OwnedFd;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+/// How long `finish` may run past the last step by default.
+pub const DEFAULT_MAX_WAIT_US: u64 = 70_000_000;
+/// The bound on one blocking call by default.
+pub const DEFAULT_CALL_BOUND_US: u64 = 3_000_000;
+/// While calls made together run, nothing is delivered for this long at
+/// most (a call that blocks longer is waiting for the network).
+const TOGETHER_HOLD: Duration = Duration::from_millis(300);
+/// How often time-wait sockets are polled while time passes.
+const POLL_EVERY: Duration = Duration::from_millis(10);
+
+/// (local port, remote real address, remote port); a listener has
+/// 0.0.0.0:0 as remote.
+type Key = (u16, Ipv4Addr, u16);
+
+/// A state transition with the socket still identified by its 4-tuple.
+#[derive(Clone, Debug)]
+struct Trans {
+    time_us: u64,
+    host: usize,
+    key: Key,
+    from: String,
+    to: String,
+}
+
+/// The tracepoint's id and format, read once per process.
+static TRACEPOINT: OnceLock<(u64, String)> = OnceLock::new();
+static RUN_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Reads a duration from the environment (`70s`, `500ms`, `2m`, or bare
+/// seconds).
+fn env_duration_us(var: &str, default: u64) -> u64 {
+    match std::env::var(var) {
+        Ok(v) => crate::script::parse_duration(&v)
+            .or_else(|| v.trim().parse::<u64>().ok().map(|s| s * 1_000_000))
+            .unwrap_or(default),
+        Err(_) => default,
+    }
+}
+
+pub struct LinuxEngine {
+    hosts: Vec<HostSpec>,
+    /// Real addresses (10.A.B.(i+1)).
+    real: Vec<Ipv4Addr>,
+    procs: Vec<HostProc>,
+    netns: Vec<OwnedFd>,
+    relay: Relay,
+    tracer: Tracer,
+    start_ns: u64,
+    segs: Vec<Segment>,
+    bound: Duration,
+    max_wait_us: u64,
+    /// Per host: every socket name it ever had.
+    known: Vec<HashSet<String>>,
+    /// Per host: name → the 4-tuple it has now.
+    key_of: Vec<HashMap<String, Key>>,
+    /// Per host: 4-tuple → name.
+    name_of: Vec<HashMap<Key, String>>,
+    /// Per host: listener name → port.
+    listen_port: Vec<HashMap<String, u16>>,
+    /// Per host: socket name → SO_LINGER seconds when on.
+    linger: Vec<HashMap<String, i32>>,
+    /// Child sockets whose first event (CLOSE → SYN_RECV, cloned from the
+    /// listener) does not carry their 4-tuple yet.
+    unaddressed: HashMap<u64, Vec<Event>>,
+    trans: Vec<Trans>,
+    /// Full sockets that went to CLOSE from a state that can hand over to a
+    /// time-wait socket; decided at the next /proc poll.
+    maybe_tw: Vec<Trans>,
+    /// Per host: time-wait sockets seen at the last poll, with sub-state
+    /// and whether a full socket's CLOSE has been matched to it yet.
+    tw: Vec<HashMap<Key, (u32, bool)>>,
+    baseline: Vec<HashMap<String, i64>>,
+    /// When /proc/<pid>/net/tcp was last read for time-wait sockets.
+    last_tw_poll_ns: u64,
+    notes: Vec<String>,
+}
+
+impl LinuxEngine {
+    /// Creates the hosts' namespaces, the link and the state tracer.
+    pub fn new(hosts: &[HostSpec], opts: &RunOptions) -> Result<LinuxEngine, EngineError> {
+        check_privileges()?;
+        let bound = Duration::from_micros(env_duration_us(
+            "FINRST_LINUX_CALL_BOUND",
+            DEFAULT_CALL_BOUND_US,
+        ));
+        let max_wait_us = env_duration_us("FINRST_LINUX_MAX_WAIT", DEFAULT_MAX_WAIT_US);
+        // SAFETY: getpid is a plain query.
+        let pid = unsafe { libc::getpid() } as u32;
+        let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let id = (pid.wrapping_mul(97).wrapping_add(n)) % (255 * 256);
+        let (a, b) = (1 + (id / 256) as u8, (id % 256) as u8);
+        let real: Vec<Ipv4Addr> = (0..hosts.len())
+            .map(|i| Ipv4Addr::new(10, a, b, (i + 1) as u8))
+            .collect();
+        let mut procs = Vec::new();
+        let mut netns = Vec::new();
+        let mut tuns = Vec::new();
+        for (i, addr) in real.iter().enumerate() {
+            let want_tp = i == 0 && TRACEPOINT.get().is_none();
+            let h = host::spawn_new(*addr, want_tp, bound)
+                .map_err(|e| EngineError(format!("linux engine: host {}: {e}", hosts[i].name)))?;
+            if let Some(tp) = h.tracepoint {
+                let _ = TRACEPOINT.set(tp);
+            }
+            procs.push(h.proc);
+            netns.push(h.netns);
+            tuns.push(h.tun);
+        }
+        let (id, format) = TRACEPOINT.get().ok_or_else(|| {
+            EngineError(
+                "linux engine: cannot read the tracepoint sock:inet_sock_set_state from tracefs (CONFIG_TRACEPOINTS?); use --engine model".into(),
+            )
+        })?;
+        let tracer =
+            Tracer::open(*id, format).map_err(|e| EngineError(format!("linux engine: {e}")))?;
+        let start_ns = sys::monotonic_ns();
+        let relay = Relay::start(
+            tuns,
+            real.clone(),
+            hosts.iter().map(|h| h.addr).collect(),
+            hosts.iter().map(|h| h.name.clone()).collect(),
+            start_ns,
+            opts.keep_payload,
+        )
+        .map_err(|e| EngineError(format!("linux engine: {e}")))?;
+        let mut baseline = Vec::new();
+        for p in &procs {
+            let c = states::read_tcpext(p.pid).map_err(|e| {
+                EngineError(format!("linux engine: /proc/{}/net/netstat: {e}", p.pid))
+            })?;
+            baseline.push(c.into_iter().collect());
+        }
+        let nh = hosts.len();
+        Ok(LinuxEngine {
+            hosts: hosts.to_vec(),
+            real,
+            procs,
+            netns,
+            relay,
+            tracer,
+            start_ns,
+            segs: Vec::new(),
+            bound,
+            max_wait_us,
+            known: vec![HashSet::new(); nh],
+            key_of: vec![HashMap::new(); nh],
+            name_of: vec![HashMap::new(); nh],
+            listen_port: vec![HashMap::new(); nh],
+            linger: vec![HashMap::new(); nh],
+            unaddressed: HashMap::new(),
+            trans: Vec::new(),
+            maybe_tw: Vec::new(),
+            tw: vec![HashMap::new(); nh],
+            baseline,
+            last_tw_poll_ns: 0,
+            notes: Vec::new(),
+        })
+    }
+
+    /// The inode numbers of the hosts' network namespaces (for tests that
+    /// check nothing is left behind).
+    pub fn netns_inodes(&self) -> Vec<u64> {
+        use std::os::unix::fs::MetadataExt;
+        self.procs
+            .iter()
+            .filter_map(|p| std::fs::metadata(format!("/proc/{}/ns/net", p.pid)).ok())
+            .map(|m| m.ino())
+            .collect()
+    }
+
+    /// The pids of the hosts' programs.
+    pub fn host_pids(&self) -> Vec<i32> {
+        self.procs.iter().map(|p| p.pid).collect()
+    }
+
+    fn us(&self, ns: u64) -> u64 {
+        ns.saturating_sub(self.start_ns) / 1000
+    }
+
+    fn host_of_real(&self, a: Ipv4Addr) -> Option<usize> {
+        self.real.iter().position(|x| *x == a)
+    }
+
+    fn real_of_script(&self, a: Ipv4Addr) -> Option<Ipv4Addr> {
+        self.hosts
+            .iter()
+            .position(|h| h.addr == a)
+            .map(|i| self.real[i])
+    }
+
+    /// Takes what the relay captured and the tracer recorded, and polls the
+    /// time-wait sockets.
+    fn sync(&mut self) {
+        {
+            let mut s = self.relay.shared.lock().unwrap();
+            self.segs.append(&mut s.captured);
+        }
+        for e in self.tracer.drain() {
+            self.on_event(e);
+        }
+        // Reading /proc/<pid>/net/tcp walks the whole (shared) established
+        // hash table, about a millisecond of kernel time: read it only when
+        // a full socket may just have handed over to a time-wait socket, or
+        // every POLL_EVERY while time-wait sockets live.
+        let now = sys::monotonic_ns();
+        let tw_live = self.tw.iter().any(|m| !m.is_empty());
+        if !self.maybe_tw.is_empty()
+            || (tw_live && now >= self.last_tw_poll_ns + POLL_EVERY.as_nanos() as u64)
+        {
+            self.last_tw_poll_ns = now;
+            self.poll_tw();
+        }
+    }
+
+    fn on_event(&mut self, mut e: Event) {
+        let Some(h) = self.host_of_real(e.saddr) else {
+            return; // another run's or the machine's own socket
+        };
+        // inet_csk_clone_lock() copies the listener, LISTEN state included,
+        // then sets SYN_RECV: the tracepoint says LISTEN → SYN_RECV for a
+        // socket that was never listening. It is born in SYN_RECV.
+        if e.old == 10 && e.new == 3 {
+            e.old = 7;
+        }
+        if e.dport != 0 || !e.daddr.is_unspecified() {
+            let key = (e.sport, e.daddr, e.dport);
+            if let Some(early) = self.unaddressed.remove(&e.skaddr) {
+                for x in early {
+                    self.push_trans(h, key, &x);
+                }
+            }
+            self.push_trans(h, key, &e);
+        } else if e.new == 3 && e.old == 7 {
+            // inet_csk_clone_lock sets SYN_RECV before the child gets the
+            // peer's address: remember it until the next event of this sk.
+            self.unaddressed.entry(e.skaddr).or_default().push(e);
+        } else {
+            self.push_trans(h, (e.sport, Ipv4Addr::UNSPECIFIED, 0), &e);
+        }
+    }
+
+    fn push_trans(&mut self, host: usize, key: Key, e: &Event) {
+        let t = Trans {
+            time_us: self.us(e.time_ns),
+            host,
+            key,
+            from: state_name(e.old).into(),
+            to: state_name(e.new).into(),
+        };
+        // tcp_time_wait() → tcp_done(): the full socket goes to CLOSE while a
+        // time-wait socket takes the connection over.
+        if e.new == 7 && matches!(e.old, 4 | 5 | 11) {
+            self.maybe_tw.push(t);
+        } else {
+            self.trans.push(t);
+        }
+    }
+
+    fn poll_tw(&mut self) {
+        let now = self.us(sys::monotonic_ns());
+        for h in 0..self.procs.len() {
+            let Ok(entries) = states::read_proc_tcp(self.procs[h].pid) else {
+                continue;
+            };
+            let now_tw: HashMap<Key, u32> = entries
+                .iter()
+                .filter(|e| e.is_tw())
+                .map(|e| ((e.lport, e.raddr, e.rport), e.state))
+                .collect();
+            // Full sockets that went to CLOSE: handed over or really closed?
+            let (mine, rest): (Vec<Trans>, Vec<Trans>) = std::mem::take(&mut self.maybe_tw)
+                .into_iter()
+                .partition(|t| t.host == h);
+            self.maybe_tw = rest;
+            // tcp_time_wait() makes the time-wait socket visible
+            // (inet_twsk_hashdance_schedule) before tcp_done() fires the
+            // CLOSE event, so a poll may see it first: it is claimed by the
+            // first CLOSE of its 4-tuple that follows.
+            for mut t in mine {
+                let claimed = self.tw[h].get(&t.key).is_some_and(|x| x.1);
+                match now_tw.get(&t.key) {
+                    Some(&sub) if !claimed => {
+                        self.tw[h].insert(t.key, (sub, true));
+                        let to = state_name(sub);
+                        if t.from != to {
+                            t.to = to.into();
+                            self.trans.push(t);
+                        }
+                    }
+                    _ => self.trans.push(t),
+                }
+            }
+            // Sub-state changes and deaths of time-wait sockets.
+            let known: Vec<(Key, u32, bool)> =
+                self.tw[h].iter().map(|(k, v)| (*k, v.0, v.1)).collect();
+            for (key, sub, claimed) in known {
+                match now_tw.get(&key) {
+                    Some(&s2) if s2 != sub => {
+                        self.trans.push(Trans {
+                            time_us: now,
+                            host: h,
+                            key,
+                            from: state_name(sub).into(),
+                            to: state_name(s2).into(),
+                        });
+                        self.tw[h].insert(key, (s2, claimed));
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.trans.push(Trans {
+                            time_us: now,
+                            host: h,
+                            key,
+                            from: state_name(sub).into(),
+                            to: "CLOSE".into(),
+                        });
+                        self.tw[h].remove(&key);
+                    }
+                }
+            }
+            for (k, s) in now_tw {
+                self.tw[h].entry(k).or_insert((s, false));
+            }
+        }
+    }
+
+    /// The script's name for a host's 4-tuple.
+    fn name_for(&self, h: usize, key: &Key) -> String {
+        self.name_of[h]
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| format!("unaccepted:{}", key.2))
+    }
+
+    fn sleep_syncing(&mut self, until_ns: u64) {
+        loop {
+            self.sync();
+            let now = sys::monotonic_ns();
+            if now >= until_ns {
+                break;
+            }
+            std::thread::sleep(Duration::from_nanos(until_ns - now).min(POLL_EVERY));
+        }
+    }
+
+    /// Turns a script call into a command for the host's program.
+    fn command(
+        &mut self,
+        h: usize,
+        sock: &str,
+        call: &Call,
+        ctx: &CallCtx,
+    ) -> Result<Cmd, CallOutcome> {
+        let name = sock.to_string();
+        Ok(match call {
+            Call::Socket => Cmd::Socket { name },
+            Call::Listen { port, backlog } => {
+                let key = (*port, Ipv4Addr::UNSPECIFIED, 0);
+                self.key_of[h].insert(name.clone(), key);
+                self.name_of[h].insert(key, name.clone());
+                self.listen_port[h].insert(name.clone(), *port);
+                Cmd::Listen {
+                    name,
+                    addr: self.real[h].octets(),
+                    port: *port,
+                    backlog: *backlog,
+                }
+            }
+            Call::Connect { port, .. } => {
+                let (Some(lport), Some(peer)) = (
+                    ctx.local_port,
+                    ctx.peer_addr.and_then(|a| self.real_of_script(a)),
+                ) else {
+                    return Err(CallOutcome::err("EINVAL"));
+                };
+                let key = (lport, peer, *port);
+                self.key_of[h].insert(name.clone(), key);
+                self.name_of[h].insert(key, name.clone());
+                Cmd::Connect {
+                    name,
+                    laddr: self.real[h].octets(),
+                    lport,
+                    raddr: peer.octets(),
+                    rport: *port,
+                }
+            }
+            Call::Accept => Cmd::Accept {
+                name,
+                new_name: ctx.new_name.clone().unwrap_or_else(|| "conn".into()),
+            },
+            Call::Send { data, flags } => {
+                let mut f = 0;
+                if flags.oob {
+                    f |= libc::MSG_OOB;
+                }
+                if flags.nosignal {
+                    f |= libc::MSG_NOSIGNAL;
+                }
+                if flags.dontwait {
+                    f |= libc::MSG_DONTWAIT;
+                }
+                Cmd::Send {
+                    name,
+                    data: host::hex(&data.bytes()),
+                    flags: f,
+                }
+            }
+            Call::Recv { len, flags } => {
+                let mut f = 0;
+                if flags.oob {
+                    f |= libc::MSG_OOB;
+                }
+                if flags.peek {
+                    f |= libc::MSG_PEEK;
+                }
+                if flags.dontwait {
+                    f |= libc::MSG_DONTWAIT;
+                }
+                Cmd::Recv {
+                    name,
+                    len: *len,
+                    flags: f,
+                }
+            }
+            Call::Shutdown(how) => Cmd::Shutdown {
+                name,
+                how: match how {
+                    How::Rd => libc::SHUT_RD,
+                    How::Wr => libc::SHUT_WR,
+                    How::RdWr => libc::SHUT_RDWR,
+                },
+            },
+            Call::Close => Cmd::Close { name },
+            Call::Poll { interest } => Cmd::Poll {
+                name,
+                interest: *interest,
+            },
+            Call::SetSockOpt(o) => {
+                let (level, opt, linger, value) = match *o {
+                    SockOpt::Linger { on, secs } => {
+                        if on {
+                            self.linger[h].insert(name.clone(), secs.max(0));
+                        } else {
+                            self.linger[h].remove(&name);
+                        }
+                        (
+                            libc::SOL_SOCKET,
+                            libc::SO_LINGER,
+                            Some((on as i32, secs)),
+                            0,
+                        )
+                    }
+                    SockOpt::RcvBuf(v) => (libc::SOL_SOCKET, libc::SO_RCVBUF, None, v),
+                    SockOpt::SndBuf(v) => (libc::SOL_SOCKET, libc::SO_SNDBUF, None, v),
+                    SockOpt::OobInline(b) => (libc::SOL_SOCKET, libc::SO_OOBINLINE, None, b as i32),
+                    SockOpt::NoDelay(b) => (libc::IPPROTO_TCP, libc::TCP_NODELAY, None, b as i32),
+                    SockOpt::Repair(b) => (libc::IPPROTO_TCP, libc::TCP_REPAIR, None, b as i32),
+                    SockOpt::Linger2(v) => (libc::IPPROTO_TCP, libc::TCP_LINGER2, None, v),
+                };
+                Cmd::SetSockOpt {
+                    name,
+                    level,
+                    opt,
+                    linger,
+                    value,
+                }
+            }
+            Call::Disconnect => Cmd::Disconnect { name },
+            Call::Exit => unreachable!("exit is handled before commands"),
+        })
+    }
+
+    /// How long to wait for the answer to a call on `sock`.
+    fn answer_timeout(&self, h: usize, sock: &str) -> Duration {
+        let linger = self.linger[h].get(sock).copied().unwrap_or(0).max(0) as u64;
+        self.bound.max(Duration::from_secs(linger)) + Duration::from_secs(10)
+    }
+
+    /// `exit`: kill -9 the host's program, then give the host a fresh, empty
+    /// program in the same namespace (for later steps and /proc reads).
+    fn exit_host(&mut self, h: usize) -> CallOutcome {
+        self.procs[h].kill();
+        match host::spawn_join(&self.netns[h], self.bound) {
+            Ok(p) => {
+                self.procs[h] = p;
+                CallOutcome::ok(0)
+            }
+            Err(e) => {
+                self.engine_failure(format!("respawn {} after exit: {e}", self.hosts[h].name))
+            }
+        }
+    }
+
+    fn engine_failure(&mut self, why: String) -> CallOutcome {
+        let note = format!("ENGINE FAILURE (the trace is incomplete): {why}");
+        self.notes.push(note.clone());
+        CallOutcome {
+            ret: -1,
+            errno: Some("EINVAL".into()),
+            note: Some(note),
+            unsupported: true,
+            ..Default::default()
+        }
+    }
+
+    /// Turns the program's answer into what the runner records.
+    fn outcome(
+        &mut self,
+        h: usize,
+        sock: &str,
+        call: &Call,
+        ctx: &CallCtx,
+        r: Reply,
+    ) -> CallOutcome {
+        let mut out = CallOutcome {
+            ret: r.ret,
+            errno: r.errno.clone(),
+            data: r.data.as_deref().map(host::unhex),
+            ..Default::default()
+        };
+        if let (Call::Accept, Some((a, port))) = (call, r.peer) {
+            let new = ctx.new_name.clone().unwrap_or_else(|| "conn".into());
+            // `sock` is the listener the accept was made on.
+            let lport = self.listen_port[h].get(sock).copied().unwrap_or(0);
+            let key = (lport, Ipv4Addr::from(a), port);
+            self.key_of[h].insert(new.clone(), key);
+            self.name_of[h].insert(key, new.clone());
+            self.known[h].insert(new);
+        }
+        if r.elapsed_us >= 100_000 {
+            let mut note = format!("blocked {:.2} s", r.elapsed_us as f64 / 1e6);
+            if r.bounded
+                || (r.elapsed_us + 20_000 >= self.bound.as_micros() as u64
+                    && !matches!(call, Call::Close))
+            {
+                note.push_str(&format!(
+                    "; cut at the linux engine's bound of {:.1} s (FINRST_LINUX_CALL_BOUND)",
+                    self.bound.as_secs_f64()
+                ));
+            }
+            out.note = Some(note);
+        }
+        out
+    }
+
+    fn start_call(
+        &mut self,
+        h: usize,
+        sock: &str,
+        call: &Call,
+        ctx: &CallCtx,
+    ) -> Result<(), CallOutcome> {
+        if matches!(call, Call::Socket) {
+            self.known[h].insert(sock.to_string());
+        }
+        let cmd = self.command(h, sock, call, ctx)?;
+        if let Err(e) = self.procs[h].send(&cmd) {
+            return Err(self.engine_failure(e));
+        }
+        Ok(())
+    }
+
+    fn end_call(
+        &mut self,
+        h: usize,
+        sock: &str,
+        call: &Call,
+        ctx: &CallCtx,
+        timeout: Duration,
+    ) -> CallOutcome {
+        match self.procs[h].recv(timeout) {
+            Ok(r) => self.outcome(h, sock, call, ctx, r),
+            Err(e) => {
+                self.engine_failure(format!("{} {}: {e}", self.hosts[h].name, call.display()))
+            }
+        }
+    }
+}
+
+/// One line saying what is missing, or Ok.
+fn check_privileges() -> Result<(), EngineError> {
+    let caps = sys::effective_caps();
+    let mut missing = Vec::new();
+    if caps & (1 << sys::CAP_SYS_ADMIN) == 0 {
+        missing.push("CAP_SYS_ADMIN (network namespaces, the state tracepoint)");
+    }
+    if caps & (1 << sys::CAP_NET_ADMIN) == 0 {
+        missing.push("CAP_NET_ADMIN (the TUN link, addresses, sysctls)");
+    }
+    if !missing.is_empty() {
+        return Err(EngineError(format!(
+            "linux engine: missing {}: run as root, or use --engine model",
+            missing.join(" and ")
+        )));
+    }
+    if !std::path::Path::new("/dev/net/tun").exists() {
+        return Err(EngineError(
+            "linux engine: /dev/net/tun does not exist (CONFIG_TUN, or a container without the device); use --engine model".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl Engine for LinuxEngine {
+    fn name(&self) -> &'static str {
+        "linux"
+    }
+
+    fn now_us(&self) -> u64 {
+        self.us(sys::monotonic_ns())
+    }
+
+    fn sysctl(&mut self, host: usize, key: &str, value: &str) -> Result<(), EngineError> {
+        let cmd = Cmd::Sysctl {
+            key: key.into(),
+            value: value.into(),
+        };
+        let p = &mut self.procs[host];
+        p.send(&cmd).map_err(EngineError)?;
+        let r = p.recv(Duration::from_secs(10)).map_err(EngineError)?;
+        match r.errno {
+            None => Ok(()),
+            Some(e) => Err(EngineError(format!(
+                "sysctl {key} = {value} failed in {}'s namespace: {e}",
+                self.hosts[host].name
+            ))),
+        }
+    }
+
+    fn call(&mut self, host: usize, sock: &str, call: &Call, ctx: &CallCtx) -> CallOutcome {
+        if matches!(call, Call::Exit) {
+            let out = self.exit_host(host);
+            self.sync();
+            return out;
+        }
+        if let Err(o) = self.start_call(host, sock, call, ctx) {
+            return o;
+        }
+        let t = self.answer_timeout(host, sock);
+        let out = self.end_call(host, sock, call, ctx, t);
+        self.sync();
+        out
+    }
+
+    fn call_together(&mut self, calls: &[(usize, String, Call, CallCtx)]) -> Vec<CallOutcome> {
+        // Nothing is delivered while the calls run: the relay queues every
+        // segment they cause. The calls are made one after the other in
+        // script order (so the segments they cause are queued in a
+        // reproducible order), each given up to TOGETHER_HOLD to return;
+        // one that blocks longer is waiting for the network, which resumes
+        // once every call has been made.
+        self.relay.set_paused(true);
+        let mut outs: Vec<Option<CallOutcome>> = vec![None; calls.len()];
+        let mut waiting: Vec<usize> = Vec::new();
+        for (i, (h, s, c, x)) in calls.iter().enumerate() {
+            if matches!(c, Call::Exit) {
+                outs[i] = Some(self.exit_host(*h));
+                continue;
+            }
+            if let Err(o) = self.start_call(*h, s, c, x) {
+                outs[i] = Some(o);
+                continue;
+            }
+            // Answers of one host come back in order: wait for this one only
+            // when no earlier call of the same host is still pending.
+            if waiting.iter().any(|&j| calls[j].0 == *h) {
+                waiting.push(i);
+                continue;
+            }
+            let t0 = std::time::Instant::now();
+            while !self.procs[*h].answer_ready() && t0.elapsed() < TOGETHER_HOLD {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            if self.procs[*h].answer_ready() {
+                let t = self.answer_timeout(*h, s);
+                outs[i] = Some(self.end_call(*h, s, c, x, t));
+            } else {
+                waiting.push(i);
+            }
+        }
+        self.relay.set_paused(false);
+        for i in waiting {
+            let (h, s, c, x) = &calls[i];
+            let t = self.answer_timeout(*h, s);
+            outs[i] = Some(self.end_call(*h, s, c, x, t));
+        }
+        self.sync();
+        outs.into_iter().map(|o| o.unwrap_or_default()).collect()
+    }
+
+    fn fault(&mut self, host: usize, fault: &Fault) -> Result<(), EngineError> {
+        self.relay.fault(host, fault);
+        Ok(())
+    }
+
+    fn release(&mut self, host: usize) -> Result<(), EngineError> {
+        self.relay.release(host);
+        Ok(())
+    }
+
+    fn settle(&mut self) {
+        let start = sys::monotonic_ns();
+        let cap = start + 10_000_000_000;
+        loop {
+            self.sync();
+            let now = sys::monotonic_ns();
+            let last = self.relay.last_activity_ns().max(start);
+            if now.saturating_sub(last) >= SETTLE_QUIET_US * 1000 && self.relay.in_flight() == 0 {
+                break;
+            }
+            if now >= cap {
+                self.notes.push(format!(
+                    "settle cut after 10 s of continuous traffic at {:.3} s",
+                    self.us(now) as f64 / 1e6
+                ));
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn wait(&mut self, us: u64) {
+        let until = sys::monotonic_ns() + us * 1000;
+        self.sleep_syncing(until);
+    }
+
+    fn state(&mut self, host: usize, sock: &str) -> Option<String> {
+        self.sync();
+        if !self.known[host].contains(sock) && !self.key_of[host].contains_key(sock) {
+            return None;
+        }
+        let Some(key) = self.key_of[host].get(sock).copied() else {
+            return Some("CLOSE".into());
+        };
+        if let Some((sub, _)) = self.tw[host].get(&key) {
+            return Some(state_name(*sub).into());
+        }
+        Some(
+            self.trans
+                .iter()
+                .rev()
+                .find(|t| t.host == host && t.key == key)
+                .map_or("CLOSE".into(), |t| t.to.clone()),
+        )
+    }
+
+    fn counters(&mut self, host: usize) -> BTreeMap<String, i64> {
+        let mut out = BTreeMap::new();
+        let Ok(now) = states::read_tcpext(self.procs[host].pid) else {
+            return out;
+        };
+        for (k, v) in now {
+            if !COUNTER_NAMES.contains(&k.as_str()) {
+                continue;
+            }
+            let d = v - self.baseline[host].get(&k).copied().unwrap_or(0);
+            if d != 0 {
+                out.insert(k, d);
+            }
+        }
+        out
+    }
+
+    fn segments(&self) -> &[Segment] {
+        &self.segs
+    }
+
+    fn finish(&mut self, horizon_us: u64) -> Finish {
+        let now_us = self.now_us();
+        let cap_us = now_us + self.max_wait_us;
+        let end_us = horizon_us.min(cap_us).max(now_us);
+        let mut cut = false;
+        loop {
+            self.sync();
+            let now = sys::monotonic_ns();
+            let quiet = now.saturating_sub(self.relay.last_activity_ns()) >= SETTLE_QUIET_US * 1000
+                && self.relay.in_flight() == 0;
+            let busy = self.entries().iter().any(|(_, e)| !idle(e));
+            if quiet && !busy {
+                break;
+            }
+            if self.us(now) >= end_us {
+                cut = end_us < horizon_us;
+                break;
+            }
+            let until = (now + 2 * POLL_EVERY.as_nanos() as u64).min(self.start_ns + end_us * 1000);
+            std::thread::sleep(Duration::from_nanos(
+                until.saturating_sub(now).max(1_000_000),
+            ));
+        }
+        self.sync();
+        // Anything still undecided about time-wait hand-overs is a close.
+        let rest = std::mem::take(&mut self.maybe_tw);
+        self.trans.extend(rest);
+        let entries = self.entries();
+        if cut {
+            let what: Vec<String> = entries
+                .iter()
+                .filter(|(_, e)| !idle(e))
+                .map(|(h, e)| {
+                    format!(
+                        "{}.{} {}",
+                        self.hosts[*h].name,
+                        self.name_for(*h, &(e.lport, e.raddr, e.rport)),
+                        state_name(e.state)
+                    )
+                })
+                .collect();
+            self.notes.push(format!(
+                "cut at {:.1} s of the {:.1} s horizon: the real kernel's timers run in real time and the linux engine waits at most {:.0} s after the last step (FINRST_LINUX_MAX_WAIT); still pending: {}",
+                self.now_us() as f64 / 1e6,
+                horizon_us as f64 / 1e6,
+                self.max_wait_us as f64 / 1e6,
+                what.join(", ")
+            ));
+        }
+        let open_at_end = entries
+            .iter()
+            .filter(|(_, e)| e.state != 10)
+            .map(|(h, e)| {
+                let key = (e.lport, e.raddr, e.rport);
+                let remote = match self.host_of_real(e.raddr) {
+                    Some(p) => format!("{}:{}", self.hosts[p].name, e.rport),
+                    None => format!("{}:{}", e.raddr, e.rport),
+                };
+                OpenConn {
+                    host: self.hosts[*h].name.clone(),
+                    sock: self.name_for(*h, &key),
+                    local_port: e.lport,
+                    remote,
+                    state: state_name(e.state).into(),
+                    detail: detail(e),
+                }
+            })
+            .collect();
+        let mut trans = self.trans.clone();
+        trans.sort_by_key(|t| t.time_us);
+        let states = trans
+            .iter()
+            .map(|t| StateChange {
+                time_us: t.time_us,
+                host: self.hosts[t.host].name.clone(),
+                sock: self.name_for(t.host, &t.key),
+                from: t.from.clone(),
+                to: t.to.clone(),
+            })
+            .collect();
+        let mut notes = std::mem::take(&mut self.notes);
+        {
+            let s = self.relay.shared.lock().unwrap();
+            notes.extend(
+                s.undecodable
+                    .iter()
+                    .map(|u| format!("undecodable packet: {u}")),
+            );
+            notes.extend(s.write_errors.iter().map(|u| format!("relay: {u}")));
+        }
+        if self.tracer.lost > 0 {
+            notes.push(format!(
+                "ENGINE FAILURE: {} state events lost by the kernel's perf buffer: states are incomplete",
+                self.tracer.lost
+            ));
+        }
+        notes.push(format!(
+            "linux engine: kernel {}, real time, one network namespace per host",
+            kernel_release()
+        ));
+        Finish {
+            states,
+            open_at_end,
+            notes,
+            end_us: self.now_us(),
+        }
+    }
+}
+
+impl LinuxEngine {
+    /// Every TCP socket of every host namespace now.
+    fn entries(&self) -> Vec<(usize, TcpEntry)> {
+        let mut v = Vec::new();
+        for (h, p) in self.procs.iter().enumerate() {
+            if let Ok(es) = states::read_proc_tcp(p.pid) {
+                v.extend(es.into_iter().map(|e| (h, e)));
+            }
+        }
+        v
+    }
+}
+
+/// A socket that nothing will change any more: a listener, or a connection
+/// with no timer armed and nothing unsent (an idle ESTABLISHED, a CLOSE_WAIT
+/// nobody closes, a FIN_WAIT2 whose program keeps it open).
+fn idle(e: &TcpEntry) -> bool {
+    e.state == 10 || (e.timer == 0 && e.tx_queue == 0)
+}
+
+fn detail(e: &TcpEntry) -> String {
+    let mut d = Vec::new();
+    // rx_queue is rcv_nxt - copied_seq (tcp4_seq_show), which counts a
+    // received FIN's sequence number too.
+    let fin_in = matches!(e.state, 6 | 8 | 9 | 11) as u32;
+    let unread = e.rx_queue.saturating_sub(fin_in);
+    if unread > 0 && !e.is_tw() {
+        d.push(format!("unread {unread} bytes"));
+    }
+    if e.tx_queue > 0 && !e.is_tw() {
+        d.push(format!("{} bytes not acknowledged", e.tx_queue));
+    }
+    match e.timer {
+        1 => d.push(format!("retransmitting (retries {})", e.retransmits)),
+        2 => d.push("FIN_WAIT2/keepalive timer".into()),
+        3 => d.push(format!(
+            "time-wait socket, {:.1} s left",
+            e.when as f64 / 100.0
+        )),
+        4 => d.push(format!("probing a zero window (probes {})", e.retransmits)),
+        _ => {}
+    }
+    if d.is_empty() {
+        d.push("idle".into());
+    }
+    d.join(", ")
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "?".into())
+}

@@ -1,0 +1,452 @@
+//! Socket states from the kernel itself.
+//!
+//! Every state change of a full socket goes through `inet_sk_set_state` /
+//! `inet_sk_state_store`, which fire the tracepoint
+//! `sock:inet_sock_set_state`. We read it with `perf_event_open(2)`
+//! (PERF_TYPE_TRACEPOINT, one ring buffer per CPU): the events are lost with
+//! the descriptors, so nothing global is left enabled after a run, unlike
+//! tracefs' `enable` files. The tracepoint is global across namespaces, so
+//! each run uses real addresses no other run uses and keeps only its own
+//! events.
+//!
+//! Time-wait sockets are not full sockets: `tcp_time_wait` hands the
+//! connection to an `inet_timewait_sock` and the full socket goes to CLOSE
+//! (traced), while the time-wait socket's sub-state (FIN_WAIT2 or
+//! TIME_WAIT) changes and its death are not traced. Those we read from
+//! `/proc/<pid>/net/tcp` of the host (`get_timewait4_sock` prints
+//! `tw_substate`); see [`TcpEntry`].
+
+use std::io;
+use std::net::Ipv4Addr;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// `include/net/tcp_states.h`, 1-based.
+pub fn state_name(s: u32) -> &'static str {
+    match s {
+        1 => "ESTABLISHED",
+        2 => "SYN_SENT",
+        3 => "SYN_RECV",
+        4 => "FIN_WAIT1",
+        5 => "FIN_WAIT2",
+        6 => "TIME_WAIT",
+        7 => "CLOSE",
+        8 => "CLOSE_WAIT",
+        9 => "LAST_ACK",
+        10 => "LISTEN",
+        11 => "CLOSING",
+        12 => "NEW_SYN_RECV",
+        _ => "UNKNOWN",
+    }
+}
+
+/// One `sock:inet_sock_set_state` event.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// CLOCK_MONOTONIC ns.
+    pub time_ns: u64,
+    pub skaddr: u64,
+    pub old: u32,
+    pub new: u32,
+    pub saddr: Ipv4Addr,
+    pub sport: u16,
+    pub daddr: Ipv4Addr,
+    pub dport: u16,
+}
+
+/// Field offsets in the raw record, from the tracepoint's `format` file.
+#[derive(Clone, Debug, Default)]
+struct Layout {
+    skaddr: usize,
+    oldstate: usize,
+    newstate: usize,
+    sport: usize,
+    dport: usize,
+    family: usize,
+    protocol: usize,
+    saddr: usize,
+    daddr: usize,
+}
+
+impl Layout {
+    fn parse(format: &str) -> Result<Layout, String> {
+        let mut l = Layout::default();
+        let mut found = 0;
+        for line in format.lines() {
+            let line = line.trim();
+            let Some(rest) = line.strip_prefix("field:") else {
+                continue;
+            };
+            let Some((decl, more)) = rest.split_once(';') else {
+                continue;
+            };
+            let name = decl
+                .split_whitespace()
+                .last()
+                .unwrap_or("")
+                .split('[')
+                .next()
+                .unwrap_or("");
+            let off = more
+                .split(';')
+                .find_map(|p| p.trim().strip_prefix("offset:"))
+                .and_then(|v| v.parse::<usize>().ok());
+            let Some(off) = off else { continue };
+            let slot = match name {
+                "skaddr" => &mut l.skaddr,
+                "oldstate" => &mut l.oldstate,
+                "newstate" => &mut l.newstate,
+                "sport" => &mut l.sport,
+                "dport" => &mut l.dport,
+                "family" => &mut l.family,
+                "protocol" => &mut l.protocol,
+                "saddr" => &mut l.saddr,
+                "daddr" => &mut l.daddr,
+                _ => continue,
+            };
+            *slot = off;
+            found += 1;
+        }
+        if found < 9 {
+            return Err(format!(
+                "sock:inet_sock_set_state has an unexpected format ({found} of 9 fields found)"
+            ));
+        }
+        Ok(l)
+    }
+}
+
+/// `struct perf_event_attr` (PERF_ATTR_SIZE_VER8, 136 bytes).
+#[repr(C)]
+#[derive(Default)]
+struct PerfEventAttr {
+    type_: u32,
+    size: u32,
+    config: u64,
+    sample_period: u64,
+    sample_type: u64,
+    read_format: u64,
+    flags: u64,
+    wakeup_events: u32,
+    bp_type: u32,
+    config1: u64,
+    config2: u64,
+    branch_sample_type: u64,
+    sample_regs_user: u64,
+    sample_stack_user: u32,
+    clockid: i32,
+    sample_regs_intr: u64,
+    aux_watermark: u32,
+    sample_max_stack: u16,
+    reserved2: u16,
+    aux_sample_size: u32,
+    reserved3: u32,
+    sig_data: u64,
+    config3: u64,
+}
+
+const PERF_TYPE_TRACEPOINT: u32 = 2;
+const PERF_SAMPLE_TIME: u64 = 1 << 2;
+const PERF_SAMPLE_RAW: u64 = 1 << 10;
+const PERF_RECORD_LOST: u32 = 2;
+const PERF_RECORD_SAMPLE: u32 = 9;
+/// `use_clockid` is bit 25 of the flag word.
+const FLAG_USE_CLOCKID: u64 = 1 << 25;
+const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
+/// 2^4 data pages per CPU: ~64 KiB, thousands of events between drains.
+const DATA_PAGES: usize = 16;
+
+struct Ring {
+    fd: OwnedFd,
+    base: *mut u8,
+    len: usize,
+    page: usize,
+}
+
+// SAFETY: the mapping is owned by the Ring and only touched through &mut.
+unsafe impl Send for Ring {}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // SAFETY: unmapping our own mapping once.
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+        let _ = self.fd.as_raw_fd();
+    }
+}
+
+/// Per-CPU ring buffers of the tracepoint.
+pub struct Tracer {
+    rings: Vec<Ring>,
+    layout: Layout,
+    /// PERF_RECORD_LOST totals (reported in the notes).
+    pub lost: u64,
+}
+
+impl Tracer {
+    pub fn open(id: u64, format: &str) -> Result<Tracer, String> {
+        let layout = Layout::parse(format)?;
+        // SAFETY: sysconf is a plain query.
+        let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }.max(1) as i32;
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        let mut rings = Vec::new();
+        for cpu in 0..ncpu {
+            let attr = PerfEventAttr {
+                type_: PERF_TYPE_TRACEPOINT,
+                size: std::mem::size_of::<PerfEventAttr>() as u32,
+                config: id,
+                sample_period: 1,
+                sample_type: PERF_SAMPLE_TIME | PERF_SAMPLE_RAW,
+                flags: FLAG_USE_CLOCKID,
+                wakeup_events: 1,
+                clockid: libc::CLOCK_MONOTONIC,
+                ..Default::default()
+            };
+            // SAFETY: perf_event_open with a valid attr; pid -1 + cpu = every
+            // task on that CPU, softirq context included.
+            let fd = unsafe {
+                libc::syscall(
+                    libc::SYS_perf_event_open,
+                    &attr as *const PerfEventAttr,
+                    -1 as libc::pid_t,
+                    cpu,
+                    -1 as libc::c_int,
+                    PERF_FLAG_FD_CLOEXEC,
+                )
+            };
+            if fd < 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() == Some(libc::ENODEV)
+                    || e.raw_os_error() == Some(libc::EINVAL) && cpu > 0
+                {
+                    continue; // an offline CPU
+                }
+                return Err(format!(
+                    "perf_event_open(sock:inet_sock_set_state, cpu {cpu}): {e}"
+                ));
+            }
+            // SAFETY: the fd was just returned to us.
+            let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+            let len = page * (1 + DATA_PAGES);
+            // SAFETY: mapping the perf ring of our own fd.
+            let base = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    fd.as_raw_fd(),
+                    0,
+                )
+            };
+            if base == libc::MAP_FAILED {
+                return Err(format!("mmap perf ring: {}", io::Error::last_os_error()));
+            }
+            rings.push(Ring {
+                fd,
+                base: base.cast(),
+                len,
+                page,
+            });
+        }
+        Ok(Tracer {
+            rings,
+            layout,
+            lost: 0,
+        })
+    }
+
+    /// Takes every event recorded so far, all CPUs merged in time order.
+    pub fn drain(&mut self) -> Vec<Event> {
+        let mut out = Vec::new();
+        for r in &mut self.rings {
+            // SAFETY: the first page is `struct perf_event_mmap_page`;
+            // data_head is at 1024 and data_tail at 1032. The kernel writes
+            // data before data_head (release), we read head with acquire and
+            // publish tail with release.
+            unsafe {
+                let head_p = r.base.add(1024) as *const std::sync::atomic::AtomicU64;
+                let tail_p = r.base.add(1032) as *const std::sync::atomic::AtomicU64;
+                let head = (*head_p).load(std::sync::atomic::Ordering::Acquire);
+                let mut tail = (*tail_p).load(std::sync::atomic::Ordering::Relaxed);
+                let data = r.base.add(r.page);
+                let size = (r.len - r.page) as u64;
+                let copy = |from: u64, n: usize| -> Vec<u8> {
+                    (0..n as u64)
+                        .map(|i| *data.add(((from + i) % size) as usize))
+                        .collect()
+                };
+                while tail < head {
+                    let h = copy(tail, 8);
+                    let typ = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]);
+                    let sz = u16::from_ne_bytes([h[6], h[7]]) as u64;
+                    if sz < 8 {
+                        break;
+                    }
+                    let rec = copy(tail + 8, sz as usize - 8);
+                    if typ == PERF_RECORD_SAMPLE && rec.len() >= 12 {
+                        let time_ns = u64::from_ne_bytes(rec[0..8].try_into().unwrap_or_default());
+                        let rsize =
+                            u32::from_ne_bytes(rec[8..12].try_into().unwrap_or_default()) as usize;
+                        let raw = &rec[12..(12 + rsize).min(rec.len())];
+                        if let Some(e) = self.layout.event(time_ns, raw) {
+                            out.push(e);
+                        }
+                    } else if typ == PERF_RECORD_LOST && rec.len() >= 16 {
+                        self.lost += u64::from_ne_bytes(rec[8..16].try_into().unwrap_or_default());
+                    }
+                    tail += sz;
+                }
+                (*tail_p).store(tail, std::sync::atomic::Ordering::Release);
+            }
+        }
+        out.sort_by_key(|e| e.time_ns);
+        out
+    }
+}
+
+impl Layout {
+    fn event(&self, time_ns: u64, raw: &[u8]) -> Option<Event> {
+        let get = |off: usize, n: usize| raw.get(off..off + n);
+        let u16_at = |off| get(off, 2).map(|b| u16::from_ne_bytes([b[0], b[1]]));
+        let u32_at = |off| get(off, 4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+        let family = u16_at(self.family)?;
+        let protocol = u16_at(self.protocol)?;
+        if family != libc::AF_INET as u16 || protocol != libc::IPPROTO_TCP as u16 {
+            return None;
+        }
+        let ip = |off| get(off, 4).map(|b| Ipv4Addr::new(b[0], b[1], b[2], b[3]));
+        Some(Event {
+            time_ns,
+            skaddr: get(self.skaddr, 8)
+                .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or_default()))?,
+            old: u32_at(self.oldstate)?,
+            new: u32_at(self.newstate)?,
+            sport: u16_at(self.sport)?,
+            dport: u16_at(self.dport)?,
+            saddr: ip(self.saddr)?,
+            daddr: ip(self.daddr)?,
+        })
+    }
+}
+
+/// One line of `/proc/<pid>/net/tcp` (`tcp4_seq_show`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TcpEntry {
+    pub laddr: Ipv4Addr,
+    pub lport: u16,
+    pub raddr: Ipv4Addr,
+    pub rport: u16,
+    /// For a time-wait socket, its sub-state (`tw_substate`).
+    pub state: u32,
+    pub tx_queue: u32,
+    pub rx_queue: u32,
+    /// 0 none, 1 retransmit/loss probe, 2 keepalive/FIN_WAIT2 (`sk_timer`),
+    /// 3 time-wait socket, 4 zero-window probe.
+    pub timer: u32,
+    /// Jiffies-as-clock_t until the timer fires.
+    pub when: u64,
+    pub retransmits: u32,
+    pub inode: u64,
+}
+
+impl TcpEntry {
+    /// A time-wait socket (`get_timewait4_sock` always prints timer 3).
+    pub fn is_tw(&self) -> bool {
+        self.timer == 3
+    }
+}
+
+fn hex_addr(s: &str) -> Option<(Ipv4Addr, u16)> {
+    let (a, p) = s.split_once(':')?;
+    // The address is the __be32 printed as a host-order %08X.
+    let a = u32::from_str_radix(a, 16).ok()?;
+    Some((
+        Ipv4Addr::from(a.to_ne_bytes()),
+        u16::from_str_radix(p, 16).ok()?,
+    ))
+}
+
+/// Parses `/proc/<pid>/net/tcp` of a host's namespace.
+pub fn read_proc_tcp(pid: libc::pid_t) -> io::Result<Vec<TcpEntry>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/tcp"))?;
+    Ok(parse_proc_tcp(&text))
+}
+
+pub fn parse_proc_tcp(text: &str) -> Vec<TcpEntry> {
+    let mut v = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 10 {
+            continue;
+        }
+        let (Some((la, lp)), Some((ra, rp))) = (hex_addr(f[1]), hex_addr(f[2])) else {
+            continue;
+        };
+        let (tx, rx) = f[4].split_once(':').unwrap_or(("0", "0"));
+        let (tr, when) = f[5].split_once(':').unwrap_or(("0", "0"));
+        v.push(TcpEntry {
+            laddr: la,
+            lport: lp,
+            raddr: ra,
+            rport: rp,
+            state: u32::from_str_radix(f[3], 16).unwrap_or(0),
+            tx_queue: u32::from_str_radix(tx, 16).unwrap_or(0),
+            rx_queue: u32::from_str_radix(rx, 16).unwrap_or(0),
+            timer: u32::from_str_radix(tr, 16).unwrap_or(0),
+            when: u64::from_str_radix(when, 16).unwrap_or(0),
+            retransmits: u32::from_str_radix(f[6], 16).unwrap_or(0),
+            inode: f[9].parse().unwrap_or(0),
+        });
+    }
+    v
+}
+
+/// TcpExt counters of a host's namespace (`/proc/<pid>/net/netstat`).
+pub fn read_tcpext(pid: libc::pid_t) -> io::Result<Vec<(String, i64)>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/netstat"))?;
+    Ok(parse_tcpext(&text))
+}
+
+pub fn parse_tcpext(text: &str) -> Vec<(String, i64)> {
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
+    if lines.len() < 2 {
+        return Vec::new();
+    }
+    let names = lines[0].split_whitespace().skip(1);
+    let vals = lines[1].split_whitespace().skip(1);
+    names
+        .zip(vals)
+        .map(|(n, v)| (n.to_string(), v.parse().unwrap_or(0)))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_tcp_line_with_a_time_wait_socket() {
+        let t = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 0100000A:9C40 0200000A:270F 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000\n";
+        let e = &parse_proc_tcp(t)[0];
+        assert_eq!(e.laddr, Ipv4Addr::new(10, 0, 0, 1));
+        assert_eq!((e.lport, e.rport), (40000, 9999));
+        assert_eq!(e.state, 6);
+        assert!(e.is_tw());
+    }
+
+    #[test]
+    fn tcpext_pairs_names_with_values() {
+        let t =
+            "TcpExt: SyncookiesSent TCPAbortOnClose\nTcpExt: 0 3\nIpExt: InNoRoutes\nIpExt: 0\n";
+        assert_eq!(
+            parse_tcpext(t),
+            vec![("SyncookiesSent".into(), 0), ("TCPAbortOnClose".into(), 3)]
+        );
+    }
+
+    #[test]
+    fn tracepoint_format_offsets() {
+        let f = "name: inet_sock_set_state\nID: 1\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:const void * skaddr;\toffset:8;\tsize:8;\tsigned:0;\n\tfield:int oldstate;\toffset:16;\tsize:4;\tsigned:1;\n\tfield:int newstate;\toffset:20;\tsize:4;\tsigned:1;\n\tfield:__u16 sport;\toffset:24;\tsize:2;\tsigned:0;\n\tfield:__u16 dport;\toffset:26;\tsize:2;\tsigned:0;\n\tfield:__u16 family;\toffset:28;\tsize:2;\tsigned:0;\n\tfield:__u16 protocol;\toffset:30;\tsize:2;\tsigned:0;\n\tfield:__u8 saddr[4];\toffset:32;\tsize:4;\tsigned:0;\n\tfield:__u8 daddr[4];\toffset:36;\tsize:4;\tsigned:0;\n";
+        let l = Layout::parse(f).unwrap();
+        assert_eq!((l.skaddr, l.saddr, l.daddr, l.protocol), (8, 32, 36, 30));
+    }
+}
