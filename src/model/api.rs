@@ -199,7 +199,7 @@ fn accept(w: &mut World, lid: SockId, ctx: &CallCtx) -> CallOutcome {
 
 /// The label a child's state changes carry before accept() names it.
 pub fn unnamed_label(remote: Option<(usize, u16)>) -> String {
-    format!("child-{}", remote.map_or(0, |r| r.1))
+    format!("unaccepted:{}", remote.map_or(0, |r| r.1))
 }
 
 /// `tcp_sendmsg_locked`.

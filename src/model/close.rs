@@ -26,6 +26,10 @@ pub fn tcp_close_state(w: &mut World, id: SockId) -> bool {
     };
     if next == State::Close {
         tcp_done_state(w, id);
+    } else if next == w.sk(id).state {
+        // tcp_set_state runs (and its tracepoint fires) even when the
+        // state does not change, e.g. close() after shutdown(SHUT_WR).
+        w.record_state(id, next.name(), next.name());
     } else {
         w.set_state(id, next);
     }
@@ -281,6 +285,7 @@ pub fn tcp_disconnect(w: &mut World, id: SockId, why: &str) {
 pub fn tcp_done_timers(w: &mut World, id: SockId) {
     let s = w.sk_mut(id);
     s.t_rto = None;
+    s.t_tlp = None;
     s.t_probe = None;
     s.t_delack = None;
     s.t_keepalive = None;

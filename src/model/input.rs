@@ -329,8 +329,9 @@ pub fn tcp_rcv_state_process(w: &mut World, id: SockId, seg: &Segment) -> bool {
     }
     if let Some((v, _)) = seg.timestamp() {
         let s = w.sk_mut(id);
-        if s.ts_ok && !before(seg.seq, s.rcv_wup) && !after(seg.seq, s.rcv_nxt) {
-            // tcp_store_ts_recent when the segment covers rcv_wup.
+        // tcp_replace_ts_recent: a segment that starts at or before
+        // rcv_wup (and passes PAWS) refreshes ts_recent.
+        if s.ts_ok && !after(seg.seq, s.rcv_wup) && !before(v, s.ts_recent) {
             s.ts_recent = v;
         }
     }
@@ -618,7 +619,7 @@ fn rtt_sample(s: &mut Sock, now: Time) {
     }
     s.rto = (s.srtt + (4 * s.rttvar).max(TCP_RTO_MIN)).min(TCP_RTO_MAX);
     // The kernel counts the RTO in jiffies, rounding up.
-    s.rto = s.rto.div_ceil(MS) * MS;
+    s.rto = s.rto.div_ceil(JIFFY) * JIFFY;
 }
 
 /// `tcp_ack`: process the ACK field. Returns -1 for an ACK of data never
@@ -677,12 +678,23 @@ fn tcp_ack(w: &mut World, id: SockId, seg: &Segment) -> i64 {
                 s.snd_up = None;
             }
         }
-        // tcp_rearm_rto
-        s.t_rto = if s.in_flight() {
-            Some(now + s.rto)
-        } else {
-            None
-        };
+        if s.in_loss && !before(ack, s.snd_max) {
+            // Recovered: back to TCP_CA_Open.
+            s.in_loss = false;
+        }
+        if let Some(h) = s.tlp_high_seq {
+            if !before(ack, h) {
+                // tcp_process_tlp_ack
+                s.tlp_high_seq = None;
+            }
+        }
+        s.head_sent = now;
+        // tcp_set_xmit_timer: a loss probe if allowed, else tcp_rearm_rto.
+        s.t_rto = None;
+        s.t_tlp = None;
+        if s.in_flight() && !output::schedule_loss_probe(s, now, true) {
+            s.t_rto = Some(now + s.rto);
+        }
     }
     // "icsk->icsk_probes_out = 0": any ACK shows the peer is alive.
     s.probes_out = 0;
@@ -771,6 +783,10 @@ fn tcp_data_queue(w: &mut World, id: SockId, seg: &Segment) {
     }
     if !after(end.wrapping_add(fin as u32), s.rcv_nxt) {
         // "A retransmit, 2nd most common case. Force an immediate ack."
+        // tcp_dsack_set: the ACK reports the duplicate as a D-SACK block.
+        if s.sack_ok {
+            s.dsack = Some((seg.seq, end.wrapping_add(fin as u32)));
+        }
         enter_quickack(s);
         s.ack_pending = true;
         return;

@@ -314,6 +314,7 @@ impl World {
                 continue;
             }
             take(s.t_rto);
+            take(s.t_tlp);
             take(s.t_probe);
             take(s.t_delack);
             take(s.t_keepalive);

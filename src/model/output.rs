@@ -75,12 +75,14 @@ pub fn acceptable_seq(s: &Sock) -> u32 {
 /// The SACK blocks describing the out-of-order queue (`tp->selective_acks`,
 /// most recent first; at most 3 with timestamps).
 fn sack_blocks(s: &Sock) -> Vec<(u32, u32)> {
-    let mut v: Vec<(u32, u32)> = s
+    let mut v: Vec<(u32, u32)> = s.dsack.into_iter().collect();
+    let mut ooo: Vec<(u32, u32)> = s
         .ooo
         .iter()
         .map(|(seq, d, fin)| (*seq, seq.wrapping_add(d.len() as u32 + *fin as u32)))
         .collect();
-    v.reverse();
+    ooo.reverse();
+    v.extend(ooo);
     v.truncate(if s.ts_ok { 3 } else { 4 });
     v
 }
@@ -144,6 +146,8 @@ pub fn transmit(w: &mut World, id: SockId, flags: Flags, seq: u32, payload: Vec<
             } else {
                 sack_blocks(s)
             };
+            // A D-SACK is reported once.
+            s.dsack = None;
             if !blocks.is_empty() {
                 options.push(TcpOpt::Nop);
                 options.push(TcpOpt::Nop);
@@ -210,8 +214,19 @@ pub fn send_delayed_ack(w: &mut World, id: SockId) {
     let now = w.now;
     let s = w.sk_mut(id);
     s.ack_pending = true;
-    let ato = s.ato.clamp(TCP_DELACK_MIN, TCP_DELACK_MAX);
-    let t = now + ato;
+    // tcp_send_delayed_ack: an ato above TCP_DELACK_MIN is bounded by the
+    // RTT (at least 40 ms) and TCP_DELACK_MAX; an ato of 0 (no data ever
+    // received) fires at the next jiffy.
+    let mut ato = s.ato;
+    if ato > TCP_DELACK_MIN {
+        let max_ato = if s.srtt > 0 {
+            s.srtt.div_ceil(JIFFY).max(TCP_DELACK_MIN / JIFFY) * JIFFY
+        } else {
+            TCP_DELACK_MAX
+        };
+        ato = ato.min(max_ato).min(TCP_DELACK_MAX);
+    }
+    let t = now + ato.max(JIFFY);
     // "If delack timer was blocked or is about to expire, send ACK now."
     s.t_delack = Some(match s.t_delack {
         Some(old) if old < t => old,
@@ -408,8 +423,14 @@ pub fn write_xmit(w: &mut World, id: SockId) {
         if s.rtt_sample.is_none() && !retrans {
             s.rtt_sample = Some((end, now));
         }
-        if s.t_rto.is_none() {
+        if seq == s.snd_una {
+            s.head_sent = now;
+        }
+        if s.t_rto.is_none() && s.t_tlp.is_none() {
             s.t_rto = Some(now + s.rto);
+        }
+        if !retrans {
+            schedule_loss_probe(s, now, false);
         }
         s.t_probe = None;
         if fin {
@@ -422,6 +443,78 @@ pub fn write_xmit(w: &mut World, id: SockId) {
     if !s.in_flight() && s.has_unsent() && s.t_probe.is_none() && s.t_rto.is_none() {
         let base = s.rto.max(TCP_RTO_MIN);
         s.t_probe = Some(now + base);
+    }
+}
+
+/// `tcp_schedule_loss_probe`: with SACK and no loss episode under way,
+/// the retransmission timer becomes a tail loss probe after two RTTs plus
+/// 200 ms for a lone segment (2 jiffies otherwise), never later than the
+/// RTO would fire.
+pub fn schedule_loss_probe(s: &mut Sock, now: Time, advancing_rto: bool) -> bool {
+    if !s.sack_ok || s.in_loss || !s.in_flight() {
+        return false;
+    }
+    let one = s.snd_nxt.wrapping_sub(s.snd_una) <= s.send_mss() + 1;
+    let mut pto = if s.srtt > 0 {
+        (2 * s.srtt).div_ceil(JIFFY) * JIFFY + if one { TCP_RTO_MIN } else { 2 * JIFFY }
+    } else {
+        TCP_TIMEOUT_INIT
+    };
+    let rto_delta = if advancing_rto {
+        s.rto
+    } else {
+        (s.head_sent + s.rto).saturating_sub(now)
+    };
+    if rto_delta > 0 {
+        pto = pto.min(rto_delta);
+    }
+    s.t_tlp = Some(now + pto.max(JIFFY));
+    s.t_rto = None;
+    true
+}
+
+/// `tcp_send_loss_probe`: send new data if the window allows, else
+/// retransmit the last segment; then the RTO timer takes over.
+pub fn send_loss_probe(w: &mut World, id: SockId) {
+    let now = w.now;
+    let s = w.sk(id);
+    if s.tlp_high_seq.is_none() && s.in_flight() {
+        if s.has_unsent() && before(s.snd_nxt, s.wnd_end()) {
+            write_xmit(w, id);
+        } else {
+            // The last segment sent: up to one MSS before snd_nxt.
+            let mss = s.send_mss().max(1);
+            let fin = s.fin_queued && s.snd_nxt == s.write_seq.wrapping_add(1);
+            let data_end = s.snd_nxt.wrapping_sub(fin as u32);
+            let data_len = data_end.wrapping_sub(s.snd_una).min(mss);
+            let seq = data_end.wrapping_sub(data_len);
+            let off = seq.wrapping_sub(s.snd_una) as usize;
+            let payload = queue_slice(&s.sndq, off, data_len as usize);
+            let mut flags = Flags::ACK;
+            if data_len > 0 {
+                flags = flags | Flags::PSH;
+            }
+            if fin {
+                flags = flags | Flags::FIN;
+            }
+            let why = format!(
+                "tail loss probe: the last segment again (tcp_send_loss_probe){}",
+                if fin { ", FIN" } else { "" }
+            );
+            transmit(w, id, flags, seq, payload, why);
+            let s = w.sk_mut(id);
+            s.tlp_high_seq = Some(s.snd_nxt);
+            if seq == s.snd_una {
+                s.head_sent = now;
+            }
+        }
+    }
+    // tcp_rearm_rto
+    let s = w.sk_mut(id);
+    s.t_tlp = None;
+    if s.in_flight() {
+        let delta = (s.head_sent + s.rto).saturating_sub(now).max(JIFFY);
+        s.t_rto = Some(now + delta);
     }
 }
 
@@ -455,6 +548,10 @@ pub fn retransmit(w: &mut World, id: SockId) {
     }
     s.ssthresh = (s.cwnd / 2).max(2);
     s.cwnd = 1;
+    // tcp_enter_loss: TCP_CA_Loss until snd_una passes what was sent.
+    s.in_loss = true;
+    s.t_tlp = None;
+    s.tlp_high_seq = None;
     s.snd_nxt = s.snd_una;
     s.rtt_sample = None;
     s.t_rto = None;

@@ -8,6 +8,10 @@ pub type Time = u64;
 pub const MS: Time = 1_000;
 pub const SEC: Time = 1_000_000;
 
+/// One jiffy: these kernels are built with HZ=250. Timers expire on jiffy
+/// boundaries and the RTO is kept in jiffies.
+pub const JIFFY: Time = 4 * MS;
+
 /// `TCP_TIMEWAIT_LEN` (include/net/tcp.h): 60 s.
 pub const TCP_TIMEWAIT_LEN: Time = 60 * SEC;
 /// `TCP_RTO_MIN` and `TCP_RTO_MAX`.
@@ -252,6 +256,18 @@ pub struct Sock {
     pub is_request: bool,
     /// Last time an out-of-window segment was answered (`last_oow_ack_time`).
     pub last_oow_ack: Option<Time>,
+    /// A D-SACK block to report in the next ACK (`tcp_dsack_set`).
+    pub dsack: Option<(u32, u32)>,
+    /// Tail loss probe timer (`ICSK_TIME_LOSS_PROBE`) and the end of the
+    /// probe in flight (`tp->tlp_high_seq`).
+    pub t_tlp: Option<Time>,
+    pub tlp_high_seq: Option<u32>,
+    /// `icsk_ca_state == TCP_CA_Loss`: after an RTO, until everything sent
+    /// before it is acknowledged. No loss probes meanwhile.
+    pub in_loss: bool,
+    /// When the oldest unacknowledged segment was (re)sent (the head skb's
+    /// timestamp, for `tcp_rto_delta_us`).
+    pub head_sent: Time,
 }
 
 impl Sock {
@@ -342,6 +358,11 @@ impl Sock {
             wscale_ok: true,
             is_request: false,
             last_oow_ack: None,
+            dsack: None,
+            t_tlp: None,
+            tlp_high_seq: None,
+            in_loss: false,
+            head_sent: 0,
         }
     }
 

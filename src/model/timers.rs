@@ -18,6 +18,12 @@ pub fn run_timers(w: &mut World) {
             w.sk_mut(id).t_rto = None;
             retransmit_timer(w, id);
         }
+        if w.sk(id).t_tlp.is_some_and(|t| t <= now) {
+            w.sk_mut(id).t_tlp = None;
+            if w.sk(id).state != State::Close {
+                output::send_loss_probe(w, id);
+            }
+        }
         if w.sk(id).t_probe.is_some_and(|t| t <= now) {
             w.sk_mut(id).t_probe = None;
             probe_timer(w, id);

@@ -43,6 +43,7 @@ enum TwAction {
 /// verdict.
 pub fn process(w: &mut World, ti: usize, seg: &Segment) {
     let now = w.now;
+    let mut entered_time_wait = false;
     let action = {
         let tw = &mut w.tws[ti];
         let f = seg.flags;
@@ -77,6 +78,7 @@ pub fn process(w: &mut World, ti: usize, seg: &Segment) {
             } else {
                 // "FIN arrived, enter true time-wait state."
                 tw.substate = State::TimeWait;
+                entered_time_wait = true;
                 tw.rcv_nxt = end_seq;
                 if let Some((v, _)) = seg.timestamp() {
                     tw.ts_recent = v;
@@ -116,6 +118,10 @@ pub fn process(w: &mut World, ti: usize, seg: &Segment) {
             TwAction::Success
         }
     };
+    if entered_time_wait {
+        let sock = w.tws[ti].sock;
+        w.record_state(sock, "FIN_WAIT2", "TIME_WAIT");
+    }
     match action {
         TwAction::Success => {}
         TwAction::Ack(why) => timewait_ack(w, ti, why),
