@@ -133,7 +133,7 @@ fn connect(w: &mut World, id: SockId, port: u16, ctx: &CallCtx) -> CallOutcome {
         s.shutdown = 0;
         s.done = false;
         s.dead = false;
-        s.sndq.clear();
+        s.clear_write_queue();
         s.rcvq.clear();
         s.fin_queued = false;
         s.is_request = false;
@@ -230,10 +230,8 @@ fn send(w: &mut World, id: SockId, data: &Data, flags: MsgFlags) -> CallOutcome 
         let n = room.min(total - done);
         if n > 0 {
             let chunk = data.range(done, n);
-            let s = w.sk_mut(id);
-            s.sndq.extend(chunk.iter());
-            s.write_seq = s.write_seq.wrapping_add(n as u32);
             done += n;
+            queue_data(w, id, &chunk, done < total);
         }
         if done == total || total == 0 {
             break;
@@ -262,9 +260,16 @@ fn send(w: &mut World, id: SockId, data: &Data, flags: MsgFlags) -> CallOutcome 
     if done == 0 && total > 0 {
         return CallOutcome::err("EAGAIN");
     }
+    // tcp_push: no MSG_MORE, so the tail skb is marked PSH; MSG_OOB sets
+    // the urgent pointer (tcp_mark_urg: "tp->snd_up = tp->write_seq").
+    let s = w.sk_mut(id);
+    if let Some(tail) = s.skbs.back_mut() {
+        if !before(tail.0, s.snd_nxt) {
+            tail.1 = true;
+        }
+    }
+    s.pushed_seq = s.write_seq;
     if flags.oob {
-        // tcp_mark_urg: "tp->snd_up = tp->write_seq"
-        let s = w.sk_mut(id);
         s.snd_up = Some(s.write_seq);
     }
     write_xmit(w, id);
@@ -273,6 +278,56 @@ fn send(w: &mut World, id: SockId, data: &Data, flags: MsgFlags) -> CallOutcome 
         out.note = Some(format!("send buffer full: {done} of {total} bytes queued"));
     }
     out
+}
+
+/// The copy loop of `tcp_sendmsg_locked`: fill the unsent tail skb up to
+/// `size_goal`, then new skbs; a full skb is pushed at once when more than
+/// half the peer's largest window was written since the last push
+/// (`forced_push`, which also marks it PSH), or when it is the head of the
+/// unsent data (`tcp_push_one`).
+fn queue_data(w: &mut World, id: SockId, bytes: &[u8], more_after: bool) {
+    let mut off = 0;
+    while off < bytes.len() {
+        let s = w.sk_mut(id);
+        let size_goal = s.send_mss().max(1) as usize;
+        let tail = s.skbs.back().copied();
+        let tail_start = if s.skbs.len() >= 2 {
+            s.skbs[s.skbs.len() - 2].0
+        } else {
+            s.snd_una
+        };
+        let room = match tail {
+            Some((end, _)) if !before(tail_start, s.snd_nxt) => {
+                size_goal.saturating_sub(end.wrapping_sub(tail_start) as usize)
+            }
+            _ => 0,
+        };
+        let (n, start) = if room > 0 {
+            (room.min(bytes.len() - off), tail_start)
+        } else {
+            s.skbs.push_back((s.write_seq, false));
+            (size_goal.min(bytes.len() - off), s.write_seq)
+        };
+        s.sndq.extend(bytes[off..off + n].iter());
+        s.write_seq = s.write_seq.wrapping_add(n as u32);
+        if let Some(t) = s.skbs.back_mut() {
+            t.0 = s.write_seq;
+        }
+        off += n;
+        let full = s.write_seq.wrapping_sub(start) as usize >= size_goal;
+        if full && (off < bytes.len() || more_after) {
+            let forced = after(s.write_seq, s.pushed_seq.wrapping_add(s.max_window >> 1));
+            if forced {
+                if let Some(t) = s.skbs.back_mut() {
+                    t.1 = true;
+                }
+                s.pushed_seq = s.write_seq;
+                write_xmit(w, id);
+            } else if start == s.snd_nxt {
+                write_xmit(w, id);
+            }
+        }
+    }
 }
 
 /// `sk_stream_error`: EPIPE, or the pending socket error.

@@ -271,7 +271,7 @@ pub fn tcp_disconnect(w: &mut World, id: SockId, why: &str) {
     s.rcvq_skbs.clear();
     s.rmem_alloc = 0;
     s.ooo.clear();
-    s.sndq.clear();
+    s.clear_write_queue();
     s.fin_queued = false;
     s.write_seq = s.snd_nxt;
     s.urg = Urg::None;

@@ -231,6 +231,7 @@ pub fn init_connection(w: &mut World, id: SockId, active: bool) {
     s.snd_nxt = iss;
     s.snd_max = iss;
     s.write_seq = iss.wrapping_add(1);
+    s.pushed_seq = s.write_seq;
     s.snd_sml = iss;
     s.ts_offset = tso;
     s.ts_ok = sys.tcp_timestamps;
@@ -310,7 +311,7 @@ pub fn tcp_reset(w: &mut World, id: SockId) {
         _ => "ECONNRESET",
     });
     // tcp_write_queue_purge
-    s.sndq.clear();
+    s.clear_write_queue();
     s.write_seq = s.snd_una;
     s.fin_queued = false;
     tcp_done(w, id);
@@ -650,6 +651,9 @@ fn tcp_ack(w: &mut World, id: SockId, seg: &Segment) -> i64 {
         // A FIN occupies one sequence number but no byte in sndq.
         let bytes = (n as usize).min(s.sndq.len());
         s.sndq.drain(..bytes);
+        while s.skbs.front().is_some_and(|&(end, _)| !after(end, ack)) {
+            s.skbs.pop_front();
+        }
         acked = n as i64;
         s.snd_una = ack;
         if before(s.snd_nxt, ack) {

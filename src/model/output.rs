@@ -371,27 +371,35 @@ pub fn write_xmit(w: &mut World, id: SockId) {
         }
         let mss = s.send_mss().max(1);
         let off = s.snd_nxt.wrapping_sub(s.snd_una) as usize;
-        let avail = s.sndq.len().saturating_sub(off) as u32;
-        let mut len = avail.min(mss);
-        // tcp_snd_wnd_test: the whole (first mss of the) skb must fit.
-        let wnd_end = s.wnd_end();
-        let room = wnd_end.wrapping_sub(s.snd_nxt) as i32;
-        // cwnd test (tcp_cwnd_test): packets in flight below cwnd.
+        // The next segment: the rest of the skb at snd_nxt, at most one MSS.
+        let (len, psh) = match s.skb_at(s.snd_nxt) {
+            Some((_, end, psh)) => {
+                let l = end.wrapping_sub(s.snd_nxt).min(mss);
+                (l, psh && s.snd_nxt.wrapping_add(l) == end)
+            }
+            None => (0, false),
+        };
+        let retrans = before(s.snd_nxt, s.snd_max);
+        // tcp_cwnd_test: packets in flight below cwnd.
         let in_flight_pkts = s.snd_nxt.wrapping_sub(s.snd_una).div_ceil(mss);
         if in_flight_pkts >= s.cwnd {
             break;
         }
-        if len > 0 && (room < len as i32) {
-            // tcp_mss_split_point: a segment may be cut at the window's
-            // edge when it is the queue's tail (the data already fits the
-            // skb), otherwise wait for the window.
-            if room <= 0 {
-                break;
-            }
-            len = room as u32;
+        // tcp_snd_wnd_test: the segment must fit the window whole; the
+        // head may always be retransmitted.
+        let wnd_end = s.wnd_end();
+        if len > 0
+            && after(s.snd_nxt.wrapping_add(len), wnd_end)
+            && !(retrans && s.snd_nxt == s.snd_una)
+        {
+            break;
         }
         let ends_queue = off as u32 + len == s.sndq.len() as u32;
-        let fin = s.fin_queued && ends_queue && !after(s.snd_nxt.wrapping_add(len), wnd_end);
+        // The FIN counts in the window test too (its end_seq includes it).
+        let fin = s.fin_queued
+            && ends_queue
+            && (!after(s.snd_nxt.wrapping_add(len + 1), wnd_end)
+                || (retrans && s.snd_nxt == s.snd_una));
         if len == 0 && !fin {
             break;
         }
@@ -400,10 +408,9 @@ pub fn write_xmit(w: &mut World, id: SockId) {
         }
         let seq = s.snd_nxt;
         let payload = queue_slice(&s.sndq, off, len as usize);
-        let retrans = before(seq, s.snd_max);
         let why = data_why(s, seq, len, fin, retrans);
         let mut flags = Flags::ACK;
-        if len > 0 && ends_queue {
+        if psh {
             flags = flags | Flags::PSH;
         }
         if fin {

@@ -167,6 +167,12 @@ pub struct Sock {
     pub max_window: u32,
     /// Bytes from `snd_una` to `write_seq` (sent-unacked, then unsent).
     pub sndq: VecDeque<u8>,
+    /// The skbs those bytes sit in: (end sequence, PSH marked). Segments
+    /// never cross an skb boundary; `tcp_sendmsg` builds skbs of
+    /// `size_goal` bytes (one MSS: the links have no GSO).
+    pub skbs: VecDeque<(u32, bool)>,
+    /// `tp->pushed_seq`: where the last PSH mark was made.
+    pub pushed_seq: u32,
     /// A FIN is queued after the last byte (`TCPHDR_FIN` on the tail skb).
     pub fin_queued: bool,
     /// `tp->snd_up`: end of urgent data (`tcp_mark_urg`), if in urgent mode.
@@ -304,6 +310,8 @@ impl Sock {
             snd_wl1: 0,
             max_window: 0,
             sndq: VecDeque::new(),
+            skbs: VecDeque::new(),
+            pushed_seq: 0,
             fin_queued: false,
             snd_up: None,
             snd_sml: 0,
@@ -364,6 +372,24 @@ impl Sock {
             in_loss: false,
             head_sent: 0,
         }
+    }
+
+    /// `tcp_write_queue_purge`.
+    pub fn clear_write_queue(&mut self) {
+        self.sndq.clear();
+        self.skbs.clear();
+    }
+
+    /// Start and end of the skb holding sequence number `seq`, and its PSH.
+    pub fn skb_at(&self, seq: u32) -> Option<(u32, u32, bool)> {
+        let mut start = self.snd_una;
+        for &(end, psh) in &self.skbs {
+            if after(end, seq) {
+                return Some((start, end, psh));
+            }
+            start = end;
+        }
+        None
     }
 
     /// Bytes sent and not yet acknowledged (`tp->packets_out != 0`).

@@ -65,7 +65,7 @@ fn write_err(w: &mut World, id: SockId) {
     let h = w.sk(id).host;
     let s = w.sk_mut(id);
     s.err = Some("ETIMEDOUT");
-    s.sndq.clear();
+    s.clear_write_queue();
     s.write_seq = s.snd_una;
     s.fin_queued = false;
     tcp_done(w, id);
