@@ -15,15 +15,21 @@ use std::os::unix::fs::MetadataExt;
 use std::process::Command;
 use std::time::Duration;
 
-/// Whether to run; panics when not root unless skipping was asked for.
-fn root() -> bool {
+/// The tests of this file run one at a time: each runs real-time scenarios
+/// (some of them the whole corpus in parallel), and two such loads at once
+/// on a 2-core machine make the kernel's timing, not the engine, the test.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Whether to run (holding the serial lock); panics when not root unless
+/// skipping was asked for.
+fn root() -> Option<std::sync::MutexGuard<'static, ()>> {
     // SAFETY: geteuid is a plain query.
     if unsafe { libc::geteuid() } == 0 {
-        return true;
+        return Some(SERIAL.lock().unwrap_or_else(|e| e.into_inner()));
     }
     if std::env::var("FINRST_SKIP_LINUX").as_deref() == Ok("1") {
         eprintln!("FINRST_SKIP_LINUX=1: skipping a linux-engine test (not root)");
-        return false;
+        return None;
     }
     panic!(
         "the linux engine tests need root (CAP_SYS_ADMIN, CAP_NET_ADMIN): run them as root, or set FINRST_SKIP_LINUX=1 to skip them"
@@ -76,9 +82,9 @@ fn no_failures(t: &Trace) {
 
 #[test]
 fn unread_byte_close_sends_rst_exactly_as_the_kernel_on_lo() {
-    if !root() {
+    let Some(_serial) = root() else {
         return;
-    }
+    };
     let t = run_linux("sim/close-unread-rst.sim", "1s");
     no_failures(&t);
     // What the same kernel prints on loopback (shared notes, seed 000).
@@ -130,9 +136,9 @@ fn unread_byte_close_sends_rst_exactly_as_the_kernel_on_lo() {
 
 #[test]
 fn fin_handshake_ends_in_time_wait_and_the_cut_is_said() {
-    if !root() {
+    let Some(_serial) = root() else {
         return;
-    }
+    };
     let t = run_linux("sim/close-fin-handshake.sim", "2s");
     no_failures(&t);
     let w = wire(&t);
@@ -191,9 +197,9 @@ fn fin_handshake_ends_in_time_wait_and_the_cut_is_said() {
 
 #[test]
 fn linger_zero_and_faults() {
-    if !root() {
+    let Some(_serial) = root() else {
         return;
-    }
+    };
     let t = run_linux("sim/close-linger-zero.sim", "1s");
     no_failures(&t);
     assert_eq!(t.counters["client"]["TCPAbortOnData"], 1);
@@ -222,9 +228,9 @@ fn linger_zero_and_faults() {
 /// Linux does.
 #[test]
 fn every_scenario_expectation_holds_on_the_kernel() {
-    if !root() {
+    let Some(_serial) = root() else {
         return;
-    }
+    };
     let files = sim_files("sim").unwrap();
     assert!(files.len() >= 20, "sim/ has only {} scenarios", files.len());
     let handles: Vec<_> = files
@@ -277,9 +283,9 @@ fn alive(pid: i32) -> bool {
 
 #[test]
 fn nothing_is_left_behind_after_a_run() {
-    if !root() {
+    let Some(_serial) = root() else {
         return;
-    }
+    };
     let hosts = HostSpec::for_hosts(&["client".into(), "server".into()]);
     // The concrete type, for its test hooks.
     let e = finrst::linux::LinuxEngine::new(&hosts, &RunOptions::default()).unwrap();
@@ -306,9 +312,9 @@ fn nothing_is_left_behind_after_a_run() {
 
 #[test]
 fn an_interrupted_run_leaves_nothing_behind() {
-    if !root() {
+    let Some(_serial) = root() else {
         return;
-    }
+    };
     let dir = std::env::temp_dir().join(format!("finrst-int-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("long.sim");
@@ -374,7 +380,8 @@ fn children_of(pid: i32) -> Vec<i32> {
 
 #[test]
 fn without_privileges_one_clear_line() {
-    if !root() {
+    let serial = root();
+    if serial.is_none() {
         // Not root: the engine itself must refuse with one line.
         let hosts = HostSpec::for_hosts(&["a".into()]);
         let e = make_engine(EngineKind::Linux, &hosts, &RunOptions::default());
@@ -412,9 +419,9 @@ fn without_privileges_one_clear_line() {
 /// README claims).
 #[test]
 fn conformance_model_vs_kernel() {
-    if !root() {
+    let Some(_serial) = root() else {
         return;
-    }
+    };
     let files = sim_files("sim").unwrap();
     assert!(!files.is_empty(), "no scenarios in sim/");
     let rows = conform(
