@@ -103,25 +103,37 @@ fn always_fin_hangs_on_the_zero_window() {
     });
 }
 
+/// Every snapshot file belongs to a script that still exists: a renamed or
+/// deleted scenario must take its snapshots with it.
 #[test]
 fn no_orphaned_snapshots() {
-    let sims: Vec<String> = std::fs::read_dir("sim")
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
-        .collect();
+    let names = |dir: &str| -> Vec<String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .collect()
+    };
+    let sims = names("sim");
+    let fixtures = names("tests/fixtures/smol");
     let extra = ["rfc2525-zero-window-always-fin.snap"];
-    for entry in std::fs::read_dir("snapshots/model").unwrap() {
-        let name = entry.unwrap().file_name().to_string_lossy().to_string();
-        if extra.contains(&name.as_str()) {
-            continue;
+    for (dir, prefix, scripts) in [
+        ("snapshots/model", "model_traces_match_snapshots@", &sims),
+        ("snapshots/smoltcp", "smoltcp_sim_corpus@", &sims),
+        ("snapshots/smoltcp/fixtures", "smoltcp_fixtures@", &fixtures),
+    ] {
+        for name in names(dir) {
+            if extra.contains(&name.as_str()) || std::path::Path::new(dir).join(&name).is_dir() {
+                continue;
+            }
+            let sim = name
+                .strip_prefix(prefix)
+                .and_then(|n| n.strip_suffix(".snap"))
+                .unwrap_or_else(|| panic!("unexpected file {dir}/{name}"));
+            assert!(
+                scripts.iter().any(|s| s == sim),
+                "{dir}/{name} belongs to no script: delete it"
+            );
         }
-        let sim = name
-            .strip_prefix("model_traces_match_snapshots@")
-            .and_then(|n| n.strip_suffix(".snap"))
-            .unwrap_or_else(|| panic!("unexpected file snapshots/model/{name}"));
-        assert!(
-            sims.iter().any(|s| s == sim),
-            "snapshots/model/{name} has no script sim/{sim}: delete it"
-        );
     }
 }

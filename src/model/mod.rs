@@ -219,6 +219,11 @@ impl World {
 
     fn record_state(&mut self, id: SockId, from: &str, to: &str) {
         let s = &self.socks[id.0];
+        if s.is_request {
+            // A request socket is not a full socket yet: Linux traces no
+            // state for it (it is created straight in NEW_SYN_RECV).
+            return;
+        }
         let sock = if s.name.is_empty() {
             api::unnamed_label(s.remote)
         } else {
