@@ -104,6 +104,9 @@ pub enum Cmd {
         lport: u16,
         raddr: [u8; 4],
         rport: u16,
+        /// Inside `together { }`: a non-blocking connect (EINPROGRESS), as
+        /// the model does, so the calls after it happen at the same instant.
+        nonblock: bool,
     },
     Accept {
         name: String,
@@ -671,6 +674,7 @@ impl Program {
                     lport,
                     raddr,
                     rport,
+                    nonblock,
                 } => {
                     let fd = self.fd(&name)?;
                     let la = sys::sockaddr_in(Ipv4Addr::from(laddr), lport);
@@ -685,7 +689,19 @@ impl Program {
                         return Err(fail(errno()));
                     }
                     let ra = sys::sockaddr_in(Ipv4Addr::from(raddr), rport);
-                    res(libc::connect(fd, (&ra as *const libc::sockaddr_in).cast(), len) as isize)
+                    let flags = libc::fcntl(fd, libc::F_GETFL);
+                    if nonblock {
+                        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
+                    }
+                    let r = libc::connect(fd, (&ra as *const libc::sockaddr_in).cast(), len);
+                    let e = errno();
+                    if nonblock {
+                        libc::fcntl(fd, libc::F_SETFL, flags);
+                    }
+                    if r < 0 {
+                        return Err(fail(e));
+                    }
+                    res(r as isize)
                 }
                 Cmd::Accept { name, new_name } => {
                     let fd = self.fd(&name)?;

@@ -125,6 +125,8 @@ fn env_duration_us(var: &str, default: u64) -> u64 {
 }
 
 pub struct LinuxEngine {
+    /// Inside `together { }`: calls that would block do not (connect).
+    together: bool,
     hosts: Vec<HostSpec>,
     /// Real addresses (10.A.B.(i+1)).
     real: Vec<Ipv4Addr>,
@@ -219,6 +221,7 @@ impl LinuxEngine {
         }
         let nh = hosts.len();
         Ok(LinuxEngine {
+            together: false,
             hosts: hosts.to_vec(),
             real,
             procs,
@@ -469,6 +472,7 @@ impl LinuxEngine {
                     lport,
                     raddr: peer.octets(),
                     rport: *port,
+                    nonblock: self.together,
                 }
             }
             Call::Accept => Cmd::Accept {
@@ -737,6 +741,7 @@ impl Engine for LinuxEngine {
         // one that blocks longer is waiting for the network, which resumes
         // once every call has been made.
         self.relay.set_paused(true);
+        self.together = true;
         let mut outs: Vec<Option<CallOutcome>> = vec![None; calls.len()];
         let mut waiting: Vec<usize> = Vec::new();
         for (i, (h, s, c, x)) in calls.iter().enumerate() {
@@ -765,6 +770,7 @@ impl Engine for LinuxEngine {
                 waiting.push(i);
             }
         }
+        self.together = false;
         self.relay.set_paused(false);
         for i in waiting {
             let (h, s, c, x) = &calls[i];
