@@ -324,11 +324,21 @@ fn an_interrupted_run_leaves_nothing_behind() {
     )
     .unwrap();
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGKILL] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_finrst"))
-            .args(["run", f.to_str().unwrap(), "--engine", "linux"])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_finrst"));
+        cmd.args(["run", f.to_str().unwrap(), "--engine", "linux"])
+            .stdout(std::process::Stdio::null());
+        // A test run from a background job inherits SIGINT and SIGQUIT
+        // ignored (POSIX, no job control); give the child the default
+        // dispositions a user's finrst has.
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                libc::signal(libc::SIGTERM, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
         let me = child.id() as i32;
         // Wait until both host processes exist.
         let mut kids = Vec::new();
