@@ -141,7 +141,7 @@ fn built_cause(name: &str) -> (Cause, &'static str) {
         "clean_close" => (Cause::NormalClose, "seed004-http-drained"),
         "zero_window" => (Cause::ZeroWindowRst, "rfc2525-zero-window"),
         "lost_then_linger_zero" => (Cause::LingerZero, "seed003-linger-zero"),
-        "data_after_fin" => (Cause::DataAfterFin, ""),
+        "data_after_fin" => (Cause::DataAfterFin, "data-after-close"),
         _ => unreachable!("{name}"),
     }
 }
