@@ -1070,7 +1070,7 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
             if xs.fin_count > 1 {
                 let _ = write!(
                     cause,
-                    "; {x}'s FIN was retransmitted ({} times sent)",
+                    "; {x}'s FIN was retransmitted (sent {} times)",
                     xs.fin_count
                 );
                 let acks_before_last = rp
@@ -1112,8 +1112,8 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                 let _ = write!(
                     cause,
                     "; {x} sent FIN after acknowledging {y}'s urgent data: if that FIN came \
-                     from close(), nothing was unread, so the urgent byte was read inline \
-                     (SO_OOBINLINE)"
+                     from close(), nothing was unread, so the urgent byte had been consumed \
+                     (e.g. read inline with SO_OOBINLINE)"
                 );
                 conn.evidence.push(format!(
                     "{y} sent urgent data (P.U, MSG_OOB); read only with recv(MSG_OOB) it \
