@@ -526,6 +526,7 @@ fn explain_rst(
             ));
             conn.cannot_tell
                 .push("whether the connect() timed out in the program or the process died".into());
+            add_scenarios(conn, &["close-syn-sent"]);
             return;
         }
     }

@@ -71,6 +71,12 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "simultaneous close: both sides CLOSING then TIME_WAIT",
     ),
     row(
+        "close-syn-sent",
+        Cause::SynSentClosed,
+        "close() in SYN_SENT",
+        "close() while connecting: nothing sent; the SYN-ACK gets a bare R",
+    ),
+    row(
         "close-unread-rst",
         Cause::UnreadData,
         "1 byte it never read",
