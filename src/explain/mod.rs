@@ -15,6 +15,7 @@
 //! about.
 
 pub mod capture;
+pub mod scenarios;
 pub mod text;
 
 use crate::segment::Flags;
@@ -77,10 +78,22 @@ pub enum Cause {
     SynSentClosed,
     /// RST answering a SYN: nothing listening.
     Refused,
-    /// A RST the rules above do not cover.
-    OtherRst,
+    /// FIN, then `R.` with nothing unread: close() in FIN_WAIT2 with
+    /// TCP_LINGER2 < 0, or an abortive close after shutdown(SHUT_WR).
+    AbortAfterFin,
+    /// FIN, the peer's ACK of it, then a bare `R` answering that ACK: an
+    /// orphan that may not wait in FIN_WAIT2 (TCP_LINGER2 < 0).
+    Linger2Orphan,
+    /// FIN acknowledged, then the peer's later FIN or ACK gets a bare `R`:
+    /// the FIN_WAIT2 orphan had expired (tcp_fin_timeout).
+    FinWait2Expired,
+    /// `R.` from the accepting side with nothing exchanged: the listener
+    /// was closed with the connection in its accept queue.
+    ListenerClosed,
     /// FIN, FIN, ACK.
     NormalClose,
+    /// Both FINs crossed: each side closed before it had the other's FIN.
+    SimultaneousClose,
     /// One FIN only: half-closed at the end of the capture.
     HalfClosed,
     /// A zero window being probed, no end.
@@ -290,6 +303,8 @@ struct Side {
     data: u32,
     first_data: Option<usize>,
     fin: Option<usize>,
+    /// FIN segments sent: more than one means it was retransmitted.
+    fin_count: u32,
     rst: Option<usize>,
     max_ack: Option<u32>,
     zero_win: Option<usize>,
@@ -323,6 +338,37 @@ fn seg_text(r: &RelPacket) -> String {
         let _ = write!(s, " win {w}");
     }
     s
+}
+
+/// The first segment after the FIN at `f` that acknowledges it (its ack
+/// passes the FIN's sequence number), sent by the other side.
+fn fin_acked_at(rp: &[RelPacket], f: usize, upto: usize) -> Option<usize> {
+    let fin = &rp[f];
+    let fin_end = fin.seq?.wrapping_add(fin.p.len).wrapping_add(1);
+    (f + 1..upto).find(|&j| {
+        let r = &rp[j];
+        r.p.src == fin.p.dst && r.ack.is_some_and(|a| a >= fin_end)
+    })
+}
+
+/// `0.250 s` between two packets, when both have a time.
+fn gap(a: &Packet, b: &Packet) -> Option<String> {
+    let (x, y) = (a.time_us?, b.time_us?);
+    let d = y.checked_sub(x)?;
+    Some(if d >= 10_000_000 {
+        format!("{} s", d / 1_000_000)
+    } else {
+        format!("{:.3} s", d as f64 / 1e6)
+    })
+}
+
+/// Adds scenario names, each once, in order.
+fn add_scenarios(conn: &mut Connection, names: &[&str]) {
+    for n in names {
+        if !conn.scenarios.iter().any(|s| s == n) {
+            conn.scenarios.push((*n).to_string());
+        }
+    }
 }
 
 fn analyse(id: usize, c: &[Packet]) -> Connection {
@@ -376,8 +422,11 @@ fn analyse(id: usize, c: &[Packet]) -> Connection {
                 me.data_after_peer_fin = Some(i);
             }
         }
-        if r.p.flags.fin() && me.fin.is_none() {
-            me.fin = Some(i);
+        if r.p.flags.fin() {
+            me.fin_count += 1;
+            if me.fin.is_none() {
+                me.fin = Some(i);
+            }
         }
         if r.p.flags.rst() && me.rst.is_none() {
             me.rst = Some(i);
@@ -477,6 +526,7 @@ fn explain_rst(
             ));
             conn.cannot_tell
                 .push("whether the connect() timed out in the program or the process died".into());
+            add_scenarios(conn, &["close-syn-sent"]);
             return;
         }
     }
@@ -502,6 +552,24 @@ fn explain_rst(
             .push(format!("{rn} sent FIN ({})", rp[f].p.place()));
         conn.evidence
             .push(format!("{pn} sent data after it ({})", rp[d].p.place()));
+        conn.scenarios.push("data-after-close".into());
+        if !with_ack {
+            // How long the orphan had been in FIN_WAIT2 when the data came.
+            let since = fin_acked_at(rp, f, d).and_then(|k| gap(rp[k].p, rp[d].p));
+            if let Some(g) = &since {
+                conn.evidence.push(format!(
+                    "the data came {g} after {pn} acknowledged {rn}'s FIN"
+                ));
+            }
+            conn.cannot_tell.push(format!(
+                "whether {rn}'s orphan was still in FIN_WAIT2 (its time-wait socket answers \
+                 data with this R) or had already expired after tcp_fin_timeout (60 s by \
+                 default; then the no-socket reset sends the same R): only the time{} tells, \
+                 and the timeout is a setting (fin-wait2-timeout shows the expiry)",
+                since.map_or(String::new(), |g| format!(" ({g} here)"))
+            ));
+            conn.scenarios.push("fin-wait2-timeout".into());
+        }
         if with_ack {
             conn.cannot_tell.push(format!(
                 "the RST carries ACK: {rn} may have only shut down its sending half \
@@ -515,6 +583,97 @@ fn explain_rst(
              exited"
         ));
         return;
+    }
+
+    // A bare R from the side that sent FIN, answering a segment without
+    // data (a FIN or an ACK) from the peer.
+    if let (false, Some(f), Some(ans)) = (with_ack, rs.fin, answered)
+        && ans.p.len == 0
+        && !ans.p.flags.syn()
+    {
+        let ans_at = rp[..i].iter().rposition(|x| x.p.src == *pn).unwrap_or(0);
+        let first_ack = fin_acked_at(rp, f, i);
+        if first_ack == Some(ans_at) && !ans.p.flags.fin() {
+            conn.cause_id = Cause::Linger2Orphan;
+            conn.cause = format!(
+                "{rn} sent FIN, then answered the ACK of it with a bare R: an orphan that may \
+                 not wait in FIN_WAIT2 (TCP_LINGER2 < 0), closed by tcp_done the moment its \
+                 FIN was acknowledged (counter TCPAbortOnData)"
+            );
+            conn.why = "When the ACK of an orphan's FIN arrives in FIN_WAIT1, \
+                        tcp_rcv_state_process() moves it to FIN_WAIT2; with TCP_LINGER2 < 0 \
+                        it may not stay there, so it calls tcp_done() and returns 1, and the \
+                        caller answers the ACK like a segment for no socket: R without the \
+                        ACK flag, seq = the ACK's ack."
+                .into();
+            conn.evidence
+                .push(format!("{rn} sent FIN ({})", rp[f].p.place()));
+            conn.evidence.push(format!(
+                "the RST answers {pn}'s first ACK of that FIN, {} ({})",
+                seg_text(ans),
+                ans.p.place()
+            ));
+            conn.evidence.push(format!(
+                "no ACK flag on the RST: {rn}'s socket was gone when the ACK arrived"
+            ));
+            conn.cannot_tell.push(format!(
+                "whether TCP_LINGER2 was set on the socket or the orphan was dropped for \
+                 another reason before the ACK came (it gave up retransmitting its FIN, \
+                 tcp_orphan_retries; too many orphans): the FIN was acknowledged {} after it \
+                 was sent",
+                gap(rp[f].p, ans.p).unwrap_or_else(|| "some time".into())
+            ));
+            conn.cannot_tell.push(
+                "a close() made in FIN_WAIT2 (after shutdown(SHUT_WR)) with TCP_LINGER2 < 0 \
+                 sends R. at once instead (linger2-negative-fin-wait2)"
+                    .into(),
+            );
+            conn.cannot_tell.push(CANNOT_CLOSE_OR_EXIT.into());
+            add_scenarios(
+                conn,
+                &["linger2-negative-orphan", "linger2-negative-fin-wait2"],
+            );
+            return;
+        }
+        if first_ack.is_some_and(|k| k < ans_at) {
+            let late = if ans.p.flags.fin() { "FIN" } else { "ACK" };
+            conn.cause_id = Cause::FinWait2Expired;
+            conn.cause = format!(
+                "{rn}'s FIN was acknowledged, then {pn}'s late {late} got a bare R: {rn} \
+                 had closed and its orphan had expired in FIN_WAIT2 (tcp_fin_timeout) \
+                 before {pn} {}",
+                if ans.p.flags.fin() {
+                    "closed"
+                } else {
+                    "spoke again"
+                }
+            );
+            conn.why = "After close(), an orphan in FIN_WAIT2 waits tcp_fin_timeout (60 s by \
+                        default, TCP_LINGER2 per socket) for the peer's FIN, as a time-wait \
+                        socket in its FIN_WAIT2 sub-state, then disappears without a \
+                        segment. A FIN arriving in time would have been acknowledged \
+                        (TIME_WAIT); one arriving later meets no socket and gets the \
+                        no-socket reset: R without ACK, seq = its ack."
+                .into();
+            let k = first_ack.unwrap_or(f);
+            conn.evidence.push(format!(
+                "{rn} sent FIN ({}), {pn} acknowledged it ({})",
+                rp[f].p.place(),
+                rp[k].p.place()
+            ));
+            conn.evidence.push(format!(
+                "{pn}'s {late} ({}) came {} later and was answered by R without ACK",
+                ans.p.place(),
+                gap(rp[k].p, ans.p).unwrap_or_else(|| "some time".into())
+            ));
+            conn.cannot_tell.push(format!(
+                "whether the orphan expired or {rn}'s host lost the connection's state \
+                 (reboot, a middlebox): both leave nothing to answer but the no-socket reset"
+            ));
+            conn.cannot_tell.push(CANNOT_CLOSE_OR_EXIT.into());
+            add_scenarios(conn, &["fin-wait2-timeout", "data-after-close"]);
+            return;
+        }
     }
 
     if !with_ack {
@@ -569,7 +728,7 @@ fn explain_rst(
             plural(acked_data, "byte")
         ));
         conn.cannot_tell.push(CANNOT_CLOSE_OR_EXIT.into());
-        conn.scenarios.push("rfc2525-zero-window".into());
+        add_scenarios(conn, &["rfc2525-zero-window", "zero-window-exit"]);
         return;
     }
 
@@ -616,7 +775,7 @@ fn explain_rst(
                 "{rn}'s FIN ({}) came before the RST: the sending half was shut first",
                 rp[f].p.place()
             ));
-            conn.scenarios.push("seed001-shutdown-wr".into());
+            add_scenarios(conn, &["seed001-shutdown-wr", "shutdown-wr-unread"]);
             return;
         }
         conn.cause_id = Cause::UnreadData;
@@ -632,58 +791,145 @@ fn explain_rst(
                 "{pn}'s data was urgent (P.U, MSG_OOB): recv(MSG_OOB) returns the urgent \
                  byte but leaves it counted as unread, so close() still sends RST"
             ));
-            conn.scenarios.push("seed002-oob-read-close".into());
-            conn.scenarios.push("seed002-kill-client".into());
+            add_scenarios(
+                conn,
+                &[
+                    "seed002-oob-read-close",
+                    "oob-read-close",
+                    "seed002-kill-client",
+                ],
+            );
         } else if r_opened && rs.data > 0 && rs.first_data < ps.first_data {
             conn.evidence.push(format!(
                 "{rn} sent a request first and closed without reading the whole response \
                  (read to EOF first to get a FIN: seed004-http-drained)"
             ));
-            conn.scenarios.push("seed004-http-unread".into());
-            conn.scenarios.push("seed004-http-drained".into());
+            add_scenarios(
+                conn,
+                &["seed004-http-unread", "http-unread", "seed004-http-drained"],
+            );
         } else if r_opened {
-            conn.scenarios.push("seed000-epollout-unread".into());
-            conn.scenarios.push("seed002-kill-client".into());
+            add_scenarios(
+                conn,
+                &[
+                    "seed000-epollout-unread",
+                    "close-unread-rst",
+                    "exit-unread",
+                    "reset-then-send",
+                    "seed002-kill-client",
+                ],
+            );
         } else {
-            conn.scenarios.push("seed001-partial-read".into());
-            conn.scenarios.push("seed001-shutdown-rd".into());
+            conn.cannot_tell.push(format!(
+                "whether {rn}'s program ever accepted the connection: closing a listener \
+                 resets the connections still in its accept queue, and one holding unread \
+                 data gets the same R. (listen-close-accept-queue)"
+            ));
+            add_scenarios(
+                conn,
+                &[
+                    "seed001-partial-read",
+                    "seed001-shutdown-rd",
+                    "shutdown-rd-unread",
+                    "listen-close-accept-queue",
+                ],
+            );
         }
-        conn.scenarios.push("seed003-linger-zero-unread".into());
+        add_scenarios(
+            conn,
+            &["seed003-linger-zero-unread", "close-linger-zero-unread"],
+        );
         return;
     }
 
     // R. with nothing received to be unread.
-    if rs.fin.is_some() {
-        conn.cause_id = Cause::OtherRst;
+    if let Some(f) = rs.fin {
+        conn.cause_id = Cause::AbortAfterFin;
         conn.cause = format!(
-            "{rn} sent FIN, then RST with nothing unread: an abortive close after \
-             shutdown(SHUT_WR) (SO_LINGER {{1, 0}}) or an orphan in FIN_WAIT2 with \
-             TCP_LINGER2 < 0 (TCPAbortOnLinger)"
+            "{rn} sent FIN, then RST with nothing unread: close() in FIN_WAIT2 with \
+             TCP_LINGER2 < 0 (TCPAbortOnLinger), or an abortive close (SO_LINGER {{1, 0}}) \
+             after shutdown(SHUT_WR)"
         );
-        conn.why = "With nothing unread, Linux resets only on an abortive close \
-                    (tcp_disconnect) or when an orphan may not wait in FIN_WAIT2."
+        conn.why = "With nothing unread, Linux resets a connection whose FIN is out only \
+                    when close() finds it in FIN_WAIT2 with TCP_LINGER2 < 0 \
+                    (tcp_set_state(CLOSE) + tcp_send_active_reset, TCPAbortOnLinger), on an \
+                    abortive close (tcp_disconnect, TCPAbortOnData), or under memory \
+                    pressure (tcp_check_oom, TCPAbortOnMemory). The R. carries seq = \
+                    snd_nxt, after the FIN."
             .into();
+        conn.evidence.push(format!(
+            "{rn}'s FIN ({}) came first: its sending half was shut (shutdown(SHUT_WR)) \
+             before the RST",
+            rp[f].p.place()
+        ));
+        conn.evidence.push(format!(
+            "the RST acknowledges nothing {rn} could have left unread ({} from {pn})",
+            plural(acked_data, "byte")
+        ));
+        conn.cannot_tell.push(
+            "which of them: TCP_LINGER2 < 0 and SO_LINGER {1, 0} send the same R. with the \
+             same numbers; only the counter differs"
+                .into(),
+        );
+        conn.cannot_tell.push(CANNOT_CLOSE_OR_EXIT.into());
+        add_scenarios(conn, &["linger2-negative-fin-wait2", "seed003-linger-zero"]);
+        return;
+    }
+    // Nothing received, nothing sent by the resetting side, and it is the
+    // side that accepted: the listener may have been closed with the
+    // connection still in its accept queue.
+    let r_accepted = conn.opened_by.as_deref() == Some(pn.as_str());
+    if r_accepted && rs.data == 0 {
+        conn.cause_id = Cause::ListenerClosed;
+        conn.cause = format!(
+            "RST from the accepting side ({rn}) with nothing exchanged: the listener was \
+             closed while the connection waited in its accept queue (never accepted), or \
+             {rn}'s program accepted it and aborted it with SO_LINGER {{1, 0}}"
+        );
+        conn.why = "close() of a LISTEN socket runs inet_csk_listen_stop(), which \
+                    disconnects every child still in the accept queue (tcp_disconnect): an \
+                    established child sends R. (seq = snd_nxt, ack = rcv_nxt). {pn} believed \
+                    it was connected and gets ECONNRESET. An abortive close of an accepted \
+                    socket (SO_LINGER {1, 0}: tcp_disconnect, TCPAbortOnData) sends the same."
+            .replace("{pn}", pn);
+        conn.evidence.push(format!(
+            "{rn} accepted the handshake ({pn} sent the SYN) and reset without sending or \
+             receiving a byte"
+        ));
+        conn.cannot_tell.push(format!(
+            "whether {rn}'s program ever called accept(): a listener closed with the \
+             connection in its queue and an accepted socket closed with SO_LINGER {{1, 0}} \
+             send the same R.; only the counter differs (none for the listener, \
+             TCPAbortOnData for the abortive close)"
+        ));
         conn.cannot_tell
-            .push("which of the two: both send R. with the same numbers".into());
-        conn.scenarios.push("seed003-linger-zero".into());
+            .push("memory pressure (TCPAbortOnMemory) also resets with nothing unread".into());
+        conn.cannot_tell.push(CANNOT_CLOSE_OR_EXIT.into());
+        add_scenarios(
+            conn,
+            &[
+                "listen-close-accept-queue",
+                "seed003-linger-zero",
+                "close-linger-zero",
+            ],
+        );
         return;
     }
     conn.cause_id = Cause::LingerZero;
+    let how = format!(
+        "SO_LINGER {{1, 0}} (abortive close by {rn}, counter TCPAbortOnData) or \
+         connect(AF_UNSPEC) (tcp_disconnect, no counter)"
+    );
     conn.cause = if rs.data == 0 && ps.data == 0 {
-        format!(
-            "RST right after the handshake with nothing unread: SO_LINGER {{1, 0}} \
-             (abortive close by {rn}, counter TCPAbortOnData)"
-        )
+        format!("RST right after the handshake with nothing unread: {how}")
     } else {
-        format!(
-            "RST with nothing unread: SO_LINGER {{1, 0}} (abortive close by {rn}, counter \
-             TCPAbortOnData)"
-        )
+        format!("RST with nothing unread: {how}")
     };
     conn.why = "With SO_LINGER on and a linger time of 0, __tcp_close() calls \
                 tcp_disconnect(), which sends R. for an established connection, throws away \
                 anything unsent and skips FIN_WAIT and TIME_WAIT; the counter is \
-                TCPAbortOnData."
+                TCPAbortOnData. connect() with AF_UNSPEC runs the same tcp_disconnect() on a \
+                socket the program keeps (it can connect again)."
         .into();
     conn.evidence.push(format!(
         "{pn} sent no data {rn} could have left unread ({} acknowledged)",
@@ -695,17 +941,24 @@ fn explain_rst(
             .into(),
     );
     conn.cannot_tell.push(
+        "whether it was close() with SO_LINGER {1, 0} or connect(AF_UNSPEC): both run \
+         tcp_disconnect and send the same R. (disconnect)"
+            .into(),
+    );
+    conn.cannot_tell.push(
         "other resets with nothing unread send the same R.: a listener closed while the \
          connection waited in its accept queue (inet_csk_listen_stop), memory pressure \
          (TCPAbortOnMemory)"
             .into(),
     );
     conn.cannot_tell.push(CANNOT_CLOSE_OR_EXIT.into());
-    conn.scenarios.push("seed003-linger-zero".into());
+    add_scenarios(
+        conn,
+        &["seed003-linger-zero", "close-linger-zero", "disconnect"],
+    );
 }
 
 fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], names: &[String; 2]) {
-    let [a, b] = names;
     let fins = [sides[0].fin, sides[1].fin];
     match fins {
         [Some(fa), Some(fb)] => {
@@ -726,6 +979,45 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                     "; the last ACK is not in the capture"
                 }
             );
+            // Crossing FINs: the second FIN does not acknowledge the first,
+            // so its sender had not received it when it closed.
+            let first_fin = &rp[fins[first].unwrap_or(0)];
+            let crossed = match (first_fin.seq, rp[sf].ack) {
+                (Some(q), Some(ak)) => ak < q.wrapping_add(first_fin.p.len).wrapping_add(1),
+                _ => false,
+            };
+            if crossed {
+                conn.cause_id = Cause::SimultaneousClose;
+                conn.cause = format!(
+                    "simultaneous close: the FINs crossed ({y} sent its FIN before it had \
+                     {x}'s), so both sides go through CLOSING to TIME_WAIT"
+                );
+                conn.why = "Each side closed while in ESTABLISHED (tcp_close_state: FIN_WAIT1, \
+                            a FIN). A FIN arriving in FIN_WAIT1 moves the receiver to CLOSING \
+                            (tcp_fin); the ACK of its own FIN then takes it to TIME_WAIT \
+                            (tcp_rcv_state_process, tcp_time_wait). Both sides keep a \
+                            TIME_WAIT socket for 60 s; nothing was unread, so no RST."
+                    .into();
+                conn.evidence.push(format!(
+                    "{y}'s FIN {} ({}) does not acknowledge {x}'s FIN {} ({})",
+                    seg_text(&rp[sf]),
+                    rp[sf].p.place(),
+                    seg_text(first_fin),
+                    first_fin.p.place()
+                ));
+                conn.cannot_tell.push(
+                    "which program called close() first: each FIN left before the other \
+                     arrived, and a capture at one host sees its own FIN first"
+                        .into(),
+                );
+                conn.cannot_tell.push(
+                    "whether each FIN came from close(), shutdown(SHUT_WR) or the process \
+                     exiting"
+                        .into(),
+                );
+                add_scenarios(conn, &["close-simultaneous"]);
+                return;
+            }
             conn.cause_id = Cause::NormalClose;
             conn.cause =
                 format!("normal close, TIME_WAIT on the side that closed first ({x}, for 60 s)");
@@ -741,30 +1033,118 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
             );
             let closer_opened = conn.opened_by.as_deref() == Some(x.as_str());
             if closer_opened {
-                conn.scenarios.push("seed004-http-drained".into());
+                add_scenarios(conn, &["seed004-http-drained", "close-fin-handshake"]);
             }
-            conn.scenarios.push("seed001-full-read".into());
-            if !closer_opened {
-                conn.scenarios.push("seed004-http-drained".into());
-            }
+            add_scenarios(
+                conn,
+                &[
+                    "seed001-full-read",
+                    "seed004-http-drained",
+                    "close-fin-handshake",
+                ],
+            );
         }
         [Some(f), None] | [None, Some(f)] => {
-            let (x, y) = if fins[0].is_some() { (a, b) } else { (b, a) };
+            let xi = usize::from(fins[0].is_none());
+            let (x, y) = (&names[xi], &names[1 - xi]);
+            let (xs, ys) = (&sides[xi], &sides[1 - xi]);
             conn.ended = format!("only {x} sent FIN ({})", rp[f].p.place());
             conn.cause_id = Cause::HalfClosed;
-            conn.cause = format!(
+            let acked = fin_acked_at(rp, f, rp.len());
+            let x_state = if acked.is_some() {
+                "FIN_WAIT2"
+            } else {
+                "FIN_WAIT1: its FIN is not acknowledged in the capture"
+            };
+            let mut cause = format!(
                 "half-closed and still open at the end of the capture: {x} closed its \
-                 sending half, {y} has not closed ({y} in CLOSE_WAIT, {x} in FIN_WAIT2)"
+                 sending half, {y} has not closed ({y} in CLOSE_WAIT, {x} in {x_state}); if \
+                 {x}'s program closed, its orphan goes away silently after tcp_fin_timeout"
             );
             conn.why = format!(
                 "{y}'s program has not called close() yet, or the capture stopped before it \
-                 did; if {x} only called shutdown(SHUT_WR), it can still receive."
+                 did; if {x} only called shutdown(SHUT_WR), it can still receive. After \
+                 close(), an orphan waits in FIN_WAIT2 for tcp_fin_timeout (60 s by default) \
+                 as a time-wait socket and then disappears without sending anything."
             );
+            // A FIN sent more than once: lost, or its ACK was.
+            if xs.fin_count > 1 {
+                let _ = write!(
+                    cause,
+                    "; {x}'s FIN was retransmitted (sent {} times)",
+                    xs.fin_count
+                );
+                let acks_before_last = rp
+                    .iter()
+                    .rposition(|r| r.p.src == *x && r.p.flags.fin())
+                    .is_some_and(|last| acked.is_some_and(|k| k < last));
+                conn.evidence.push(format!(
+                    "{x} sent its FIN {} times ({} first){}",
+                    xs.fin_count,
+                    rp[f].p.place(),
+                    if acks_before_last {
+                        format!(
+                            ", although {y} acknowledged it: the ACKs did not reach {x} \
+                             (lost after the capture point, or held back)"
+                        )
+                    } else {
+                        ": the first was lost (or never acknowledged) and the RTO timer \
+                         (tcp_retransmit_timer) sent it again"
+                            .into()
+                    }
+                ));
+                conn.cannot_tell.push(format!(
+                    "whether {x}'s close() was blocked meanwhile: with SO_LINGER {{1, N}} \
+                     close() waits up to N s for the ACK of its FIN and then returns 0 \
+                     without RST (close-linger-timeout); an exiting process never lingers \
+                     (exit-linger-ignored)"
+                ));
+                add_scenarios(
+                    conn,
+                    &[
+                        "drop-fin-retransmit",
+                        "close-linger-timeout",
+                        "seed003-linger-timeout",
+                    ],
+                );
+            }
+            // Urgent data acknowledged before the FIN.
+            if ys.urgent && xs.max_ack.is_some_and(|a| a > 1) {
+                let _ = write!(
+                    cause,
+                    "; {x} sent FIN after acknowledging {y}'s urgent data: if that FIN came \
+                     from close(), nothing was unread, so the urgent byte had been consumed \
+                     (e.g. read inline with SO_OOBINLINE)"
+                );
+                conn.evidence.push(format!(
+                    "{y} sent urgent data (P.U, MSG_OOB); read only with recv(MSG_OOB) it \
+                     stays unread and close() sends RST instead (oob-read-close)"
+                ));
+                add_scenarios(conn, &["oob-inline-drained", "oob-read-close"]);
+            } else if ys.data > 0 {
+                conn.evidence.push(format!(
+                    "{x} acknowledged {} from {y} before its FIN: if the FIN came from \
+                     close(), its program had read them all (unread data would have made \
+                     close() send RST)",
+                    plural(ys.data, "byte")
+                ));
+            }
+            conn.cause = cause;
             conn.cannot_tell.push(format!(
-                "whether {x} called close() or shutdown(SHUT_WR); an orphan in FIN_WAIT2 \
-                 gives up after tcp_fin_timeout (60 s) without sending anything"
+                "whether {x} called close() or shutdown(SHUT_WR) (shutdown sends FIN whatever \
+                 is unread: seed001-shutdown-wr), or exited; an orphan in FIN_WAIT2 gives up \
+                 after tcp_fin_timeout (60 s) without sending anything (fin-wait2-timeout)"
             ));
-            conn.scenarios.push("seed001-shutdown-wr".into());
+            add_scenarios(
+                conn,
+                &[
+                    "fin-wait2-timeout",
+                    "seed001-shutdown-wr",
+                    "exit-linger-ignored",
+                    "close-linger-timeout",
+                    "seed003-linger-timeout",
+                ],
+            );
         }
         [None, None] => {
             let zero = (0..2).find(|&s| sides[s].zero_win.is_some());
@@ -800,10 +1180,22 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
             } else {
                 conn.ended = "no FIN or RST".into();
                 conn.cause_id = Cause::StillOpen;
-                conn.cause = "still open at the end of the capture".into();
-                conn.why = "Neither side closed while the capture ran.".into();
+                conn.cause = "still open at the end of the capture (or closed without a \
+                              segment: close() in TCP_REPAIR mode sends nothing)"
+                    .into();
+                conn.why = "Neither side closed while the capture ran, as far as the wire \
+                            shows. One close sends nothing at all: with TCP_REPAIR set (CRIU \
+                            taking a connection away), __tcp_close() runs tcp_disconnect() in \
+                            repair mode, and the peer stays ESTABLISHED."
+                    .into();
                 conn.cannot_tell
                     .push("whether the capture ended before the connection did".into());
+                conn.cannot_tell.push(
+                    "whether a program closed it in TCP_REPAIR mode: nothing goes on the \
+                     wire (repair-close)"
+                        .into(),
+                );
+                add_scenarios(conn, &["repair-close"]);
             }
         }
     }

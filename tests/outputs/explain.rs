@@ -141,7 +141,7 @@ fn built_cause(name: &str) -> (Cause, &'static str) {
         "clean_close" => (Cause::NormalClose, "seed004-http-drained"),
         "zero_window" => (Cause::ZeroWindowRst, "rfc2525-zero-window"),
         "lost_then_linger_zero" => (Cause::LingerZero, "seed003-linger-zero"),
-        "data_after_fin" => (Cause::DataAfterFin, ""),
+        "data_after_fin" => (Cause::DataAfterFin, "data-after-close"),
         _ => unreachable!("{name}"),
     }
 }
@@ -511,4 +511,61 @@ proptest! {
     ) {
         let _ = explain_bytes("x", lines.join("\n").as_bytes()).to_text();
     }
+}
+
+/// The client closes; its FIN is acknowledged; the server closes 61 s
+/// later, after the client's FIN_WAIT2 orphan expired (tcp_fin_timeout),
+/// so its FIN meets no socket: a bare `R`. No scenario in `sim/` sends the
+/// late FIN, so the trace is built here.
+#[test]
+fn late_fin_after_the_fin_wait2_orphan_expired() {
+    use finrst::segment::Flags;
+    use traces::{Builder, C, S};
+    let mut b = Builder::new("fin-wait2-expired");
+    b.handshake();
+    b.seg(C, Flags::FIN | Flags::ACK, 0, Some("close() → FIN"));
+    b.seg(S, Flags::ACK, 0, None);
+    b.after(61_000_000);
+    b.seg(S, Flags::FIN | Flags::ACK, 0, Some("close() → FIN"));
+    b.seg(C, Flags::RST, 0, Some("no socket → R"));
+    let r = explain_bytes("late", &finrst::pcap::to_bytes(&b.build()).unwrap());
+    let c = &r.connections[0];
+    assert_eq!(c.cause_id, Cause::FinWait2Expired, "{}", r.to_text());
+    assert!(c.cause.contains("late FIN"), "{}", c.cause);
+    assert_eq!(
+        c.scenarios.first().map(String::as_str),
+        Some("fin-wait2-timeout")
+    );
+    assert!(
+        c.evidence.iter().any(|e| e.contains("61 s later")),
+        "{:?}",
+        c.evidence
+    );
+
+    // The same with late data instead of a FIN: the peer wrote after the
+    // close; whether the orphan had expired is only a matter of time, and
+    // the explanation says so.
+    let mut b = Builder::new("late-data");
+    b.handshake();
+    b.seg(C, Flags::FIN | Flags::ACK, 0, Some("close() → FIN"));
+    b.seg(S, Flags::ACK, 0, None);
+    b.after(61_000_000);
+    b.seg(S, Flags::PSH | Flags::ACK, 4, None);
+    b.seg(C, Flags::RST, 0, Some("no socket → R"));
+    let r = explain_bytes("late", &finrst::pcap::to_bytes(&b.build()).unwrap());
+    let c = &r.connections[0];
+    assert_eq!(c.cause_id, Cause::DataAfterFin, "{}", r.to_text());
+    assert_eq!(
+        c.scenarios,
+        ["data-after-close", "fin-wait2-timeout"],
+        "{}",
+        r.to_text()
+    );
+    assert!(
+        c.cannot_tell
+            .iter()
+            .any(|e| e.contains("expired") && e.contains("61 s here")),
+        "{:?}",
+        c.cannot_tell
+    );
 }

@@ -1,0 +1,311 @@
+//! What each scenario in `sim/` was built to show, as one of explain's
+//! causes: the contract between the scenario corpus and `finrst explain`.
+//!
+//! Every `sim/*.sim` has one row. Run on the model or the linux engine and
+//! written as a pcap (or rendered by `tcpdump -nn -r`), the scenario's
+//! capture must be explained with that cause, the cause sentence must
+//! contain `phrase` (what sets the scenario apart when the id is shared),
+//! and the scenario must be among those the explanation names (the one to
+//! run, or a related one that looks the same on the wire).
+//! `tests/explain_corpus.rs` and `tests/explain_linux.rs` hold explain to it.
+
+use super::{Cause, Report};
+
+/// One scenario's expected explanation.
+#[derive(Clone, Copy, Debug)]
+pub struct BuiltToShow {
+    /// The file name in `sim/`, without `.sim`.
+    pub name: &'static str,
+    /// The cause of every connection in its capture.
+    pub cause: Cause,
+    /// Text the cause sentence must contain.
+    pub phrase: &'static str,
+    /// What the scenario shows, in a few words.
+    pub shows: &'static str,
+}
+
+const fn row(
+    name: &'static str,
+    cause: Cause,
+    phrase: &'static str,
+    shows: &'static str,
+) -> BuiltToShow {
+    BuiltToShow {
+        name,
+        cause,
+        phrase,
+        shows,
+    }
+}
+
+/// The table, in file-name order.
+pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
+    row(
+        "close-fin-handshake",
+        Cause::NormalClose,
+        "normal close",
+        "all data read: FIN handshake, TIME_WAIT on the closer",
+    ),
+    row(
+        "close-linger-timeout",
+        Cause::HalfClosed,
+        "retransmitted",
+        "SO_LINGER {1, 2}: close() blocks in FIN_WAIT1 while the FIN's ACK is held; no RST",
+    ),
+    row(
+        "close-linger-zero-unread",
+        Cause::UnreadData,
+        "close() with unread data",
+        "SO_LINGER {1, 0} with unread data: the unread-data R. (TCPAbortOnClose)",
+    ),
+    row(
+        "close-linger-zero",
+        Cause::LingerZero,
+        "SO_LINGER {1, 0}",
+        "SO_LINGER {1, 0}: abortive close, R. (TCPAbortOnData)",
+    ),
+    row(
+        "close-simultaneous",
+        Cause::SimultaneousClose,
+        "FINs crossed",
+        "simultaneous close: both sides CLOSING then TIME_WAIT",
+    ),
+    row(
+        "close-syn-sent",
+        Cause::SynSentClosed,
+        "close() in SYN_SENT",
+        "close() while connecting: nothing sent; the SYN-ACK gets a bare R",
+    ),
+    row(
+        "close-unread-rst",
+        Cause::UnreadData,
+        "1 byte it never read",
+        "close() with one unread byte: R.",
+    ),
+    row(
+        "data-after-close",
+        Cause::DataAfterFin,
+        "wrote after",
+        "data for a closed (orphaned) socket: bare R",
+    ),
+    row(
+        "disconnect",
+        Cause::LingerZero,
+        "connect(AF_UNSPEC)",
+        "connect(AF_UNSPEC): tcp_disconnect sends R.",
+    ),
+    row(
+        "drop-fin-retransmit",
+        Cause::HalfClosed,
+        "retransmitted",
+        "a lost FIN is retransmitted by the RTO timer",
+    ),
+    row(
+        "exit-linger-ignored",
+        Cause::HalfClosed,
+        "closed its sending half",
+        "an exiting process does not linger: a FIN",
+    ),
+    row(
+        "exit-unread",
+        Cause::UnreadData,
+        "unread data",
+        "a killed process with unread data: R.",
+    ),
+    row(
+        "fin-wait2-timeout",
+        Cause::HalfClosed,
+        "tcp_fin_timeout",
+        "an orphan in FIN_WAIT2 expires silently",
+    ),
+    row(
+        "http-unread",
+        Cause::UnreadData,
+        "485 bytes",
+        "HTTP response left unread: R. seq 19 ack 486",
+    ),
+    row(
+        "linger2-negative-fin-wait2",
+        Cause::AbortAfterFin,
+        "TCP_LINGER2 < 0",
+        "TCP_LINGER2 -1 and close() in FIN_WAIT2: R. (TCPAbortOnLinger)",
+    ),
+    row(
+        "linger2-negative-orphan",
+        Cause::Linger2Orphan,
+        "TCP_LINGER2 < 0",
+        "TCP_LINGER2 -1, the orphan's FIN is acknowledged: bare R",
+    ),
+    row(
+        "listen-close-accept-queue",
+        Cause::ListenerClosed,
+        "accept queue",
+        "closing a listener resets the connections nobody accepted",
+    ),
+    row(
+        "oob-inline-drained",
+        Cause::HalfClosed,
+        "urgent",
+        "SO_OOBINLINE: the urgent byte read inline, close() sends F.",
+    ),
+    row(
+        "oob-read-close",
+        Cause::UnreadData,
+        "unread data",
+        "the urgent byte read with MSG_OOB still counts as unread: R.",
+    ),
+    row(
+        "repair-close",
+        Cause::StillOpen,
+        "TCP_REPAIR",
+        "close() in TCP_REPAIR mode sends nothing",
+    ),
+    row(
+        "reset-then-send",
+        Cause::UnreadData,
+        "unread data",
+        "after an RST: ECONNRESET once, then 0, then EPIPE; close() sends nothing",
+    ),
+    row(
+        "rfc2525-zero-window",
+        Cause::ZeroWindowRst,
+        "zero window then RST",
+        "RFC 2525 2.17: zero window, the receiver dies with its queue full: R.",
+    ),
+    row(
+        "seed000-epollout-unread",
+        Cause::UnreadData,
+        "1 byte it never read",
+        "the server writes a byte on EPOLLOUT; the client closes unread: R.",
+    ),
+    row(
+        "seed001-full-read",
+        Cause::NormalClose,
+        "normal close",
+        "everything read: FIN handshake, TIME_WAIT on the server",
+    ),
+    row(
+        "seed001-partial-read",
+        Cause::UnreadData,
+        "unread data",
+        "the server reads 1 of 2 bytes and closes: R.",
+    ),
+    row(
+        "seed001-shutdown-rd",
+        Cause::UnreadData,
+        "unread data",
+        "shutdown(SHUT_RD) does not purge: close() still sends R.",
+    ),
+    row(
+        "seed001-shutdown-wr",
+        Cause::ShutdownWrThenUnread,
+        "shutdown(SHUT_WR)",
+        "shutdown(SHUT_WR) sends FIN; close() with unread data then R.",
+    ),
+    row(
+        "seed002-kill-client",
+        Cause::UnreadData,
+        "unread data",
+        "urgent bytes read with MSG_OOB only, the client is killed: R.",
+    ),
+    row(
+        "seed002-oob-read-close",
+        Cause::UnreadData,
+        "unread data",
+        "the urgent byte read only with MSG_OOB, then close: R.",
+    ),
+    row(
+        "seed003-linger-timeout",
+        Cause::HalfClosed,
+        "closed its sending half",
+        "SO_LINGER {1, 5}: close() waits for the FIN's ACK; no RST on timeout",
+    ),
+    row(
+        "seed003-linger-zero-unread",
+        Cause::UnreadData,
+        "unread data",
+        "SO_LINGER {1, 0} with unread data: R. (TCPAbortOnClose)",
+    ),
+    row(
+        "seed003-linger-zero",
+        Cause::LingerZero,
+        "SO_LINGER {1, 0}",
+        "SO_LINGER {1, 0} right after connect: R. (TCPAbortOnData)",
+    ),
+    row(
+        "seed004-http-drained",
+        Cause::NormalClose,
+        "normal close",
+        "the response read to EOF: FIN, TIME_WAIT on the client",
+    ),
+    row(
+        "seed004-http-unread",
+        Cause::UnreadData,
+        "485 bytes",
+        "the 485-byte response left unread: R. seq 19 ack 486",
+    ),
+    row(
+        "shutdown-rd-unread",
+        Cause::UnreadData,
+        "unread data",
+        "shutdown(SHUT_RD) does not purge: close() still sends R.",
+    ),
+    row(
+        "shutdown-wr-unread",
+        Cause::ShutdownWrThenUnread,
+        "shutdown(SHUT_WR)",
+        "shutdown(SHUT_WR) sends F.; close() with unread data then R.",
+    ),
+    row(
+        "zero-window-exit",
+        Cause::ZeroWindowRst,
+        "zero window then RST",
+        "zero window, receiver killed: R.",
+    ),
+];
+
+/// The row of a scenario.
+pub fn built_to_show(name: &str) -> Option<&'static BuiltToShow> {
+    BUILT_TO_SHOW.iter().find(|b| b.name == name)
+}
+
+/// Whether `report` (the explanation of scenario `name`'s capture) names
+/// the cause the scenario was built to show, for every connection; the
+/// error says what differs.
+pub fn check(name: &str, report: &Report) -> Result<(), String> {
+    let want = built_to_show(name).ok_or_else(|| format!("{name}: not in BUILT_TO_SHOW"))?;
+    if report.connections.is_empty() {
+        return Err(format!("{name}: no connection explained"));
+    }
+    let mut errs = Vec::new();
+    for c in &report.connections {
+        if c.cause_id != want.cause {
+            errs.push(format!(
+                "connection {}: cause {:?}, want {:?}",
+                c.id, c.cause_id, want.cause
+            ));
+        }
+        if !c.cause.contains(want.phrase) {
+            errs.push(format!(
+                "connection {}: the cause does not say {:?}: {}",
+                c.id, want.phrase, c.cause
+            ));
+        }
+        if !c.scenarios.iter().any(|s| s == name) {
+            errs.push(format!(
+                "connection {}: {name} is not among the scenarios named {:?}",
+                c.id, c.scenarios
+            ));
+        }
+    }
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} ({}):\n  {}\n{}",
+            want.shows,
+            errs.join("\n  "),
+            report.to_text()
+        ))
+    }
+}
