@@ -172,11 +172,11 @@ fn main() {
     for (mb, chunk) in [(10u64, 1u32 << 20), (100, 1 << 20), (10, 100), (20, 100)] {
         let (segs, secs, peak, vt) = bulk(mb << 20, chunk);
         println!(
-            "bulk {mb:>3} MB through a 64 KiB window in {chunk}-byte writes: {segs} segments in {:.3} s = {:.0} segments/s, {:.1} s virtual, peak heap {:.1} MiB",
+            "bulk {mb:>3} MB through a 64 KiB window in {chunk}-byte writes: {segs} segments in {:.3} s = {:.0} segments/s, {:.1} s virtual, peak heap {:.0} KiB",
             secs,
             segs as f64 / secs,
             vt as f64 / 1e6,
-            peak as f64 / (1 << 20) as f64
+            peak as f64 / 1024.0
         );
     }
 }

@@ -283,13 +283,15 @@ impl SmolEngine {
             match self.w.attempt(host, sock, call, ctx, &mut retry) {
                 Attempt::Done(o) => return o,
                 Attempt::Block if self.together => {
-                    return self.w.give_up(
-                        host,
-                        sock,
-                        call,
-                        &retry,
-                        "calls made together do not wait",
-                    );
+                    let mut o =
+                        self.w
+                            .give_up(host, sock, call, &retry, "calls made together do not wait");
+                    if matches!(call, Call::Connect { .. }) {
+                        // A connect that does not wait is a non-blocking
+                        // connect: EINPROGRESS, as on the model and Linux.
+                        o.errno = Some("EINPROGRESS".into());
+                    }
+                    return o;
                 }
                 Attempt::Block => {}
             }

@@ -443,7 +443,7 @@ impl<D: Device> World<D> {
             seg.why = Some(if live {
                 "the socket rejects the segment (RFC 9293 reset generation)".into()
             } else {
-                "no socket for the segment → RST from the interface".into()
+                "no live socket for the segment (or a socket reset before it was used) → RST".into()
             });
             return;
         }
