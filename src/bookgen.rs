@@ -45,6 +45,8 @@ struct Run {
     policy: Policy,
     /// Also draw the ladder diagram.
     ladder: bool,
+    /// `--horizon`, seconds (the script's own when `None`).
+    horizon_s: Option<u64>,
 }
 
 const fn model(scenario: &'static str, ladder: bool) -> Run {
@@ -53,6 +55,7 @@ const fn model(scenario: &'static str, ladder: bool) -> Run {
         engine: EngineKind::Model,
         policy: Policy::Linux,
         ladder,
+        horizon_s: None,
     }
 }
 
@@ -79,10 +82,12 @@ const RUNS: &[Run] = &[
     model("rfc2525-zero-window", true),
     Run {
         policy: Policy::AlwaysFin,
+        horizon_s: Some(120),
         ..model("rfc2525-zero-window", true)
     },
     Run {
         engine: EngineKind::Smoltcp,
+        horizon_s: Some(300),
         ..model("rfc2525-zero-window", true)
     },
 ];
@@ -219,7 +224,8 @@ pub fn generate(root: &Path) -> Result<Vec<GenFile>, String> {
     };
 
     for r in RUNS {
-        let t = run(root, r.scenario, r.engine, r.policy)?;
+        let horizon = r.horizon_s.map(|s| s * 1_000_000);
+        let t = run_with(root, r.scenario, r.engine, r.policy, horizon)?;
         put(format!("{}.trace.txt", r.stem()), t.to_text());
         if r.ladder {
             put(format!("{}.svg", r.stem()), crate::ladder::render(&t));
@@ -284,6 +290,16 @@ pub fn write(root: &Path, files: &[GenFile], extra: &[PathBuf]) -> std::io::Resu
 /// file `sim/NAME.sim` whatever `root` is, so that the output does not
 /// depend on where the repository lives.
 fn run(root: &Path, scenario: &str, engine: EngineKind, policy: Policy) -> Result<Trace, String> {
+    run_with(root, scenario, engine, policy, None)
+}
+
+fn run_with(
+    root: &Path,
+    scenario: &str,
+    engine: EngineKind,
+    policy: Policy,
+    horizon_us: Option<u64>,
+) -> Result<Trace, String> {
     let shown = format!("sim/{scenario}.sim");
     let text = std::fs::read_to_string(root.join(&shown)).map_err(|e| format!("{shown}: {e}"))?;
     let s = script::parse(&shown, &text).map_err(|e| e.to_string())?;
@@ -293,7 +309,7 @@ fn run(root: &Path, scenario: &str, engine: EngineKind, policy: Policy) -> Resul
     };
     let mut e = make_engine(engine, &HostSpec::for_hosts(&s.hosts), &opts)
         .map_err(|e| format!("{shown}: {e}"))?;
-    runner::run(&s, e.as_mut(), &opts, None).map_err(|e| format!("{shown}: {e}"))
+    runner::run(&s, e.as_mut(), &opts, horizon_us).map_err(|e| format!("{shown}: {e}"))
 }
 
 fn sim_names(root: &Path) -> Result<Vec<String>, String> {
