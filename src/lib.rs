@@ -10,6 +10,7 @@
 // them into let-chains would hide that correspondence.
 #![allow(clippy::collapsible_if, clippy::collapsible_match)]
 
+pub mod bookgen;
 pub mod compare;
 pub mod engine;
 pub mod explain;

@@ -56,6 +56,17 @@ enum Cmd {
     /// a table with one row per scenario and `N/M scenarios identical`.
     /// Exit 0 when every scenario is identical (windows aside), 1 when not.
     Conform(ConformArgs),
+    /// Regenerate the book's traces, ladders and tables
+    /// (book/src/generated/) from sim/; with --check, only report stale
+    /// files (exit 1 if any).
+    BookGen {
+        /// Report stale files without writing them.
+        #[arg(long)]
+        check: bool,
+        /// The repository root (holding sim/ and book/).
+        #[arg(long, default_value = ".")]
+        root: String,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -158,6 +169,7 @@ fn main() -> ExitCode {
         Cmd::List { dir } => list(&dir),
         Cmd::Compare(a) => compare(a),
         Cmd::Conform(a) => conform(a),
+        Cmd::BookGen { check, root } => book_gen(check, &root),
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "finrst", &mut std::io::stdout());
             ExitCode::SUCCESS
@@ -377,4 +389,48 @@ fn conform(a: ConformArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+fn book_gen(check: bool, root: &str) -> ExitCode {
+    use finrst::bookgen;
+    let root = std::path::Path::new(root);
+    let files = match bookgen::generate(root) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("finrst: book-gen: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (stale, extra) = bookgen::stale(root, &files);
+    for p in &stale {
+        println!(
+            "{} {}",
+            if check { "stale:" } else { "wrote:" },
+            p.display()
+        );
+    }
+    for p in &extra {
+        println!(
+            "{} {}",
+            if check { "extra:" } else { "removed:" },
+            p.display()
+        );
+    }
+    if check {
+        return if stale.is_empty() && extra.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            eprintln!("finrst: the book's generated files are stale; run `finrst book-gen`");
+            ExitCode::from(1)
+        };
+    }
+    let changed: Vec<_> = files
+        .into_iter()
+        .filter(|f| stale.contains(&f.path))
+        .collect();
+    if let Err(e) = bookgen::write(root, &changed, &extra) {
+        eprintln!("finrst: book-gen: {e}");
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
 }
