@@ -863,14 +863,26 @@ impl Engine for LinuxEngine {
         let cap_us = now_us + self.max_wait_us;
         let end_us = horizon_us.min(cap_us).max(now_us);
         let mut cut = false;
+        // The end must be seen twice in a row: one read of /proc/PID/net/tcp
+        // that fails or races a hand-over to a time-wait socket must not
+        // end the run early (a loaded machine showed it).
+        let mut calm = 0;
         loop {
             self.sync();
             let now = sys::monotonic_ns();
             let quiet = now.saturating_sub(self.relay.last_activity_ns()) >= SETTLE_QUIET_US * 1000
                 && self.relay.in_flight() == 0;
-            let busy = self.entries().iter().any(|(_, e)| !idle(e));
+            let busy = match self.entries_checked() {
+                Some(es) => es.iter().any(|(_, e)| !idle(e)),
+                None => true,
+            };
             if quiet && !busy {
-                break;
+                calm += 1;
+                if calm >= 2 {
+                    break;
+                }
+            } else {
+                calm = 0;
             }
             if self.us(now) >= end_us {
                 cut = end_us < horizon_us;
@@ -969,6 +981,17 @@ impl Engine for LinuxEngine {
 
 impl LinuxEngine {
     /// Every TCP socket of every host namespace now.
+    /// Like [`Self::entries`], but `None` if any host's table could not be
+    /// read.
+    fn entries_checked(&self) -> Option<Vec<(usize, TcpEntry)>> {
+        let mut v = Vec::new();
+        for (h, p) in self.procs.iter().enumerate() {
+            let es = states::read_proc_tcp(p.pid).ok()?;
+            v.extend(es.into_iter().map(|e| (h, e)));
+        }
+        Some(v)
+    }
+
     fn entries(&self) -> Vec<(usize, TcpEntry)> {
         let mut v = Vec::new();
         for (h, p) in self.procs.iter().enumerate() {
