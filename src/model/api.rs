@@ -532,7 +532,12 @@ fn shutdown(w: &mut World, id: SockId, how: How) -> CallOutcome {
         )
         && tcp_close_state(w, id)
     {
-        output::send_fin(w, id);
+        let why = if w.sk(id).state == State::LastAck {
+            "FIN: shutdown(SHUT_WR) after the peer's FIN (tcp_shutdown -> tcp_close_state)"
+        } else {
+            "FIN: shutdown(SHUT_WR) (tcp_shutdown -> tcp_close_state)"
+        };
+        output::send_fin(w, id, why);
     }
     CallOutcome::ok(0)
 }

@@ -137,8 +137,15 @@ pub fn tcp_close(w: &mut World, id: SockId, exiting: bool) -> (CloseOutcome, Opt
         outcome = CloseOutcome::LingerZero;
     } else {
         // 8. tcp_close_state, then the FIN after any queued data.
+        let why = if w.sk(id).state == State::CloseWait {
+            "FIN: close() after the peer's FIN (tcp_close_state: CLOSE_WAIT -> LAST_ACK)"
+        } else if always_fin && unread > 0 {
+            "FIN: close() with unread data, the RFC 2525 rule switched off (--policy always-fin)"
+        } else {
+            "FIN: close() with nothing unread (tcp_close_state)"
+        };
         if tcp_close_state(w, id) {
-            send_fin(w, id);
+            send_fin(w, id, why);
         }
         outcome = CloseOutcome::Fin;
     }

@@ -249,8 +249,9 @@ pub fn send_active_reset(w: &mut World, id: SockId, why: &str) {
 }
 
 /// `tcp_send_fin`: queue the FIN after any data and push.
-pub fn send_fin(w: &mut World, id: SockId) {
+pub fn send_fin(w: &mut World, id: SockId, why: &'static str) {
     w.sk_mut(id).fin_queued = true;
+    w.sk_mut(id).fin_why = why;
     write_xmit(w, id);
 }
 
@@ -294,13 +295,7 @@ fn data_why(s: &Sock, seq: u32, len: u32, fin: bool, retrans: bool) -> String {
         String::new()
     };
     if fin {
-        let f = match s.state {
-            State::LastAck => "FIN: close() after the peer's FIN (CLOSE_WAIT -> LAST_ACK)",
-            State::FinWait1 if s.dead => "FIN: close() with nothing unread (tcp_close_state)",
-            State::FinWait1 => "FIN: shutdown(SHUT_WR) or close() (tcp_close_state)",
-            State::Closing => "FIN",
-            _ => "FIN",
-        };
+        let f = s.fin_why;
         if why.is_empty() {
             why = f.to_string();
         } else if !retrans {

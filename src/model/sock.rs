@@ -175,6 +175,8 @@ pub struct Sock {
     pub pushed_seq: u32,
     /// A FIN is queued after the last byte (`TCPHDR_FIN` on the tail skb).
     pub fin_queued: bool,
+    /// Which call queued the FIN (for the reason shown beside it).
+    pub fin_why: &'static str,
     /// `tp->snd_up`: end of urgent data (`tcp_mark_urg`), if in urgent mode.
     pub snd_up: Option<u32>,
     /// `tp->snd_sml`: end of the last small segment sent (Minshall-Nagle).
@@ -313,6 +315,7 @@ impl Sock {
             skbs: VecDeque::new(),
             pushed_seq: 0,
             fin_queued: false,
+            fin_why: "FIN",
             snd_up: None,
             snd_sml: 0,
             snd_wscale: 0,
