@@ -265,20 +265,7 @@ impl Runner<'_> {
                         ));
                     }
                     Some(n) => n.clone(),
-                    None => {
-                        let mut k = 1;
-                        loop {
-                            let n = if k == 1 {
-                                "conn".to_string()
-                            } else {
-                                format!("conn{k}")
-                            };
-                            if !exists(self, &n) {
-                                break n;
-                            }
-                            k += 1;
-                        }
-                    }
+                    None => self.next_conn_name(h),
                 };
                 ctx.new_name = Some(new);
                 l
@@ -332,9 +319,8 @@ impl Runner<'_> {
         // socket ordinal (programs start with 0, 1, 2 open).
         let mut ret = out.ret;
         if let (Call::Accept, true) = (call, out.ret >= 0) {
-            if let Some(n) = self.resolve_new_name(step, c) {
-                self.names[h].socks.push(n);
-            }
+            let n = c.name_as.clone().unwrap_or_else(|| self.next_conn_name(h));
+            self.names[h].socks.push(n);
             ret = 2 + self.names[h].socks.len() as i64;
         }
         if let (Call::Socket, true) = (call, out.ret >= 0) {
@@ -389,25 +375,19 @@ impl Runner<'_> {
         self.calls.push(rec);
     }
 
-    fn resolve_new_name(&self, _step: &Step, c: &CallStep) -> Option<String> {
-        let h = self.host(&c.host);
-        match &c.name_as {
-            Some(n) => Some(n.clone()),
-            None => {
-                let mut k = 1;
-                loop {
-                    let n = if k == 1 {
-                        "conn".to_string()
-                    } else {
-                        format!("conn{k}")
-                    };
-                    if !self.names[h].socks.contains(&n) {
-                        return Some(n);
-                    }
-                    k += 1;
+    /// The name an accepted connection gets without `as NAME`: `conn`,
+    /// then `conn2`, `conn3`, ...
+    fn next_conn_name(&self, h: usize) -> String {
+        (1..)
+            .map(|k| {
+                if k == 1 {
+                    "conn".to_string()
+                } else {
+                    format!("conn{k}")
                 }
-            }
-        }
+            })
+            .find(|n| !self.names[h].socks.contains(n))
+            .unwrap_or_default()
     }
 
     fn fail(&mut self, step: &Step, why: String) {

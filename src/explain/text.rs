@@ -220,20 +220,9 @@ fn parse_old(b: &str, p: &mut Packet) -> Result<(), String> {
     let first = w
         .next()
         .ok_or("not a tcpdump TCP line (nothing after `SRC > DST:`)")?;
-    let mut f = 0u8;
-    for c in first.chars() {
-        f |= match c {
-            'F' => 0x01,
-            'S' => 0x02,
-            'R' => 0x04,
-            'P' => 0x08,
-            '.' => 0x10,
-            'U' => 0x20,
-            'E' => 0x40,
-            'W' => 0x80,
-            _ => return Err("not a tcpdump TCP line".into()),
-        };
-    }
+    let mut f = crate::segment::Flags::from_tcpdump(first)
+        .ok_or("not a tcpdump TCP line")?
+        .0;
     let toks: Vec<&str> = w.collect();
     let mut i = 0;
     while i < toks.len() {

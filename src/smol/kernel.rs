@@ -88,31 +88,9 @@ impl Drop for Netns {
     }
 }
 
-/// The errno name a program would print.
+/// The errno name a program would print (the linux engine's table).
 pub fn errno_name(e: i32) -> String {
-    let n = match e {
-        libc::EAGAIN => "EAGAIN",
-        libc::ECONNRESET => "ECONNRESET",
-        libc::EPIPE => "EPIPE",
-        libc::ENOTCONN => "ENOTCONN",
-        libc::EINVAL => "EINVAL",
-        libc::ECONNREFUSED => "ECONNREFUSED",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        libc::ECONNABORTED => "ECONNABORTED",
-        libc::EBADF => "EBADF",
-        libc::EINPROGRESS => "EINPROGRESS",
-        libc::EISCONN => "EISCONN",
-        libc::EALREADY => "EALREADY",
-        libc::EADDRINUSE => "EADDRINUSE",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::EINTR => "EINTR",
-        libc::ENOPROTOOPT => "ENOPROTOOPT",
-        libc::EPERM => "EPERM",
-        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
-        libc::ENETUNREACH => "ENETUNREACH",
-        _ => return format!("E{e}"),
-    };
-    n.into()
+    crate::linux::sys::errno_name(e)
 }
 
 fn last_errno() -> i32 {
