@@ -17,6 +17,10 @@ pub struct ScriptError {
 
 impl fmt::Display for ScriptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            // The file itself could not be read: no position to point at.
+            return write!(f, "{}: cannot read the script: {}", self.file, self.found);
+        }
         write!(
             f,
             "{}:{}:{}: expected {}, found {}",
@@ -48,7 +52,7 @@ pub fn parse_file(path: &str) -> Result<Script, ScriptError> {
             file: path.into(),
             line: 0,
             col: 0,
-            found: format!("an unreadable file ({e})"),
+            found: e.to_string(),
             expected: "a readable .sim file".into(),
         }),
     }
