@@ -147,7 +147,7 @@ const BRANCHES: &[Branch] = &[
         number: "3, 6",
         kernel: "unread urgent byte (recv(MSG_OOB) does not consume it)",
         scenario: "seed002-oob-read-close",
-        evidence: Evidence::Note("unread bytes discarded"),
+        evidence: Evidence::Note("unread byte"),
     },
     Branch {
         number: "4",

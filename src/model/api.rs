@@ -573,7 +573,10 @@ fn close(w: &mut World, host: usize, name: &str, id: SockId) -> CallOutcome {
     }
     match outcome {
         CloseOutcome::UnreadData(n) => {
-            out.note = Some(format!("{n} unread bytes discarded"));
+            out.note = Some(format!(
+                "{n} unread byte{} discarded",
+                if n == 1 { "" } else { "s" }
+            ));
         }
         CloseOutcome::Repair => out.note = Some("TCP_REPAIR: nothing sent".into()),
         _ => {}
