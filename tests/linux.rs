@@ -434,13 +434,37 @@ fn conformance_model_vs_kernel() {
     };
     let files = sim_files("sim").unwrap();
     assert!(!files.is_empty(), "no scenarios in sim/");
-    let rows = conform(
+    // Eight real-time runs at a time: with the whole corpus at once, a
+    // 2-core machine delays the relay by milliseconds and the kernel's own
+    // timers (a tail loss probe after 2 RTTs + 8 ms) start to fire.
+    let mut rows = conform(
         &files,
         EngineKind::Model,
         EngineKind::Linux,
         &RunOptions::default(),
-        files.len(),
+        8,
     );
+    // The kernel runs in real time: a scenario that differs is run once
+    // more, alone, and only a difference that reproduces counts. Every
+    // retry is printed with the difference it first showed.
+    for (i, f) in files.iter().enumerate() {
+        if rows[i].identical() && rows[i].windows_same() {
+            continue;
+        }
+        let first = match &rows[i].comparison {
+            Some(c) => c.diff_text(),
+            None => rows[i].error.clone().unwrap_or_default(),
+        };
+        let again = conform(
+            std::slice::from_ref(f),
+            EngineKind::Model,
+            EngineKind::Linux,
+            &RunOptions::default(),
+            1,
+        );
+        println!("retried {f} alone; the first run showed:\n{first}");
+        rows[i] = again.into_iter().next().expect("one row per file");
+    }
     print!("{}", finrst::compare::table(&rows));
     let floor: usize = std::fs::read_to_string("tests/windows-floor.txt")
         .unwrap()
