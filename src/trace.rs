@@ -2,7 +2,6 @@
 //! open; rendered as text (tcpdump-like) or JSON.
 
 use crate::engine::{HostSpec, OpenConn, StateChange};
-use crate::script::epoll;
 use crate::segment::{RelSegment, Segment};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -282,9 +281,4 @@ impl Trace {
         }
         o
     }
-}
-
-/// Renders a poll result mask by name.
-pub fn events_text(mask: u32) -> String {
-    epoll::names(mask)
 }

@@ -3,7 +3,7 @@
 
 use super::World;
 use super::close::{self, CloseOutcome, tcp_close, tcp_close_state, tcp_disconnect};
-use super::input::{fin_acked, init_connection};
+use super::input::init_connection;
 use super::output::{self, send_ack, write_xmit};
 use super::sock::*;
 use crate::engine::{CallCtx, CallOutcome, DEFAULT_HORIZON_US};
@@ -581,7 +581,6 @@ fn close(w: &mut World, host: usize, name: &str, id: SockId) -> CallOutcome {
         CloseOutcome::Repair => out.note = Some("TCP_REPAIR: nothing sent".into()),
         _ => {}
     }
-    let _ = fin_acked;
     out
 }
 

@@ -535,7 +535,7 @@ impl Engine for ModelEngine {
             w.now = w.now.max(horizon_us);
         }
         let mut open = Vec::new();
-        for (i, s) in w.socks.iter().enumerate() {
+        for s in w.socks.iter() {
             if matches!(s.state, State::Close | State::Listen) || s.remote.is_none() {
                 continue;
             }
@@ -558,7 +558,6 @@ impl Engine for ModelEngine {
                     s.t_probe.unwrap_or(0).saturating_sub(w.now) / MS
                 ));
             }
-            let _ = i;
             open.push(OpenConn {
                 host: w.hosts[s.host].name.clone(),
                 sock: s.name.clone(),
