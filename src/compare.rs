@@ -163,7 +163,11 @@ fn call_lines(t: &Trace) -> Vec<String> {
             } else {
                 format!("{}.{}", c.host, c.sock)
             };
-            format!("{who} {} = {}", c.call, c.result_text())
+            let mut l = format!("{who} {} = {}", c.call, c.result_text());
+            if let Some(i) = &c.info {
+                l.push_str(&format!(" [{}]", crate::trace::info_text(i)));
+            }
+            l
         })
         .collect()
 }

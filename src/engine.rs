@@ -111,6 +111,8 @@ pub struct CallOutcome {
     /// The engine cannot perform this call (e.g. MSG_OOB on smoltcp); it was
     /// skipped and the note says why.
     pub unsupported: bool,
+    /// `getsockopt`: the facts reported, by name.
+    pub info: Option<crate::script::SockInfo>,
 }
 
 impl CallOutcome {

@@ -17,11 +17,13 @@ pub mod explain;
 pub mod ladder;
 pub mod linux;
 pub mod model;
+pub mod payload;
 pub mod pcap;
 pub mod runner;
 pub mod script;
 pub mod segment;
 pub mod smol;
+pub mod sockinfo;
 pub mod trace;
 
 use engine::{Engine, EngineError, HostSpec, RunOptions};

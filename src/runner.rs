@@ -357,6 +357,7 @@ impl Runner<'_> {
             line: step.line,
             note,
             events,
+            info: out.info.clone(),
         };
         if let Some(exp) = &c.expected {
             self.checked += 1;

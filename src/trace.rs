@@ -25,6 +25,30 @@ pub struct CallRecord {
     /// For `poll`: the events, by name.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<String>,
+    /// For `getsockopt`: the facts the engine reported, in order.
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "info_map")]
+    pub info: Option<crate::script::SockInfo>,
+}
+
+fn info_map<S: serde::Serializer>(
+    v: &Option<crate::script::SockInfo>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let v = v.as_deref().unwrap_or_default();
+    let mut m = s.serialize_map(Some(v.len()))?;
+    for (k, x) in v {
+        m.serialize_entry(k, x)?;
+    }
+    m.end()
+}
+
+/// `name=value ...` of a `getsockopt` result.
+pub fn info_text(info: &[(&'static str, i64)]) -> String {
+    info.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl CallRecord {
@@ -224,6 +248,9 @@ impl Trace {
             );
             if let Some(n) = &c.note {
                 let _ = write!(o, "  ({n})");
+            }
+            if let Some(i) = &c.info {
+                let _ = write!(o, "  [{}]", info_text(i));
             }
             let _ = writeln!(o, "  [line {}]", c.line);
         }

@@ -145,6 +145,12 @@ pub enum Cmd {
     Disconnect {
         name: String,
     },
+    /// `getsockopt(level, opt)`: the raw bytes come back in `data`.
+    GetSockOpt {
+        name: String,
+        level: i32,
+        opt: i32,
+    },
     Sysctl {
         key: String,
         value: String,
@@ -811,6 +817,17 @@ impl Program {
                         libc::connect(fd, &sa, std::mem::size_of::<libc::sockaddr>() as u32)
                             as isize,
                     )
+                }
+                Cmd::GetSockOpt { name, level, opt } => {
+                    let fd = self.fd(&name)?;
+                    let mut b = vec![0u8; 512];
+                    let mut len = b.len() as libc::socklen_t;
+                    let r = libc::getsockopt(fd, level, opt, b.as_mut_ptr().cast(), &mut len);
+                    let mut out = res(r as isize);
+                    if r >= 0 {
+                        out.data = Some(hex(&b[..len as usize]));
+                    }
+                    out
                 }
                 Cmd::Sysctl { key, value } => match write_sysctl(&key, &value) {
                     Ok(()) => Reply::default(),

@@ -73,7 +73,7 @@ use crate::engine::{
     CallCtx, CallOutcome, Engine, EngineError, Finish, HostSpec, OpenConn, RunOptions,
     SETTLE_QUIET_US, StateChange,
 };
-use crate::script::{COUNTER_NAMES, Call, Fault, How, SockOpt};
+use crate::script::{COUNTER_NAMES, Call, Fault, GetOpt, How, SockOpt};
 use crate::segment::Segment;
 use host::{Cmd, HostProc, Reply};
 use relay::Relay;
@@ -557,6 +557,17 @@ impl LinuxEngine {
                 }
             }
             Call::Disconnect => Cmd::Disconnect { name },
+            Call::GetSockOpt(o) => Cmd::GetSockOpt {
+                name,
+                level: match o {
+                    GetOpt::MemInfo => libc::SOL_SOCKET,
+                    GetOpt::TcpInfo => libc::IPPROTO_TCP,
+                },
+                opt: match o {
+                    GetOpt::MemInfo => libc::SO_MEMINFO,
+                    GetOpt::TcpInfo => libc::TCP_INFO,
+                },
+            },
             Call::Exit => unreachable!("exit is handled before commands"),
         })
     }
@@ -609,6 +620,12 @@ impl LinuxEngine {
             data: r.data.as_deref().map(host::unhex),
             ..Default::default()
         };
+        if let (Call::GetSockOpt(o), Some(d)) = (call, out.data.take()) {
+            out.info = Some(match o {
+                GetOpt::MemInfo => crate::sockinfo::decode_meminfo(&d),
+                GetOpt::TcpInfo => crate::sockinfo::decode_tcpinfo(&d),
+            });
+        }
         if let (Call::Accept, Some((a, port))) = (call, r.peer) {
             let new = ctx.new_name.clone().unwrap_or_else(|| "conn".into());
             // `sock` is the listener the accept was made on.

@@ -58,6 +58,10 @@ pub fn call(w: &mut World, host: usize, name: &str, call: &Call, ctx: &CallCtx) 
             }
             CallOutcome::ok(0)
         }
+        Call::GetSockOpt(o) => CallOutcome {
+            info: Some(getsockopt(w, id, *o)),
+            ..CallOutcome::ok(0)
+        },
         Call::Socket | Call::Exit => unreachable!("handled above"),
     }
 }
@@ -689,4 +693,26 @@ fn setsockopt(w: &mut World, id: SockId, o: SockOpt) -> CallOutcome {
         }
     }
     CallOutcome::ok(0)
+}
+
+/// `getsockopt SO_MEMINFO` (`sk_get_meminfo`) and `TCP_INFO`
+/// (`tcp_get_info`), the fields [`crate::sockinfo`] names.
+fn getsockopt(w: &World, id: SockId, o: crate::script::GetOpt) -> crate::script::SockInfo {
+    let s = w.sk(id);
+    match o {
+        crate::script::GetOpt::MemInfo => vec![
+            ("rmem_alloc", s.rmem_alloc as i64),
+            ("rcvbuf", s.rcvbuf as i64),
+            ("wmem_alloc", 0),
+            ("sndbuf", s.sndbuf as i64),
+            ("fwd_alloc", 0),
+            ("wmem_queued", s.sndq.len() as i64),
+        ],
+        crate::script::GetOpt::TcpInfo => vec![
+            ("state", s.state as i64),
+            ("rcv_ssthresh", s.rcv_ssthresh as i64),
+            ("snd_wnd", s.snd_wnd as i64),
+            ("rcv_wnd", s.rcv_wnd as i64),
+        ],
+    }
 }

@@ -150,6 +150,9 @@ pub enum Call {
         interest: u32,
     },
     SetSockOpt(SockOpt),
+    /// `getsockopt`: what the kernel reports about a socket, as `ss -mi`
+    /// would show it (`SO_MEMINFO`, a deterministic subset of `TCP_INFO`).
+    GetSockOpt(GetOpt),
     /// `connect(AF_UNSPEC)`: `tcp_disconnect`.
     Disconnect,
 }
@@ -169,6 +172,7 @@ impl Call {
             Call::Exit => "exit",
             Call::Poll { .. } => "poll",
             Call::SetSockOpt(_) => "setsockopt",
+            Call::GetSockOpt(_) => "getsockopt",
             Call::Disconnect => "disconnect",
         }
     }
@@ -193,6 +197,7 @@ impl Call {
             Call::Exit => "exit()".into(),
             Call::Poll { .. } => "epoll_wait()".into(),
             Call::SetSockOpt(o) => format!("setsockopt({})", o.display()),
+            Call::GetSockOpt(o) => format!("getsockopt({})", o.name()),
             Call::Disconnect => "connect(AF_UNSPEC)".into(),
         }
     }
@@ -308,6 +313,31 @@ impl SockOpt {
         }
     }
 }
+
+/// What `getsockopt` asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GetOpt {
+    /// `SO_MEMINFO`: `sk_rmem_alloc`, `sk_rcvbuf`, `sk_wmem_queued`,
+    /// `sk_sndbuf`, `sk_forward_alloc` (`sk_get_meminfo`).
+    MemInfo,
+    /// `TCP_INFO` (`tcp_get_info`): the fields that do not depend on
+    /// timing (state, windows, MSS, counts), not RTTs or timestamps.
+    TcpInfo,
+}
+
+impl GetOpt {
+    pub fn name(self) -> &'static str {
+        match self {
+            GetOpt::MemInfo => "SO_MEMINFO",
+            GetOpt::TcpInfo => "TCP_INFO",
+        }
+    }
+}
+
+/// The socket facts a `getsockopt` step reports, by name, in the order
+/// they are shown. Engines fill what they know; the trace shows them as
+/// `name=value` pairs and `compare` compares them.
+pub type SockInfo = Vec<(&'static str, i64)>;
 
 /// epoll event bits, as in `<sys/epoll.h>`.
 pub mod epoll {

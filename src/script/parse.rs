@@ -322,7 +322,7 @@ pub fn parse_duration(w: &str) -> Option<u64> {
     Some(us.round() as u64)
 }
 
-const VERBS: &str = "socket, listen, connect, accept, send, recv, shutdown, close, exit, poll, setsockopt, disconnect, sysctl, drop, delay, hold, release";
+const VERBS: &str = "socket, listen, connect, accept, send, recv, shutdown, close, exit, poll, setsockopt, getsockopt, disconnect, sysctl, drop, delay, hold, release";
 
 /// Parses a whole script.
 pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
@@ -736,6 +736,14 @@ fn parse_step(l: &mut Line, script: &Script) -> Result<StepKind, ScriptError> {
             Call::Poll { interest }
         }
         "setsockopt" => Call::SetSockOpt(sockopt(l)?),
+        "getsockopt" => {
+            let pos = l.pos;
+            match l.word("SO_MEMINFO or TCP_INFO")?.as_str() {
+                "SO_MEMINFO" => Call::GetSockOpt(GetOpt::MemInfo),
+                "TCP_INFO" => Call::GetSockOpt(GetOpt::TcpInfo),
+                _ => return Err(l.err_at(pos, "SO_MEMINFO or TCP_INFO")),
+            }
+        }
         _ => return Err(l.err_at(verb_pos, format!("a call ({VERBS})"))),
     };
     let name_as = if l.eat_word("as") {

@@ -414,6 +414,10 @@ impl KernelHost {
                 Done(CallOutcome::ok((m & keep) as i64))
             }
             Call::SetSockOpt(o) => done_r(setsockopt(fd, o)),
+            Call::GetSockOpt(o) => Done(CallOutcome::unsupported(
+                "the TAP pair's kernel host",
+                &format!("getsockopt {}", o.name()),
+            )),
             Call::Disconnect => {
                 let sa = libc::sockaddr {
                     sa_family: libc::AF_UNSPEC as libc::sa_family_t,

@@ -503,6 +503,10 @@ impl<D: Device> World<D> {
             Call::Poll { interest } => Attempt::Done(self.poll(id, *interest)),
             Call::SetSockOpt(o) => Attempt::Done(self.setsockopt(id, o)),
             Call::Disconnect => Attempt::Done(self.disconnect(id)),
+            Call::GetSockOpt(o) => Attempt::Done(CallOutcome::unsupported(
+                "smoltcp",
+                &format!("getsockopt {}", o.name()),
+            )),
         }
     }
 
