@@ -104,6 +104,7 @@ fn bulk(bytes: u64, chunk: u32) -> (u64, f64, usize, u64) {
             host: "server".into(),
             port: 9999,
             from_port: None,
+            nonblock: false,
         },
         &cctx,
     );

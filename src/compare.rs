@@ -63,7 +63,11 @@ pub struct Comparison {
 impl Comparison {
     /// Identical on segments, calls, counters and states (windows aside).
     pub fn identical(&self) -> bool {
-        self.segments.same() && self.calls.same() && self.counters.same() && self.states.same()
+        self.segments.same()
+            && self.windows.same()
+            && self.calls.same()
+            && self.counters.same()
+            && self.states.same()
     }
 
     fn sections(&self) -> [&Section; 5] {
@@ -380,13 +384,11 @@ pub fn conform(
         .collect()
 }
 
-/// `N/M scenarios identical`, plus the windows count.
+/// `N/M scenarios identical`: every column, windows included.
 pub fn summary(rows: &[Row]) -> String {
     let same = rows.iter().filter(|r| r.identical()).count();
-    let wins = rows.iter().filter(|r| r.windows_same()).count();
     format!(
-        "{same}/{} scenarios identical (segments, calls, counters, states); windows identical in {wins}/{}",
-        rows.len(),
+        "{same}/{} scenarios identical (segments, windows, calls, counters, states)",
         rows.len()
     )
 }

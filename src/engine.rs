@@ -192,6 +192,10 @@ pub trait Engine {
     fn name(&self) -> &'static str;
     /// Time since the run began.
     fn now_us(&self) -> u64;
+    /// The run is about to start; no blocking call may wait past
+    /// `horizon_us` (a call the horizon cuts short returns as the kernel's
+    /// would if the program were killed then, with a note).
+    fn begin(&mut self, _horizon_us: u64) {}
     /// A host sysctl, e.g. `net.ipv4.tcp_fin_timeout` = `5`.
     fn sysctl(&mut self, host: usize, key: &str, value: &str) -> Result<(), EngineError>;
     /// Performs one call on the socket the runner named. `Socket`,

@@ -54,7 +54,7 @@ enum Cmd {
     Compare(CompareArgs),
     /// Run every script of a directory on two engines, in parallel, and print
     /// a table with one row per scenario and `N/M scenarios identical`.
-    /// Exit 0 when every scenario is identical (windows aside), 1 when not.
+    /// Exit 0 when every scenario is identical in every column, 1 when not.
     Conform(ConformArgs),
     /// Regenerate the book's traces, ladders and tables
     /// (book/src/generated/) from sim/; with --check, only report stale

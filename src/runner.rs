@@ -52,6 +52,11 @@ struct Names {
     /// Names whose socket has been closed by the program (the connection may
     /// live on as an orphan; its name stays valid for `expect ... state`).
     closed: Vec<String>,
+    /// Sockets made by `socket` that have not listened or connected yet:
+    /// a `listen` or `connect` that names no socket uses the newest of
+    /// them (with the options set on it), as a program's
+    /// socket/setsockopt/bind/listen sequence does.
+    fresh: Vec<String>,
 }
 
 struct Runner<'a> {
@@ -86,12 +91,14 @@ pub fn run(
         checked: 0,
         seg_mark: 0,
     };
-    for step in &script.steps {
-        r.step(step)?;
-    }
     let horizon = horizon_override_us
         .or(script.horizon_us)
         .unwrap_or(DEFAULT_HORIZON_US);
+    // The horizon bounds blocking calls too: none waits past it.
+    r.engine.begin(horizon);
+    for step in &script.steps {
+        r.step(step)?;
+    }
     let fin = r.engine.finish(horizon);
     let mut counters = BTreeMap::new();
     for (i, h) in hosts.iter().enumerate() {
@@ -205,6 +212,7 @@ impl Runner<'_> {
                     ));
                 }
                 self.names[h].socks.push(n.clone());
+                self.names[h].fresh.push(n.clone());
                 n
             }
             Call::Listen { .. } | Call::Connect { .. } => {
@@ -213,11 +221,19 @@ impl Runner<'_> {
                 } else {
                     "conn"
                 };
+                let fresh = self.names[h]
+                    .fresh
+                    .iter()
+                    .rev()
+                    .find(|s| !self.names[h].closed.contains(s))
+                    .cloned();
                 let n = c
                     .sock
                     .clone()
                     .or_else(|| c.name_as.clone())
+                    .or(fresh)
                     .unwrap_or_else(|| default.into());
+                self.names[h].fresh.retain(|s| s != &n);
                 if !exists(self, &n) {
                     self.names[h].socks.push(n.clone());
                     // The implicit socket() a program makes first.

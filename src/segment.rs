@@ -6,10 +6,12 @@
 //! ([`Segment::encode_ipv4`]), which is what the pcap writer stores, and is
 //! printed by one function in tcpdump's style ([`Segment::tcpdump_line`]).
 
+use crate::payload::Payload;
 use pnet_packet::ip::IpNextHeaderProtocols;
 use pnet_packet::ipv4::{self, Ipv4Packet, MutableIpv4Packet};
 use pnet_packet::tcp::{self, MutableTcpPacket, TcpPacket};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::net::Ipv4Addr;
 
@@ -230,10 +232,15 @@ pub struct Segment {
     /// Payload length (a SYN or FIN is not counted, as on the wire).
     pub len: u32,
     /// The payload bytes, when the engine kept them (the model keeps them
-    /// unless told not to, for the bulk benchmark).
-    pub payload: Option<Vec<u8>>,
-    /// Why the sender sent it (model only): the kernel path that built it.
-    pub why: Option<String>,
+    /// unless told not to, for the bulk benchmark), as ranges: no byte is
+    /// copied until it is shown.
+    pub payload: Option<Payload>,
+    /// Why the sender sent it: the kernel path that built it (the model),
+    /// or what the engine knows of it.
+    pub why: Option<Cow<'static, str>>,
+    /// For an RST: the kernel's reason (`enum sk_rst_reason`,
+    /// include/net/rstreason.h), e.g. `TCP_ABORT_ON_CLOSE`.
+    pub rst_reason: Option<&'static str>,
     /// A fault step removed it from the wire: it never arrived.
     pub lost: bool,
 }
@@ -267,8 +274,10 @@ impl Segment {
             drop(t);
             tcpbuf[20..20 + opts.len()].copy_from_slice(&opts);
             if let Some(p) = &self.payload {
-                let n = p.len().min(self.len as usize);
-                tcpbuf[20 + opts.len()..20 + opts.len() + n].copy_from_slice(&p[..n]);
+                let n = p.len().min(self.len) as usize;
+                let mut bytes = Vec::with_capacity(n);
+                p.slice(0, n as u32).write_to(&mut bytes);
+                tcpbuf[20 + opts.len()..20 + opts.len() + n].copy_from_slice(&bytes);
             }
             let sum = {
                 let t = TcpPacket::new(&tcpbuf).expect("sized");
@@ -334,8 +343,9 @@ impl Segment {
             urg_ptr: t.get_urgent_ptr(),
             options,
             len: payload.len() as u32,
-            payload: Some(payload),
+            payload: Some(Payload::from_vec(payload)),
             why: None,
+            rst_reason: None,
             lost: false,
         })
     }
@@ -428,6 +438,9 @@ pub struct RelSegment {
     pub urg: Option<u16>,
     pub options: String,
     pub why: Option<String>,
+    /// The kernel's name for an RST's reason (`sk_rst_reason`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rst_reason: Option<&'static str>,
     pub lost: bool,
 }
 
@@ -491,8 +504,9 @@ mod tests {
                 TcpOpt::Timestamp { val: 7, ecr: 9 },
             ],
             len: 3,
-            payload: Some(b"abc".to_vec()),
+            payload: Some(Payload::from_vec(b"abc".to_vec())),
             why: None,
+            rst_reason: None,
             lost: false,
         }
     }

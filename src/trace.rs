@@ -162,7 +162,8 @@ pub fn relative(segments: &[Segment]) -> Vec<RelSegment> {
             len: s.len,
             urg: if s.flags.urg() { Some(s.urg_ptr) } else { None },
             options: s.options_text(&sack_rel),
-            why: s.why.clone(),
+            why: s.why.as_ref().map(|w| w.to_string()),
+            rst_reason: s.rst_reason,
             lost: s.lost,
         });
     }

@@ -107,7 +107,8 @@ fn arb_call() -> impl Strategy<Value = (usize, u8, Call)> {
         Just(Call::Connect {
             host: "server".into(),
             port: 9999,
-            from_port: None
+            from_port: None,
+            nonblock: false
         }),
         Just(Call::Accept),
         (0u32..5000, flags.clone()).prop_map(|(n, f)| Call::Send {

@@ -456,7 +456,7 @@ impl LinuxEngine {
                     backlog: *backlog,
                 }
             }
-            Call::Connect { port, .. } => {
+            Call::Connect { port, nonblock, .. } => {
                 let (Some(lport), Some(peer)) = (
                     ctx.local_port,
                     ctx.peer_addr.and_then(|a| self.real_of_script(a)),
@@ -472,7 +472,7 @@ impl LinuxEngine {
                     lport,
                     raddr: peer.octets(),
                     rport: *port,
-                    nonblock: self.together,
+                    nonblock: *nonblock,
                 }
             }
             Call::Accept => Cmd::Accept {

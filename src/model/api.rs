@@ -1,204 +1,65 @@
-//! The system calls a program makes (net/ipv4/tcp.c, af_inet.c, sock.c),
-//! with Linux's return values and errnos.
+//! The system calls a program makes (net/ipv4/tcp.c, net/ipv4/af_inet.c,
+//! net/core/sock.c, net/core/stream.c), with Linux's return values and
+//! errnos.
+//!
+//! A call that must wait (a blocking connect, accept, send into a full
+//! buffer, recv with nothing to read, close with SO_LINGER) returns
+//! [`Progress::Blocked`]: the state of the kernel function where it went
+//! to sleep. Time then runs, and the call resumes each time something
+//! wakes its socket's wait queue (`sk_state_change`, `sk_data_ready`,
+//! `sk_write_space`, `sk_error_report` — counted in `Sock::wakeups`), as
+//! `sk_wait_event` does, until it returns, its own timeout passes (the
+//! linger time), or the run's horizon cuts it short.
 
 use super::World;
-use super::close::{self, CloseOutcome, tcp_close, tcp_close_state, tcp_disconnect};
-use super::input::init_connection;
-use super::output::{self, send_ack, write_xmit};
+use super::close::{self, CloseOutcome, tcp_close, tcp_disconnect};
+use super::input;
+use super::mem;
+use super::output;
+use super::skb::*;
 use super::sock::*;
-use crate::engine::{CallCtx, CallOutcome, DEFAULT_HORIZON_US};
-use crate::script::{Call, Data, How, MsgFlags, SockOpt, epoll};
+use super::timers::wheel_fire_us;
+use super::{Ehash, Key4, PortOwner};
+use crate::engine::{CallCtx, CallOutcome};
+use crate::payload::Payload;
+use crate::script::{Call, Data, GetOpt, How, MsgFlags, SockInfo, SockOpt, epoll};
 
-/// How long a blocking call may wait before the model gives up on it (a
-/// real program would wait forever).
-const BLOCK_LIMIT: Time = DEFAULT_HORIZON_US;
-
-/// Runs one call.
-pub fn call(w: &mut World, host: usize, name: &str, call: &Call, ctx: &CallCtx) -> CallOutcome {
-    if let Call::Exit = call {
-        return exit(w, host);
-    }
-    if let Call::Socket = call {
-        let (r, s) = {
-            let sys = &w.hosts[host].sysctl;
-            (sys.tcp_rmem[1], sys.tcp_wmem[1])
-        };
-        let id = SockId(w.socks.len());
-        w.socks.push(Sock::new(host, name, r, s));
-        w.hosts[host].names.insert(name.to_string(), id);
-        w.hosts[host].closed.retain(|n| n != name);
-        return CallOutcome::ok(0);
-    }
-    let Some(id) = w.named(host, name) else {
-        return CallOutcome::err("EBADF");
-    };
-    if w.hosts[host].closed.iter().any(|n| n == name) {
-        return CallOutcome::err("EBADF");
-    }
-    match call {
-        Call::Listen { port, backlog } => listen(w, id, *port, *backlog),
-        Call::Connect { port, .. } => connect(w, id, *port, ctx),
-        Call::Accept => accept(w, id, ctx),
-        Call::Send { data, flags } => send(w, id, data, *flags),
-        Call::Recv { len, flags } => recv(w, id, *len, *flags),
-        Call::Shutdown(how) => shutdown(w, id, *how),
-        Call::Close => close(w, host, name, id),
-        Call::Poll { interest } => {
-            let m = poll(w, id);
-            // EPOLLERR and EPOLLHUP are always reported.
-            CallOutcome::ok((m & (interest | epoll::EPOLLERR | epoll::EPOLLHUP)) as i64)
-        }
-        Call::SetSockOpt(o) => setsockopt(w, id, *o),
-        Call::Disconnect => {
-            if w.sk(id).state == State::Listen {
-                w.set_state(id, State::Close);
-                close::inet_csk_listen_stop(w, id);
-            } else {
-                tcp_disconnect(w, id, "connect(AF_UNSPEC): tcp_disconnect -> RST");
-            }
-            CallOutcome::ok(0)
-        }
-        Call::GetSockOpt(o) => CallOutcome {
-            info: Some(getsockopt(w, id, *o)),
-            ..CallOutcome::ok(0)
-        },
-        Call::Socket | Call::Exit => unreachable!("handled above"),
-    }
+/// A call's progress: returned, or asleep in the kernel.
+pub enum Progress {
+    Done(CallOutcome),
+    Blocked(Blocked),
 }
 
-/// `sock_error`: report and clear `sk_err`.
-fn take_err(w: &mut World, id: SockId) -> Option<&'static str> {
-    w.sk_mut(id).err.take()
+/// A call asleep in the kernel.
+pub struct Blocked {
+    pub host: usize,
+    pub id: SockId,
+    /// `Sock::wakeups` when it went to sleep.
+    seen: u64,
+    started: Time,
+    op: Op,
 }
 
-fn port_in_use(w: &World, id: SockId, port: u16) -> bool {
-    let h = w.sk(id).host;
-    w.socks.iter().enumerate().any(|(i, s)| {
-        i != id.0
-            && s.host == h
-            && s.local_port == port
-            && (s.state == State::Listen || (s.state != State::Close && s.remote.is_none()))
-    })
+enum Op {
+    /// `inet_wait_for_connect`.
+    Connect,
+    /// `inet_csk_wait_for_connect`.
+    Accept { new_name: String },
+    /// `sk_stream_wait_connect` at the start of `tcp_sendmsg_locked`.
+    SendConnect(SendOp),
+    /// `sk_stream_wait_memory`.
+    SendMemory(SendOp),
+    /// `sk_wait_data`.
+    Recv { len: u32, flags: MsgFlags },
+    /// `sk_stream_wait_close`: SO_LINGER {1, N}.
+    Linger { until: Time, outcome: CloseOutcome },
 }
 
-/// bind + `inet_csk_listen_start`.
-fn listen(w: &mut World, id: SockId, port: u16, backlog: u32) -> CallOutcome {
-    let s = w.sk(id);
-    if !matches!(s.state, State::Close | State::Listen)
-        || s.remote.is_some() && s.state != State::Close
-    {
-        return CallOutcome::err("EINVAL");
-    }
-    if s.local_port == 0 {
-        if port_in_use(w, id, port) {
-            return CallOutcome::err("EADDRINUSE");
-        }
-        w.sk_mut(id).local_port = port;
-    }
-    // sk_max_ack_backlog = min(backlog, net.core.somaxconn = 4096)
-    w.sk_mut(id).backlog = backlog.min(4096);
-    w.set_state(id, State::Listen);
-    CallOutcome::ok(0)
-}
-
-/// `inet_stream_connect` → `tcp_v4_connect` → `tcp_connect`, blocking
-/// until the handshake ends.
-fn connect(w: &mut World, id: SockId, port: u16, ctx: &CallCtx) -> CallOutcome {
-    match w.sk(id).state {
-        State::Close => {}
-        State::SynSent | State::SynRecv => return CallOutcome::err("EALREADY"),
-        State::Listen => return CallOutcome::err("EINVAL"),
-        _ => return CallOutcome::err("EISCONN"),
-    }
-    let Some(peer) = ctx.peer_addr.map(|a| w.host_of_addr(a)) else {
-        return CallOutcome::err("EINVAL");
-    };
-    let lp = ctx.local_port.unwrap_or(0);
-    let h = w.sk(id).host;
-    let clash = w.socks.iter().enumerate().any(|(i, s)| {
-        i != id.0
-            && s.host == h
-            && s.local_port == lp
-            && s.remote == Some((peer, port))
-            && s.state != State::Close
-    }) || w
-        .tws
-        .iter()
-        .any(|t| t.host == h && t.local_port == lp && t.remote == (peer, port));
-    if clash {
-        return CallOutcome::err("EADDRNOTAVAIL");
-    }
-    {
-        let s = w.sk_mut(id);
-        s.local_port = lp;
-        s.remote = Some((peer, port));
-        // A fresh connection on a socket that may have been disconnected.
-        s.err = None;
-        s.shutdown = 0;
-        s.done = false;
-        s.dead = false;
-        s.clear_write_queue();
-        s.rcvq.clear();
-        s.fin_queued = false;
-        s.is_request = false;
-    }
-    init_connection(w, id, true);
-    w.set_state(id, State::SynSent);
-    output::send_syn(w, id, "connect(): SYN (tcp_connect)");
-    if w.nonblocking {
-        return CallOutcome::err("EINPROGRESS");
-    }
-    let deadline = w.now + BLOCK_LIMIT;
-    w.block_until(deadline, &|w: &World| w.sk(id).state != State::SynSent);
-    match w.sk(id).state {
-        State::SynSent => CallOutcome {
-            note: Some("still connecting when the model stopped waiting".into()),
-            ..CallOutcome::err("EINPROGRESS")
-        },
-        State::Close => {
-            let e = take_err(w, id).unwrap_or("ECONNREFUSED");
-            CallOutcome::err(e)
-        }
-        _ => CallOutcome::ok(0),
-    }
-}
-
-/// `inet_csk_accept`: take the oldest child of the accept queue, waiting
-/// for one if needed.
-fn accept(w: &mut World, lid: SockId, ctx: &CallCtx) -> CallOutcome {
-    if w.sk(lid).state != State::Listen {
-        return CallOutcome::err("EINVAL");
-    }
-    let deadline = if w.nonblocking {
-        w.now
-    } else {
-        w.now + BLOCK_LIMIT
-    };
-    let ready = w.block_until(deadline, &|w: &World| {
-        w.sk(lid).state != State::Listen || !w.sk(lid).accept_q.is_empty()
-    });
-    if !ready || w.sk(lid).state != State::Listen {
-        return CallOutcome {
-            note: Some("no connection arrived while the model waited".into()),
-            ..CallOutcome::err("EAGAIN")
-        };
-    }
-    let Some(c) = w.sk_mut(lid).accept_q.pop_front() else {
-        return CallOutcome::err("EAGAIN");
-    };
-    let h = w.sk(lid).host;
-    let name = ctx.new_name.clone().unwrap_or_else(|| "conn".into());
-    w.sk_mut(c).name = name.clone();
-    w.sk_mut(c).parent = None;
-    w.hosts[h].names.insert(name.clone(), c);
-    w.hosts[h].closed.retain(|n| n != &name);
-    // The states recorded before accept() belonged to an unnamed child.
-    for st in w.states.iter_mut() {
-        if st.sock == unnamed_label(w.socks[c.0].remote) {
-            st.sock = name.clone();
-        }
-    }
-    CallOutcome::ok(0)
+/// The state of a `tcp_sendmsg_locked` call.
+struct SendOp {
+    data: Payload,
+    off: u32,
+    flags: MsgFlags,
 }
 
 /// The label a child's state changes carry before accept() names it.
@@ -206,375 +67,868 @@ pub fn unnamed_label(remote: Option<(usize, u16)>) -> String {
     format!("unaccepted:{}", remote.map_or(0, |r| r.1))
 }
 
-/// `tcp_sendmsg_locked`.
-fn send(w: &mut World, id: SockId, data: &Data, flags: MsgFlags) -> CallOutcome {
-    let state = w.sk(id).state;
-    if !matches!(state, State::Established | State::CloseWait) {
-        // sk_stream_wait_connect
-        if matches!(state, State::SynSent | State::SynRecv) {
-            let deadline = w.now + BLOCK_LIMIT;
-            w.block_until(deadline, &|w: &World| {
-                !matches!(w.sk(id).state, State::SynSent | State::SynRecv)
-            });
-            if !matches!(w.sk(id).state, State::Established | State::CloseWait) {
-                return send_error(w, id, flags);
-            }
-        } else {
-            return send_error(w, id, flags);
-        }
+/// Runs one call up to its return or its first sleep.
+pub fn call(w: &mut World, host: usize, name: &str, call: &Call, ctx: &CallCtx) -> Progress {
+    if let Call::Exit = call {
+        return Progress::Done(exit(w, host));
     }
-    if w.sk(id).err.is_some() || w.sk(id).shutdown & SEND_SHUTDOWN != 0 {
-        return send_error(w, id, flags);
+    if let Call::Socket = call {
+        let sys = &w.hosts[host].sysctl;
+        // tcp_init_sock: sk_sndbuf = tcp_wmem[1], sk_rcvbuf = tcp_rmem[1].
+        let s = Sock::new(
+            host,
+            name,
+            sys.tcp_rmem[1],
+            sys.tcp_wmem[1],
+            sys.tcp_reordering,
+        );
+        let id = w.add_sock(s);
+        w.hosts[host].names.insert(name.to_string(), id);
+        w.hosts[host].closed.retain(|n| n != name);
+        return Progress::Done(CallOutcome::ok(0));
     }
-    let total = data.len();
-    let mut done = 0usize;
-    loop {
-        let s = w.sk(id);
-        let room = (s.sndbuf as usize).saturating_sub(s.sndq.len());
-        let n = room.min(total - done);
-        if n > 0 {
-            let chunk = data.range(done, n);
-            done += n;
-            queue_data(w, id, &chunk, done < total);
+    let Some(id) = w.named(host, name) else {
+        return Progress::Done(CallOutcome::err("EBADF"));
+    };
+    if w.hosts[host].closed.iter().any(|n| n == name) {
+        return Progress::Done(CallOutcome::err("EBADF"));
+    }
+    let done = |o| Progress::Done(o);
+    match call {
+        Call::Listen { port, backlog } => done(listen(w, id, *port, *backlog)),
+        Call::Connect { port, nonblock, .. } => connect(w, id, ctx, *port, *nonblock),
+        Call::Accept => accept(w, id, ctx.new_name.clone().unwrap_or_else(|| "conn".into())),
+        Call::Send { data, flags } => {
+            let data = match data {
+                Data::Count(n) => Payload::pattern(0, *n),
+                Data::Bytes(b) => Payload::shared(b.clone().into()),
+            };
+            send(
+                w,
+                id,
+                SendOp {
+                    data,
+                    off: 0,
+                    flags: *flags,
+                },
+                true,
+            )
         }
-        if done == total || total == 0 {
-            break;
+        Call::Recv { len, flags } => recv(w, id, *len, *flags),
+        Call::Shutdown(how) => done(shutdown(w, id, *how)),
+        Call::Close => {
+            w.hosts[host].closed.push(name.to_string());
+            close(w, id, true)
         }
-        if flags.dontwait || w.nonblocking {
-            break;
+        Call::Poll { interest } => {
+            let m = poll(w, id);
+            // EPOLLERR and EPOLLHUP are always reported.
+            done(CallOutcome::ok(
+                (m & (interest | epoll::EPOLLERR | epoll::EPOLLHUP)) as i64,
+            ))
         }
-        // sk_stream_wait_memory: block until ACKs free space.
-        let deadline = w.now + BLOCK_LIMIT;
-        let freed = w.block_until(deadline, &|w: &World| {
+        Call::SetSockOpt(o) => done(setsockopt(w, id, *o)),
+        Call::GetSockOpt(o) => done(CallOutcome {
+            info: Some(getsockopt(w, id, *o)),
+            ..CallOutcome::ok(0)
+        }),
+        Call::Disconnect => {
+            // inet_stream_connect with AF_UNSPEC.
+            w.why_ctx = Some("connect(AF_UNSPEC): tcp_disconnect -> RST".into());
+            tcp_disconnect(w, id);
+            w.why_ctx = None;
+            w.sk_mut(id).sock_state = SockState::Unconnected;
+            done(CallOutcome::ok(0))
+        }
+        Call::Socket | Call::Exit => unreachable!("handled above"),
+    }
+}
+
+fn blocked(w: &mut World, id: SockId, op: Op) -> Progress {
+    if matches!(op, Op::SendConnect(_) | Op::SendMemory(_)) {
+        w.sk_mut(id).write_pending += 1;
+    }
+    let s = w.sk(id);
+    Progress::Blocked(Blocked {
+        host: s.host,
+        id,
+        seen: s.wakeups,
+        started: w.now,
+        op,
+    })
+}
+
+/// Re-evaluates a sleeping call after a wake-up or its timeout.
+fn resume(w: &mut World, b: Blocked) -> Progress {
+    let id = b.id;
+    if matches!(b.op, Op::SendConnect(_) | Op::SendMemory(_)) {
+        let s = w.sk_mut(id);
+        s.write_pending = s.write_pending.saturating_sub(1);
+    }
+    match b.op {
+        Op::Connect => connect_wait(w, id, b),
+        Op::Accept { new_name } => accept(w, id, new_name),
+        Op::SendConnect(op) => send(w, id, op, true),
+        Op::SendMemory(op) => {
             let s = w.sk(id);
-            s.sndq.len() < s.sndbuf as usize || s.err.is_some() || s.state == State::Close
-        });
-        if !freed {
-            break;
-        }
-        let s = w.sk(id);
-        if s.err.is_some() || s.state == State::Close || s.shutdown & SEND_SHUTDOWN != 0 {
-            if done == 0 {
-                return send_error(w, id, flags);
+            if s.sk_err.is_some() || s.sk_shutdown & SEND_SHUTDOWN != 0 {
+                return Progress::Done(send_error(w, id, op, "EPIPE"));
             }
-            break;
+            if !mem::sk_stream_memory_free(s) {
+                let seen = s.wakeups;
+                w.sk_mut(id).write_pending += 1;
+                return Progress::Blocked(Blocked {
+                    seen,
+                    op: Op::SendMemory(op),
+                    ..b
+                });
+            }
+            send_loop(w, id, op)
         }
-        write_xmit(w, id);
-    }
-    if done == 0 && total > 0 {
-        return CallOutcome::err("EAGAIN");
-    }
-    // tcp_push: no MSG_MORE, so the tail skb is marked PSH; MSG_OOB sets
-    // the urgent pointer (tcp_mark_urg: "tp->snd_up = tp->write_seq").
-    let s = w.sk_mut(id);
-    if let Some(tail) = s.skbs.back_mut() {
-        if !before(tail.0, s.snd_nxt) {
-            tail.1 = true;
+        Op::Recv { len, flags } => recv(w, id, len, flags),
+        Op::Linger { until, outcome } => {
+            let s = w.sk(id);
+            if close::sk_stream_closing(s) && w.now < until {
+                let seen = s.wakeups;
+                return Progress::Blocked(Blocked {
+                    seen,
+                    op: Op::Linger { until, outcome },
+                    ..b
+                });
+            }
+            let waited = w.now - b.started;
+            let acked = !close::sk_stream_closing(w.sk(id));
+            close::finish_close(w, id);
+            let mut out = close_outcome(outcome);
+            out.note = Some(if acked {
+                format!(
+                    "SO_LINGER: blocked {} ms until the FIN was acknowledged",
+                    waited / MS
+                )
+            } else {
+                format!(
+                    "SO_LINGER: the linger time ran out after {} ms with the FIN unacknowledged; no RST",
+                    waited / MS
+                )
+            });
+            Progress::Done(out)
         }
     }
-    s.pushed_seq = s.write_seq;
-    if flags.oob {
-        s.snd_up = Some(s.write_seq);
+}
+
+/// Whether a sleeping call must be looked at again now.
+fn due(w: &World, b: &Blocked) -> bool {
+    if w.sk(b.id).wakeups != b.seen {
+        return true;
     }
-    write_xmit(w, id);
-    let mut out = CallOutcome::ok(done as i64);
-    if done < total {
-        out.note = Some(format!("send buffer full: {done} of {total} bytes queued"));
+    matches!(b.op, Op::Linger { until, .. } if w.now >= until)
+}
+
+/// The call's own timeout, if it has one.
+fn own_deadline(b: &Blocked) -> Option<Time> {
+    match b.op {
+        Op::Linger { until, .. } => Some(until),
+        _ => None,
     }
+}
+
+/// A call the horizon cut short: what the kernel's call would return if
+/// its timeout (SO_RCVTIMEO / SO_SNDTIMEO) ran out now.
+fn cut_short(w: &mut World, b: Blocked) -> CallOutcome {
+    let at = crate::trace::fmt_time(w.now);
+    let note = format!("still blocked at the horizon ({at}); the call was cut short there");
+    let id = b.id;
+    let mut out = match b.op {
+        // inet_stream_connect: "if (!timeo || !inet_wait_for_connect(..))
+        // goto out" with err = -EINPROGRESS.
+        Op::Connect => CallOutcome::err("EINPROGRESS"),
+        Op::Accept { .. } | Op::Recv { .. } => CallOutcome::err("EAGAIN"),
+        Op::SendConnect(op) | Op::SendMemory(op) => {
+            if op.off > 0 {
+                send_out(w, id, &op);
+                CallOutcome::ok(op.off as i64)
+            } else {
+                CallOutcome::err("EAGAIN")
+            }
+        }
+        Op::Linger { outcome, .. } => {
+            close::finish_close(w, id);
+            close_outcome(outcome)
+        }
+    };
+    out.note = Some(note);
     out
 }
 
-/// The copy loop of `tcp_sendmsg_locked`: fill the unsent tail skb up to
-/// `size_goal`, then new skbs; a full skb is pushed at once when more than
-/// half the peer's largest window was written since the last push
-/// (`forced_push`, which also marks it PSH), or when it is the head of the
-/// unsent data (`tcp_push_one`).
-fn queue_data(w: &mut World, id: SockId, bytes: &[u8], more_after: bool) {
-    let mut off = 0;
-    while off < bytes.len() {
-        let s = w.sk_mut(id);
-        let size_goal = s.send_mss().max(1) as usize;
-        let tail = s.skbs.back().copied();
-        let tail_start = if s.skbs.len() >= 2 {
-            s.skbs[s.skbs.len() - 2].0
-        } else {
-            s.snd_una
-        };
-        let room = match tail {
-            Some((end, _)) if !before(tail_start, s.snd_nxt) => {
-                size_goal.saturating_sub(end.wrapping_sub(tail_start) as usize)
-            }
-            _ => 0,
-        };
-        let (n, start) = if room > 0 {
-            (room.min(bytes.len() - off), tail_start)
-        } else {
-            s.skbs.push_back((s.write_seq, false));
-            (size_goal.min(bytes.len() - off), s.write_seq)
-        };
-        s.sndq.extend(bytes[off..off + n].iter());
-        s.write_seq = s.write_seq.wrapping_add(n as u32);
-        if let Some(t) = s.skbs.back_mut() {
-            t.0 = s.write_seq;
-        }
-        off += n;
-        let full = s.write_seq.wrapping_sub(start) as usize >= size_goal;
-        if full && (off < bytes.len() || more_after) {
-            let forced = after(s.write_seq, s.pushed_seq.wrapping_add(s.max_window >> 1));
-            if forced {
-                if let Some(t) = s.skbs.back_mut() {
-                    t.1 = true;
-                }
-                s.pushed_seq = s.write_seq;
-                write_xmit(w, id);
-            } else if start == s.snd_nxt {
-                write_xmit(w, id);
-            }
-        }
-    }
+/// Runs time until a sleeping call returns (or the horizon).
+pub fn wait(w: &mut World, b: Blocked) -> CallOutcome {
+    let mut out = wait_all(w, vec![(0, b)]);
+    out.pop().map(|x| x.1).unwrap_or_default()
 }
 
-/// `sk_stream_error`: EPIPE, or the pending socket error.
-fn send_error(w: &mut World, id: SockId, flags: MsgFlags) -> CallOutcome {
-    match take_err(w, id) {
-        Some(e) => CallOutcome::err(e),
-        None => {
-            let mut o = CallOutcome::err("EPIPE");
-            if !flags.nosignal {
-                o.note = Some("SIGPIPE raised (finrst programs ignore it)".into());
-            }
-            o
-        }
-    }
-}
-
-/// Removes `n` bytes from the head of the receive queue, freeing the skbs
-/// they used up (their truesize leaves `sk_rmem_alloc`).
-fn consume(s: &mut Sock, n: usize) {
-    s.rcvq.drain(..n.min(s.rcvq.len()));
-    s.copied_seq = s.copied_seq.wrapping_add(n as u32);
-    let mut left = n as u32;
-    while left > 0 {
-        let Some(front) = s.rcvq_skbs.front_mut() else {
-            break;
-        };
-        if front.0 <= left {
-            left -= front.0;
-            s.rmem_alloc = s.rmem_alloc.saturating_sub(front.1);
-            s.rcvq_skbs.pop_front();
-        } else {
-            front.0 -= left;
-            left = 0;
-        }
-    }
-}
-
-/// `tcp_recvmsg` / `tcp_recv_urg`.
-fn recv(w: &mut World, id: SockId, len: u32, flags: MsgFlags) -> CallOutcome {
-    if w.sk(id).state == State::Listen {
-        return CallOutcome::err("ENOTCONN");
-    }
-    if flags.oob {
-        return recv_urg(w, id, flags);
-    }
+/// Runs time until every sleeping call returns (or the horizon), each
+/// resumed on its socket's wake-ups in the order the calls were made.
+pub fn wait_all(w: &mut World, mut blocked: Vec<(usize, Blocked)>) -> Vec<(usize, CallOutcome)> {
+    let mut done = Vec::new();
     loop {
-        let s = w.sk_mut(id);
-        // The urgent byte at the head is skipped when it is not inline.
-        if s.urg != Urg::None && s.urg_seq == s.copied_seq && !s.oobinline && !s.rcvq.is_empty() {
-            if matches!(s.urg, Urg::Valid(_) | Urg::Read) && !flags.peek {
-                consume(s, 1);
-                s.urg = Urg::None;
-            }
-        }
-        if !s.rcvq.is_empty() {
-            let mut n = (len as usize).min(s.rcvq.len());
-            if s.urg != Urg::None {
-                let off = s.urg_seq.wrapping_sub(s.copied_seq) as usize;
-                if off > 0 && off < n {
-                    // Stop before the urgent byte.
-                    n = off;
+        // Resume every call something woke, until none moves.
+        let mut moved = true;
+        while moved {
+            moved = false;
+            let mut still = Vec::new();
+            for (i, b) in blocked {
+                if due(w, &b) {
+                    moved = true;
+                    match resume(w, b) {
+                        Progress::Done(o) => done.push((i, o)),
+                        Progress::Blocked(b) => still.push((i, b)),
+                    }
+                } else {
+                    still.push((i, b));
                 }
             }
-            let data = output::queue_slice(&s.rcvq, 0, n);
-            if !flags.peek {
-                consume(s, n);
-                if s.urg != Urg::None && after(s.copied_seq, s.urg_seq) {
-                    s.urg = Urg::None;
-                }
-                cleanup_rbuf(w, id, n);
+            blocked = still;
+        }
+        if blocked.is_empty() {
+            break;
+        }
+        let horizon = w.horizon.max(w.now);
+        let limit = blocked
+            .iter()
+            .filter_map(|(_, b)| own_deadline(b))
+            .min()
+            .unwrap_or(horizon)
+            .min(horizon);
+        if w.step(limit) {
+            continue;
+        }
+        // Nothing happens before the limit: jump there.
+        w.now = w.now.max(limit);
+        if limit >= horizon && blocked.iter().all(|(_, b)| !due(w, b)) {
+            for (i, b) in blocked {
+                done.push((i, cut_short(w, b)));
             }
-            return CallOutcome {
-                data: Some(data),
-                ..CallOutcome::ok(n as i64)
-            };
-        }
-        if len == 0 {
-            return CallOutcome::ok(0);
-        }
-        let s = w.sk(id);
-        if s.done {
-            return CallOutcome::ok(0);
-        }
-        if s.err.is_some() {
-            let e = take_err(w, id).unwrap_or("ECONNRESET");
-            return CallOutcome::err(e);
-        }
-        if s.shutdown & RCV_SHUTDOWN != 0 {
-            return CallOutcome::ok(0);
-        }
-        if s.state == State::Close {
-            return CallOutcome::err("ENOTCONN");
-        }
-        if flags.dontwait || w.nonblocking {
-            return CallOutcome::err("EAGAIN");
-        }
-        let deadline = w.now + BLOCK_LIMIT;
-        let woke = w.block_until(deadline, &|w: &World| {
-            let s = w.sk(id);
-            !s.rcvq.is_empty()
-                || s.done
-                || s.err.is_some()
-                || s.shutdown & RCV_SHUTDOWN != 0
-                || s.state == State::Close
-        });
-        if !woke {
-            return CallOutcome {
-                note: Some("blocked with nothing to read; the model stopped waiting".into()),
-                ..CallOutcome::err("EAGAIN")
-            };
+            break;
         }
     }
+    done.sort_by_key(|x| x.0);
+    done
 }
 
-/// `tcp_recv_urg`: the urgent byte, read from `urg_data`; the copy in the
-/// receive queue stays (and still counts as unread for close()).
-fn recv_urg(w: &mut World, id: SockId, flags: MsgFlags) -> CallOutcome {
+/// `sock_error`: report and clear `sk_err`.
+fn sock_error(w: &mut World, id: SockId) -> Option<Errno> {
+    w.sk_mut(id).sk_err.take()
+}
+
+// ---- bind, listen, connect, accept ----
+
+/// `inet_bind` → `inet_csk_get_port`: no SO_REUSEADDR, so any owner of
+/// the port — a listener, a connection, a time-wait socket — conflicts
+/// (`inet_csk_bind_conflict`), unless TCP_REPAIR forces reuse.
+fn bind(w: &mut World, id: SockId, port: u16) -> Result<(), &'static str> {
+    let s = w.sk(id);
+    if s.local_port != 0 {
+        return Err("EINVAL");
+    }
+    let h = s.host;
+    let force = s.repair;
+    if !force && w.hosts[h].ports.get(&port).is_some_and(|o| !o.is_empty()) {
+        return Err("EADDRINUSE");
+    }
     let s = w.sk_mut(id);
-    if s.oobinline || matches!(s.urg, Urg::None | Urg::Read) {
+    s.local_port = port;
+    s.bindport_locked = true;
+    w.hosts[h]
+        .ports
+        .entry(port)
+        .or_default()
+        .push(PortOwner::Sock(id));
+    Ok(())
+}
+
+/// bind() then `inet_listen` → `inet_csk_listen_start`.
+fn listen(w: &mut World, id: SockId, port: u16, backlog: u32) -> CallOutcome {
+    if let Err(e) = bind(w, id, port) {
+        return CallOutcome::err(e);
+    }
+    let s = w.sk(id);
+    if s.sock_state != SockState::Unconnected || !matches!(s.state, State::Close | State::Listen) {
         return CallOutcome::err("EINVAL");
     }
-    if s.state == State::Close && !s.done {
-        return CallOutcome::err("ENOTCONN");
-    }
-    if let Urg::Valid(b) = s.urg {
-        if !flags.peek {
-            s.urg = Urg::Read;
-        }
-        return CallOutcome {
-            data: Some(vec![b]),
-            ..CallOutcome::ok(1)
-        };
-    }
-    if s.state == State::Close || s.shutdown & RCV_SHUTDOWN != 0 {
-        return CallOutcome::ok(0);
-    }
-    CallOutcome::err("EAGAIN")
-}
-
-/// `tcp_cleanup_rbuf`: after a read, ACK at once if a delayed ACK is owed
-/// for a pushed segment, or if the window can grow a lot.
-fn cleanup_rbuf(w: &mut World, id: SockId, copied: usize) {
-    let s = w.sk(id);
-    let mut time_to_ack = false;
-    if s.ack_pending {
-        if s.rcv_nxt.wrapping_sub(s.rcv_wup) > s.rcv_mss
-            || (copied > 0 && s.ack_pushed && !s.pingpong && s.rmem_alloc == 0)
-        {
-            time_to_ack = true;
-        }
-    }
-    if copied > 0 && !time_to_ack && s.shutdown & RCV_SHUTDOWN == 0 {
-        let now_win = s.receive_window();
-        if 2 * now_win <= s.window_clamp {
-            let new_win = output::raw_select_window(s);
-            if new_win > 0 && new_win >= 2 * now_win {
-                time_to_ack = true;
-            }
-        }
-    }
-    if time_to_ack && !matches!(s.state, State::Close | State::Listen) {
-        let why = if s.ack_pending {
-            "ACK after the program read the data (tcp_cleanup_rbuf)"
-        } else {
-            "window update after the program read (tcp_cleanup_rbuf)"
-        };
-        send_ack(w, id, why);
-    }
-}
-
-/// `inet_shutdown` → `tcp_shutdown`.
-fn shutdown(w: &mut World, id: SockId, how: How) -> CallOutcome {
-    let bits = match how {
-        How::Rd => RCV_SHUTDOWN,
-        How::Wr => SEND_SHUTDOWN,
-        How::RdWr => SHUTDOWN_MASK,
-    };
-    match w.sk(id).state {
-        State::Close => {
-            w.sk_mut(id).shutdown |= bits;
-            return CallOutcome::err("ENOTCONN");
-        }
-        State::Listen => {
-            if bits & RCV_SHUTDOWN != 0 {
-                w.set_state(id, State::Close);
-                close::inet_csk_listen_stop(w, id);
-            }
-            return CallOutcome::ok(0);
-        }
-        State::SynSent => {
-            tcp_disconnect(w, id, "");
-            return CallOutcome::ok(0);
-        }
-        _ => {}
-    }
-    // SHUT_RD only sets RCV_SHUTDOWN: the queue is NOT purged.
-    w.sk_mut(id).shutdown |= bits;
-    if bits & SEND_SHUTDOWN != 0
-        && matches!(
-            w.sk(id).state,
-            State::Established | State::SynSent | State::SynRecv | State::CloseWait
-        )
-        && tcp_close_state(w, id)
-    {
-        let why = if w.sk(id).state == State::LastAck {
-            "FIN: shutdown(SHUT_WR) after the peer's FIN (tcp_shutdown -> tcp_close_state)"
-        } else {
-            "FIN: shutdown(SHUT_WR) (tcp_shutdown -> tcp_close_state)"
-        };
-        output::send_fin(w, id, why);
+    // __sys_listen: min(backlog, net.core.somaxconn)
+    let somax = w.sys(id).somaxconn;
+    w.sk_mut(id).max_ack_backlog = backlog.min(somax);
+    if w.sk(id).state != State::Listen {
+        let h = w.sk(id).host;
+        w.sk_mut(id).sk_err = None;
+        close::tcp_set_state(w, id, State::Listen);
+        w.lhash.insert((h, port), id);
     }
     CallOutcome::ok(0)
 }
 
-/// close(2): `__tcp_close`, blocking while SO_LINGER says so.
-fn close(w: &mut World, host: usize, name: &str, id: SockId) -> CallOutcome {
-    w.hosts[host].closed.push(name.to_string());
-    let (outcome, block) = tcp_close(w, id, w.nonblocking);
-    let mut out = CallOutcome::ok(0);
-    if let Some(limit) = block {
-        let start = w.now;
-        w.sk_mut(id).lingering_until = Some(start + limit);
-        let deadline = start + limit;
-        let done = w.block_until(deadline, &|w: &World| {
-            !matches!(
-                w.sk(id).state,
-                State::FinWait1 | State::Closing | State::LastAck
-            )
-        });
-        let waited = w.now - start;
-        out.note = Some(if done {
-            format!(
-                "SO_LINGER: blocked {} ms until the FIN was acknowledged",
-                waited / MS
-            )
-        } else {
-            format!(
-                "SO_LINGER: linger time ran out after {} ms with the FIN unacknowledged; no RST",
-                waited / MS
-            )
-        });
-        close::finish_close(w, id);
+/// `secure_tcp_seq` and `secure_tcp_ts_off`, then `tcp_v4_connect`.
+fn connect(w: &mut World, id: SockId, ctx: &CallCtx, dport: u16, nonblock: bool) -> Progress {
+    let done = Progress::Done;
+    // The program binds the port the script names first (a socket that
+    // is bound already — a disconnected one — keeps its port).
+    if w.sk(id).local_port == 0 {
+        if let Err(e) = bind(w, id, ctx.local_port.unwrap_or(0)) {
+            return done(CallOutcome::err(e));
+        }
     }
+    match w.sk(id).sock_state {
+        SockState::Connected => return done(CallOutcome::err("EISCONN")),
+        SockState::Connecting => return done(CallOutcome::err("EALREADY")),
+        SockState::Disconnecting => return done(CallOutcome::err("EINVAL")),
+        SockState::Unconnected => {}
+    }
+    if w.sk(id).state != State::Close {
+        return done(CallOutcome::err("EISCONN"));
+    }
+    let Some(peer) = ctx.peer_addr.map(|a| w.host_of_addr(a)) else {
+        return done(CallOutcome::err("EINVAL"));
+    };
+    // tcp_v4_connect
+    let h = w.sk(id).host;
+    let (saddr, daddr) = (w.hosts[h].addr, w.hosts[peer].addr);
+    {
+        let s = w.sk_mut(id);
+        s.remote = Some((peer, dport));
+        s.mss_clamp = TCP_MSS_DEFAULT as u16;
+    }
+    close::tcp_set_state(w, id, State::SynSent);
+    // inet_hash_connect: the sole owner of its bind bucket needs no check;
+    // otherwise __inet_check_established: a live connection or a time-wait
+    // socket of the 4-tuple (tcp_twsk_unique reuses time-wait only on
+    // loopback, tcp_tw_reuse = 2) makes the tuple unavailable.
+    let lport = w.sk(id).local_port;
+    let key: Key4 = (h, lport, peer, dport);
+    let sole = w.hosts[h]
+        .ports
+        .get(&lport)
+        .is_some_and(|o| o.len() == 1 && o[0] == PortOwner::Sock(id));
+    if !sole && w.ehash.contains_key(&key) {
+        close::tcp_set_state(w, id, State::Close);
+        w.sk_mut(id).remote = None;
+        return done(CallOutcome::err("EADDRNOTAVAIL"));
+    }
+    w.ehash.insert(key, Ehash::Sock(id));
+    let sport = lport;
+    let isn = w.secure_tcp_seq(saddr, daddr, sport, dport);
+    let tso = w.secure_tcp_ts_off(saddr, daddr);
+    let s = w.sk_mut(id);
+    if !s.repair {
+        if s.write_seq == 0 {
+            s.write_seq = isn;
+        }
+        s.tsoffset = tso;
+    }
+    output::tcp_connect(w, id);
+    w.sk_mut(id).sock_state = SockState::Connecting;
+    if nonblock {
+        return done(CallOutcome::err("EINPROGRESS"));
+    }
+    let b = match blocked(w, id, Op::Connect) {
+        Progress::Blocked(b) => b,
+        p => return p,
+    };
+    connect_wait(w, id, b)
+}
+
+/// The end of `__inet_stream_connect`, once the handshake is over.
+fn connect_wait(w: &mut World, id: SockId, b: Blocked) -> Progress {
+    let s = w.sk(id);
+    if s.state.f() & (TCPF_SYN_SENT | TCPF_SYN_RECV) != 0 {
+        let seen = s.wakeups;
+        return Progress::Blocked(Blocked { seen, ..b });
+    }
+    if s.state == State::Close {
+        // "Connection was closed by RST, timeout, ICMP error or another
+        // process disconnected us."
+        let e = sock_error(w, id).unwrap_or("ECONNABORTED");
+        w.sk_mut(id).sock_state = SockState::Unconnected;
+        tcp_disconnect(w, id);
+        return Progress::Done(CallOutcome::err(e));
+    }
+    w.sk_mut(id).sock_state = SockState::Connected;
+    Progress::Done(CallOutcome::ok(0))
+}
+
+/// `inet_accept` → `inet_csk_accept`: the oldest child of the accept
+/// queue, waiting for one if needed.
+fn accept(w: &mut World, lid: SockId, new_name: String) -> Progress {
+    if w.sk(lid).state != State::Listen {
+        return Progress::Done(CallOutcome::err("EINVAL"));
+    }
+    let Some(c) = w.sk_mut(lid).accept_queue.pop_front() else {
+        return blocked(w, lid, Op::Accept { new_name });
+    };
+    let h = w.sk(lid).host;
+    let label = unnamed_label(w.sk(c).remote);
+    let s = w.sk_mut(c);
+    s.name = new_name.clone();
+    s.parent = None;
+    // sock_graft, newsock->state = SS_CONNECTED
+    s.has_socket = true;
+    s.sock_state = SockState::Connected;
+    w.hosts[h].names.insert(new_name.clone(), c);
+    w.hosts[h].closed.retain(|n| n != &new_name);
+    // The states recorded before accept() belonged to an unnamed child.
+    for st in w.states.iter_mut() {
+        if st.sock == label && st.host == w.hosts[h].name {
+            st.sock = new_name.clone();
+        }
+    }
+    Progress::Done(CallOutcome::ok(0))
+}
+
+// ---- send ----
+
+/// `tcp_rate_check_app_limited`.
+fn rate_check_app_limited(s: &mut Sock) {
+    if s.write_seq.wrapping_sub(s.snd_nxt) < s.mss_cache
+        && s.packets_in_flight() < s.snd_cwnd
+        && s.lost_out <= s.retrans_out
+    {
+        let v = s.delivered + s.packets_in_flight();
+        s.app_limited = if v == 0 { 1 } else { v };
+    }
+}
+
+/// `tcp_sendmsg_locked` up to the copy loop. `first` is false when the
+/// call resumes from `sk_stream_wait_connect`.
+fn send(w: &mut World, id: SockId, op: SendOp, _first: bool) -> Progress {
+    rate_check_app_limited(w.sk_mut(id));
+    let s = w.sk(id);
+    if s.state.f() & !(TCPF_ESTABLISHED | TCPF_CLOSE_WAIT) != 0 {
+        // sk_stream_wait_connect
+        if let Some(e) = sock_error(w, id) {
+            return Progress::Done(send_error(w, id, op, e));
+        }
+        let s = w.sk(id);
+        if s.state.f() & !(TCPF_SYN_SENT | TCPF_SYN_RECV) != 0 {
+            return Progress::Done(send_error(w, id, op, "EPIPE"));
+        }
+        if op.flags.dontwait {
+            return Progress::Done(send_error(w, id, op, "EAGAIN"));
+        }
+        return blocked(w, id, Op::SendConnect(op));
+    }
+    if w.sk(id).repair {
+        // TCP_REPAIR without TCP_REPAIR_QUEUE: repair_queue is
+        // TCP_NO_QUEUE.
+        return Progress::Done(CallOutcome::err("EINVAL"));
+    }
+    send_loop(w, id, op)
+}
+
+/// The copy loop of `tcp_sendmsg_locked` (from `restart:`): fill the tail
+/// skb of the write queue up to `size_goal`, then new skbs while
+/// `sk_stream_memory_free`; a full skb is pushed when more than half the
+/// peer's largest window was written since the last push (`forced_push`)
+/// or when it is the head of the unsent data (`tcp_push_one`).
+fn send_loop(w: &mut World, id: SockId, mut op: SendOp) -> Progress {
+    let oob = op.flags.oob;
+    let (mut mss_now, mut size_goal) = output::send_mss(w.sk_mut(id), oob);
+    let s = w.sk(id);
+    if s.sk_err.is_some() || s.sk_shutdown & SEND_SHUTDOWN != 0 {
+        return Progress::Done(send_error(w, id, op, "EPIPE"));
+    }
+    let total = op.data.len();
+    while op.off < total {
+        let s = w.sk(id);
+        let mut copy: i64 = 0;
+        let tail_ok = match s.write_queue.back() {
+            Some(t) => {
+                copy = size_goal as i64 - t.len() as i64;
+                !t.eor // tcp_skb_can_collapse_to
+            }
+            None => false,
+        };
+        if copy <= 0 || !tail_ok {
+            // new_segment:
+            if !mem::sk_stream_memory_free(s) {
+                match wait_for_space(w, id, op, mss_now, size_goal) {
+                    Ok(o) => {
+                        op = o;
+                        (mss_now, size_goal) = output::send_mss(w.sk_mut(id), oob);
+                        continue;
+                    }
+                    Err(p) => return p,
+                }
+            }
+            let first_skb = s.rtx_and_write_queues_empty();
+            // tcp_stream_alloc_skb: alloc_skb_fclone(MAX_TCP_HEADER)
+            let (truesize, _) = alloc_skb(MAX_TCP_HEADER);
+            let s = w.sk_mut(id);
+            if first_skb {
+                mem::sk_forced_mem_schedule(s, truesize);
+            } else {
+                mem::sk_wmem_schedule(s, truesize);
+            }
+            output::skb_entail(w, id, truesize);
+            copy = size_goal as i64;
+        }
+        let left = total - op.off;
+        let copy = (copy as u32).min(left);
+        // tcp_wmem_schedule never refuses here (no memory pressure).
+        let wmem0 = w.sys(id).tcp_wmem[0];
+        let copy = mem::tcp_wmem_schedule(w.sk_mut(id), copy, wmem0);
+        let piece = op.data.slice(op.off, copy);
+        let copied_before = op.off;
+        let s = w.sk_mut(id);
+        {
+            let skb = s.write_queue.back_mut().expect("entailed");
+            skb.payload.append(&piece);
+            skb.truesize += copy;
+            if copied_before == 0 {
+                skb.flags &= !TCPHDR_PSH;
+            }
+            skb.end_seq = skb.end_seq.wrapping_add(copy);
+            skb.pcount = 0;
+        }
+        s.wmem_queued += copy;
+        mem::sk_mem_charge(s, copy);
+        s.write_seq = s.write_seq.wrapping_add(copy);
+        op.off += copy;
+        if op.off >= total {
+            break;
+        }
+        let s = w.sk(id);
+        let skb_len = s.write_queue.back().map_or(0, |k| k.len());
+        if skb_len < size_goal || oob || s.repair {
+            continue;
+        }
+        if output::forced_push(s) {
+            output::mark_push(w.sk_mut(id));
+            output::push_pending_frames_mss(w, id, mss_now, TCP_NAGLE_PUSH);
+        } else if w.sk(id).write_queue.len() == 1 {
+            // "skb == tcp_send_head(sk)"
+            output::push_one(w, id, mss_now);
+        }
+    }
+    // out:
+    send_out(w, id, &op);
+    Progress::Done(CallOutcome::ok(op.off as i64))
+}
+
+/// `tcp_sendmsg_locked`'s `out:`: push what was written.
+fn send_out(w: &mut World, id: SockId, op: &SendOp) {
+    if op.off > 0 {
+        let (mss_now, _) = output::send_mss(w.sk_mut(id), op.flags.oob);
+        let nonagle = w.sk(id).nonagle;
+        output::tcp_push(w, id, false, op.flags.oob, mss_now, nonagle);
+    }
+}
+
+/// `wait_for_space:` and `sk_stream_wait_memory`. Ok: go on copying;
+/// Err: the call returned or went to sleep.
+fn wait_for_space(
+    w: &mut World,
+    id: SockId,
+    op: SendOp,
+    mss_now: u32,
+    _size_goal: u32,
+) -> Result<SendOp, Progress> {
+    w.sk_mut(id).nospace = true;
+    remove_empty_skb(w, id);
+    if op.off > 0 {
+        output::tcp_push(w, id, false, op.flags.oob, mss_now, TCP_NAGLE_PUSH);
+    }
+    let s = w.sk(id);
+    if s.sk_err.is_some() || s.sk_shutdown & SEND_SHUTDOWN != 0 {
+        return Err(Progress::Done(send_error(w, id, op, "EPIPE")));
+    }
+    if op.flags.dontwait {
+        // do_eagain: "Make sure that whenever EAGAIN is returned, EPOLLOUT
+        // event can be generated later."
+        w.sk_mut(id).nospace = true;
+        return Err(Progress::Done(send_error(w, id, op, "EAGAIN")));
+    }
+    if mem::sk_stream_memory_free(w.sk(id)) {
+        return Ok(op);
+    }
+    Err(blocked(w, id, Op::SendMemory(op)))
+}
+
+/// `tcp_remove_empty_skb`.
+fn remove_empty_skb(w: &mut World, id: SockId) {
+    let s = w.sk_mut(id);
+    if let Some(t) = s.write_queue.back() {
+        if t.seq == t.end_seq {
+            let t = s.write_queue.pop_back().expect("present");
+            mem::tcp_wmem_free_skb(s, t.truesize);
+        }
+    }
+}
+
+/// `do_error:` / `out_err:` of `tcp_sendmsg_locked` with
+/// `sk_stream_error`.
+fn send_error(w: &mut World, id: SockId, op: SendOp, err: Errno) -> CallOutcome {
+    remove_empty_skb(w, id);
+    if op.off > 0 {
+        send_out(w, id, &op);
+        return CallOutcome::ok(op.off as i64);
+    }
+    let mut err = err;
+    if err == "EPIPE" {
+        if let Some(e) = sock_error(w, id) {
+            err = e;
+        }
+    }
+    let mut o = CallOutcome::err(err);
+    if err == "EPIPE" && !op.flags.nosignal {
+        o.note = Some("SIGPIPE raised (finrst programs ignore it)".into());
+    }
+    if err == "EAGAIN" && w.sk(id).rtx_and_write_queues_empty() {
+        w.sk_mut(id).wakeups += 1; // sk_write_space
+    }
+    o
+}
+
+// ---- recv ----
+
+/// `tcp_recvmsg_locked`.
+fn recv(w: &mut World, id: SockId, mut len: u32, flags: MsgFlags) -> Progress {
+    let s = w.sk(id);
+    if s.state == State::Listen {
+        return Progress::Done(CallOutcome::err("ENOTCONN"));
+    }
+    if flags.oob {
+        return Progress::Done(recv_urg(w, id, len, flags));
+    }
+    if s.repair {
+        // "if (!(flags & MSG_PEEK)) goto out" with EPERM; a peek with
+        // TCP_NO_QUEUE is EINVAL.
+        return Progress::Done(CallOutcome::err(if flags.peek {
+            "EINVAL"
+        } else {
+            "EPERM"
+        }));
+    }
+    let nonblock = flags.dontwait;
+    let mut seq = s.copied_seq; // peek_seq for MSG_PEEK
+    let target: u32 = 1; // sock_rcvlowat: SO_RCVLOWAT is 1
+    let mut copied: u32 = 0;
+    let mut out = Payload::empty();
+    let mut result: Option<CallOutcome> = None;
+    loop {
+        let s = w.sk(id);
+        // "Are we at urgent data? Stop if we have read anything"
+        if s.urg_data != 0 && s.urg_seq == seq && copied > 0 {
+            break;
+        }
+        // Next get a buffer.
+        let mut found = None;
+        for (i, skb) in s.receive_queue.iter().enumerate() {
+            if before(seq, skb.seq) {
+                break;
+            }
+            let offset = seq.wrapping_sub(skb.seq);
+            if offset < skb.len() {
+                found = Some((i, offset, false));
+                break;
+            }
+            if skb.fin() {
+                found = Some((i, offset, true));
+                break;
+            }
+        }
+        let Some((i, mut offset, fin_only)) = found else {
+            if copied >= target {
+                break;
+            }
+            if copied > 0 {
+                if nonblock
+                    || s.sk_err.is_some()
+                    || s.state == State::Close
+                    || s.sk_shutdown & RCV_SHUTDOWN != 0
+                {
+                    break;
+                }
+            } else {
+                if s.done {
+                    break;
+                }
+                if s.sk_err.is_some() {
+                    let e = sock_error(w, id).unwrap_or("ECONNRESET");
+                    result = Some(CallOutcome::err(e));
+                    break;
+                }
+                if s.sk_shutdown & RCV_SHUTDOWN != 0 {
+                    break;
+                }
+                if s.state == State::Close {
+                    // "This occurs when user tries to read from never
+                    // connected socket."
+                    result = Some(CallOutcome::err("ENOTCONN"));
+                    break;
+                }
+                if nonblock {
+                    result = Some(CallOutcome::err("EAGAIN"));
+                    break;
+                }
+            }
+            // sk_wait_data, after tcp_cleanup_rbuf.
+            input::cleanup_rbuf(w, id, copied as i64);
+            return blocked(w, id, Op::Recv { len, flags });
+        };
+        if !fin_only {
+            // found_ok_skb:
+            let skb_len = w.sk(id).receive_queue[i].len();
+            let mut used = (skb_len - offset).min(len);
+            let mut skip = false;
+            let s = w.sk(id);
+            if s.urg_data != 0 {
+                let urg_offset = s.urg_seq.wrapping_sub(seq);
+                if urg_offset < used {
+                    if urg_offset == 0 {
+                        if !s.urginline {
+                            seq = seq.wrapping_add(1);
+                            if !flags.peek {
+                                w.sk_mut(id).copied_seq = seq;
+                            }
+                            offset += 1;
+                            used -= 1;
+                            if used == 0 {
+                                skip = true;
+                            }
+                        }
+                    } else {
+                        used = urg_offset;
+                    }
+                }
+            }
+            if !skip {
+                let piece = w.sk(id).receive_queue[i].payload.slice(offset, used);
+                out.append(&piece);
+                seq = seq.wrapping_add(used);
+                if !flags.peek {
+                    w.sk_mut(id).copied_seq = seq;
+                }
+                copied += used;
+                len -= used;
+                input::rcv_space_adjust(w, id);
+            }
+            // skip_copy:
+            let s = w.sk_mut(id);
+            if s.urg_data != 0 && after(s.copied_seq, s.urg_seq) {
+                s.urg_data = 0;
+                input::fast_path_check(s);
+            }
+            let s = w.sk(id);
+            let skb = &s.receive_queue[i];
+            if used + offset < skb.len() {
+                if len == 0 {
+                    break;
+                }
+                continue;
+            }
+            if !skb.fin() {
+                if !flags.peek {
+                    input::eat_recv_skb(w.sk_mut(id));
+                }
+                if len == 0 {
+                    break;
+                }
+                continue;
+            }
+        }
+        // found_fin_ok: "Process the FIN."
+        seq = seq.wrapping_add(1);
+        if !flags.peek {
+            w.sk_mut(id).copied_seq = seq;
+            input::eat_recv_skb(w.sk_mut(id));
+        }
+        break;
+    }
+    if let Some(r) = result {
+        input::cleanup_rbuf(w, id, 0);
+        return Progress::Done(r);
+    }
+    // "Clean up data we have read: This will do ACK frames."
+    input::cleanup_rbuf(w, id, copied as i64);
+    Progress::Done(CallOutcome {
+        data: (copied > 0).then(|| out.to_vec()),
+        ..CallOutcome::ok(copied as i64)
+    })
+}
+
+/// `tcp_recv_urg`: the urgent byte, from `urg_data`; its copy in the
+/// receive queue stays (and still counts as unread for close()).
+fn recv_urg(w: &mut World, id: SockId, len: u32, flags: MsgFlags) -> CallOutcome {
+    let s = w.sk_mut(id);
+    if s.urginline || s.urg_data == 0 || s.urg_data == TCP_URG_READ {
+        return CallOutcome::err("EINVAL"); // "Yes this is right !"
+    }
+    if s.state == State::Close && !s.done {
+        return CallOutcome::err("ENOTCONN");
+    }
+    if s.urg_data & TCP_URG_VALID != 0 {
+        let c = (s.urg_data & 0xff) as u8;
+        if !flags.peek {
+            s.urg_data = TCP_URG_READ;
+        }
+        if len > 0 {
+            return CallOutcome {
+                data: Some(vec![c]),
+                ..CallOutcome::ok(1)
+            };
+        }
+        return CallOutcome::ok(0);
+    }
+    if s.state == State::Close || s.sk_shutdown & RCV_SHUTDOWN != 0 {
+        return CallOutcome::ok(0);
+    }
+    // "this call should never block"
+    CallOutcome::err("EAGAIN")
+}
+
+// ---- shutdown, close, exit ----
+
+/// `inet_shutdown` → `tcp_shutdown`.
+fn shutdown(w: &mut World, id: SockId, how: How) -> CallOutcome {
+    let how = match how {
+        How::Rd => RCV_SHUTDOWN,
+        How::Wr => SEND_SHUTDOWN,
+        How::RdWr => SHUTDOWN_MASK,
+    };
+    let s = w.sk_mut(id);
+    if s.sock_state == SockState::Connecting {
+        s.sock_state = if s.state.f() & (TCPF_SYN_SENT | TCPF_SYN_RECV | TCPF_CLOSE) != 0 {
+            SockState::Disconnecting
+        } else {
+            SockState::Connected
+        };
+    }
+    let mut out = CallOutcome::ok(0);
+    match w.sk(id).state {
+        State::Listen if how & RCV_SHUTDOWN == 0 => {}
+        State::Listen | State::SynSent => {
+            // "Remaining two branches are temporary solution for missing
+            // close() in multithreaded environment."
+            w.why_ctx = Some("shutdown(): tcp_disconnect".into());
+            tcp_disconnect(w, id);
+            w.why_ctx = None;
+            w.sk_mut(id).sock_state = SockState::Unconnected;
+        }
+        st => {
+            if st == State::Close {
+                out = CallOutcome::err("ENOTCONN");
+            }
+            // SHUT_RD only sets RCV_SHUTDOWN: the queue is not purged.
+            w.sk_mut(id).sk_shutdown |= how;
+            close::tcp_shutdown(w, id, how);
+        }
+    }
+    // "Wake up anyone sleeping in poll."
+    w.sk_mut(id).wakeups += 1;
+    out
+}
+
+fn close_outcome(outcome: CloseOutcome) -> CallOutcome {
+    let mut out = CallOutcome::ok(0);
     match outcome {
         CloseOutcome::UnreadData(n) => {
             out.note = Some(format!(
@@ -586,6 +940,24 @@ fn close(w: &mut World, host: usize, name: &str, id: SockId) -> CallOutcome {
         _ => {}
     }
     out
+}
+
+/// close(2): `inet_release` → `tcp_close`, sleeping in
+/// `sk_stream_wait_close` while SO_LINGER says so (not when the process
+/// is exiting: `PF_EXITING`).
+fn close(w: &mut World, id: SockId, may_linger: bool) -> Progress {
+    let linger = w.sk(id).linger;
+    let lingering = may_linger && linger.is_some_and(|t| t > 0);
+    let (outcome, wait) = tcp_close(w, id, lingering);
+    if !wait {
+        return Progress::Done(close_outcome(outcome));
+    }
+    // sk_lingertime is a schedule_timeout(): the timer wheel rounds it.
+    let now_j = w.jiffies();
+    let t = linger.unwrap_or(0).min(u64::MAX / 4 - now_j);
+    let until = wheel_fire_us(now_j, now_j + t);
+    w.sk_mut(id).lingering_until = Some(until);
+    blocked(w, id, Op::Linger { until, outcome })
 }
 
 /// A process dies (kill -9): its descriptors close in order, without
@@ -600,51 +972,60 @@ fn exit(w: &mut World, host: usize) -> CallOutcome {
     open.sort();
     for (id, name) in open {
         w.hosts[host].closed.push(name);
-        let (_, block) = tcp_close(w, id, true);
-        debug_assert!(block.is_none());
+        match close(w, id, false) {
+            Progress::Done(_) => {}
+            Progress::Blocked(_) => unreachable!("an exiting process does not linger"),
+        }
     }
     CallOutcome::ok(0)
 }
+
+// ---- poll, options ----
 
 /// `tcp_poll`.
 pub fn poll(w: &World, id: SockId) -> u32 {
     use epoll::*;
     let s = w.sk(id);
     if s.state == State::Listen {
-        return if s.accept_q.is_empty() { 0 } else { EPOLLIN };
+        // inet_csk_listen_poll
+        return if s.accept_queue.is_empty() {
+            0
+        } else {
+            EPOLLIN
+        };
     }
     let mut mask = 0;
-    let state = w.state_of(id);
-    let closed = s.state == State::Close;
-    if s.shutdown == SHUTDOWN_MASK || (closed && state == "CLOSE") {
+    let shutdown = s.sk_shutdown;
+    if shutdown == SHUTDOWN_MASK || s.state == State::Close {
         mask |= EPOLLHUP;
     }
-    if s.shutdown & RCV_SHUTDOWN != 0 {
+    if shutdown & RCV_SHUTDOWN != 0 {
         mask |= EPOLLIN | EPOLLRDHUP;
     }
-    if !matches!(s.state, State::SynSent | State::SynRecv) {
-        let mut target = 1;
-        if s.urg != Urg::None && s.urg_seq == s.copied_seq && !s.oobinline {
+    if s.state != State::SynSent && s.state != State::SynRecv {
+        let mut target: u32 = 1;
+        if s.urg_data != 0 && s.urg_seq == s.copied_seq && !s.urginline {
             target += 1;
         }
-        // tcp_stream_is_readable
-        if s.rcvq.len() >= target {
+        // tcp_stream_is_readable → tcp_epollin_ready
+        let avail = s.rcv_nxt.wrapping_sub(s.copied_seq) as i32;
+        let pressure = s.rmem_alloc > s.rcvbuf - (s.rcvbuf >> 3);
+        if avail > 0 && (avail as u32 >= target || pressure || s.receive_window() <= s.ack_rcv_mss)
+        {
             mask |= EPOLLIN;
         }
-        if s.shutdown & SEND_SHUTDOWN == 0 {
-            // __sk_stream_is_writeable: free space >= a third of sndbuf.
-            let free = s.sndbuf as i64 - s.sndq.len() as i64;
-            if free >= (s.sndq.len() as i64 / 2).max(1) && !closed {
+        if shutdown & SEND_SHUTDOWN == 0 {
+            if mem::sk_stream_is_writeable(s) {
                 mask |= EPOLLOUT;
             }
         } else {
             mask |= EPOLLOUT;
         }
-        if matches!(s.urg, Urg::Valid(_)) {
+        if s.urg_data & TCP_URG_VALID != 0 {
             mask |= EPOLLPRI;
         }
     }
-    if s.err.is_some() {
+    if s.sk_err.is_some() {
         mask |= EPOLLERR;
     }
     mask
@@ -652,43 +1033,68 @@ pub fn poll(w: &World, id: SockId) -> u32 {
 
 /// `sk_setsockopt` / `do_tcp_setsockopt`.
 fn setsockopt(w: &mut World, id: SockId, o: SockOpt) -> CallOutcome {
-    let sys = w.hosts[w.sk(id).host].sysctl.clone();
+    let sys = w.sys(id).clone();
     let s = w.sk_mut(id);
     match o {
         SockOpt::Linger { on, secs } => {
             s.linger = if on {
-                Some(if secs < 0 { u32::MAX / 2 } else { secs as u32 })
+                // "(unsigned int)ling.l_linger >= MAX_SCHEDULE_TIMEOUT/HZ"
+                let v = secs as u32 as u64;
+                Some(if v >= (i64::MAX as u64) / HZ {
+                    u64::MAX / 4
+                } else {
+                    v * HZ
+                })
             } else {
                 None
             };
         }
         SockOpt::RcvBuf(v) => {
-            // __sock_set_rcvbuf: doubled for bookkeeping overhead, capped
-            // by net.core.rmem_max first.
-            let v = (v.max(0) as u32).min(sys.rmem_max);
-            s.rcvbuf = (v * 2).max(SOCK_MIN_RCVBUF);
+            // __sock_set_rcvbuf(sk, min_t(u32, val, rmem_max)): doubled
+            // "to account for struct sk_buff etc. overhead".
+            let v = (v as u32).min(sys.rmem_max).min(i32::MAX as u32 / 2);
             s.rcvbuf_locked = true;
+            s.rcvbuf = (v * 2).max(SOCK_MIN_RCVBUF);
         }
         SockOpt::SndBuf(v) => {
-            let v = (v.max(0) as u32).min(sys.wmem_max);
-            s.sndbuf = (v * 2).max(SOCK_MIN_SNDBUF);
+            let v = (v as u32).min(sys.wmem_max).min(i32::MAX as u32 / 2);
             s.sndbuf_locked = true;
+            s.sndbuf = (v * 2).max(SOCK_MIN_SNDBUF);
+            // "Wake up sending tasks if we upped the value."
+            if mem::sk_stream_is_writeable(s) && s.has_socket {
+                s.nospace = false;
+            }
+            s.wakeups += 1;
         }
-        SockOpt::OobInline(b) => s.oobinline = b,
+        SockOpt::OobInline(b) => s.urginline = b,
         SockOpt::NoDelay(b) => {
-            s.nodelay = b;
+            // __tcp_sock_set_nodelay
             if b {
-                write_xmit(w, id);
+                s.nonagle |= TCP_NAGLE_OFF | TCP_NAGLE_PUSH;
+                output::push_pending_frames(w, id);
+            } else {
+                s.nonagle &= !TCP_NAGLE_OFF;
             }
         }
-        SockOpt::Repair(b) => s.repair = b,
+        SockOpt::Repair(b) => {
+            // tcp_can_repair_sock: CLOSE or ESTABLISHED only.
+            if s.state.f() & (TCPF_CLOSE | TCPF_ESTABLISHED) == 0 {
+                return CallOutcome::err("EPERM");
+            }
+            if b {
+                s.repair = true;
+            } else {
+                s.repair = false;
+                output::send_window_probe(w, id);
+            }
+        }
         SockOpt::Linger2(v) => {
             s.linger2 = if v < 0 {
                 -1
-            } else if v as Time * SEC > TCP_FIN_TIMEOUT_MAX {
+            } else if v as u64 > TCP_FIN_TIMEOUT_MAX / HZ {
                 TCP_FIN_TIMEOUT_MAX as i64
             } else {
-                v as i64 * SEC as i64
+                v as i64 * HZ as i64
             };
         }
     }
@@ -697,22 +1103,64 @@ fn setsockopt(w: &mut World, id: SockId, o: SockOpt) -> CallOutcome {
 
 /// `getsockopt SO_MEMINFO` (`sk_get_meminfo`) and `TCP_INFO`
 /// (`tcp_get_info`), the fields [`crate::sockinfo`] names.
-fn getsockopt(w: &World, id: SockId, o: crate::script::GetOpt) -> crate::script::SockInfo {
+fn getsockopt(w: &World, id: SockId, o: GetOpt) -> SockInfo {
     let s = w.sk(id);
     match o {
-        crate::script::GetOpt::MemInfo => vec![
+        GetOpt::MemInfo => vec![
             ("rmem_alloc", s.rmem_alloc as i64),
             ("rcvbuf", s.rcvbuf as i64),
+            // TX completes inside dev_queue_xmit on the link: nothing is
+            // ever charged to sk_wmem_alloc when a call returns.
             ("wmem_alloc", 0),
             ("sndbuf", s.sndbuf as i64),
-            ("fwd_alloc", 0),
-            ("wmem_queued", s.sndq.len() as i64),
+            ("fwd_alloc", s.forward_alloc as i64),
+            ("wmem_queued", s.wmem_queued as i64),
         ],
-        crate::script::GetOpt::TcpInfo => vec![
-            ("state", s.state as i64),
-            ("rcv_ssthresh", s.rcv_ssthresh as i64),
-            ("snd_wnd", s.snd_wnd as i64),
-            ("rcv_wnd", s.rcv_wnd as i64),
-        ],
+        GetOpt::TcpInfo => {
+            let listen = s.state == State::Listen;
+            vec![
+                ("state", s.state as i64),
+                ("ca_state", s.ca_state as i64),
+                ("retransmits", s.retransmits as i64),
+                ("probes", s.probes_out as i64),
+                ("backoff", s.backoff as i64),
+                ("snd_mss", s.mss_cache as i64),
+                ("rcv_mss", s.ack_rcv_mss as i64),
+                (
+                    "unacked",
+                    if listen {
+                        s.accept_queue.len() as i64
+                    } else {
+                        s.packets_out as i64
+                    },
+                ),
+                (
+                    "sacked",
+                    if listen {
+                        s.max_ack_backlog as i64
+                    } else {
+                        s.sacked_out as i64
+                    },
+                ),
+                ("lost", s.lost_out as i64),
+                ("retrans", s.retrans_out as i64),
+                ("rcv_ssthresh", s.rcv_ssthresh as i64),
+                ("snd_ssthresh", s.snd_ssthresh as i64),
+                ("snd_cwnd", s.snd_cwnd as i64),
+                ("advmss", s.advmss as i64),
+                ("reordering", s.reordering as i64),
+                ("rcv_space", s.rcvq_space_space as i64),
+                ("total_retrans", s.total_retrans as i64),
+                ("bytes_acked", s.bytes_acked as i64),
+                ("bytes_received", s.bytes_received as i64),
+                (
+                    "notsent_bytes",
+                    (s.write_seq.wrapping_sub(s.snd_nxt) as i32).max(0) as i64,
+                ),
+                ("bytes_retrans", s.bytes_retrans as i64),
+                ("snd_wnd", s.snd_wnd as i64),
+                ("rcv_wnd", s.rcv_wnd as i64),
+            ]
+        }
     }
 }

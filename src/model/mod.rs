@@ -1,56 +1,51 @@
-//! The model engine: a pure, deterministic model of the Linux 6.18 TCP close
-//! path on a virtual clock.
+//! The model engine: a port of the Linux 6.18 TCP stack's close path — and
+//! of everything the close path depends on: buffer accounting, windows,
+//! retransmission, probes, time-wait — on a virtual clock, deterministic,
+//! without root.
 //!
 //! # Where does close() decide RST or FIN?
 //!
-//! [`close::tcp_close`] mirrors `__tcp_close` (net/ipv4/tcp.c) branch by
-//! branch; the RFC 2525 2.17 rule is the `unread > 0` branch there. The
-//! rest of the kernel the close path reaches lives one concern per file:
+//! [`close::tcp_close`] is `__tcp_close` (net/ipv4/tcp.c) branch by branch;
+//! the RFC 2525 2.17 rule is its `data_was_unread` branch. The rest of the
+//! kernel it reaches lives one concern per file, each function named after
+//! the kernel function it ports:
 //!
 //! | file | kernel |
 //! |---|---|
-//! | [`close`] | `__tcp_close`, `tcp_close_state`, `tcp_shutdown`, `tcp_disconnect`, `inet_csk_listen_stop`, `tcp_done`, `tcp_time_wait` |
-//! | [`input`] | `tcp_v4_rcv` demux, `tcp_rcv_state_process`, `tcp_rcv_synsent_state_process`, `tcp_ack`, `tcp_data_queue`, `tcp_fin`, `tcp_urg`, `tcp_reset`, `tcp_v4_send_reset` |
-//! | [`output`] | `tcp_transmit_skb` (options, `tcp_select_window`), `tcp_write_xmit`, `tcp_send_ack`, `tcp_send_fin`, `tcp_send_active_reset`, `tcp_write_wakeup` |
-//! | [`timewait`] | `inet_timewait_sock`, `tcp_timewait_state_process`, `tcp_v4_timewait_ack` |
-//! | [`timers`] | `tcp_retransmit_timer`, `tcp_probe_timer`, `tcp_delack_timer`, `tcp_keepalive_timer` (FIN_WAIT2), `tcp_write_timeout` |
-//! | [`api`] | the syscalls: `tcp_recvmsg`, `tcp_sendmsg`, `tcp_poll`, `setsockopt`, `inet_stream_connect`, `inet_accept`, close with SO_LINGER |
+//! | [`close`] | `__tcp_close`, `tcp_close_state`, `tcp_shutdown`, `tcp_disconnect`, `inet_csk_listen_stop`, `tcp_done`, `tcp_set_state` |
+//! | [`input`] | `tcp_rcv_established`, `tcp_rcv_state_process`, `tcp_validate_incoming`, `tcp_data_queue` (+ofo, coalescing, pruning, collapsing), `tcp_fin`, `tcp_urg`, `tcp_reset`, `__tcp_ack_snd_check`, receive-buffer auto-tuning |
+//! | [`ack`] | `tcp_ack`, `tcp_clean_rtx_queue`, `tcp_ack_update_window`, RTT estimation, `tcp_ack_probe`, `tcp_process_tlp_ack` |
+//! | [`recovery`] | SACK scoreboard (`tcp_sacktag_write_queue`), `tcp_fastretrans_alert`, `tcp_enter_loss`, undo, F-RTO, PRR, RACK (tcp_recovery.c) |
+//! | [`cubic`] | CUBIC (tcp_cubic.c), the congestion control the linux engine's sockets use |
+//! | [`output`] | `__tcp_transmit_skb`, `tcp_select_window`, `tcp_write_xmit`, `tcp_sendmsg`'s skb building, Nagle, `tcp_send_fin`, `tcp_send_active_reset`, `tcp_send_ack`, `tcp_send_delayed_ack`, `tcp_write_wakeup`, `tcp_send_probe0`, tail loss probes, `tcp_retransmit_skb`, `tcp_v4_send_reset` |
+//! | [`timers`] | `tcp_retransmit_timer`, `tcp_write_timeout`, `tcp_probe_timer`, `tcp_delack_timer_handler`, `tcp_keepalive_timer`, the timer wheel's rounding |
+//! | [`listen`] | `tcp_conn_request`, request sockets, `tcp_check_req`, `tcp_create_openreq_child` |
+//! | [`timewait`] | `tcp_time_wait`, `tcp_timewait_state_process`, `inet_twsk_*` |
+//! | [`api`] | the syscalls: `tcp_sendmsg`, `tcp_recvmsg`, `tcp_poll`, `inet_stream_connect`, `inet_accept`, `inet_shutdown`, `inet_release` with SO_LINGER, socket options |
+//! | [`mem`], [`skb`] | socket memory accounting; skbs and their truesize on the link |
 //!
 //! # Time
-//! Event driven: the world jumps to the next deadline (a segment arriving, a
-//! timer). Segments take [`LINK_DELAY`] to cross the link. Nothing sleeps.
+//! Event driven: the world jumps to the next event (a segment arriving, a
+//! timer). Segments take [`LINK_DELAY`] to cross the link. Kernel timers
+//! are kept in jiffies (HZ=250) and fire when the timer wheel would run
+//! them ([`timers::wheel_fire_jiffies`]). Nothing sleeps and no event scans
+//! the sockets: lookups are hash tables, timers a heap.
 //!
 //! # How the model departs from Linux
-//! Each of these is observable in a trace; the conformance table of the
-//! linux engine shows where they matter.
-//! - Receive memory: every queued skb is charged its payload plus a fixed
-//!   [`sock::SKB_OVERHEAD`] in `sk_rmem_alloc`; the kernel charges the real
-//!   `truesize` of the skb the device handed over, so advertised windows on
-//!   a nearly full receive buffer can differ by a few hundred bytes.
-//! - Receive-buffer auto-tuning (`tcp_rcv_space_adjust`) and `scaling_ratio`
-//!   updates are not modelled: `sk_rcvbuf` stays at `tcp_rmem[1]` (or
-//!   SO_RCVBUF) and the ratio at 50 %. Windows in long bulk transfers
-//!   therefore stay smaller than the kernel's.
-//! - Congestion control is slow start plus Reno halving; no CUBIC, no
-//!   pacing, no TSO autosizing, no SACK-based recovery (SACK blocks are sent
-//!   but the sender retransmits from `snd_una`), no RACK/TLP (a lost tail is
-//!   recovered by the RTO, where Linux may send a tail-loss probe earlier).
-//! - `tcp_write_timeout` counts retransmissions instead of modelling
-//!   `retransmits_timed_out`'s time-based boundary; the give-up time after
-//!   `tcp_retries2` (15) and `tcp_orphan_retries` (8) is the same for the
-//!   default 200 ms RTO floor.
-//! - No memory pressure or orphan limits: `tcp_check_oom` never fires, so
-//!   `TCPAbortOnMemory` never moves.
-//! - Request sockets are full sockets in SYN_RECV (no syncookies, no
-//!   `NEW_SYN_RECV` minisocket); a full accept queue drops the SYN.
-//! - Keep-alive probes are not modelled (off by default in Linux).
-//! - The delayed-ACK timeout is `ato` (40 ms after quick-ack mode), without
-//!   the kernel's RTT-based adjustments.
+//! This list is the one the README shows (`README.md`, "How the model
+//! departs from Linux"); both name every known difference.
+#![doc = include_str!("departures.md")]
 
+pub mod ack;
 pub mod api;
 pub mod close;
+pub mod cubic;
 pub mod input;
+pub mod listen;
+pub mod mem;
 pub mod output;
+pub mod recovery;
+pub mod skb;
 pub mod sock;
 pub mod timers;
 pub mod timewait;
@@ -61,29 +56,60 @@ use crate::engine::{
 };
 use crate::script::{Call, Fault};
 use crate::segment::Segment;
-use sock::{MS, SEC, Sock, SockId, State, Time};
-use std::collections::{BTreeMap, VecDeque};
+use listen::Req;
+use sock::{Jiffies, Sock, SockId, State, Time};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use timewait::Tw;
 
 /// One-way delay of the virtual link.
 pub const LINK_DELAY: Time = 20;
 
-/// A host's sysctls (`net.ipv4.*`), with Linux 6.18's defaults.
+/// A host's TCP sysctls (`net.ipv4.*`, per network namespace), with
+/// Linux 6.18's defaults (`tcp_sk_init`, net/ipv4/tcp_ipv4.c).
 #[derive(Clone, Debug)]
 pub struct Sysctl {
-    pub tcp_fin_timeout: Time,
+    pub tcp_fin_timeout: Jiffies,
     pub tcp_rmem: [u32; 3],
     pub tcp_wmem: [u32; 3],
     pub tcp_orphan_retries: u32,
+    pub tcp_retries1: u32,
     pub tcp_retries2: u32,
     pub tcp_syn_retries: u32,
     pub tcp_synack_retries: u32,
+    pub tcp_syn_linear_timeouts: u32,
     pub tcp_timestamps: bool,
     pub tcp_sack: bool,
+    pub tcp_dsack: bool,
     pub tcp_window_scaling: bool,
     pub tcp_rfc1337: bool,
     pub tcp_abort_on_overflow: bool,
-    /// `net.core.rmem_max`: the cap for SO_RCVBUF (and the window scale).
+    pub tcp_app_win: u32,
+    pub tcp_moderate_rcvbuf: bool,
+    pub tcp_slow_start_after_idle: bool,
+    pub tcp_early_retrans: u32,
+    pub tcp_recovery: u32,
+    pub tcp_frto: u32,
+    pub tcp_reordering: u32,
+    pub tcp_max_reordering: u32,
+    pub tcp_retrans_collapse: bool,
+    pub tcp_stdurg: bool,
+    pub tcp_tw_reuse: u32,
+    pub tcp_max_syn_backlog: u32,
+    pub tcp_min_tso_segs: u32,
+    pub tcp_tso_win_divisor: u32,
+    pub tcp_invalid_ratelimit: Jiffies,
+    pub tcp_pingpong_thresh: u32,
+    pub tcp_comp_sack_nr: u32,
+    pub tcp_min_rtt_wlen: u32,
+    pub tcp_syncookies: u32,
+    pub tcp_notsent_lowat: u32,
+    pub tcp_keepalive_time: Jiffies,
+    pub tcp_keepalive_intvl: Jiffies,
+    pub tcp_keepalive_probes: u32,
+    pub somaxconn: u32,
+    /// `net.core.rmem_max` / `wmem_max` (global in the kernel): caps for
+    /// SO_RCVBUF / SO_SNDBUF and the window scale.
     pub rmem_max: u32,
     pub wmem_max: u32,
 }
@@ -91,18 +117,45 @@ pub struct Sysctl {
 impl Default for Sysctl {
     fn default() -> Self {
         Sysctl {
-            tcp_fin_timeout: 60 * SEC,
+            tcp_fin_timeout: sock::TCP_TIMEWAIT_LEN,
             tcp_rmem: [4096, 131072, 33554432],
             tcp_wmem: [4096, 16384, 4194304],
             tcp_orphan_retries: 0,
+            tcp_retries1: 3,
             tcp_retries2: 15,
-            tcp_syn_retries: sock::TCP_SYN_RETRIES,
-            tcp_synack_retries: sock::TCP_SYNACK_RETRIES,
+            tcp_syn_retries: 6,
+            tcp_synack_retries: 5,
+            tcp_syn_linear_timeouts: 4,
             tcp_timestamps: true,
             tcp_sack: true,
+            tcp_dsack: true,
             tcp_window_scaling: true,
             tcp_rfc1337: false,
             tcp_abort_on_overflow: false,
+            tcp_app_win: 31,
+            tcp_moderate_rcvbuf: true,
+            tcp_slow_start_after_idle: true,
+            tcp_early_retrans: 3,
+            tcp_recovery: 1,
+            tcp_frto: 2,
+            tcp_reordering: 3,
+            tcp_max_reordering: 300,
+            tcp_retrans_collapse: true,
+            tcp_stdurg: false,
+            tcp_tw_reuse: 2,
+            tcp_max_syn_backlog: 2048,
+            tcp_min_tso_segs: 2,
+            tcp_tso_win_divisor: 3,
+            tcp_invalid_ratelimit: sock::HZ / 2,
+            tcp_pingpong_thresh: 1,
+            tcp_comp_sack_nr: 44,
+            tcp_min_rtt_wlen: 300,
+            tcp_syncookies: 1,
+            tcp_notsent_lowat: u32::MAX,
+            tcp_keepalive_time: sock::TCP_KEEPALIVE_TIME,
+            tcp_keepalive_intvl: 75 * sock::HZ,
+            tcp_keepalive_probes: 9,
+            somaxconn: 4096,
             rmem_max: 4194304,
             wmem_max: 4194304,
         }
@@ -117,7 +170,14 @@ enum PendingFault {
     Hold(Option<u32>),
 }
 
-/// A host: its sysctls, counters, and what its program calls its sockets.
+/// What holds a local port (`inet_bind_bucket` owners).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortOwner {
+    Sock(SockId),
+    Tw(usize),
+}
+
+/// A host: its sysctls, counters, ports, and its program's socket names.
 #[derive(Clone, Debug)]
 pub struct Host {
     pub name: String,
@@ -129,20 +189,69 @@ pub struct Host {
     pub names: BTreeMap<String, SockId>,
     /// Names whose descriptor the program has closed.
     pub closed: Vec<String>,
+    /// `bhash`: local port → sockets and time-wait sockets bound to it.
+    pub ports: HashMap<u16, Vec<PortOwner>>,
     faults: VecDeque<PendingFault>,
     held: Vec<Segment>,
 }
 
-/// Everything the model knows: hosts, sockets, time-wait sockets, the
-/// segments on the wire, and the record of what happened.
+/// The 4-tuple of the established hash: (host, local port, peer host,
+/// peer port).
+pub type Key4 = (usize, u16, usize, u16);
+
+/// What the established hash holds for a 4-tuple (`__inet_lookup_established`
+/// finds full sockets, time-wait sockets and request sockets alike).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ehash {
+    Sock(SockId),
+    Tw(usize),
+    Req(usize),
+}
+
+/// A timer the world runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TimerRef {
+    /// A socket's retransmit/probe/TLP timer (`icsk_retransmit_timer`).
+    Xmit(usize),
+    /// A socket's delayed-ACK timer.
+    Delack(usize),
+    /// A socket's `sk_timer` (FIN_WAIT2 of an orphan, keepalive).
+    Keepalive(usize),
+    /// A time-wait socket's `tw_timer`.
+    Tw(usize),
+    /// A request socket's SYN-ACK timer (`rsk_timer`).
+    Req(usize),
+}
+
+/// Lazy heap bookkeeping for one timer: when it is due (µs) and the time
+/// of the authoritative heap entry, if any (see [`World::arm`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TimerSlot {
+    pub due: Option<Time>,
+    queued: Option<Time>,
+}
+
+/// Everything the model knows.
 pub struct World {
     pub now: Time,
     pub hosts: Vec<Host>,
     pub socks: Vec<Sock>,
-    pub tws: Vec<Tw>,
-    /// Segments on the wire: (arrival time, order, segment).
-    wire: Vec<(Time, u64, Segment)>,
+    /// Timer slots of each socket: [xmit, delack, keepalive].
+    pub sock_timers: Vec<[TimerSlot; 3]>,
+    pub tws: Vec<Option<Tw>>,
+    pub reqs: Vec<Option<Req>>,
+    /// Free slots of `reqs`.
+    pub reqs_free: Vec<usize>,
+    pub ehash: HashMap<Key4, Ehash>,
+    /// Listening sockets by (host, port).
+    pub lhash: HashMap<(usize, u16), SockId>,
+    /// Segments on the wire: (arrival, order) → slot in `wire_slab`.
+    wire: BinaryHeap<Reverse<(Time, u64, usize)>>,
+    wire_slab: Vec<Option<Segment>>,
+    wire_free: Vec<usize>,
     order: u64,
+    timers: BinaryHeap<Reverse<(Time, u64, TimerRef)>>,
+    timer_order: u64,
     pub trace: Vec<Segment>,
     pub states: Vec<StateChange>,
     pub policy: Policy,
@@ -151,14 +260,16 @@ pub struct World {
     pub notes: Vec<String>,
     /// Time of the last segment sent or delivered (for `settle`).
     last_activity: Time,
-    /// Counts segments built (for the benchmark).
+    /// Segments built (for the benchmark).
     pub segments_built: u64,
     /// Record segments in `trace` (off for the benchmark's bulk run).
     pub record: bool,
-    /// Inside `together { }`: calls return at once instead of blocking
-    /// (connect gives EINPROGRESS, recv and accept EAGAIN, close does not
-    /// linger), so that they all happen at one instant.
-    pub nonblocking: bool,
+    /// The run's horizon: no blocking call waits past it.
+    pub horizon: Time,
+    /// The reason the segments being built now are sent, when a caller
+    /// knows it better than the segment's flags do (a probe timer, a
+    /// retransmission timer, a TLP).
+    pub why_ctx: Option<String>,
 }
 
 impl World {
@@ -174,14 +285,24 @@ impl World {
                     counters: BTreeMap::new(),
                     names: BTreeMap::new(),
                     closed: Vec::new(),
+                    ports: HashMap::new(),
                     faults: VecDeque::new(),
                     held: Vec::new(),
                 })
                 .collect(),
             socks: Vec::new(),
+            sock_timers: Vec::new(),
             tws: Vec::new(),
-            wire: Vec::new(),
+            reqs: Vec::new(),
+            reqs_free: Vec::new(),
+            ehash: HashMap::new(),
+            lhash: HashMap::new(),
+            wire: BinaryHeap::new(),
+            wire_slab: Vec::new(),
+            wire_free: Vec::new(),
             order: 0,
+            timers: BinaryHeap::new(),
+            timer_order: 0,
             trace: Vec::new(),
             states: Vec::new(),
             policy: opts.policy,
@@ -191,39 +312,56 @@ impl World {
             last_activity: 0,
             segments_built: 0,
             record: true,
-            nonblocking: false,
+            horizon: crate::engine::DEFAULT_HORIZON_US,
+            why_ctx: None,
         }
     }
 
+    #[inline]
     pub fn sk(&self, id: SockId) -> &Sock {
         &self.socks[id.0]
     }
+    #[inline]
     pub fn sk_mut(&mut self, id: SockId) -> &mut Sock {
         &mut self.socks[id.0]
+    }
+    pub fn sys(&self, id: SockId) -> &Sysctl {
+        &self.hosts[self.socks[id.0].host].sysctl
+    }
+
+    /// `jiffies`.
+    #[inline]
+    pub fn jiffies(&self) -> Jiffies {
+        self.now / sock::JIFFY_US
+    }
+    /// `tcp_time_stamp_ts` for a connection without usec timestamps: the
+    /// TCP timestamp clock in ms (offsets not added).
+    #[inline]
+    pub fn ts_clock(&self) -> u32 {
+        (self.now / 1000) as u32
+    }
+
+    /// Adds a socket to the arena.
+    pub fn add_sock(&mut self, s: Sock) -> SockId {
+        self.socks.push(s);
+        self.sock_timers.push([TimerSlot::default(); 3]);
+        SockId(self.socks.len() - 1)
     }
 
     /// `NET_INC_STATS`.
     pub fn count(&mut self, host: usize, name: &'static str) {
         *self.hosts[host].counters.entry(name).or_insert(0) += 1;
     }
-
-    /// `tcp_set_state`: every transition goes through here and is recorded.
-    pub fn set_state(&mut self, id: SockId, to: State) {
-        let from = self.socks[id.0].state;
-        if from == to {
-            return;
+    pub fn count_n(&mut self, host: usize, name: &'static str, n: i64) {
+        if n != 0 {
+            *self.hosts[host].counters.entry(name).or_insert(0) += n;
         }
-        self.socks[id.0].state = to;
-        self.record_state(id, from.name(), to.name());
     }
 
-    fn record_state(&mut self, id: SockId, from: &str, to: &str) {
+    /// Records a state change of a full socket (the tracepoint
+    /// `sock:inet_sock_set_state`).
+    pub fn record_state(&mut self, id: SockId, from: &str, to: &str) {
         let s = &self.socks[id.0];
-        if s.is_request {
-            // A request socket is not a full socket yet: Linux traces no
-            // state for it (it is created straight in NEW_SYN_RECV).
-            return;
-        }
         let sock = if s.name.is_empty() {
             api::unnamed_label(s.remote)
         } else {
@@ -238,8 +376,42 @@ impl World {
         });
     }
 
-    /// A deterministic pseudo-random number for a connection (ISNs and
-    /// timestamp offsets; the kernel uses `secure_tcp_seq` / `_ts_off`).
+    /// Records a state change under a name (a time-wait socket's).
+    pub fn record_named(&mut self, host: usize, name: &str, from: &str, to: &str) {
+        self.states.push(StateChange {
+            time_us: self.now,
+            host: self.hosts[host].name.clone(),
+            sock: name.to_string(),
+            from: from.to_string(),
+            to: to.to_string(),
+        });
+    }
+
+    /// `secure_tcp_seq` (net/core/secure_seq.c): a keyed hash of the
+    /// 4-tuple plus a clock that moves 1 every 64 ns (`seq_scale`), so a
+    /// new connection on the same 4-tuple starts above the old one.
+    pub fn secure_tcp_seq(
+        &self,
+        saddr: std::net::Ipv4Addr,
+        daddr: std::net::Ipv4Addr,
+        sport: u16,
+        dport: u16,
+    ) -> u32 {
+        let a = ((u32::from(saddr) as u64) << 32) | u32::from(daddr) as u64;
+        let b = ((sport as u64) << 16) | dport as u64;
+        let ns = self.now * 1000;
+        self.hash(a, b ^ 0x5eed_0000_0000)
+            .wrapping_add((ns >> 6) as u32)
+    }
+
+    /// `secure_tcp_ts_off`: a keyed hash of the address pair.
+    pub fn secure_tcp_ts_off(&self, saddr: std::net::Ipv4Addr, daddr: std::net::Ipv4Addr) -> u32 {
+        let a = ((u32::from(saddr) as u64) << 32) | u32::from(daddr) as u64;
+        self.hash(a, 0x7500_0000_0000)
+    }
+
+    /// A deterministic keyed hash (the model's `siphash` for ISNs and
+    /// timestamp offsets).
     pub fn hash(&self, a: u64, b: u64) -> u32 {
         let mut x = self.seed ^ a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.rotate_left(29);
         x ^= x >> 33;
@@ -250,102 +422,190 @@ impl World {
         x as u32
     }
 
+    // ---- the wire ----
+
     /// Puts a segment on the wire: records it, applies pending faults.
     pub fn emit(&mut self, mut seg: Segment) {
         seg.time_us = self.now;
         self.segments_built += 1;
         self.last_activity = self.now;
-        if !self.keep_payload {
-            seg.payload = None;
-        }
         let h = self.host_of_addr(seg.src_addr);
         let mut at = self.now + LINK_DELAY;
         let mut deliver = true;
         let mut hold = false;
         if let Some(f) = self.hosts[h].faults.front_mut() {
-            match f {
+            let done = match f {
                 PendingFault::Drop(n) => {
                     deliver = false;
                     *n -= 1;
-                    if *n == 0 {
-                        self.hosts[h].faults.pop_front();
-                    }
+                    *n == 0
                 }
                 PendingFault::Delay(d, n) => {
                     at += *d;
                     *n -= 1;
-                    if *n == 0 {
-                        self.hosts[h].faults.pop_front();
-                    }
+                    *n == 0
                 }
                 PendingFault::Hold(n) => {
                     hold = true;
-                    if let Some(k) = n {
-                        *k -= 1;
-                        if *k == 0 {
-                            self.hosts[h].faults.pop_front();
+                    match n {
+                        Some(k) => {
+                            *k -= 1;
+                            *k == 0
                         }
+                        None => false,
                     }
                 }
+            };
+            if done {
+                self.hosts[h].faults.pop_front();
             }
         }
         seg.lost = !deliver;
         if self.record {
-            self.trace.push(seg.clone());
+            let mut copy = seg.clone();
+            if !self.keep_payload {
+                copy.payload = None;
+            }
+            self.trace.push(copy);
         }
         if hold {
             self.hosts[h].held.push(seg);
         } else if deliver {
-            self.order += 1;
-            self.wire.push((at, self.order, seg));
+            self.put_on_wire(at, seg);
         }
+    }
+
+    fn put_on_wire(&mut self, at: Time, seg: Segment) {
+        self.order += 1;
+        let slot = match self.wire_free.pop() {
+            Some(i) => {
+                self.wire_slab[i] = Some(seg);
+                i
+            }
+            None => {
+                self.wire_slab.push(Some(seg));
+                self.wire_slab.len() - 1
+            }
+        };
+        self.wire.push(Reverse((at, self.order, slot)));
     }
 
     pub fn host_of_addr(&self, a: std::net::Ipv4Addr) -> usize {
         self.hosts.iter().position(|h| h.addr == a).unwrap_or(0)
     }
 
+    // ---- timers ----
+
+    /// The slot of a timer.
+    fn slot(&mut self, t: TimerRef) -> Option<&mut TimerSlot> {
+        match t {
+            TimerRef::Xmit(i) => self.sock_timers.get_mut(i).map(|s| &mut s[0]),
+            TimerRef::Delack(i) => self.sock_timers.get_mut(i).map(|s| &mut s[1]),
+            TimerRef::Keepalive(i) => self.sock_timers.get_mut(i).map(|s| &mut s[2]),
+            TimerRef::Tw(i) => self.tws.get_mut(i)?.as_mut().map(|t| &mut t.timer),
+            TimerRef::Req(i) => self.reqs.get_mut(i)?.as_mut().map(|r| &mut r.timer),
+        }
+    }
+
+    /// Arms a timer to fire at `at` (µs). The heap gets a new entry only
+    /// when the timer moves earlier than its queued entry; an entry that
+    /// comes up before the timer is due pushes the real time again (as the
+    /// kernel's handlers re-arm a timer that fired early).
+    pub fn arm(&mut self, t: TimerRef, at: Time) {
+        let Some(slot) = self.slot(t) else { return };
+        slot.due = Some(at);
+        if slot.queued.is_none_or(|q| at < q) {
+            slot.queued = Some(at);
+            self.timer_order += 1;
+            self.timers.push(Reverse((at, self.timer_order, t)));
+        }
+    }
+
+    /// Disarms a timer (its heap entry, if any, comes up and does nothing).
+    pub fn disarm(&mut self, t: TimerRef) {
+        if let Some(slot) = self.slot(t) {
+            slot.due = None;
+        }
+    }
+
+    /// When a timer is due, if armed.
+    pub fn due(&self, t: TimerRef) -> Option<Time> {
+        match t {
+            TimerRef::Xmit(i) => self.sock_timers.get(i).and_then(|s| s[0].due),
+            TimerRef::Delack(i) => self.sock_timers.get(i).and_then(|s| s[1].due),
+            TimerRef::Keepalive(i) => self.sock_timers.get(i).and_then(|s| s[2].due),
+            TimerRef::Tw(i) => self.tws.get(i)?.as_ref()?.timer.due,
+            TimerRef::Req(i) => self.reqs.get(i)?.as_ref()?.timer.due,
+        }
+    }
+
     /// The earliest pending event: a segment arriving or a timer.
-    pub fn next_event(&self) -> Option<Time> {
-        let mut t = self.wire.iter().map(|w| w.0).min();
-        let mut take = |x: Option<Time>| {
-            if let Some(x) = x {
-                t = Some(t.map_or(x, |y: Time| y.min(x)));
+    pub fn next_event(&mut self) -> Option<Time> {
+        // Drop heap entries that no longer stand for an armed timer.
+        while let Some(&Reverse((at, _, t))) = self.timers.peek() {
+            let live = match self.slot(t) {
+                Some(slot) => slot.queued == Some(at) && slot.due.is_some(),
+                None => false,
+            };
+            if live {
+                break;
             }
-        };
-        for s in &self.socks {
-            if s.state == State::Close && !s.dead {
-                // A closed socket still owned by the program has no timers.
-                continue;
+            self.timers.pop();
+            if let Some(slot) = self.slot(t) {
+                if slot.queued == Some(at) {
+                    slot.queued = None;
+                }
             }
-            take(s.t_rto);
-            take(s.t_tlp);
-            take(s.t_probe);
-            take(s.t_delack);
-            take(s.t_keepalive);
         }
-        for tw in &self.tws {
-            take(Some(tw.expires));
+        let w = self.wire.peek().map(|Reverse((t, _, _))| *t);
+        let t = self.timers.peek().map(|Reverse((t, _, _))| *t);
+        match (w, t) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        t
     }
 
     /// Runs everything due at `self.now`: arrivals first (in send order),
-    /// then timers (in socket order).
+    /// then timers (in the order they were armed).
     fn run_due(&mut self) {
-        while let Some(i) = self
-            .wire
-            .iter()
-            .enumerate()
-            .filter(|(_, w)| w.0 <= self.now)
-            .min_by_key(|(_, w)| (w.0, w.1))
-            .map(|(i, _)| i)
-        {
-            let (_, _, seg) = self.wire.swap_remove(i);
-            self.last_activity = self.now;
-            input::tcp_v4_rcv(self, seg);
+        while let Some(&Reverse((at, _, slot))) = self.wire.peek() {
+            if at > self.now {
+                break;
+            }
+            self.wire.pop();
+            let seg = self.wire_slab[slot].take();
+            self.wire_free.push(slot);
+            if let Some(seg) = seg {
+                self.last_activity = self.now;
+                input::tcp_v4_rcv(self, seg);
+            }
         }
-        timers::run_timers(self);
+        while let Some(&Reverse((at, _, t))) = self.timers.peek() {
+            if at > self.now {
+                break;
+            }
+            self.timers.pop();
+            let (due, stale) = match self.slot(t) {
+                Some(slot) if slot.queued == Some(at) => {
+                    slot.queued = None;
+                    (slot.due, false)
+                }
+                _ => (None, true),
+            };
+            if stale {
+                continue;
+            }
+            match due {
+                Some(d) if d <= self.now => {
+                    if let Some(slot) = self.slot(t) {
+                        slot.due = None;
+                    }
+                    timers::fire(self, t);
+                }
+                Some(d) => self.arm(t, d),
+                None => {}
+            }
+        }
     }
 
     /// Advances to the next event if it is at or before `limit`.
@@ -373,30 +633,17 @@ impl World {
         self.now = self.now.max(until);
     }
 
-    /// Runs until `done` holds or `deadline` passes; true if `done` held.
-    pub fn block_until(&mut self, deadline: Time, done: &dyn Fn(&World) -> bool) -> bool {
-        loop {
-            if done(self) {
-                return true;
-            }
-            if !self.step(deadline) {
-                self.now = self.now.max(deadline);
-                return done(self);
-            }
-        }
-    }
-
     /// The socket a name refers to.
     pub fn named(&self, host: usize, name: &str) -> Option<SockId> {
         self.hosts[host].names.get(name).copied()
     }
 
     /// The state a script sees for a named socket: the socket's own, or the
-    /// time-wait socket that replaced it (its substate), or CLOSE.
+    /// time-wait socket that carries the connection now (its sub-state).
     pub fn state_of(&self, id: SockId) -> &'static str {
         let s = self.sk(id);
         if s.state == State::Close {
-            if let Some(tw) = self.tws.iter().find(|t| t.sock == id) {
+            if let Some(tw) = timewait::tw_of(self, id) {
                 return tw.substate.name();
             }
         }
@@ -407,12 +654,16 @@ impl World {
 /// The model as an [`Engine`].
 pub struct ModelEngine {
     pub world: World,
+    /// Blocked calls of the program of each host (none outside `together`:
+    /// a call blocks the caller until it returns).
+    pending: Vec<api::Blocked>,
 }
 
 impl ModelEngine {
     pub fn new(hosts: &[HostSpec], opts: &RunOptions) -> Self {
         ModelEngine {
             world: World::new(hosts, opts),
+            pending: Vec::new(),
         }
     }
 }
@@ -434,26 +685,36 @@ fn parse_sysctl(w: &mut World, host: usize, key: &str, value: &str) -> Result<()
             )),
         }
     };
-    let s = &mut w.hosts[host].sysctl;
     let nonneg = |v: i64| -> Result<u32, String> {
         u32::try_from(v).map_err(|_| format!("sysctl {key}: {v} is out of range"))
     };
+    let s = &mut w.hosts[host].sysctl;
     match key {
-        "net.ipv4.tcp_fin_timeout" => s.tcp_fin_timeout = nonneg(one()?)? as Time * SEC,
+        "net.ipv4.tcp_fin_timeout" => s.tcp_fin_timeout = nonneg(one()?)? as u64 * sock::HZ,
         "net.ipv4.tcp_rmem" => s.tcp_rmem = three()?,
         "net.ipv4.tcp_wmem" => s.tcp_wmem = three()?,
         "net.ipv4.tcp_orphan_retries" => s.tcp_orphan_retries = nonneg(one()?)?,
+        "net.ipv4.tcp_retries1" => s.tcp_retries1 = nonneg(one()?)?.min(255),
         "net.ipv4.tcp_retries2" => s.tcp_retries2 = nonneg(one()?)?,
         "net.ipv4.tcp_syn_retries" => s.tcp_syn_retries = nonneg(one()?)?.clamp(1, 127),
         "net.ipv4.tcp_synack_retries" => s.tcp_synack_retries = nonneg(one()?)?,
+        "net.ipv4.tcp_syn_linear_timeouts" => s.tcp_syn_linear_timeouts = nonneg(one()?)?.min(127),
         "net.ipv4.tcp_timestamps" => s.tcp_timestamps = one()? != 0,
         "net.ipv4.tcp_sack" => s.tcp_sack = one()? != 0,
+        "net.ipv4.tcp_dsack" => s.tcp_dsack = one()? != 0,
         "net.ipv4.tcp_window_scaling" => s.tcp_window_scaling = one()? != 0,
         "net.ipv4.tcp_rfc1337" => s.tcp_rfc1337 = one()? != 0,
         "net.ipv4.tcp_abort_on_overflow" => s.tcp_abort_on_overflow = one()? != 0,
+        "net.ipv4.tcp_moderate_rcvbuf" => s.tcp_moderate_rcvbuf = one()? != 0,
+        "net.ipv4.tcp_slow_start_after_idle" => s.tcp_slow_start_after_idle = one()? != 0,
+        "net.ipv4.tcp_app_win" => s.tcp_app_win = nonneg(one()?)?.min(31),
+        "net.ipv4.tcp_stdurg" => s.tcp_stdurg = one()? != 0,
+        "net.ipv4.tcp_frto" => s.tcp_frto = nonneg(one()?)?,
+        "net.ipv4.tcp_early_retrans" => s.tcp_early_retrans = nonneg(one()?)?.min(4),
+        "net.ipv4.tcp_retrans_collapse" => s.tcp_retrans_collapse = one()? != 0,
         _ => {
             return Err(format!(
-                "the model does not know sysctl {key} (it knows net.ipv4.tcp_fin_timeout, tcp_rmem, tcp_wmem, tcp_orphan_retries, tcp_retries2, tcp_syn_retries, tcp_synack_retries, tcp_timestamps, tcp_sack, tcp_window_scaling, tcp_rfc1337, tcp_abort_on_overflow)"
+                "the model does not know sysctl {key} (it knows net.ipv4.tcp_fin_timeout, tcp_rmem, tcp_wmem, tcp_orphan_retries, tcp_retries1, tcp_retries2, tcp_syn_retries, tcp_synack_retries, tcp_syn_linear_timeouts, tcp_timestamps, tcp_sack, tcp_dsack, tcp_window_scaling, tcp_rfc1337, tcp_abort_on_overflow, tcp_moderate_rcvbuf, tcp_slow_start_after_idle, tcp_app_win, tcp_stdurg, tcp_frto, tcp_early_retrans, tcp_retrans_collapse)"
             ));
         }
     }
@@ -467,22 +728,36 @@ impl Engine for ModelEngine {
     fn now_us(&self) -> u64 {
         self.world.now
     }
+    fn begin(&mut self, horizon_us: u64) {
+        self.world.horizon = horizon_us;
+    }
     fn sysctl(&mut self, host: usize, key: &str, value: &str) -> Result<(), EngineError> {
         parse_sysctl(&mut self.world, host, key, value).map_err(EngineError)
     }
     fn call(&mut self, host: usize, sock: &str, call: &Call, ctx: &CallCtx) -> CallOutcome {
-        api::call(&mut self.world, host, sock, call, ctx)
+        match api::call(&mut self.world, host, sock, call, ctx) {
+            api::Progress::Done(o) => o,
+            api::Progress::Blocked(b) => api::wait(&mut self.world, b),
+        }
     }
     fn call_together(&mut self, calls: &[(usize, String, Call, CallCtx)]) -> Vec<CallOutcome> {
-        // Everything the calls send is on the wire with a later arrival
-        // time, so nothing is delivered between them.
-        self.world.nonblocking = true;
-        let out = calls
-            .iter()
-            .map(|(h, s, c, x)| api::call(&mut self.world, *h, s, c, x))
-            .collect();
-        self.world.nonblocking = false;
-        out
+        // Every call starts at this instant (nothing is delivered between
+        // them: what they send arrives LINK_DELAY later). A call that must
+        // block stays blocked, as a program's would, while the others are
+        // made; then time runs until every blocked one returns.
+        let mut outs: Vec<Option<CallOutcome>> = vec![None; calls.len()];
+        let mut blocked = Vec::new();
+        for (i, (h, s, c, x)) in calls.iter().enumerate() {
+            match api::call(&mut self.world, *h, s, c, x) {
+                api::Progress::Done(o) => outs[i] = Some(o),
+                api::Progress::Blocked(b) => blocked.push((i, b)),
+            }
+        }
+        for (i, o) in api::wait_all(&mut self.world, blocked) {
+            outs[i] = Some(o);
+        }
+        self.pending.clear();
+        outs.into_iter().map(|o| o.unwrap_or_default()).collect()
     }
     fn fault(&mut self, host: usize, fault: &Fault) -> Result<(), EngineError> {
         let f = match fault {
@@ -499,9 +774,9 @@ impl Engine for ModelEngine {
             .faults
             .retain(|f| !matches!(f, PendingFault::Hold(_)));
         let held = std::mem::take(&mut w.hosts[host].held);
+        let at = w.now + LINK_DELAY;
         for seg in held {
-            w.order += 1;
-            w.wire.push((w.now + LINK_DELAY, w.order, seg));
+            w.put_on_wire(at, seg);
         }
         Ok(())
     }
@@ -520,7 +795,7 @@ impl Engine for ModelEngine {
         self.world.hosts[host]
             .counters
             .iter()
-            .filter(|(_, v)| **v != 0)
+            .filter(|(k, v)| **v != 0 && crate::script::COUNTER_NAMES.contains(k))
             .map(|(k, v)| (k.to_string(), *v))
             .collect()
     }
@@ -544,19 +819,16 @@ impl Engine for ModelEngine {
             if s.dead {
                 detail.push("orphaned".to_string());
             }
-            if s.unread() > 0 {
-                detail.push(format!("{} bytes unread", s.unread()));
+            let unread = s.unread();
+            if unread > 0 {
+                detail.push(format!("{unread} bytes unread"));
             }
-            let unsent = s.write_seq.wrapping_sub(s.snd_una);
-            if unsent > 0 {
-                detail.push(format!("{unsent} bytes not yet acknowledged"));
+            let unacked = s.write_seq.wrapping_sub(s.snd_una);
+            if unacked > 0 {
+                detail.push(format!("{unacked} bytes not yet acknowledged"));
             }
-            if s.t_probe.is_some() {
-                detail.push(format!(
-                    "probing a zero window ({} probes, next in {} ms)",
-                    s.probes_total(),
-                    s.t_probe.unwrap_or(0).saturating_sub(w.now) / MS
-                ));
+            if s.pending == Some(sock::XmitTimer::Probe0) {
+                detail.push(format!("probing a zero window ({} probes)", s.probes_out));
             }
             open.push(OpenConn {
                 host: w.hosts[s.host].name.clone(),
@@ -567,7 +839,7 @@ impl Engine for ModelEngine {
                 detail: detail.join(", "),
             });
         }
-        for tw in &w.tws {
+        for tw in w.tws.iter().flatten() {
             open.push(OpenConn {
                 host: w.hosts[tw.host].name.clone(),
                 sock: tw.name.clone(),
@@ -576,7 +848,7 @@ impl Engine for ModelEngine {
                 state: tw.substate.name().to_string(),
                 detail: format!(
                     "time-wait socket, expires at {}",
-                    crate::trace::fmt_time(tw.expires)
+                    crate::trace::fmt_time(tw.timer.due.unwrap_or(0))
                 ),
             });
         }
@@ -593,12 +865,5 @@ impl Engine for ModelEngine {
             notes,
             end_us: w.now,
         }
-    }
-}
-
-impl Sock {
-    /// Zero-window probes sent in the current episode (for reports).
-    pub fn probes_total(&self) -> u32 {
-        self.probes_out.max(self.backoff)
     }
 }

@@ -131,6 +131,9 @@ pub enum Call {
         host: String,
         port: u16,
         from_port: Option<u16>,
+        /// `O_NONBLOCK`: return EINPROGRESS instead of waiting for the
+        /// handshake.
+        nonblock: bool,
     },
     Accept,
     Send {
@@ -182,7 +185,15 @@ impl Call {
         match self {
             Call::Socket => "socket()".into(),
             Call::Listen { port, backlog } => format!("listen({port}, backlog {backlog})"),
-            Call::Connect { host, port, .. } => format!("connect({host}:{port})"),
+            Call::Connect {
+                host,
+                port,
+                nonblock,
+                ..
+            } => format!(
+                "connect({host}:{port}{})",
+                if *nonblock { ", O_NONBLOCK" } else { "" }
+            ),
             Call::Accept => "accept()".into(),
             Call::Send { data, flags } => {
                 let d = match data {
@@ -470,7 +481,7 @@ pub const ERRNO_NAMES: [&str; 17] = [
 
 /// The TcpExt counters the model keeps (`/proc/net/netstat` names without
 /// the `TcpExt` prefix).
-pub const COUNTER_NAMES: [&str; 9] = [
+pub const COUNTER_NAMES: [&str; 36] = [
     "TCPAbortOnClose",
     "TCPAbortOnData",
     "TCPAbortOnLinger",
@@ -480,4 +491,31 @@ pub const COUNTER_NAMES: [&str; 9] = [
     "TW",
     "TWKilled",
     "TCPTimeWaitOverflow",
+    "TCPTimeouts",
+    "TCPLossProbes",
+    "TCPSynRetrans",
+    "TCPWinProbe",
+    "TCPZeroWindowDrop",
+    "TCPRcvQDrop",
+    "PruneCalled",
+    "RcvPruned",
+    "OfoPruned",
+    "TCPOFOQueue",
+    "TCPOFODrop",
+    "TCPChallengeACK",
+    "TCPSYNChallenge",
+    "PAWSActive",
+    "PAWSEstab",
+    "PAWSTimewait",
+    "TCPACKSkippedSynRecv",
+    "TCPACKSkippedPAWS",
+    "TCPACKSkippedSeq",
+    "TCPACKSkippedFinWait2",
+    "TCPACKSkippedTimeWait",
+    "TCPACKSkippedChallenge",
+    "EmbryonicRsts",
+    "ListenOverflows",
+    "ListenDrops",
+    "TCPReqQFullDrop",
+    "DelayedACKLost",
 ];

@@ -681,10 +681,14 @@ fn parse_step(l: &mut Line, script: &Script) -> Result<StepKind, ScriptError> {
             } else {
                 None
             };
+            // O_NONBLOCK: connect returns EINPROGRESS at once (a program
+            // that sets the descriptor non-blocking first).
+            let nonblock = l.eat_word("O_NONBLOCK");
             Call::Connect {
                 host: h.to_string(),
                 port,
                 from_port,
+                nonblock,
             }
         }
         "accept" => Call::Accept,

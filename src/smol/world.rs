@@ -433,7 +433,7 @@ impl<D: Device> World<D> {
             if let Some(i) = owner
                 && let Some(w) = self.socks[i].rst_why.take()
             {
-                seg.why = Some(w);
+                seg.why = Some(w.into());
                 return;
             }
             let live = owner.is_some_and(|i| {
@@ -451,13 +451,13 @@ impl<D: Device> World<D> {
             && let Some(i) = owner
             && let Some(w) = self.socks[i].fin_why.take()
         {
-            seg.why = Some(w);
+            seg.why = Some(w.into());
             return;
         }
         if seg.len > 0 && self.known_win.get(&k) == Some(&0) {
             let n = self.probes.entry(k).or_insert(0);
             *n += 1;
-            seg.why = Some(format!("zero-window probe #{n}"));
+            seg.why = Some(format!("zero-window probe #{n}").into());
         }
     }
 

@@ -105,8 +105,11 @@ impl Builder {
             urg_ptr: if flags.urg() { 1 } else { 0 },
             options,
             len,
-            payload: Some((0..len).map(|i| b'a' + (i % 26) as u8).collect()),
-            why: why.map(str::to_string),
+            payload: Some(finrst::payload::Payload::from_vec(
+                (0..len).map(|i| b'a' + (i % 26) as u8).collect(),
+            )),
+            why: why.map(|w| w.to_string().into()),
+            rst_reason: None,
             lost: false,
         };
         let n = s.seq_len();
@@ -156,6 +159,7 @@ impl Builder {
             line: self.t.calls.len() as u32 + 1,
             note: None,
             events: None,
+            info: None,
         });
         self
     }
