@@ -628,10 +628,20 @@ fn explain_rst(
                  sends R. at once instead (linger2-negative-fin-wait2)"
                     .into(),
             );
+            conn.cannot_tell.push(
+                "connect(AF_UNSPEC) in LAST_ACK once the FIN is sent closes just as \
+                 silently, and the ACK of that FIN gets the same bare R \
+                 (disconnect-last-ack-fin-sent)"
+                    .into(),
+            );
             conn.cannot_tell.push(CANNOT_CLOSE_OR_EXIT.into());
             add_scenarios(
                 conn,
-                &["linger2-negative-orphan", "linger2-negative-fin-wait2"],
+                &[
+                    "linger2-negative-orphan",
+                    "linger2-negative-fin-wait2",
+                    "disconnect-last-ack-fin-sent",
+                ],
             );
             return;
         }
@@ -728,7 +738,15 @@ fn explain_rst(
             plural(acked_data, "byte")
         ));
         conn.cannot_tell.push(CANNOT_CLOSE_OR_EXIT.into());
-        add_scenarios(conn, &["rfc2525-zero-window", "zero-window-exit"]);
+        add_scenarios(
+            conn,
+            &[
+                "rfc2525-zero-window",
+                "zero-window-exit",
+                "rfc2525-bulk",
+                "rcvbuf-listener",
+            ],
+        );
         return;
     }
 
@@ -832,6 +850,7 @@ fn explain_rst(
                     "seed001-shutdown-rd",
                     "shutdown-rd-unread",
                     "listen-close-accept-queue",
+                    "half-drained-close",
                 ],
             );
         }
@@ -954,7 +973,13 @@ fn explain_rst(
     conn.cannot_tell.push(CANNOT_CLOSE_OR_EXIT.into());
     add_scenarios(
         conn,
-        &["seed003-linger-zero", "close-linger-zero", "disconnect"],
+        &[
+            "seed003-linger-zero",
+            "close-linger-zero",
+            "disconnect",
+            "disconnect-reconnect",
+            "disconnect-last-ack-fin-unsent",
+        ],
     );
 }
 
@@ -1034,12 +1059,23 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
             let closer_opened = conn.opened_by.as_deref() == Some(x.as_str());
             if closer_opened {
                 add_scenarios(conn, &["seed004-http-drained", "close-fin-handshake"]);
+                add_scenarios(
+                    conn,
+                    &[
+                        "tw-descriptor-open",
+                        "tw-own-port-eaddrinuse",
+                        "tw-reconnect-server-timewait",
+                    ],
+                );
             }
             add_scenarios(
                 conn,
                 &[
                     "seed001-full-read",
                     "seed004-http-drained",
+                    "tw-descriptor-open",
+                    "tw-own-port-eaddrinuse",
+                    "tw-reconnect-server-timewait",
                     "close-fin-handshake",
                 ],
             );
@@ -1104,6 +1140,7 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                     &[
                         "drop-fin-retransmit",
                         "close-linger-timeout",
+                        "linger-close-together",
                         "seed003-linger-timeout",
                     ],
                 );
@@ -1166,7 +1203,20 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                 ));
                 conn.cannot_tell
                     .push(format!("whether {x}'s program is alive and just slow"));
-                conn.scenarios.push("rfc2525-zero-window".into());
+                conn.cannot_tell.push(format!(
+                    "whether {x}'s peer has closed: a FIN queued behind unsent data waits for \
+                     the window like the data (bulk-nonreader-close)"
+                ));
+                add_scenarios(
+                    conn,
+                    &[
+                        "rfc2525-zero-window",
+                        "bulk-nonreader-close",
+                        "bulk-nonreader-linger",
+                        "bulk200k-close",
+                        "sndbuf-small-eagain",
+                    ],
+                );
             } else if sides[1].syn.is_none()
                 || sides[0].segments == 0
                 || !rp.iter().any(|r| !r.p.flags.syn())
@@ -1195,7 +1245,15 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                      wire (repair-close)"
                         .into(),
                 );
-                add_scenarios(conn, &["repair-close"]);
+                add_scenarios(
+                    conn,
+                    &[
+                        "repair-close",
+                        "horizon-blocking-recv",
+                        "disconnect-reconnect",
+                        "tw-reconnect-server-timewait",
+                    ],
+                );
             }
         }
     }

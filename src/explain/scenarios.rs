@@ -22,6 +22,10 @@ pub struct BuiltToShow {
     pub phrase: &'static str,
     /// What the scenario shows, in a few words.
     pub shows: &'static str,
+    /// The causes of the connections after the first, for a scenario that
+    /// opens several (a reconnect on the same 4-tuple); empty: every
+    /// connection has `cause`.
+    pub later: &'static [Cause],
 }
 
 const fn row(
@@ -35,11 +39,48 @@ const fn row(
         cause,
         phrase,
         shows,
+        later: &[],
+    }
+}
+
+/// A row for a scenario with several connections: the first has `cause`
+/// (and `phrase`), the next ones `later`, in order.
+const fn row_then(
+    name: &'static str,
+    cause: Cause,
+    phrase: &'static str,
+    shows: &'static str,
+    later: &'static [Cause],
+) -> BuiltToShow {
+    BuiltToShow {
+        name,
+        cause,
+        phrase,
+        shows,
+        later,
     }
 }
 
 /// The table, in file-name order.
 pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
+    row(
+        "bulk-nonreader-close",
+        Cause::ZeroWindowHang,
+        "keeps probing",
+        "1 MB into a non-reader, then close(): the FIN waits behind the data; the orphan probes, then gives up silently",
+    ),
+    row(
+        "bulk-nonreader-linger",
+        Cause::ZeroWindowHang,
+        "keeps probing",
+        "1 MB into a non-reader, SO_LINGER {1, 5}: close() blocks 5 s, then the orphan probes and gives up",
+    ),
+    row(
+        "bulk200k-close",
+        Cause::ZeroWindowHang,
+        "keeps probing",
+        "200 kB into a non-reader: the window grows, closes, and is probed",
+    ),
     row(
         "close-fin-handshake",
         Cause::NormalClose,
@@ -53,16 +94,16 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "SO_LINGER {1, 2}: close() blocks in FIN_WAIT1 while the FIN's ACK is held; no RST",
     ),
     row(
-        "close-linger-zero-unread",
-        Cause::UnreadData,
-        "close() with unread data",
-        "SO_LINGER {1, 0} with unread data: the unread-data R. (TCPAbortOnClose)",
-    ),
-    row(
         "close-linger-zero",
         Cause::LingerZero,
         "SO_LINGER {1, 0}",
         "SO_LINGER {1, 0}: abortive close, R. (TCPAbortOnData)",
+    ),
+    row(
+        "close-linger-zero-unread",
+        Cause::UnreadData,
+        "close() with unread data",
+        "SO_LINGER {1, 0} with unread data: the unread-data R. (TCPAbortOnClose)",
     ),
     row(
         "close-simultaneous",
@@ -95,6 +136,25 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "connect(AF_UNSPEC): tcp_disconnect sends R.",
     ),
     row(
+        "disconnect-last-ack-fin-sent",
+        Cause::Linger2Orphan,
+        "bare R",
+        "connect(AF_UNSPEC) in LAST_ACK with the FIN sent: silent; the ACK gets R",
+    ),
+    row(
+        "disconnect-last-ack-fin-unsent",
+        Cause::LingerZero,
+        "connect(AF_UNSPEC)",
+        "connect(AF_UNSPEC) in LAST_ACK with the FIN unsent (snd_nxt != write_seq): R.",
+    ),
+    row_then(
+        "disconnect-reconnect",
+        Cause::LingerZero,
+        "connect(AF_UNSPEC)",
+        "connect(AF_UNSPEC) then connect() again from the same port: R., then a new connection",
+        &[Cause::StillOpen],
+    ),
+    row(
         "drop-fin-retransmit",
         Cause::HalfClosed,
         "retransmitted",
@@ -119,10 +179,28 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "an orphan in FIN_WAIT2 expires silently",
     ),
     row(
+        "half-drained-close",
+        Cause::UnreadData,
+        "close() with unread data",
+        "a reader drains half of 128 kB and closes: R.",
+    ),
+    row(
+        "horizon-blocking-recv",
+        Cause::StillOpen,
+        "still open",
+        "a blocking recv() cut short by the horizon",
+    ),
+    row(
         "http-unread",
         Cause::UnreadData,
         "485 bytes",
         "HTTP response left unread: R. seq 19 ack 486",
+    ),
+    row(
+        "linger-close-together",
+        Cause::HalfClosed,
+        "half-closed",
+        "a lingering close() inside together { } blocks until the FIN's ACK",
     ),
     row(
         "linger2-negative-fin-wait2",
@@ -155,6 +233,12 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "the urgent byte read with MSG_OOB still counts as unread: R.",
     ),
     row(
+        "rcvbuf-listener",
+        Cause::ZeroWindowRst,
+        "zero window then RST",
+        "SO_RCVBUF on the listener: a small window from the SYN-ACK on, zero window, then R.",
+    ),
+    row(
         "repair-close",
         Cause::StillOpen,
         "TCP_REPAIR",
@@ -165,6 +249,12 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         Cause::UnreadData,
         "unread data",
         "after an RST: ECONNRESET once, then 0, then EPIPE; close() sends nothing",
+    ),
+    row(
+        "rfc2525-bulk",
+        Cause::ZeroWindowRst,
+        "zero window then RST",
+        "RFC 2525 zero-window with 1 MB: R. over the unread data",
     ),
     row(
         "rfc2525-zero-window",
@@ -221,16 +311,16 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "SO_LINGER {1, 5}: close() waits for the FIN's ACK; no RST on timeout",
     ),
     row(
-        "seed003-linger-zero-unread",
-        Cause::UnreadData,
-        "unread data",
-        "SO_LINGER {1, 0} with unread data: R. (TCPAbortOnClose)",
-    ),
-    row(
         "seed003-linger-zero",
         Cause::LingerZero,
         "SO_LINGER {1, 0}",
         "SO_LINGER {1, 0} right after connect: R. (TCPAbortOnData)",
+    ),
+    row(
+        "seed003-linger-zero-unread",
+        Cause::UnreadData,
+        "unread data",
+        "SO_LINGER {1, 0} with unread data: R. (TCPAbortOnClose)",
     ),
     row(
         "seed004-http-drained",
@@ -257,6 +347,31 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "shutdown(SHUT_WR) sends F.; close() with unread data then R.",
     ),
     row(
+        "sndbuf-small-eagain",
+        Cause::ZeroWindowHang,
+        "keeps probing",
+        "small SO_SNDBUF and SO_RCVBUF: 32741-byte sends, EAGAIN, drops beyond rcvbuf",
+    ),
+    row(
+        "tw-descriptor-open",
+        Cause::NormalClose,
+        "normal close",
+        "TIME_WAIT with the descriptor open: the full socket is CLOSE, close() sends nothing",
+    ),
+    row(
+        "tw-own-port-eaddrinuse",
+        Cause::NormalClose,
+        "normal close",
+        "connect() from a port our TIME_WAIT holds: EADDRINUSE",
+    ),
+    row_then(
+        "tw-reconnect-server-timewait",
+        Cause::NormalClose,
+        "normal close",
+        "reconnect on the 4-tuple the server holds in TIME_WAIT: accepted at once",
+        &[Cause::StillOpen],
+    ),
+    row(
         "zero-window-exit",
         Cause::ZeroWindowRst,
         "zero window then RST",
@@ -278,14 +393,25 @@ pub fn check(name: &str, report: &Report) -> Result<(), String> {
         return Err(format!("{name}: no connection explained"));
     }
     let mut errs = Vec::new();
-    for c in &report.connections {
-        if c.cause_id != want.cause {
+    if !want.later.is_empty() && report.connections.len() != 1 + want.later.len() {
+        errs.push(format!(
+            "{} connections explained, want {}",
+            report.connections.len(),
+            1 + want.later.len()
+        ));
+    }
+    for (i, c) in report.connections.iter().enumerate() {
+        let cause = match i {
+            0 => want.cause,
+            _ => want.later.get(i - 1).copied().unwrap_or(want.cause),
+        };
+        if c.cause_id != cause {
             errs.push(format!(
                 "connection {}: cause {:?}, want {:?}",
-                c.id, c.cause_id, want.cause
+                c.id, c.cause_id, cause
             ));
         }
-        if !c.cause.contains(want.phrase) {
+        if (i == 0 || want.later.is_empty()) && !c.cause.contains(want.phrase) {
             errs.push(format!(
                 "connection {}: the cause does not say {:?}: {}",
                 c.id, want.phrase, c.cause

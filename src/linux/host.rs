@@ -89,6 +89,11 @@ pub const TUN_MTU: i32 = 65535;
 /// What the parent asks a host's program to do.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub enum Cmd {
+    /// Lowers the bound on blocking calls for sockets created from now on
+    /// (the run's horizon, when it is shorter than the engine's bound).
+    SetBound {
+        us: u64,
+    },
     Socket {
         name: String,
     },
@@ -321,6 +326,36 @@ impl HostProc {
     }
 
     /// Whether an answer is already waiting (without blocking).
+    /// Whether the program is asleep inside the call it was given: its
+    /// state is S or D and the system call it is in is neither the read
+    /// of the next command nor the write of the answer (/proc/PID/stat,
+    /// /proc/PID/syscall). Calls made together use it to tell a blocking
+    /// call (close() lingering, recv() waiting for data) from one still
+    /// on its way into the kernel.
+    pub fn blocked_in_call(&self) -> bool {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {
+            return false;
+        };
+        // The state follows the ")" that closes the command name.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.trim_start().chars().next());
+        if !matches!(state, Some('S' | 'D')) {
+            return false;
+        }
+        let Ok(sc) = std::fs::read_to_string(format!("/proc/{}/syscall", self.pid)) else {
+            return false;
+        };
+        match sc
+            .split_whitespace()
+            .next()
+            .and_then(|n| n.parse::<i64>().ok())
+        {
+            Some(nr) => nr != libc::SYS_read && nr != libc::SYS_write,
+            None => false, // "running"
+        }
+    }
+
     pub fn answer_ready(&self) -> bool {
         let mut p = libc::pollfd {
             fd: self.sock.as_raw_fd(),
@@ -641,6 +676,10 @@ impl Program {
         // program owns, with buffers that live across each call.
         unsafe {
             Ok(match cmd {
+                Cmd::SetBound { us } => {
+                    self.bound = Duration::from_micros(us.max(1_000));
+                    Reply::default()
+                }
                 Cmd::Socket { name } => {
                     let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
                     if fd < 0 {

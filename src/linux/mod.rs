@@ -90,7 +90,9 @@ pub const DEFAULT_MAX_WAIT_US: u64 = 70_000_000;
 /// The bound on one blocking call by default.
 pub const DEFAULT_CALL_BOUND_US: u64 = 3_000_000;
 /// While calls made together run, nothing is delivered for this long at
-/// most (a call that blocks longer is waiting for the network).
+/// most: a call that has not returned by then, nor been seen asleep in the
+/// kernel (`HostProc::blocked_in_call`), is taken to be waiting for the
+/// network.
 const TOGETHER_HOLD: Duration = Duration::from_millis(300);
 /// How often time-wait sockets are polled while time passes.
 const POLL_EVERY: Duration = Duration::from_millis(10);
@@ -105,6 +107,10 @@ struct Trans {
     time_us: u64,
     host: usize,
     key: Key,
+    /// Which connection on this 4-tuple (0 = the first born on it): a
+    /// 4-tuple is reused by disconnect + reconnect or a reconnect from the
+    /// same port, so names are attributed per connection, not per 4-tuple.
+    conn: usize,
     from: String,
     to: String,
 }
@@ -137,6 +143,8 @@ pub struct LinuxEngine {
     start_ns: u64,
     segs: Vec<Segment>,
     bound: Duration,
+    /// The bound was lowered to the run's horizon (`begin`).
+    bound_is_horizon: bool,
     max_wait_us: u64,
     /// Per host: every socket name it ever had.
     known: Vec<HashSet<String>>,
@@ -144,6 +152,16 @@ pub struct LinuxEngine {
     key_of: Vec<HashMap<String, Key>>,
     /// Per host: 4-tuple → name.
     name_of: Vec<HashMap<Key, String>>,
+    /// Per host and 4-tuple: the names given, in order, by the calls that
+    /// start a connection on it (listen, connect, accept). The i-th
+    /// connection born on the 4-tuple (see `births`) has the i-th name.
+    bindings: Vec<HashMap<Key, Vec<String>>>,
+    /// Per host and 4-tuple: how many sockets were born on it (a CLOSE →
+    /// SYN_SENT, SYN_RECV or LISTEN event).
+    births: Vec<HashMap<Key, usize>>,
+    /// Kernel socket address → (host, 4-tuple, connection index) of the
+    /// connection it carries now.
+    conn_of_sk: HashMap<u64, (usize, Key, usize)>,
     /// Per host: listener name → port.
     listen_port: Vec<HashMap<String, u16>>,
     /// Per host: socket name → SO_LINGER seconds when on.
@@ -156,11 +174,16 @@ pub struct LinuxEngine {
     /// time-wait socket; decided at the next /proc poll.
     maybe_tw: Vec<Trans>,
     /// Per host: time-wait sockets seen at the last poll, with sub-state
-    /// and whether a full socket's CLOSE has been matched to it yet.
-    tw: Vec<HashMap<Key, (u32, bool)>>,
+    /// and whether a full socket's CLOSE has been matched to it yet, and the
+    /// connection (index on the 4-tuple) it carries.
+    tw: Vec<HashMap<Key, (u32, bool, usize)>>,
     baseline: Vec<HashMap<String, i64>>,
     /// When /proc/<pid>/net/tcp was last read for time-wait sockets.
     last_tw_poll_ns: u64,
+    /// (host, 4-tuple) of sockets whose last recorded state is not CLOSE
+    /// but which a /proc read no longer listed: when first seen missing.
+    /// See [`LinuxEngine::infer_lost_closes`].
+    absent_since: HashMap<(usize, Key), u64>,
     notes: Vec<String>,
 }
 
@@ -231,10 +254,14 @@ impl LinuxEngine {
             start_ns,
             segs: Vec::new(),
             bound,
+            bound_is_horizon: false,
             max_wait_us,
             known: vec![HashSet::new(); nh],
             key_of: vec![HashMap::new(); nh],
             name_of: vec![HashMap::new(); nh],
+            bindings: vec![HashMap::new(); nh],
+            births: vec![HashMap::new(); nh],
+            conn_of_sk: HashMap::new(),
             listen_port: vec![HashMap::new(); nh],
             linger: vec![HashMap::new(); nh],
             unaddressed: HashMap::new(),
@@ -243,6 +270,7 @@ impl LinuxEngine {
             tw: vec![HashMap::new(); nh],
             baseline,
             last_tw_poll_ns: 0,
+            absent_since: HashMap::new(),
             notes: Vec::new(),
         })
     }
@@ -330,10 +358,25 @@ impl LinuxEngine {
     }
 
     fn push_trans(&mut self, host: usize, key: Key, e: &Event) {
+        // A CLOSE → X event starts a connection on the 4-tuple: a new
+        // socket (connect, accept's child, listen) or the same socket
+        // connecting again after connect(AF_UNSPEC). Later events of the
+        // same kernel socket belong to that connection.
+        let conn = match self.conn_of_sk.get(&e.skaddr) {
+            Some(&(h, k, c)) if e.old != 7 && h == host && k == key => c,
+            _ => {
+                let n = self.births[host].entry(key).or_insert(0);
+                let c = *n;
+                *n += 1;
+                self.conn_of_sk.insert(e.skaddr, (host, key, c));
+                c
+            }
+        };
         let t = Trans {
             time_us: self.us(e.time_ns),
             host,
             key,
+            conn,
             from: state_name(e.old).into(),
             to: state_name(e.new).into(),
         };
@@ -343,6 +386,53 @@ impl LinuxEngine {
             self.maybe_tw.push(t);
         } else {
             self.trans.push(t);
+        }
+    }
+
+    /// The connection index a time-wait socket on `key` belongs to: the
+    /// newest one born there (a new connection on the 4-tuple ends it).
+    fn newest_conn(&self, host: usize, key: &Key) -> usize {
+        self.births[host]
+            .get(key)
+            .map(|n| n.saturating_sub(1))
+            .unwrap_or(0)
+    }
+
+    /// Records that a call gives `name` to the next connection on `key`.
+    fn bind_name(&mut self, h: usize, key: Key, name: &str) {
+        self.key_of[h].insert(name.to_string(), key);
+        self.name_of[h].insert(key, name.to_string());
+        self.bindings[h]
+            .entry(key)
+            .or_default()
+            .push(name.to_string());
+    }
+
+    /// Undoes [`Self::bind_name`] for a call that failed before a
+    /// connection was born (bind() refused the port, the socket was
+    /// connected already).
+    fn unbind_name(&mut self, h: usize, key: Key, name: &str) {
+        if let Some(v) = self.bindings[h].get_mut(&key)
+            && v.last().is_some_and(|n| n == name)
+        {
+            v.pop();
+            match v.last() {
+                Some(prev) => {
+                    let prev = prev.clone();
+                    self.name_of[h].insert(key, prev);
+                }
+                None => {
+                    self.name_of[h].remove(&key);
+                }
+            }
+        }
+    }
+
+    /// The script's name of connection `conn` on a host's 4-tuple.
+    fn conn_name(&self, h: usize, key: &Key, conn: usize) -> String {
+        match self.bindings[h].get(key) {
+            Some(v) if !v.is_empty() => v.get(conn).unwrap_or(&v[v.len() - 1]).clone(),
+            _ => self.name_for(h, key),
         }
     }
 
@@ -370,7 +460,7 @@ impl LinuxEngine {
                 let claimed = self.tw[h].get(&t.key).is_some_and(|x| x.1);
                 match now_tw.get(&t.key) {
                     Some(&sub) if !claimed => {
-                        self.tw[h].insert(t.key, (sub, true));
+                        self.tw[h].insert(t.key, (sub, true, t.conn));
                         let to = state_name(sub);
                         if t.from != to {
                             t.to = to.into();
@@ -381,19 +471,22 @@ impl LinuxEngine {
                 }
             }
             // Sub-state changes and deaths of time-wait sockets.
-            let known: Vec<(Key, u32, bool)> =
-                self.tw[h].iter().map(|(k, v)| (*k, v.0, v.1)).collect();
-            for (key, sub, claimed) in known {
+            let known: Vec<(Key, u32, bool, usize)> = self.tw[h]
+                .iter()
+                .map(|(k, v)| (*k, v.0, v.1, v.2))
+                .collect();
+            for (key, sub, claimed, conn) in known {
                 match now_tw.get(&key) {
                     Some(&s2) if s2 != sub => {
                         self.trans.push(Trans {
                             time_us: now,
                             host: h,
                             key,
+                            conn,
                             from: state_name(sub).into(),
                             to: state_name(s2).into(),
                         });
-                        self.tw[h].insert(key, (s2, claimed));
+                        self.tw[h].insert(key, (s2, claimed, conn));
                     }
                     Some(_) => {}
                     None => {
@@ -401,6 +494,7 @@ impl LinuxEngine {
                             time_us: now,
                             host: h,
                             key,
+                            conn,
                             from: state_name(sub).into(),
                             to: "CLOSE".into(),
                         });
@@ -409,7 +503,8 @@ impl LinuxEngine {
                 }
             }
             for (k, s) in now_tw {
-                self.tw[h].entry(k).or_insert((s, false));
+                let conn = self.newest_conn(h, &k);
+                self.tw[h].entry(k).or_insert((s, false, conn));
             }
         }
     }
@@ -446,8 +541,7 @@ impl LinuxEngine {
             Call::Socket => Cmd::Socket { name },
             Call::Listen { port, backlog } => {
                 let key = (*port, Ipv4Addr::UNSPECIFIED, 0);
-                self.key_of[h].insert(name.clone(), key);
-                self.name_of[h].insert(key, name.clone());
+                self.bind_name(h, key, &name);
                 self.listen_port[h].insert(name.clone(), *port);
                 Cmd::Listen {
                     name,
@@ -464,8 +558,7 @@ impl LinuxEngine {
                     return Err(CallOutcome::err("EINVAL"));
                 };
                 let key = (lport, peer, *port);
-                self.key_of[h].insert(name.clone(), key);
-                self.name_of[h].insert(key, name.clone());
+                self.bind_name(h, key, &name);
                 Cmd::Connect {
                     name,
                     laddr: self.real[h].octets(),
@@ -631,9 +724,19 @@ impl LinuxEngine {
             // `sock` is the listener the accept was made on.
             let lport = self.listen_port[h].get(sock).copied().unwrap_or(0);
             let key = (lport, Ipv4Addr::from(a), port);
-            self.key_of[h].insert(new.clone(), key);
-            self.name_of[h].insert(key, new.clone());
+            self.bind_name(h, key, &new);
             self.known[h].insert(new);
+        }
+        // A listen() or connect() refused before a socket was born on the
+        // 4-tuple names no connection.
+        if matches!(call, Call::Listen { .. } | Call::Connect { .. })
+            && matches!(
+                out.errno.as_deref(),
+                Some("EADDRINUSE" | "EADDRNOTAVAIL" | "EINVAL" | "EISCONN" | "EALREADY")
+            )
+            && let Some(key) = self.key_of[h].get(sock).copied()
+        {
+            self.unbind_name(h, key, sock);
         }
         if r.elapsed_us >= 100_000 {
             let mut note = format!("blocked {:.2} s", r.elapsed_us as f64 / 1e6);
@@ -641,10 +744,17 @@ impl LinuxEngine {
                 || (r.elapsed_us + 20_000 >= self.bound.as_micros() as u64
                     && !matches!(call, Call::Close))
             {
-                note.push_str(&format!(
-                    "; cut at the linux engine's bound of {:.1} s (FINRST_LINUX_CALL_BOUND)",
-                    self.bound.as_secs_f64()
-                ));
+                if self.bound_is_horizon {
+                    note.push_str(&format!(
+                        "; cut at {:.1} s, the run's horizon (the bound on blocking calls)",
+                        self.bound.as_secs_f64()
+                    ));
+                } else {
+                    note.push_str(&format!(
+                        "; cut at the linux engine's bound of {:.1} s (FINRST_LINUX_CALL_BOUND)",
+                        self.bound.as_secs_f64()
+                    ));
+                }
             }
             out.note = Some(note);
         }
@@ -714,6 +824,29 @@ impl Engine for LinuxEngine {
         "linux"
     }
 
+    /// A horizon shorter than the bound on blocking calls becomes the
+    /// bound: a blocking call cannot outlast the run (the model cuts it at
+    /// the horizon too). Calls made later in the run may still end past
+    /// the horizon by up to their start time; `finish` cuts the run there.
+    fn begin(&mut self, horizon_us: u64) {
+        if horizon_us == 0 || horizon_us >= self.bound.as_micros() as u64 {
+            return;
+        }
+        self.bound = Duration::from_micros(horizon_us);
+        self.bound_is_horizon = true;
+        let cmd = host::Cmd::SetBound { us: horizon_us };
+        for h in 0..self.procs.len() {
+            let ok = self.procs[h].send(&cmd).is_ok()
+                && self.procs[h].recv(Duration::from_secs(10)).is_ok();
+            if !ok {
+                self.notes.push(format!(
+                    "ENGINE FAILURE: could not lower {}'s bound on blocking calls to the horizon",
+                    self.hosts[h].name
+                ));
+            }
+        }
+    }
+
     fn now_us(&self) -> u64 {
         self.us(sys::monotonic_ns())
     }
@@ -754,9 +887,10 @@ impl Engine for LinuxEngine {
         // Nothing is delivered while the calls run: the relay queues every
         // segment they cause. The calls are made one after the other in
         // script order (so the segments they cause are queued in a
-        // reproducible order), each given up to TOGETHER_HOLD to return;
-        // one that blocks longer is waiting for the network, which resumes
-        // once every call has been made.
+        // reproducible order), each until it returns or its program is
+        // seen asleep inside it (at most TOGETHER_HOLD); a blocked one is
+        // waiting for the network, which resumes once every call has been
+        // made, as on the model where every call starts at one instant.
         self.relay.set_paused(true);
         self.together = true;
         let mut outs: Vec<Option<CallOutcome>> = vec![None; calls.len()];
@@ -777,7 +911,10 @@ impl Engine for LinuxEngine {
                 continue;
             }
             let t0 = std::time::Instant::now();
-            while !self.procs[*h].answer_ready() && t0.elapsed() < TOGETHER_HOLD {
+            while !self.procs[*h].answer_ready()
+                && !self.procs[*h].blocked_in_call()
+                && t0.elapsed() < TOGETHER_HOLD
+            {
                 std::thread::sleep(Duration::from_micros(200));
             }
             if self.procs[*h].answer_ready() {
@@ -842,7 +979,7 @@ impl Engine for LinuxEngine {
         let Some(key) = self.key_of[host].get(sock).copied() else {
             return Some("CLOSE".into());
         };
-        if let Some((sub, _)) = self.tw[host].get(&key) {
+        if let Some((sub, _, _)) = self.tw[host].get(&key) {
             return Some(state_name(*sub).into());
         }
         Some(
@@ -890,7 +1027,10 @@ impl Engine for LinuxEngine {
             let quiet = now.saturating_sub(self.relay.last_activity_ns()) >= SETTLE_QUIET_US * 1000
                 && self.relay.in_flight() == 0;
             let busy = match self.entries_checked() {
-                Some(es) => es.iter().any(|(_, e)| !idle(e)),
+                Some(es) => {
+                    self.note_absent(&es);
+                    es.iter().any(|(_, e)| !idle(e))
+                }
                 None => true,
             };
             if quiet && !busy {
@@ -910,11 +1050,16 @@ impl Engine for LinuxEngine {
                 until.saturating_sub(now).max(1_000_000),
             ));
         }
+        // /proc first, then the events: tcp_set_state() fires the
+        // tracepoint before the socket leaves the hash table, so a socket
+        // missing from this read has its CLOSE event in the rings already.
+        let entries = self.entries();
+        self.note_absent(&entries);
         self.sync();
         // Anything still undecided about time-wait hand-overs is a close.
         let rest = std::mem::take(&mut self.maybe_tw);
         self.trans.extend(rest);
-        let entries = self.entries();
+        self.infer_lost_closes(&entries);
         if cut {
             let what: Vec<String> = entries
                 .iter()
@@ -962,7 +1107,7 @@ impl Engine for LinuxEngine {
             .map(|t| StateChange {
                 time_us: t.time_us,
                 host: self.hosts[t.host].name.clone(),
-                sock: self.name_for(t.host, &t.key),
+                sock: self.conn_name(t.host, &t.key, t.conn),
                 from: t.from.clone(),
                 to: t.to.clone(),
             })
@@ -1000,6 +1145,91 @@ impl LinuxEngine {
     /// Every TCP socket of every host namespace now.
     /// Like [`Self::entries`], but `None` if any host's table could not be
     /// read.
+    /// Records when sockets whose last recorded state is open were first
+    /// missing from a /proc read.
+    fn note_absent(&mut self, es: &[(usize, TcpEntry)]) {
+        let now = self.us(sys::monotonic_ns());
+        let listed: HashSet<(usize, Key)> = es
+            .iter()
+            .map(|(h, e)| (*h, (e.lport, e.raddr, e.rport)))
+            .collect();
+        for (h, key) in self.open_keys() {
+            if listed.contains(&(h, key)) {
+                self.absent_since.remove(&(h, key));
+            } else {
+                self.absent_since.entry((h, key)).or_insert(now);
+            }
+        }
+    }
+
+    /// (host, 4-tuple) of every socket whose last transition is not CLOSE.
+    fn open_keys(&self) -> Vec<(usize, Key)> {
+        self.last_states(true)
+            .into_iter()
+            .filter(|(_, to)| to != "CLOSE")
+            .map(|((h, k, _), _)| (h, k))
+            .collect()
+    }
+
+    /// The last recorded state of every connection: (host, 4-tuple,
+    /// connection index) → state.
+    fn last_states(&self, with_maybe_tw: bool) -> HashMap<(usize, Key, usize), String> {
+        let mut last = HashMap::new();
+        let extra: &[Trans] = if with_maybe_tw { &self.maybe_tw } else { &[] };
+        let mut all: Vec<&Trans> = self.trans.iter().chain(extra).collect();
+        all.sort_by_key(|t| t.time_us);
+        for t in all {
+            last.insert((t.host, t.key, t.conn), t.to.clone());
+        }
+        last
+    }
+
+    /// A socket that has left /proc went to CLOSE (only tcp_set_state(sk,
+    /// TCP_CLOSE) unhashes a TCP socket), and so did an earlier connection
+    /// on a 4-tuple a newer one now uses. On this machine's kernel the perf
+    /// ring of a CPU sometimes misses a `sock:inet_sock_set_state` event
+    /// raised in softirq while that CPU idles (tracefs shows the event; the
+    /// ring of `perf_event_open(pid -1, cpu N)` does not, and
+    /// PERF_RECORD_LOST says nothing). Such a CLOSE is added, timed at the
+    /// first /proc read that missed the socket (up to one poll late), and a
+    /// note says so: the states column stays right, its time is approximate.
+    fn infer_lost_closes(&mut self, final_entries: &[(usize, TcpEntry)]) {
+        let listed: HashSet<(usize, Key)> = final_entries
+            .iter()
+            .map(|(h, e)| (*h, (e.lport, e.raddr, e.rport)))
+            .collect();
+        let mut inferred: Vec<Trans> = self
+            .last_states(false)
+            .into_iter()
+            .filter(|((h, k, c), to)| {
+                to != "CLOSE" && (!listed.contains(&(*h, *k)) || *c < self.newest_conn(*h, k))
+            })
+            .map(|((host, key, conn), from)| Trans {
+                time_us: self
+                    .absent_since
+                    .get(&(host, key))
+                    .copied()
+                    .unwrap_or_else(|| self.now_us()),
+                host,
+                key,
+                conn,
+                from,
+                to: "CLOSE".into(),
+            })
+            .collect();
+        inferred.sort_by_key(|t| (t.time_us, t.host, t.key, t.conn));
+        for t in &inferred {
+            self.notes.push(format!(
+                "state event missed by the perf ring: {}.{} {} -> CLOSE inferred from /proc (the socket left the hash table), timed at {:.6} s, the first read that missed it",
+                self.hosts[t.host].name,
+                self.conn_name(t.host, &t.key, t.conn),
+                t.from,
+                t.time_us as f64 / 1e6
+            ));
+        }
+        self.trans.extend(inferred);
+    }
+
     fn entries_checked(&self) -> Option<Vec<(usize, TcpEntry)>> {
         let mut v = Vec::new();
         for (h, p) in self.procs.iter().enumerate() {

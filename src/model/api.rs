@@ -75,13 +75,15 @@ pub fn call(w: &mut World, host: usize, name: &str, call: &Call, ctx: &CallCtx) 
     if let Call::Socket = call {
         let sys = &w.hosts[host].sysctl;
         // tcp_init_sock: sk_sndbuf = tcp_wmem[1], sk_rcvbuf = tcp_rmem[1].
-        let s = Sock::new(
+        let mut s = Sock::new(
             host,
             name,
             sys.tcp_rmem[1],
             sys.tcp_wmem[1],
             sys.tcp_reordering,
         );
+        s.rto_max = msecs_to_jiffies(sys.tcp_rto_max_ms as u64);
+        s.rto_min = usecs_to_jiffies(sys.tcp_rto_min_us as u64);
         let id = w.add_sock(s);
         w.hosts[host].names.insert(name.to_string(), id);
         w.hosts[host].closed.retain(|n| n != name);

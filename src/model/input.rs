@@ -345,7 +345,7 @@ fn tcp_sequence(s: &Sock, seq: u32, end_seq: u32) -> Option<&'static str> {
 }
 
 /// `tcp_reset_check`: an RST at rcv_nxt - 1 after a FIN.
-fn reset_check(s: &Sock, seg: &InSeg) -> bool {
+pub(crate) fn reset_check(s: &Sock, seg: &InSeg) -> bool {
     seg.seq == s.rcv_nxt.wrapping_sub(1)
         && s.state.f() & (TCPF_CLOSE_WAIT | TCPF_LAST_ACK | TCPF_CLOSING) != 0
 }
@@ -1295,9 +1295,13 @@ fn clamp_window(s: &mut Sock, rmem2: u32) {
     }
 }
 
-/// `tcp_can_ingest`.
-fn can_ingest(s: &Sock, len: u32) -> bool {
-    s.rmem_alloc as u64 + len as u64 <= s.rcvbuf as u64
+/// `tcp_can_ingest`: as in the running 6.18 kernel (and 7.0), the test is
+/// `sk_rmem_alloc <= sk_rcvbuf`, whatever the incoming skb's size (6.17
+/// added `skb->len`; with it, a first segment larger than a small
+/// SO_RCVBUF set after the handshake would be refused, which the kernel
+/// does not do).
+fn can_ingest(s: &Sock, _len: u32) -> bool {
+    s.rmem_alloc <= s.rcvbuf
 }
 
 /// `tcp_try_rmem_schedule`. False: drop.

@@ -49,6 +49,8 @@ pub mod skb;
 pub mod sock;
 pub mod timers;
 pub mod timewait;
+#[cfg(test)]
+mod unit_tests;
 
 use crate::engine::{
     CallCtx, CallOutcome, Engine, EngineError, Finish, HostSpec, OpenConn, Policy, RunOptions,
@@ -108,6 +110,10 @@ pub struct Sysctl {
     pub tcp_keepalive_intvl: Jiffies,
     pub tcp_keepalive_probes: u32,
     pub somaxconn: u32,
+    /// `tcp_rto_max_ms` and `tcp_rto_min_us`: read into `icsk_rto_max` /
+    /// `icsk_rto_min` when a socket is created (`tcp_init_sock`).
+    pub tcp_rto_max_ms: u32,
+    pub tcp_rto_min_us: u32,
     /// `net.core.rmem_max` / `wmem_max` (global in the kernel): caps for
     /// SO_RCVBUF / SO_SNDBUF and the window scale.
     pub rmem_max: u32,
@@ -156,6 +162,8 @@ impl Default for Sysctl {
             tcp_keepalive_intvl: 75 * sock::HZ,
             tcp_keepalive_probes: 9,
             somaxconn: 4096,
+            tcp_rto_max_ms: 120_000,
+            tcp_rto_min_us: 200_000,
             rmem_max: 4194304,
             wmem_max: 4194304,
         }
@@ -712,9 +720,25 @@ fn parse_sysctl(w: &mut World, host: usize, key: &str, value: &str) -> Result<()
         "net.ipv4.tcp_frto" => s.tcp_frto = nonneg(one()?)?,
         "net.ipv4.tcp_early_retrans" => s.tcp_early_retrans = nonneg(one()?)?.min(4),
         "net.ipv4.tcp_retrans_collapse" => s.tcp_retrans_collapse = one()? != 0,
+        "net.ipv4.tcp_rto_max_ms" => {
+            let v = nonneg(one()?)?;
+            if !(1000..=120_000).contains(&v) {
+                return Err(format!(
+                    "sysctl {key}: {v} is out of range (1000 to 120000, as the kernel's proc_dointvec_minmax)"
+                ));
+            }
+            s.tcp_rto_max_ms = v;
+        }
+        "net.ipv4.tcp_rto_min_us" => {
+            let v = nonneg(one()?)?;
+            if v == 0 {
+                return Err(format!("sysctl {key}: must be at least 1"));
+            }
+            s.tcp_rto_min_us = v;
+        }
         _ => {
             return Err(format!(
-                "the model does not know sysctl {key} (it knows net.ipv4.tcp_fin_timeout, tcp_rmem, tcp_wmem, tcp_orphan_retries, tcp_retries1, tcp_retries2, tcp_syn_retries, tcp_synack_retries, tcp_syn_linear_timeouts, tcp_timestamps, tcp_sack, tcp_dsack, tcp_window_scaling, tcp_rfc1337, tcp_abort_on_overflow, tcp_moderate_rcvbuf, tcp_slow_start_after_idle, tcp_app_win, tcp_stdurg, tcp_frto, tcp_early_retrans, tcp_retrans_collapse)"
+                "the model does not know sysctl {key} (it knows net.ipv4.tcp_fin_timeout, tcp_rmem, tcp_wmem, tcp_orphan_retries, tcp_retries1, tcp_retries2, tcp_syn_retries, tcp_synack_retries, tcp_syn_linear_timeouts, tcp_timestamps, tcp_sack, tcp_dsack, tcp_window_scaling, tcp_rfc1337, tcp_abort_on_overflow, tcp_moderate_rcvbuf, tcp_slow_start_after_idle, tcp_app_win, tcp_stdurg, tcp_frto, tcp_early_retrans, tcp_retrans_collapse, tcp_rto_max_ms, tcp_rto_min_us)"
             ));
         }
     }
@@ -828,7 +852,7 @@ impl Engine for ModelEngine {
                 detail.push(format!("{unacked} bytes not yet acknowledged"));
             }
             if s.pending == Some(sock::XmitTimer::Probe0) {
-                detail.push(format!("probing a zero window ({} probes)", s.probes_out));
+                detail.push(format!("probing a zero window ({} probes)", s.probe_label));
             }
             open.push(OpenConn {
                 host: w.hosts[s.host].name.clone(),
