@@ -34,13 +34,7 @@ const fn row(
     phrase: &'static str,
     shows: &'static str,
 ) -> BuiltToShow {
-    BuiltToShow {
-        name,
-        cause,
-        phrase,
-        shows,
-        later: &[],
-    }
+    row_then(name, cause, phrase, shows, &[])
 }
 
 /// A row for a scenario with several connections: the first has `cause`

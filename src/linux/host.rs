@@ -325,7 +325,6 @@ impl HostProc {
         serde_json::from_slice(&b).map_err(|e| format!("bad answer from host child: {e}"))
     }
 
-    /// Whether an answer is already waiting (without blocking).
     /// Whether the program is asleep inside the call it was given: its
     /// state is S or D and the system call it is in is neither the read
     /// of the next command nor the write of the answer (/proc/PID/stat,
@@ -356,6 +355,7 @@ impl HostProc {
         }
     }
 
+    /// Whether an answer is already waiting (without blocking).
     pub fn answer_ready(&self) -> bool {
         let mut p = libc::pollfd {
             fd: self.sock.as_raw_fd(),

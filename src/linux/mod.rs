@@ -150,8 +150,6 @@ pub struct LinuxEngine {
     known: Vec<HashSet<String>>,
     /// Per host: name → the 4-tuple it has now.
     key_of: Vec<HashMap<String, Key>>,
-    /// Per host: 4-tuple → name.
-    name_of: Vec<HashMap<Key, String>>,
     /// Per host and 4-tuple: the names given, in order, by the calls that
     /// start a connection on it (listen, connect, accept). The i-th
     /// connection born on the 4-tuple (see `births`) has the i-th name.
@@ -258,7 +256,6 @@ impl LinuxEngine {
             max_wait_us,
             known: vec![HashSet::new(); nh],
             key_of: vec![HashMap::new(); nh],
-            name_of: vec![HashMap::new(); nh],
             bindings: vec![HashMap::new(); nh],
             births: vec![HashMap::new(); nh],
             conn_of_sk: HashMap::new(),
@@ -401,7 +398,6 @@ impl LinuxEngine {
     /// Records that a call gives `name` to the next connection on `key`.
     fn bind_name(&mut self, h: usize, key: Key, name: &str) {
         self.key_of[h].insert(name.to_string(), key);
-        self.name_of[h].insert(key, name.to_string());
         self.bindings[h]
             .entry(key)
             .or_default()
@@ -416,23 +412,16 @@ impl LinuxEngine {
             && v.last().is_some_and(|n| n == name)
         {
             v.pop();
-            match v.last() {
-                Some(prev) => {
-                    let prev = prev.clone();
-                    self.name_of[h].insert(key, prev);
-                }
-                None => {
-                    self.name_of[h].remove(&key);
-                }
-            }
         }
     }
 
-    /// The script's name of connection `conn` on a host's 4-tuple.
+    /// The script's name of connection `conn` on a host's 4-tuple (a
+    /// connection no call named, e.g. one never accepted, takes the last
+    /// name given there).
     fn conn_name(&self, h: usize, key: &Key, conn: usize) -> String {
-        match self.bindings[h].get(key) {
-            Some(v) if !v.is_empty() => v.get(conn).unwrap_or(&v[v.len() - 1]).clone(),
-            _ => self.name_for(h, key),
+        match self.bindings[h].get(key).and_then(|v| v.get(conn)) {
+            Some(n) => n.clone(),
+            None => self.name_for(h, key),
         }
     }
 
@@ -510,9 +499,11 @@ impl LinuxEngine {
     }
 
     /// The script's name for a host's 4-tuple.
+    /// The name of the newest connection on a host's 4-tuple.
     fn name_for(&self, h: usize, key: &Key) -> String {
-        self.name_of[h]
+        self.bindings[h]
             .get(key)
+            .and_then(|v| v.last())
             .cloned()
             .unwrap_or_else(|| format!("unaccepted:{}", key.2))
     }
@@ -1142,9 +1133,6 @@ impl Engine for LinuxEngine {
 }
 
 impl LinuxEngine {
-    /// Every TCP socket of every host namespace now.
-    /// Like [`Self::entries`], but `None` if any host's table could not be
-    /// read.
     /// Records when sockets whose last recorded state is open were first
     /// missing from a /proc read.
     fn note_absent(&mut self, es: &[(usize, TcpEntry)]) {
@@ -1230,6 +1218,9 @@ impl LinuxEngine {
         self.trans.extend(inferred);
     }
 
+    /// Every TCP socket of every host namespace now.
+    /// Like [`Self::entries`], but `None` if any host's table could not be
+    /// read.
     fn entries_checked(&self) -> Option<Vec<(usize, TcpEntry)>> {
         let mut v = Vec::new();
         for (h, p) in self.procs.iter().enumerate() {

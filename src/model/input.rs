@@ -1300,7 +1300,7 @@ fn clamp_window(s: &mut Sock, rmem2: u32) {
 /// added `skb->len`; with it, a first segment larger than a small
 /// SO_RCVBUF set after the handshake would be refused, which the kernel
 /// does not do).
-fn can_ingest(s: &Sock, _len: u32) -> bool {
+fn can_ingest(s: &Sock) -> bool {
     s.rmem_alloc <= s.rcvbuf
 }
 
@@ -1308,7 +1308,7 @@ fn can_ingest(s: &Sock, _len: u32) -> bool {
 fn try_rmem_schedule(w: &mut World, id: SockId, skb: &RxSkb) -> bool {
     let ok = {
         let s = w.sk_mut(id);
-        can_ingest(s, skb.len()) && sk_rmem_schedule(s, skb.truesize)
+        can_ingest(s) && sk_rmem_schedule(s, skb.truesize)
     };
     if !ok {
         if !prune_queue(w, id, skb) {
@@ -1332,10 +1332,10 @@ fn prune_queue(w: &mut World, id: SockId, in_skb: &RxSkb) -> bool {
     }
     w.count(h, "PruneCalled");
     let s = w.sk_mut(id);
-    if !can_ingest(s, in_skb.len()) {
+    if !can_ingest(s) {
         clamp_window(s, rmem2);
     }
-    if can_ingest(s, in_skb.len()) {
+    if can_ingest(s) {
         return true;
     }
     collapse_ofo_queue(w, id);
@@ -1346,12 +1346,12 @@ fn prune_queue(w: &mut World, id: SockId, in_skb: &RxSkb) -> bool {
         };
         collapse_receive_queue(w, id, start, end);
     }
-    if can_ingest(w.sk(id), in_skb.len()) {
+    if can_ingest(w.sk(id)) {
         return true;
     }
     // "Collapsing did not help, destructive actions follow."
     prune_ofo_queue(w, id, in_skb);
-    if can_ingest(w.sk(id), in_skb.len()) {
+    if can_ingest(w.sk(id)) {
         return true;
     }
     w.count(h, "RcvPruned");
@@ -1378,7 +1378,7 @@ fn prune_ofo_queue(w: &mut World, id: SockId, in_skb: &RxSkb) -> bool {
         goal -= skb.truesize as i64;
         sock_rfree(s, skb.truesize);
         if s.ofo.is_empty() || goal <= 0 {
-            if can_ingest(s, in_skb.len()) {
+            if can_ingest(s) {
                 break;
             }
             goal = (s.rcvbuf >> 3) as i64;
