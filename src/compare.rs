@@ -24,7 +24,7 @@ use crate::{EngineKind, run_file};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// One section of a comparison: the normalised lines of each trace.
 #[derive(Clone, Debug, Serialize)]
@@ -140,6 +140,11 @@ fn segment_lines(t: &Trace) -> (Vec<String>, Vec<String>) {
         let _ = write!(l, " len {}", s.len);
         if let Some(u) = s.urg {
             let _ = write!(l, " urg {u}");
+        }
+        // The kernel's name for why it sent an RST (the model's, and on
+        // the linux engine the tcp:tcp_send_reset tracepoint's).
+        if let Some(r) = s.rst_reason {
+            let _ = write!(l, " reason {r}");
         }
         if s.lost {
             l.push_str(" [lost]");
@@ -331,13 +336,26 @@ pub fn conform(
     opts: &RunOptions,
     jobs: usize,
 ) -> Vec<Row> {
-    let queue: Arc<Mutex<VecDeque<(usize, String)>>> =
-        Arc::new(Mutex::new(files.iter().cloned().enumerate().collect()));
-    let rows: Arc<Mutex<Vec<Option<Row>>>> = Arc::new(Mutex::new(vec![None; files.len()]));
-    let workers: Vec<_> = (0..jobs.clamp(1, files.len().max(1)))
-        .map(|_| {
-            let (q, r, o) = (queue.clone(), rows.clone(), opts.clone());
-            std::thread::spawn(move || {
+    conform_with(files, a, b, opts, jobs, &|_| {})
+}
+
+/// [`conform`], calling `done` with each row as it finishes (in the order
+/// they finish, from the worker threads), e.g. to move a progress bar.
+pub fn conform_with(
+    files: &[String],
+    a: EngineKind,
+    b: EngineKind,
+    opts: &RunOptions,
+    jobs: usize,
+    done: &(dyn Fn(&Row) + Sync),
+) -> Vec<Row> {
+    let queue: Mutex<VecDeque<(usize, String)>> =
+        Mutex::new(files.iter().cloned().enumerate().collect());
+    let rows: Mutex<Vec<Option<Row>>> = Mutex::new(vec![None; files.len()]);
+    std::thread::scope(|sc| {
+        for _ in 0..jobs.clamp(1, files.len().max(1)) {
+            let (q, r) = (&queue, &rows);
+            sc.spawn(move || {
                 loop {
                     let Some((i, f)) = q.lock().unwrap().pop_front() else {
                         break;
@@ -348,7 +366,12 @@ pub fn conform(
                         .unwrap_or(&f)
                         .trim_end_matches(".sim")
                         .to_string();
-                    let row = match compare_file(&f, a, b, &o, None) {
+                    // A panic (a bug) fails this row, not the whole table.
+                    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        compare_file(&f, a, b, opts, None).map_err(|e| e.to_string())
+                    }))
+                    .unwrap_or_else(|_| Err("the engine panicked on it (a bug)".into()));
+                    let row = match got {
                         Ok(c) => Row {
                             file: f.clone(),
                             scenario,
@@ -359,17 +382,15 @@ pub fn conform(
                             file: f.clone(),
                             scenario,
                             comparison: None,
-                            error: Some(e.to_string()),
+                            error: Some(e),
                         },
                     };
+                    done(&row);
                     r.lock().unwrap()[i] = Some(row);
                 }
-            })
-        })
-        .collect();
-    for w in workers {
-        let _ = w.join();
-    }
+            });
+        }
+    });
     let rows = std::mem::take(&mut *rows.lock().unwrap());
     rows.into_iter()
         .zip(files)

@@ -104,8 +104,9 @@ pub struct CallOutcome {
     pub ret: i64,
     /// The errno name when `ret == -1`.
     pub errno: Option<String>,
-    /// Bytes returned by `recv`.
-    pub data: Option<Vec<u8>>,
+    /// Bytes returned by `recv`, as ranges (a 64 KiB read of the pattern
+    /// copies nothing).
+    pub data: Option<Box<crate::payload::Payload>>,
     /// Something to show beside the call (e.g. how long a close blocked).
     pub note: Option<String>,
     /// The engine cannot perform this call (e.g. MSG_OOB on smoltcp); it was
@@ -221,8 +222,15 @@ pub trait Engine {
     fn state(&mut self, host: usize, sock: &str) -> Option<String>;
     /// TcpExt counter changes of a host since the run began (non-zero only).
     fn counters(&mut self, host: usize) -> BTreeMap<String, i64>;
-    /// Every segment so far, in the order it left its host.
+    /// Every segment so far (since the last [`Engine::forget_segments`]),
+    /// in the order it left its host.
     fn segments(&self) -> &[Segment];
+    /// Drops the segments [`Engine::segments`] holds, once a streamed run
+    /// has printed them; returns whether it did (an engine that still needs
+    /// them, e.g. to resend a held one by index, keeps them).
+    fn forget_segments(&mut self) -> bool {
+        false
+    }
     /// Runs until nothing is pending or the horizon, and reports.
     fn finish(&mut self, horizon_us: u64) -> Finish;
 }

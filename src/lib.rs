@@ -14,6 +14,7 @@ pub mod bookgen;
 pub mod compare;
 pub mod engine;
 pub mod explain;
+pub mod fuzz;
 pub mod ladder;
 pub mod linux;
 pub mod model;
@@ -84,6 +85,21 @@ pub fn run_file(
     let hosts = HostSpec::for_hosts(&script.hosts);
     let mut engine = make_engine(kind, &hosts, opts).map_err(Error::Engine)?;
     runner::run(&script, engine.as_mut(), opts, horizon_us).map_err(Error::Run)
+}
+
+/// [`run_file`], streaming segments and calls into `sink` as they happen
+/// (see [`runner::run_streaming`]).
+pub fn run_file_streaming(
+    path: &str,
+    kind: EngineKind,
+    opts: &RunOptions,
+    horizon_us: Option<u64>,
+    sink: &mut dyn trace::TraceSink,
+) -> Result<trace::Trace, Error> {
+    let script = script::parse_file(path).map_err(Error::Script)?;
+    let hosts = HostSpec::for_hosts(&script.hosts);
+    let mut engine = make_engine(kind, &hosts, opts).map_err(Error::Engine)?;
+    runner::run_streaming(&script, engine.as_mut(), opts, horizon_us, sink).map_err(Error::Run)
 }
 
 /// Everything that can stop a run before it produces a trace.

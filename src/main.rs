@@ -23,6 +23,7 @@ use std::process::ExitCode;
   finrst list sim
   finrst compare sim/seed000-epollout-unread.sim --engines model,linux
   finrst conform sim --format json
+  finrst fuzz --engines model,linux --seed 1 --count 200 --out fuzz-out
 
 Exit codes: 0 ok, 1 an expectation failed, 2 bad input or the engine could not run.")]
 struct Cli {
@@ -56,6 +57,14 @@ enum Cmd {
     /// a table with one row per scenario and `N/M scenarios identical`.
     /// Exit 0 when every scenario is identical in every column, 1 when not.
     Conform(ConformArgs),
+    /// Generate random valid scenarios, run each on two engines, shrink
+    /// every difference to a minimal script (written to --out) and print
+    /// one line per difference, then `N/M random scenarios identical`.
+    /// A difference is run once more first; one that does not come back is
+    /// reported as unstable. Exit 0 when every scenario is identical (or
+    /// unstable, or named in --known), 1 when not. The same seed gives the
+    /// same scenarios.
+    Fuzz(FuzzArgs),
     /// Regenerate the book's traces, ladders and tables
     /// (book/src/generated/) from sim/; with --check, only report stale
     /// files (exit 1 if any).
@@ -151,7 +160,39 @@ struct ConformArgs {
     jobs: usize,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
+#[derive(clap::Args)]
+struct FuzzArgs {
+    /// The two engines, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values = ["model", "linux"])]
+    engines: Vec<EngineKind>,
+    /// The seed: scenario i of seed S is always the same script.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// How many scenarios.
+    #[arg(long, default_value_t = 100)]
+    count: u64,
+    /// Where the shrunk differences are written, one .sim each (and, with
+    /// --keep-all, every generated scenario).
+    #[arg(long, default_value = "fuzz-out")]
+    out: String,
+    /// Scenarios (and shrink candidates) run at the same time.
+    #[arg(long, default_value_t = 16)]
+    jobs: usize,
+    /// Runs allowed for shrinking one difference (0: do not shrink).
+    #[arg(long, default_value_t = 200)]
+    shrink_budget: usize,
+    /// Also write every generated scenario to --out.
+    #[arg(long)]
+    keep_all: bool,
+    /// A file of known differences: one scenario name per line (e.g.
+    /// `fuzz-s1-17`), `#` comments. Those may differ (they are still
+    /// counted and printed, marked `known`); the exit code is 0 when every
+    /// other scenario is identical.
+    #[arg(long)]
+    known: Option<String>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Format {
     Text,
     Json,
@@ -169,6 +210,7 @@ fn main() -> ExitCode {
         Cmd::List { dir } => list(&dir),
         Cmd::Compare(a) => compare(a),
         Cmd::Conform(a) => conform(a),
+        Cmd::Fuzz(a) => fuzz(a),
         Cmd::BookGen { check, root } => book_gen(check, &root),
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "finrst", &mut std::io::stdout());
@@ -186,25 +228,35 @@ fn run(a: RunArgs) -> ExitCode {
     };
     let mut failed = false;
     for (i, f) in a.files.iter().enumerate() {
-        let trace = match run_file(f, a.engine, &opts, a.horizon) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("finrst: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        if let Err(code) = write_outputs(&a, &trace, f) {
-            return code;
+        if a.format == Format::Text && i > 0 {
+            println!();
         }
-        match a.format {
-            Format::Text => {
-                if i > 0 {
-                    println!();
+        let trace = if a.ladder.is_none() {
+            // Streamed: each segment is printed (and written to the pcap)
+            // when it is final, so a run of any length runs in the same
+            // memory.
+            match run_streamed(&a, f, &opts) {
+                Ok(t) => t,
+                Err(code) => return code,
+            }
+        } else {
+            // The ladder is drawn from the whole trace.
+            let trace = match run_file(f, a.engine, &opts, a.horizon) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("finrst: {e}");
+                    return ExitCode::from(2);
                 }
-                print!("{}", trace.to_text());
+            };
+            if let Err(code) = write_outputs(&a, &trace, f) {
+                return code;
             }
-            Format::Json => println!("{}", trace.to_json()),
-        }
+            match a.format {
+                Format::Text => print!("{}", trace.to_text()),
+                Format::Json => println!("{}", trace.to_json()),
+            }
+            trace
+        };
         if let Some(first) = trace.failures.first() {
             eprintln!("finrst: expectation failed: {first}");
             failed = true;
@@ -214,6 +266,108 @@ fn run(a: RunArgs) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Runs one file with its trace streamed to standard output (and its pcap
+/// to --pcap).
+fn run_streamed(a: &RunArgs, f: &str, opts: &RunOptions) -> Result<finrst::trace::Trace, ExitCode> {
+    use finrst::trace::{Format as TF, TraceWriter};
+    let format = match a.format {
+        Format::Text => TF::Text,
+        Format::Json => TF::Json,
+    };
+    let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut w = TraceWriter::streaming(stdout, format).map_err(|e| {
+        eprintln!("finrst: cannot create a temporary file: {e}");
+        ExitCode::from(2)
+    })?;
+    if let Some(out) = &a.pcap {
+        let path = output_path(out, a.files.len() > 1, f);
+        let file = std::fs::File::create(&path)
+            .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn std::io::Write>);
+        w = match file.and_then(|p| w.with_pcap(p)) {
+            Ok(w) => w,
+            Err(e) => {
+                eprintln!("finrst: cannot write {path}: {e}");
+                return Err(ExitCode::from(2));
+            }
+        };
+    }
+    let fail = |e: &dyn std::fmt::Display| {
+        eprintln!("finrst: {e}");
+        ExitCode::from(2)
+    };
+    let script = finrst::script::parse_file(f).map_err(|e| fail(&e))?;
+    let hosts = finrst::engine::HostSpec::for_hosts(&script.hosts);
+    let mut engine = finrst::make_engine(a.engine, &hosts, opts).map_err(|e| fail(&e))?;
+    let steps = finrst::script::step_count(&script.steps);
+    // A bar for long runs only (a real-kernel run, or many steps), and only
+    // when standard error is a terminal.
+    let bar = (std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && (a.engine == EngineKind::Linux
+            || a.engine == EngineKind::SmoltcpTap
+            || steps >= 20_000))
+        .then(|| progress_bar(steps, &script.name()));
+    let mut sink = WithBar { w: &mut w, bar };
+    let result =
+        finrst::runner::run_streaming(&script, engine.as_mut(), opts, a.horizon, &mut sink);
+    if let Some(b) = &sink.bar {
+        b.finish_and_clear();
+    }
+    let trace = result.map_err(|e| fail(&e))?;
+    match w.end(&trace) {
+        Ok(mut out) => {
+            if a.format == Format::Json {
+                let _ = std::io::Write::write_all(&mut out, b"\n");
+            }
+            let _ = std::io::Write::flush(&mut out);
+        }
+        Err(e) => {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Err(ExitCode::SUCCESS);
+            }
+            eprintln!("finrst: cannot write the trace: {e}");
+            return Err(ExitCode::from(2));
+        }
+    }
+    Ok(trace)
+}
+
+/// A progress bar on standard error: `done/total` steps (or scenarios).
+fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
+    let b = indicatif::ProgressBar::new(total);
+    b.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {pos}/{len} ({elapsed}, ~{eta} left)",
+        )
+        .expect("a valid template")
+        .progress_chars("=> "),
+    );
+    b.set_message(what.to_string());
+    b
+}
+
+/// A trace sink that also moves a progress bar.
+struct WithBar<'a, W: std::io::Write> {
+    w: &'a mut finrst::trace::TraceWriter<W>,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl<W: std::io::Write> finrst::trace::TraceSink for WithBar<'_, W> {
+    fn begin(&mut self, head: &finrst::trace::Head) {
+        self.w.begin(head);
+    }
+    fn segment(&mut self, s: &finrst::segment::Segment) {
+        self.w.segment(s);
+    }
+    fn call(&mut self, c: &finrst::trace::CallRecord) {
+        self.w.call(c);
+    }
+    fn step_done(&mut self) {
+        if let Some(b) = &self.bar {
+            b.inc(1);
+        }
     }
 }
 
@@ -363,6 +517,141 @@ fn compare(a: CompareArgs) -> ExitCode {
     }
 }
 
+fn fuzz(a: FuzzArgs) -> ExitCode {
+    use finrst::fuzz::{Gen, Outcome, par_map, run_text, shrink};
+    let (ea, eb) = match two_engines(&a.engines) {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let out = std::path::PathBuf::from(&a.out);
+    if let Err(e) = std::fs::create_dir_all(&out) {
+        eprintln!("finrst: cannot create {}: {e}", a.out);
+        return ExitCode::from(2);
+    }
+    // Scratch files live in a private directory, removed at the end.
+    let work = std::env::temp_dir().join(format!("finrst-fuzz-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&work) {
+        eprintln!("finrst: cannot create {}: {e}", work.display());
+        return ExitCode::from(2);
+    }
+    let known: Vec<String> = match &a.known {
+        None => Vec::new(),
+        Some(f) => match std::fs::read_to_string(f) {
+            Ok(t) => t
+                .lines()
+                .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect(),
+            Err(e) => {
+                eprintln!("finrst: cannot read {f}: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let scenarios: Vec<_> = (0..a.count).map(|i| Gen::scenario(a.seed, i)).collect();
+    if a.keep_all {
+        for s in &scenarios {
+            let _ = std::fs::write(out.join(format!("{}.sim", s.name)), s.to_sim());
+        }
+    }
+    let bar =
+        std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| progress_bar(a.count, "fuzz"));
+    let outcomes = par_map(&scenarios, a.jobs, &|s| {
+        let o = run_text(&work, &format!("{}.sim", s.name), &s.to_sim(), ea, eb);
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+        o
+    });
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    // The kernel runs in real time: a difference that a scheduling hiccup
+    // caused does not come back. Each difference is run once more; one
+    // that is identical then is reported as unstable (neither identical
+    // nor a confirmed difference).
+    let differing: Vec<usize> = (0..scenarios.len())
+        .filter(|&i| matches!(outcomes[i], Outcome::Differs(_)))
+        .collect();
+    let again = par_map(&differing, a.jobs, &|&i| {
+        let s = &scenarios[i];
+        run_text(&work, &format!("{}-again.sim", s.name), &s.to_sim(), ea, eb)
+    });
+    let mut unstable = vec![false; scenarios.len()];
+    for (&i, o) in differing.iter().zip(&again) {
+        unstable[i] = matches!(o, Outcome::Identical);
+    }
+    let mut same = 0;
+    let mut unknown = 0;
+    let mut n_unstable = 0;
+    for (k, (s, o)) in scenarios.iter().zip(&outcomes).enumerate() {
+        let is_known = known.contains(&s.name);
+        if unstable[k] {
+            n_unstable += 1;
+            if let Outcome::Differs(first) = o {
+                println!("{}: unstable (identical when run again): {first}", s.name);
+            }
+            continue;
+        }
+        if !matches!(o, Outcome::Identical) && !is_known {
+            unknown += 1;
+        }
+        match o {
+            Outcome::Identical => same += 1,
+            Outcome::Error(e) => println!("{}: could not run: {e}", s.name),
+            Outcome::Differs(first) if is_known => {
+                println!("{}: differs (known): {first}", s.name)
+            }
+            Outcome::Differs(first) => {
+                let (small, why, runs) = if a.shrink_budget > 0 {
+                    shrink(s, first, ea, eb, &work, a.jobs, a.shrink_budget)
+                } else {
+                    (s.clone(), first.clone(), 0)
+                };
+                let path = out.join(format!("{}.sim", s.name));
+                let mut text = small.to_sim();
+                text.insert_str(
+                    text.find('\n').map_or(0, |i| i + 1),
+                    &format!(
+                        "# {} vs {}: first difference: {why}\n# shrunk from {} to {} steps in {runs} runs\n",
+                        ea.name(),
+                        eb.name(),
+                        s.steps.len(),
+                        small.steps.len()
+                    ),
+                );
+                let _ = std::fs::write(&path, text);
+                println!(
+                    "{}: differs ({} -> {} steps, {}): {why}",
+                    s.name,
+                    s.steps.len(),
+                    small.steps.len(),
+                    path.display()
+                );
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&work);
+    if n_unstable > 0 {
+        println!("{n_unstable} unstable (differed once, identical when run again)");
+    }
+    println!(
+        "{same}/{} random scenarios identical (seed {})",
+        a.count, a.seed
+    );
+    if !known.is_empty() {
+        println!(
+            "{unknown} differences not in {}",
+            a.known.as_deref().unwrap_or("")
+        );
+    }
+    if unknown == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 fn conform(a: ConformArgs) -> ExitCode {
     let (ea, eb) = match two_engines(&a.engines) {
         Ok(x) => x,
@@ -379,7 +668,18 @@ fn conform(a: ConformArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let rows = finrst::compare::conform(&files, ea, eb, &RunOptions::default(), a.jobs);
+    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        .then(|| progress_bar(files.len() as u64, "conform"));
+    let rows =
+        finrst::compare::conform_with(&files, ea, eb, &RunOptions::default(), a.jobs, &|r| {
+            if let Some(b) = &bar {
+                b.set_message(r.scenario.clone());
+                b.inc(1);
+            }
+        });
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
     match a.format {
         Format::Text => print!("{}", finrst::compare::table(&rows)),
         Format::Json => println!("{}", finrst::compare::to_json(&rows)),

@@ -31,7 +31,7 @@ pub const MAGIC_US: u32 = 0xa1b2_c3d4;
 pub const SNAPLEN: u32 = 262_144;
 
 /// Writes the 24-byte global header.
-fn write_header<W: Write>(w: &mut W) -> io::Result<()> {
+pub fn write_header<W: Write + ?Sized>(w: &mut W) -> io::Result<()> {
     w.write_all(&MAGIC_US.to_le_bytes())?;
     w.write_all(&2u16.to_le_bytes())?; // version 2.4
     w.write_all(&4u16.to_le_bytes())?;
@@ -42,7 +42,7 @@ fn write_header<W: Write>(w: &mut W) -> io::Result<()> {
 }
 
 /// Writes one record: the segment's real IPv4/TCP bytes at its time.
-fn write_record<W: Write>(w: &mut W, s: &Segment) -> io::Result<()> {
+pub fn write_record<W: Write + ?Sized>(w: &mut W, s: &Segment) -> io::Result<()> {
     let bytes = s.encode_ipv4();
     let secs = u32::try_from(s.time_us / 1_000_000).map_err(|_| {
         io::Error::new(

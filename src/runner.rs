@@ -7,8 +7,8 @@ use crate::engine::{
     RunOptions,
 };
 use crate::script::{Call, CallStep, Expect, Expected, Script, Step, StepKind, epoll};
-use crate::trace::{CallRecord, Failure, Trace, relative};
-use std::collections::BTreeMap;
+use crate::trace::{CallRecord, Failure, Head, Relative, Trace, TraceSink};
+use std::collections::{BTreeMap, HashMap};
 
 /// Why a run could not complete (as opposed to an expectation failing).
 #[derive(Debug)]
@@ -68,8 +68,18 @@ struct Runner<'a> {
     calls: Vec<CallRecord>,
     failures: Vec<Failure>,
     checked: usize,
-    /// Segments before this index were sent before the current step began.
+    /// Segments before this index (in the engine's list) were sent before
+    /// the current step began.
     seg_mark: usize,
+    /// Where segments and calls go as they happen (a streamed run), instead
+    /// of into the trace.
+    sink: Option<&'a mut dyn TraceSink>,
+    /// Relative numbering of the segments before `seg_mark`, so that an
+    /// expectation numbers the step's segments as the trace does.
+    rel: Relative,
+    /// The text of each step's last call (by the step's address; the
+    /// script outlives the run).
+    shown: HashMap<usize, (Call, String)>,
 }
 
 /// Runs a script on an engine to the end (or the horizon).
@@ -78,6 +88,29 @@ pub fn run(
     engine: &mut dyn Engine,
     opts: &RunOptions,
     horizon_override_us: Option<u64>,
+) -> Result<Trace, RunError> {
+    run_into(script, engine, opts, horizon_override_us, None)
+}
+
+/// [`run`], handing each segment and call to `sink` as it happens instead
+/// of keeping it: the trace returned has no segments and no calls, and a
+/// run of any length holds only the current step's segments.
+pub fn run_streaming(
+    script: &Script,
+    engine: &mut dyn Engine,
+    opts: &RunOptions,
+    horizon_override_us: Option<u64>,
+    sink: &mut dyn TraceSink,
+) -> Result<Trace, RunError> {
+    run_into(script, engine, opts, horizon_override_us, Some(sink))
+}
+
+fn run_into<'a>(
+    script: &'a Script,
+    engine: &'a mut dyn Engine,
+    opts: &RunOptions,
+    horizon_override_us: Option<u64>,
+    sink: Option<&'a mut dyn TraceSink>,
 ) -> Result<Trace, RunError> {
     let hosts = HostSpec::for_hosts(&script.hosts);
     let mut r = Runner {
@@ -90,7 +123,20 @@ pub fn run(
         failures: Vec::new(),
         checked: 0,
         seg_mark: 0,
+        sink,
+        rel: Relative::default(),
+        shown: HashMap::new(),
     };
+    let head = Head {
+        scenario: script.name(),
+        title: script.title.clone(),
+        engine: r.engine.name().to_string(),
+        policy: opts.policy.name().to_string(),
+        hosts: hosts.clone(),
+    };
+    if let Some(k) = r.sink.as_mut() {
+        k.begin(&head);
+    }
     let horizon = horizon_override_us
         .or(script.horizon_us)
         .unwrap_or(DEFAULT_HORIZON_US);
@@ -100,6 +146,7 @@ pub fn run(
         r.step(step)?;
     }
     let fin = r.engine.finish(horizon);
+    r.mark_step();
     let mut counters = BTreeMap::new();
     for (i, h) in hosts.iter().enumerate() {
         let c = r.engine.counters(i);
@@ -107,13 +154,18 @@ pub fn run(
             counters.insert(h.name.clone(), c);
         }
     }
+    let segments = if r.sink.is_some() {
+        Vec::new()
+    } else {
+        r.engine.segments().to_vec()
+    };
     Ok(Trace {
-        scenario: script.name(),
-        title: script.title.clone(),
-        engine: r.engine.name().to_string(),
-        policy: opts.policy.name().to_string(),
+        scenario: head.scenario,
+        title: head.title,
+        engine: head.engine,
+        policy: head.policy,
         hosts,
-        segments: r.engine.segments().to_vec(),
+        segments,
         calls: r.calls,
         states: fin.states,
         counters,
@@ -126,6 +178,23 @@ pub fn run(
 }
 
 impl Runner<'_> {
+    /// A step begins: the segments so far are behind it. They are numbered
+    /// (for the step's expectations) and, in a streamed run, handed on and
+    /// dropped.
+    fn mark_step(&mut self) {
+        let segs = self.engine.segments();
+        for s in &segs[self.seg_mark.min(segs.len())..] {
+            self.rel.observe(s);
+            if let Some(k) = self.sink.as_mut() {
+                k.segment(s);
+            }
+        }
+        self.seg_mark = segs.len();
+        if self.sink.is_some() && self.engine.forget_segments() {
+            self.seg_mark = 0;
+        }
+    }
+
     fn host(&self, name: &str) -> usize {
         // The parser only lets declared hosts through.
         self.script.host_index(name).unwrap_or(0)
@@ -141,8 +210,8 @@ impl Runner<'_> {
     }
 
     fn step(&mut self, step: &Step) -> Result<(), RunError> {
-        if !matches!(step.kind, StepKind::Expect(_)) {
-            self.seg_mark = self.engine.segments().len();
+        if !matches!(step.kind, StepKind::Expect(_) | StepKind::Repeat { .. }) {
+            self.mark_step();
         }
         match &step.kind {
             StepKind::Call(c) => {
@@ -168,6 +237,13 @@ impl Runner<'_> {
                 }
                 self.engine.settle();
             }
+            StepKind::Repeat { count, steps } => {
+                for _ in 0..*count {
+                    for s in steps {
+                        self.step(s)?;
+                    }
+                }
+            }
             StepKind::Wait { us } => self.engine.wait(*us),
             StepKind::Sysctl { host, key, value } => {
                 let h = self.host(host);
@@ -185,6 +261,11 @@ impl Runner<'_> {
                 self.engine.settle();
             }
             StepKind::Expect(e) => self.expect(step, e)?,
+        }
+        if !matches!(step.kind, StepKind::Repeat { .. })
+            && let Some(k) = self.sink.as_mut()
+        {
+            k.step_done();
         }
         Ok(())
     }
@@ -355,7 +436,7 @@ impl Runner<'_> {
         };
         let mut note = out.note.clone();
         if let Some(d) = &out.data {
-            let shown = String::from_utf8_lossy(&d[..d.len().min(24)]).to_string();
+            let shown = String::from_utf8_lossy(&d.prefix(24)).to_string();
             let more = if d.len() > 24 { "..." } else { "" };
             let n = format!("data {:?}{more}", shown);
             note = Some(match note {
@@ -367,7 +448,7 @@ impl Runner<'_> {
             time_us: self.engine.now_us(),
             host: c.host.clone(),
             sock: name.to_string(),
-            call: call.display(),
+            call: self.display(step, call),
             ret,
             errno: out.errno.clone(),
             line: step.line,
@@ -389,7 +470,24 @@ impl Runner<'_> {
                 );
             }
         }
-        self.calls.push(rec);
+        match self.sink.as_mut() {
+            Some(k) => k.call(&rec),
+            None => self.calls.push(rec),
+        }
+    }
+
+    /// `call.display()`, remembered per step: a step inside `repeat` makes
+    /// the same call each time round.
+    fn display(&mut self, step: &Step, call: &Call) -> String {
+        let key = step as *const Step as usize;
+        if let Some((c, text)) = self.shown.get(&key)
+            && c == call
+        {
+            return text.clone();
+        }
+        let text = call.display();
+        self.shown.insert(key, (call.clone(), text.clone()));
+        text
     }
 
     /// The name an accepted connection gets without `as NAME`: `conn`,
@@ -429,8 +527,12 @@ impl Runner<'_> {
                 win,
                 len,
             } => {
-                let all = relative(self.engine.segments());
-                let window = &all[self.seg_mark.min(all.len())..];
+                let segs = self.engine.segments();
+                let mut rel = self.rel.clone();
+                let window: Vec<_> = segs[self.seg_mark.min(segs.len())..]
+                    .iter()
+                    .map(|s| rel.next(s))
+                    .collect();
                 let ftext = flags.tcpdump();
                 let same_dir: Vec<_> = window
                     .iter()

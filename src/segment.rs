@@ -14,6 +14,7 @@ use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// TCP header flags, as the bits of byte 13 of the header.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
@@ -216,9 +217,9 @@ impl TcpOpt {
 pub struct Segment {
     /// Virtual (model, smoltcp) or real (linux) time since the run began.
     pub time_us: u64,
-    /// Host names from the script.
-    pub src: String,
-    pub dst: String,
+    /// Host names from the script (shared: a segment is cheap to copy).
+    pub src: Arc<str>,
+    pub dst: Arc<str>,
     pub src_addr: Ipv4Addr,
     pub dst_addr: Ipv4Addr,
     pub sport: u16,
@@ -330,8 +331,8 @@ impl Segment {
         let payload = tb[off..].to_vec();
         Ok(Segment {
             time_us,
-            src: name_of(ip.get_source()),
-            dst: name_of(ip.get_destination()),
+            src: name_of(ip.get_source()).into(),
+            dst: name_of(ip.get_destination()).into(),
             src_addr: ip.get_source(),
             dst_addr: ip.get_destination(),
             sport: t.get_source(),

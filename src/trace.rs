@@ -4,8 +4,8 @@
 use crate::engine::{HostSpec, OpenConn, StateChange};
 use crate::segment::{RelSegment, Segment};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
+use std::io::{self, Seek, Write};
 use std::net::Ipv4Addr;
 
 /// One call as the program saw it.
@@ -100,24 +100,6 @@ pub struct Trace {
     pub failures: Vec<Failure>,
 }
 
-#[derive(Serialize)]
-struct JsonTrace<'a> {
-    scenario: &'a str,
-    title: &'a str,
-    engine: &'a str,
-    policy: &'a str,
-    hosts: &'a [HostSpec],
-    segments: Vec<RelSegment>,
-    calls: &'a [CallRecord],
-    states: &'a [StateChange],
-    counters: &'a BTreeMap<String, BTreeMap<String, i64>>,
-    open_at_end: &'a [OpenConn],
-    notes: &'a [String],
-    end_us: u64,
-    expectations_checked: usize,
-    failures: &'a [Failure],
-}
-
 /// Formats microseconds as tcpdump's `seconds.micros`.
 pub fn fmt_time(us: u64) -> String {
     format!("{}.{:06}", us / 1_000_000, us % 1_000_000)
@@ -128,31 +110,72 @@ pub fn fmt_time(us: u64) -> String {
 /// no SYN was seen, its first sequence number minus one... as tcpdump, the
 /// first one seen).
 pub fn relative(segments: &[Segment]) -> Vec<RelSegment> {
-    type Dir = (Ipv4Addr, u16, Ipv4Addr, u16);
-    let mut isn: HashMap<Dir, u32> = HashMap::new();
-    let mut out = Vec::with_capacity(segments.len());
-    for s in segments {
-        let dir: Dir = (s.src_addr, s.sport, s.dst_addr, s.dport);
-        let rev: Dir = (s.dst_addr, s.dport, s.src_addr, s.sport);
-        if s.flags.syn() {
-            isn.insert(dir, s.seq);
-            if s.flags.ack() {
-                isn.entry(rev).or_insert(s.ack.wrapping_sub(1));
+    let mut r = Relative::default();
+    segments.iter().map(|s| r.next(s)).collect()
+}
+
+/// [`relative`] one segment at a time: the ISN of each direction seen so
+/// far, so that a streamed trace numbers its segments as a whole one.
+///
+/// A short list searched from the most recent end: a trace has a handful
+/// of directions, and a segment is most often in the last one used.
+#[derive(Clone, Debug, Default)]
+pub struct Relative {
+    isn: Vec<(Dir, u32)>,
+}
+
+type Dir = (Ipv4Addr, u16, Ipv4Addr, u16);
+
+impl Relative {
+    fn get(&self, d: &Dir) -> Option<u32> {
+        self.isn.iter().rev().find(|(k, _)| k == d).map(|(_, v)| *v)
+    }
+    fn insert(&mut self, d: Dir, v: u32) {
+        match self.isn.iter_mut().rev().find(|(k, _)| *k == d) {
+            Some(e) => e.1 = v,
+            None => self.isn.push((d, v)),
+        }
+    }
+    fn or_insert(&mut self, d: Dir, v: u32) -> u32 {
+        match self.get(&d) {
+            Some(x) => x,
+            None => {
+                self.isn.push((d, v));
+                v
             }
         }
-        let base = *isn.entry(dir).or_insert(s.seq.wrapping_sub(1));
+    }
+}
+
+impl Relative {
+    /// Takes note of a segment's ISNs without rendering it; returns the
+    /// bases of its direction and of the reverse one (if known).
+    pub fn observe(&mut self, s: &Segment) -> (u32, Option<u32>) {
+        let dir = (s.src_addr, s.sport, s.dst_addr, s.dport);
+        let rev = (s.dst_addr, s.dport, s.src_addr, s.sport);
+        if s.flags.syn() {
+            self.insert(dir, s.seq);
+        }
+        let base = self.or_insert(dir, s.seq.wrapping_sub(1));
+        if s.flags.ack() {
+            self.or_insert(rev, s.ack.wrapping_sub(1));
+        }
+        (base, self.get(&rev))
+    }
+
+    /// The next segment of the trace, with relative numbers.
+    pub fn next(&mut self, s: &Segment) -> RelSegment {
+        let (base, rb) = self.observe(s);
         let ack = if s.flags.ack() {
-            let rbase = *isn.entry(rev).or_insert(s.ack.wrapping_sub(1));
-            Some(s.ack.wrapping_sub(rbase))
+            rb.map(|rbase| s.ack.wrapping_sub(rbase))
         } else {
             None
         };
-        let rb = isn.get(&rev).copied();
         let sack_rel = |x: u32| rb.map_or(x, |b| x.wrapping_sub(b));
-        out.push(RelSegment {
+        RelSegment {
             time_us: s.time_us,
-            src: s.src.clone(),
-            dst: s.dst.clone(),
+            src: s.src.to_string(),
+            dst: s.dst.to_string(),
             sport: s.sport,
             dport: s.dport,
             flags: s.flags.tcpdump(),
@@ -165,148 +188,405 @@ pub fn relative(segments: &[Segment]) -> Vec<RelSegment> {
             why: s.why.as_ref().map(|w| w.to_string()),
             rst_reason: s.rst_reason,
             lost: s.lost,
-        });
+        }
     }
-    out
+}
+
+/// What a trace says before its first segment.
+#[derive(Clone, Debug, Default)]
+pub struct Head {
+    pub scenario: String,
+    pub title: String,
+    pub engine: String,
+    pub policy: String,
+    pub hosts: Vec<HostSpec>,
+}
+
+/// Where a run hands its segments and calls as they happen, so that a long
+/// run need not hold them: [`TraceWriter`] prints them at once.
+pub trait TraceSink {
+    /// Before the first step.
+    fn begin(&mut self, head: &Head);
+    /// A segment, once it is final (sent, and marked lost or not).
+    fn segment(&mut self, s: &Segment);
+    /// A call, once it has returned.
+    fn call(&mut self, c: &CallRecord);
+    /// A step of the script is done (for a progress bar).
+    fn step_done(&mut self) {}
+}
+
+/// The output formats of a trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// Where calls wait while segments are printed (calls come after segments
+/// in both formats): memory for a trace rendered whole, an unlinked
+/// temporary file for a streamed run, so that memory stays flat.
+enum Spool {
+    Mem(Vec<u8>),
+    File(std::io::BufWriter<std::fs::File>),
+}
+
+impl Spool {
+    fn file() -> io::Result<Spool> {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir();
+        loop {
+            let n = N.fetch_add(1, Ordering::Relaxed);
+            let path = dir.join(format!("finrst-calls-{}-{n}", std::process::id()));
+            match std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(f) => {
+                    // Unlinked at once: nothing is left behind, whatever
+                    // ends the process.
+                    let _ = std::fs::remove_file(&path);
+                    return Ok(Spool::File(std::io::BufWriter::new(f)));
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn write(&mut self) -> &mut dyn Write {
+        match self {
+            Spool::Mem(v) => v,
+            Spool::File(f) => f,
+        }
+    }
+
+    fn copy_to(self, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Spool::Mem(v) => out.write_all(&v),
+            Spool::File(f) => {
+                let mut f = f.into_inner().map_err(|e| e.into_error())?;
+                f.seek(io::SeekFrom::Start(0))?;
+                io::copy(&mut f, out).map(|_| ())
+            }
+        }
+    }
+}
+
+/// `value` as serde_json's pretty printer would write it `depth` levels
+/// deep (JSON strings hold no raw newline, so indenting lines is exact).
+fn pretty_at<T: Serialize + ?Sized>(value: &T, depth: usize) -> String {
+    let text = serde_json::to_string_pretty(value).expect("plain data serialises");
+    let pad = " ".repeat(2 * depth);
+    text.replace('\n', &format!("\n{pad}"))
+}
+
+/// Writes a trace in text or JSON as the run goes: the head, each segment
+/// when it is final, the calls (spooled: they print after the segments),
+/// then the rest from the finished [`Trace`]. [`Trace::to_text`] and
+/// [`Trace::to_json`] go through it too, so both paths print the same
+/// bytes. It can also write the segments to a pcap stream as they come.
+pub struct TraceWriter<W: Write> {
+    out: W,
+    format: Format,
+    rel: Relative,
+    segments: usize,
+    calls: usize,
+    spool: Spool,
+    pcap: Option<Box<dyn Write>>,
+    /// The first write error; the run goes on, [`TraceWriter::end`]
+    /// reports it.
+    error: Option<io::Error>,
+}
+
+impl<W: Write> TraceWriter<W> {
+    /// A writer that keeps the calls in memory (a trace rendered whole).
+    pub fn in_memory(out: W, format: Format) -> Self {
+        TraceWriter {
+            out,
+            format,
+            rel: Relative::default(),
+            segments: 0,
+            calls: 0,
+            spool: Spool::Mem(Vec::new()),
+            pcap: None,
+            error: None,
+        }
+    }
+
+    /// A writer for a long run: calls wait in an unlinked temporary file.
+    pub fn streaming(out: W, format: Format) -> io::Result<Self> {
+        let mut w = Self::in_memory(out, format);
+        w.spool = Spool::file()?;
+        Ok(w)
+    }
+
+    /// Also writes every segment to `pcap` (header first) as it comes.
+    pub fn with_pcap(mut self, mut pcap: Box<dyn Write>) -> io::Result<Self> {
+        crate::pcap::write_header(&mut pcap)?;
+        self.pcap = Some(pcap);
+        Ok(self)
+    }
+
+    fn keep(&mut self, r: io::Result<()>) {
+        if let Err(e) = r {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    fn write_head(&mut self, h: &Head) -> io::Result<()> {
+        let o = &mut self.out;
+        match self.format {
+            Format::Text => {
+                let policy = if h.engine == "model" {
+                    format!(", {} policy", h.policy)
+                } else {
+                    String::new()
+                };
+                writeln!(o, "scenario {} ({} engine{policy})", h.scenario, h.engine)?;
+                if !h.title.is_empty() {
+                    writeln!(o, "title    {}", h.title)?;
+                }
+                let hosts: Vec<String> = h
+                    .hosts
+                    .iter()
+                    .map(|h| format!("{}={}", h.name, h.addr))
+                    .collect();
+                writeln!(o, "hosts    {}", hosts.join(" "))?;
+                writeln!(o, "\nsegments:")
+            }
+            Format::Json => {
+                write!(o, "{{")?;
+                let fields: [(&str, String); 5] = [
+                    ("scenario", pretty_at(&h.scenario, 1)),
+                    ("title", pretty_at(&h.title, 1)),
+                    ("engine", pretty_at(&h.engine, 1)),
+                    ("policy", pretty_at(&h.policy, 1)),
+                    ("hosts", pretty_at(&h.hosts, 1)),
+                ];
+                for (i, (k, v)) in fields.iter().enumerate() {
+                    write!(o, "{}\n  \"{k}\": {v}", if i > 0 { "," } else { "" })?;
+                }
+                write!(o, ",\n  \"segments\": [")
+            }
+        }
+    }
+
+    fn write_segment(&mut self, s: &Segment) -> io::Result<()> {
+        if let Some(p) = &mut self.pcap {
+            crate::pcap::write_record(p, s)?;
+        }
+        let r = self.rel.next(s);
+        let o = &mut self.out;
+        match self.format {
+            Format::Text => {
+                writeln!(
+                    o,
+                    "{:>11} {}{}",
+                    fmt_time(r.time_us),
+                    r,
+                    if r.lost { "  [lost]" } else { "" }
+                )?;
+                if let Some(w) = &r.why {
+                    writeln!(o, "{:>11}   ^ {}", "", w)?;
+                } else if let Some(reason) = r.rst_reason {
+                    // The linux engine knows no path, only the kernel's
+                    // own reason (tcp:tcp_send_reset).
+                    writeln!(o, "{:>11}   ^ RST, the kernel's reason: {reason}", "")?;
+                }
+            }
+            Format::Json => {
+                let sep = if self.segments > 0 { "," } else { "" };
+                write!(o, "{sep}\n    {}", pretty_at(&r, 2))?;
+            }
+        }
+        self.segments += 1;
+        Ok(())
+    }
+
+    fn write_call(&mut self, c: &CallRecord) -> io::Result<()> {
+        let o = self.spool.write();
+        match self.format {
+            Format::Text => {
+                let who = if c.sock == "-" {
+                    c.host.clone()
+                } else {
+                    format!("{}.{}", c.host, c.sock)
+                };
+                write!(
+                    o,
+                    "{:>11} {:<16} {} = {}",
+                    fmt_time(c.time_us),
+                    who,
+                    c.call,
+                    c.result_text()
+                )?;
+                if let Some(n) = &c.note {
+                    write!(o, "  ({n})")?;
+                }
+                if let Some(i) = &c.info {
+                    write!(o, "  [{}]", info_text(i))?;
+                }
+                writeln!(o, "  [line {}]", c.line)?;
+            }
+            Format::Json => {
+                let sep = if self.calls > 0 { "," } else { "" };
+                write!(o, "{sep}\n    {}", pretty_at(c, 2))?;
+            }
+        }
+        self.calls += 1;
+        Ok(())
+    }
+
+    /// Writes what follows the segments and calls (states, counters, what
+    /// was left open, notes, expectations) from the finished trace, and
+    /// returns the output.
+    pub fn end(mut self, t: &Trace) -> io::Result<W> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if let Some(p) = &mut self.pcap {
+            p.flush()?;
+        }
+        let o = &mut self.out;
+        match self.format {
+            Format::Text => {
+                if self.segments == 0 {
+                    writeln!(o, "  (none)")?;
+                }
+                writeln!(o, "\ncalls:")?;
+                self.spool.copy_to(o)?;
+                writeln!(o, "\nstates:")?;
+                for s in &t.states {
+                    writeln!(
+                        o,
+                        "{:>11} {:<16} {} -> {}",
+                        fmt_time(s.time_us),
+                        format!("{}.{}", s.host, s.sock),
+                        s.from,
+                        s.to
+                    )?;
+                }
+                writeln!(o, "\ncounters (TcpExt, change during the run):")?;
+                let mut any = false;
+                for (h, m) in &t.counters {
+                    for (k, v) in m {
+                        any = true;
+                        writeln!(o, "  {h:<10} {k} {v:+}")?;
+                    }
+                }
+                if !any {
+                    writeln!(o, "  (none changed)")?;
+                }
+                writeln!(o, "\nopen at end ({}):", fmt_time(t.end_us))?;
+                if t.open_at_end.is_empty() {
+                    writeln!(o, "  (none: every connection closed)")?;
+                }
+                for c in &t.open_at_end {
+                    writeln!(
+                        o,
+                        "  {}.{} :{} <-> {}  {}  {}",
+                        c.host, c.sock, c.local_port, c.remote, c.state, c.detail
+                    )?;
+                }
+                if !t.notes.is_empty() {
+                    writeln!(o, "\nnotes:")?;
+                    for n in &t.notes {
+                        writeln!(o, "  {n}")?;
+                    }
+                }
+                writeln!(
+                    o,
+                    "\nexpectations: {} checked, {}",
+                    t.expectations_checked,
+                    if t.failures.is_empty() {
+                        "all met".to_string()
+                    } else {
+                        format!("{} failed", t.failures.len())
+                    }
+                )?;
+                for f in &t.failures {
+                    writeln!(o, "  FAILED {f}")?;
+                }
+            }
+            Format::Json => {
+                write!(o, "{}]", if self.segments > 0 { "\n  " } else { "" })?;
+                write!(o, ",\n  \"calls\": [")?;
+                self.spool.copy_to(o)?;
+                write!(o, "{}]", if self.calls > 0 { "\n  " } else { "" })?;
+                let fields: [(&str, String); 7] = [
+                    ("states", pretty_at(&t.states, 1)),
+                    ("counters", pretty_at(&t.counters, 1)),
+                    ("open_at_end", pretty_at(&t.open_at_end, 1)),
+                    ("notes", pretty_at(&t.notes, 1)),
+                    ("end_us", pretty_at(&t.end_us, 1)),
+                    (
+                        "expectations_checked",
+                        pretty_at(&t.expectations_checked, 1),
+                    ),
+                    ("failures", pretty_at(&t.failures, 1)),
+                ];
+                for (k, v) in &fields {
+                    write!(o, ",\n  \"{k}\": {v}")?;
+                }
+                write!(o, "\n}}")?;
+            }
+        }
+        o.flush()?;
+        Ok(self.out)
+    }
+}
+
+impl<W: Write> TraceSink for TraceWriter<W> {
+    fn begin(&mut self, head: &Head) {
+        let r = self.write_head(head);
+        self.keep(r);
+    }
+    fn segment(&mut self, s: &Segment) {
+        let r = self.write_segment(s);
+        self.keep(r);
+    }
+    fn call(&mut self, c: &CallRecord) {
+        let r = self.write_call(c);
+        self.keep(r);
+    }
 }
 
 impl Trace {
+    /// The head of the trace.
+    pub fn head(&self) -> Head {
+        Head {
+            scenario: self.scenario.clone(),
+            title: self.title.clone(),
+            engine: self.engine.clone(),
+            policy: self.policy.clone(),
+            hosts: self.hosts.clone(),
+        }
+    }
+
+    fn render(&self, format: Format) -> String {
+        let mut w = TraceWriter::in_memory(Vec::new(), format);
+        w.begin(&self.head());
+        for s in &self.segments {
+            w.segment(s);
+        }
+        for c in &self.calls {
+            w.call(c);
+        }
+        let bytes = w.end(self).expect("writing to memory cannot fail");
+        String::from_utf8(bytes).expect("the trace is text")
+    }
+
     /// The trace as one JSON object (the shape the README documents).
     pub fn to_json(&self) -> String {
-        let j = JsonTrace {
-            scenario: &self.scenario,
-            title: &self.title,
-            engine: &self.engine,
-            policy: &self.policy,
-            hosts: &self.hosts,
-            segments: relative(&self.segments),
-            calls: &self.calls,
-            states: &self.states,
-            counters: &self.counters,
-            open_at_end: &self.open_at_end,
-            notes: &self.notes,
-            end_us: self.end_us,
-            expectations_checked: self.expectations_checked,
-            failures: &self.failures,
-        };
-        serde_json::to_string_pretty(&j).expect("plain data serialises")
+        self.render(Format::Json)
     }
 
     /// The trace as text: tcpdump-style segments with the reason for each,
     /// then calls, state changes, counters and what was left open.
     pub fn to_text(&self) -> String {
-        let mut o = String::new();
-        let _ = writeln!(
-            o,
-            "scenario {} ({} engine{})",
-            self.scenario,
-            self.engine,
-            if self.engine == "model" {
-                format!(", {} policy", self.policy)
-            } else {
-                String::new()
-            }
-        );
-        if !self.title.is_empty() {
-            let _ = writeln!(o, "title    {}", self.title);
-        }
-        let hosts: Vec<String> = self
-            .hosts
-            .iter()
-            .map(|h| format!("{}={}", h.name, h.addr))
-            .collect();
-        let _ = writeln!(o, "hosts    {}", hosts.join(" "));
-        let _ = writeln!(o, "\nsegments:");
-        if self.segments.is_empty() {
-            let _ = writeln!(o, "  (none)");
-        }
-        for s in relative(&self.segments) {
-            let _ = writeln!(
-                o,
-                "{:>11} {}{}",
-                fmt_time(s.time_us),
-                s,
-                if s.lost { "  [lost]" } else { "" }
-            );
-            if let Some(w) = &s.why {
-                let _ = writeln!(o, "{:>11}   ^ {}", "", w);
-            }
-        }
-        let _ = writeln!(o, "\ncalls:");
-        for c in &self.calls {
-            let who = if c.sock == "-" {
-                c.host.clone()
-            } else {
-                format!("{}.{}", c.host, c.sock)
-            };
-            let _ = write!(
-                o,
-                "{:>11} {:<16} {} = {}",
-                fmt_time(c.time_us),
-                who,
-                c.call,
-                c.result_text()
-            );
-            if let Some(n) = &c.note {
-                let _ = write!(o, "  ({n})");
-            }
-            if let Some(i) = &c.info {
-                let _ = write!(o, "  [{}]", info_text(i));
-            }
-            let _ = writeln!(o, "  [line {}]", c.line);
-        }
-        let _ = writeln!(o, "\nstates:");
-        for s in &self.states {
-            let _ = writeln!(
-                o,
-                "{:>11} {:<16} {} -> {}",
-                fmt_time(s.time_us),
-                format!("{}.{}", s.host, s.sock),
-                s.from,
-                s.to
-            );
-        }
-        let _ = writeln!(o, "\ncounters (TcpExt, change during the run):");
-        let mut any = false;
-        for (h, m) in &self.counters {
-            for (k, v) in m {
-                any = true;
-                let _ = writeln!(o, "  {h:<10} {k} {v:+}");
-            }
-        }
-        if !any {
-            let _ = writeln!(o, "  (none changed)");
-        }
-        let _ = writeln!(o, "\nopen at end ({}):", fmt_time(self.end_us));
-        if self.open_at_end.is_empty() {
-            let _ = writeln!(o, "  (none: every connection closed)");
-        }
-        for c in &self.open_at_end {
-            let _ = writeln!(
-                o,
-                "  {}.{} :{} <-> {}  {}  {}",
-                c.host, c.sock, c.local_port, c.remote, c.state, c.detail
-            );
-        }
-        if !self.notes.is_empty() {
-            let _ = writeln!(o, "\nnotes:");
-            for n in &self.notes {
-                let _ = writeln!(o, "  {n}");
-            }
-        }
-        let _ = writeln!(
-            o,
-            "\nexpectations: {} checked, {}",
-            self.expectations_checked,
-            if self.failures.is_empty() {
-                "all met".to_string()
-            } else {
-                format!("{} failed", self.failures.len())
-            }
-        );
-        for f in &self.failures {
-            let _ = writeln!(o, "  FAILED {f}");
-        }
-        o
+        self.render(Format::Text)
     }
 }

@@ -65,12 +65,12 @@ fn always_fin_hangs_on_the_zero_window() {
     assert!(
         t.segments
             .iter()
-            .any(|s| s.src == "client" && s.flags.fin())
+            .any(|s| &*s.src == "client" && s.flags.fin())
     );
     assert!(
         !t.segments
             .iter()
-            .any(|s| s.src == "client" && s.flags.rst())
+            .any(|s| &*s.src == "client" && s.flags.rst())
     );
     // ... and the server is still probing a zero window at the horizon.
     let server = t

@@ -210,7 +210,7 @@ fn linger_zero_and_faults() {
     let fins: Vec<bool> = t
         .segments
         .iter()
-        .filter(|s| s.flags.fin() && s.src == "client")
+        .filter(|s| s.flags.fin() && &*s.src == "client")
         .map(|s| s.lost)
         .collect();
     assert_eq!(fins, [true, false]);

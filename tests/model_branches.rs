@@ -211,7 +211,7 @@ fn data_after_close_resets() {
     assert!(
         t.segments
             .iter()
-            .any(|s| s.src == "client" && s.flags.rst() && !s.flags.ack())
+            .any(|s| &*s.src == "client" && s.flags.rst() && !s.flags.ack())
     );
 }
 
@@ -265,7 +265,7 @@ fn dropped_fin_is_retransmitted_after_the_rto() {
     let fins: Vec<_> = t
         .segments
         .iter()
-        .filter(|s| s.src == "client" && s.flags.fin())
+        .filter(|s| &*s.src == "client" && s.flags.fin())
         .collect();
     assert_eq!(fins.len(), 2);
     assert!(fins[0].lost && !fins[1].lost);

@@ -1077,6 +1077,7 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                     "tw-own-port-eaddrinuse",
                     "tw-reconnect-server-timewait",
                     "close-fin-handshake",
+                    "bulk-repeat-close",
                 ],
             );
         }
@@ -1142,6 +1143,7 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                         "close-linger-timeout",
                         "linger-close-together",
                         "seed003-linger-timeout",
+                        "repair-fin-wait2",
                     ],
                 );
             }
@@ -1180,6 +1182,7 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                     "exit-linger-ignored",
                     "close-linger-timeout",
                     "seed003-linger-timeout",
+                    "repair-fin-wait2",
                 ],
             );
         }

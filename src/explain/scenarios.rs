@@ -70,6 +70,12 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "1 MB into a non-reader, SO_LINGER {1, 5}: close() blocks 5 s, then the orphan probes and gives up",
     ),
     row(
+        "bulk-repeat-close",
+        Cause::NormalClose,
+        "normal close",
+        "20 x 64 KiB written and read in a repeat block, then both close: FIN handshake, TIME_WAIT on the client",
+    ),
+    row(
         "bulk200k-close",
         Cause::ZeroWindowHang,
         "keeps probing",
@@ -231,6 +237,12 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         Cause::ZeroWindowRst,
         "zero window then RST",
         "SO_RCVBUF on the listener: a small window from the SYN-ACK on, zero window, then R.",
+    ),
+    row(
+        "repair-fin-wait2",
+        Cause::HalfClosed,
+        "half-closed",
+        "TCP_REPAIR on a FIN_WAIT2 socket (only a listener is refused), then close(): nothing sent",
     ),
     row(
         "repair-close",

@@ -184,6 +184,8 @@ struct Ready {
     /// `sock/inet_sock_set_state`'s id and format, read from a tracefs
     /// mounted in the child's private mount namespace.
     tracepoint: Option<(u64, String)>,
+    /// `tcp/tcp_send_reset`'s (RST reasons; absent before Linux 6.10).
+    reset_tracepoint: Option<(u64, String)>,
 }
 
 pub fn hex(b: &[u8]) -> String {
@@ -221,6 +223,7 @@ pub struct NewHost {
     pub tun: OwnedFd,
     pub netns: OwnedFd,
     pub tracepoint: Option<(u64, String)>,
+    pub reset_tracepoint: Option<(u64, String)>,
 }
 
 /// How a child starts.
@@ -243,6 +246,7 @@ pub fn spawn_new(addr: Ipv4Addr, tracefs: bool, bound: Duration) -> Result<NewHo
         tun,
         netns,
         tracepoint: ready.tracepoint,
+        reset_tracepoint: ready.reset_tracepoint,
     })
 }
 
@@ -494,7 +498,8 @@ fn setup_new(addr: Ipv4Addr, tracefs: bool, ready: &mut Ready) -> Result<(OwnedF
     }
     unshare(libc::CLONE_NEWNET)?;
     if tracefs {
-        ready.tracepoint = read_tracepoint().ok();
+        ready.tracepoint = read_tracepoint("sock/inet_sock_set_state").ok();
+        ready.reset_tracepoint = read_tracepoint("tcp/tcp_send_reset").ok();
     }
     // IPv6 would only add router solicitations to the link; scripts are IPv4.
     for k in [
@@ -529,11 +534,12 @@ fn setup_new(addr: Ipv4Addr, tracefs: bool, ready: &mut Ready) -> Result<(OwnedF
     Ok((tun, ns))
 }
 
-/// Mounts tracefs in this child's private mount namespace (nothing shows
-/// outside and nothing is left: the namespace dies with the child) and reads
-/// the `sock/inet_sock_set_state` tracepoint's id and format.
-fn read_tracepoint() -> Result<(u64, String), String> {
-    let dir = "/sys/kernel/tracing/events/sock/inet_sock_set_state";
+/// Mounts tracefs in this child's private mount namespace if it is not
+/// there (nothing shows outside and nothing is left: the namespace dies with
+/// the child) and reads a tracepoint's id and format (`event` is
+/// `group/name`).
+fn read_tracepoint(event: &str) -> Result<(u64, String), String> {
+    let dir = format!("/sys/kernel/tracing/events/{event}");
     let read = || -> io::Result<(u64, String)> {
         let id = std::fs::read_to_string(format!("{dir}/id"))?;
         let fmt = std::fs::read_to_string(format!("{dir}/format"))?;

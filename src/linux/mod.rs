@@ -77,7 +77,7 @@ use crate::script::{COUNTER_NAMES, Call, Fault, GetOpt, How, SockOpt};
 use crate::segment::Segment;
 use host::{Cmd, HostProc, Reply};
 use relay::Relay;
-use states::{Event, TcpEntry, Tracer, state_name};
+use states::{Event, ResetEvent, ResetLayout, TcpEntry, Tracer, state_name};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::os::fd::OwnedFd;
@@ -117,6 +117,21 @@ struct Trans {
 
 /// The tracepoint's id and format, read once per process.
 static TRACEPOINT: OnceLock<(u64, String)> = OnceLock::new();
+/// `tcp:tcp_send_reset`'s, if this kernel has it.
+static RESET_TRACEPOINT: OnceLock<Option<(u64, String)>> = OnceLock::new();
+
+/// A reason name as a `&'static str` (segments carry static names): the
+/// kernel's table is small and fixed, so each name is leaked once.
+fn static_reason(name: &str) -> &'static str {
+    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut v = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = v.iter().find(|n| **n == name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.to_string().into_boxed_str());
+    v.push(n);
+    n
+}
 static RUN_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Reads a duration from the environment (`70s`, `500ms`, `2m`, or bare
@@ -140,6 +155,13 @@ pub struct LinuxEngine {
     netns: Vec<OwnedFd>,
     relay: Relay,
     tracer: Tracer,
+    /// `tcp:tcp_send_reset`, when the kernel has it with reasons (6.10+).
+    resets: Option<Tracer<ResetLayout>>,
+    /// Reset events not yet matched with a captured RST.
+    pending_resets: Vec<ResetEvent>,
+    /// Indices in `segs` of RSTs still without their event (matched again
+    /// at each sync: an event may be read a drain later than its packet).
+    unmatched_rsts: Vec<usize>,
     start_ns: u64,
     segs: Vec<Segment>,
     bound: Duration,
@@ -211,6 +233,7 @@ impl LinuxEngine {
                 .map_err(|e| EngineError(format!("linux engine: host {}: {e}", hosts[i].name)))?;
             if let Some(tp) = h.tracepoint {
                 let _ = TRACEPOINT.set(tp);
+                let _ = RESET_TRACEPOINT.set(h.reset_tracepoint);
             }
             procs.push(h.proc);
             netns.push(h.netns);
@@ -223,6 +246,13 @@ impl LinuxEngine {
         })?;
         let tracer =
             Tracer::open(*id, format).map_err(|e| EngineError(format!("linux engine: {e}")))?;
+        let resets = match RESET_TRACEPOINT.get() {
+            Some(Some((id, format))) => Some(
+                Tracer::<ResetLayout>::open(*id, format)
+                    .map_err(|e| EngineError(format!("linux engine: {e}")))?,
+            ),
+            _ => None,
+        };
         let start_ns = sys::monotonic_ns();
         let relay = Relay::start(
             tuns,
@@ -249,6 +279,9 @@ impl LinuxEngine {
             netns,
             relay,
             tracer,
+            resets,
+            pending_resets: Vec::new(),
+            unmatched_rsts: Vec::new(),
             start_ns,
             segs: Vec::new(),
             bound,
@@ -306,10 +339,12 @@ impl LinuxEngine {
     /// Takes what the relay captured and the tracer recorded, and polls the
     /// time-wait sockets.
     fn sync(&mut self) {
+        let first_new = self.segs.len();
         {
             let mut s = self.relay.shared.lock().unwrap();
             self.segs.append(&mut s.captured);
         }
+        self.attach_reset_reasons(first_new);
         for e in self.tracer.drain() {
             self.on_event(e);
         }
@@ -325,6 +360,62 @@ impl LinuxEngine {
             self.last_tw_poll_ns = now;
             self.poll_tw();
         }
+    }
+
+    /// Gives each RST captured since `from` the reason the kernel named in
+    /// `tcp:tcp_send_reset` for it: the tracepoint fires in the sending
+    /// path (`tcp_v4_send_reset`, `tcp_send_active_reset`) before the packet
+    /// reaches the TUN device, so its event is in the ring by the time the
+    /// relay has the packet. Events are matched by the RST's 4-tuple, oldest
+    /// first.
+    fn attach_reset_reasons(&mut self, from: usize) {
+        let Some(tr) = self.resets.as_mut() else {
+            return;
+        };
+        let real = &self.real;
+        let ours = |a: Ipv4Addr| real.contains(&a);
+        // A socket that tcp_done() has closed may already have its peer
+        // cleared (inet_daddr 0, inet_dport 0) when it answers with RST:
+        // such an event carries only our side.
+        self.pending_resets.extend(
+            tr.drain()
+                .into_iter()
+                .filter(|e| ours(e.saddr) && (ours(e.daddr) || e.daddr.is_unspecified())),
+        );
+        self.unmatched_rsts
+            .extend((from..self.segs.len()).filter(|&i| self.segs[i].flags.rst()));
+        let mut still = Vec::new();
+        for i in std::mem::take(&mut self.unmatched_rsts) {
+            let s = &self.segs[i];
+            if s.rst_reason.is_some() {
+                continue;
+            }
+            still.push(i);
+            let (Some(sa), Some(da)) = (
+                self.real_of_script(s.src_addr),
+                self.real_of_script(s.dst_addr),
+            ) else {
+                continue;
+            };
+            let (sport, dport) = (s.sport, s.dport);
+            let exact = |e: &ResetEvent| {
+                e.saddr == sa && e.sport == sport && e.daddr == da && e.dport == dport
+            };
+            let ours_only = |e: &ResetEvent| {
+                e.saddr == sa && e.sport == sport && e.daddr.is_unspecified() && e.dport == 0
+            };
+            let k = self
+                .pending_resets
+                .iter()
+                .position(exact)
+                .or_else(|| self.pending_resets.iter().position(ours_only));
+            if let Some(k) = k {
+                let e = self.pending_resets.remove(k);
+                self.segs[i].rst_reason = Some(static_reason(&e.reason));
+                still.pop();
+            }
+        }
+        self.unmatched_rsts = still;
     }
 
     fn on_event(&mut self, mut e: Event) {
@@ -701,14 +792,16 @@ impl LinuxEngine {
         let mut out = CallOutcome {
             ret: r.ret,
             errno: r.errno.clone(),
-            data: r.data.as_deref().map(host::unhex),
             ..Default::default()
         };
-        if let (Call::GetSockOpt(o), Some(d)) = (call, out.data.take()) {
+        let bytes = r.data.as_deref().map(host::unhex);
+        if let (Call::GetSockOpt(o), Some(d)) = (call, &bytes) {
             out.info = Some(match o {
-                GetOpt::MemInfo => crate::sockinfo::decode_meminfo(&d),
-                GetOpt::TcpInfo => crate::sockinfo::decode_tcpinfo(&d),
+                GetOpt::MemInfo => crate::sockinfo::decode_meminfo(d),
+                GetOpt::TcpInfo => crate::sockinfo::decode_tcpinfo(d),
             });
+        } else {
+            out.data = bytes.map(|b| Box::new(crate::payload::Payload::from_vec(b)));
         }
         if let (Call::Accept, Some((a, port))) = (call, r.peer) {
             let new = ctx.new_name.clone().unwrap_or_else(|| "conn".into());
@@ -1001,6 +1094,13 @@ impl Engine for LinuxEngine {
 
     fn segments(&self) -> &[Segment] {
         &self.segs
+    }
+    fn forget_segments(&mut self) -> bool {
+        // The capture only appends to `segs`; nothing reads them back but
+        // the reason matching, which gives up on what is forgotten.
+        self.segs.clear();
+        self.unmatched_rsts.clear();
+        true
     }
 
     fn finish(&mut self, horizon_us: u64) -> Finish {

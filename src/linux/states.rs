@@ -55,7 +55,7 @@ pub struct Event {
 
 /// Field offsets in the raw record, from the tracepoint's `format` file.
 #[derive(Clone, Debug, Default)]
-struct Layout {
+pub struct Layout {
     skaddr: usize,
     oldstate: usize,
     newstate: usize,
@@ -173,17 +173,40 @@ impl Drop for Ring {
     }
 }
 
-/// Per-CPU ring buffers of the tracepoint.
-pub struct Tracer {
+/// How a tracepoint's raw record becomes an event.
+pub trait Decode {
+    type Event;
+    /// The tracepoint's name, for errors.
+    const NAME: &'static str;
+    fn parse(format: &str) -> Result<Self, String>
+    where
+        Self: Sized;
+    fn event(&self, time_ns: u64, raw: &[u8]) -> Option<Self::Event>;
+}
+
+impl Decode for Layout {
+    type Event = Event;
+    const NAME: &'static str = "sock:inet_sock_set_state";
+    fn parse(format: &str) -> Result<Self, String> {
+        Layout::parse(format)
+    }
+    fn event(&self, time_ns: u64, raw: &[u8]) -> Option<Event> {
+        Layout::event(self, time_ns, raw)
+    }
+}
+
+/// Per-CPU ring buffers of one tracepoint (by default
+/// `sock:inet_sock_set_state`).
+pub struct Tracer<L: Decode = Layout> {
     rings: Vec<Ring>,
-    layout: Layout,
+    layout: L,
     /// PERF_RECORD_LOST totals (reported in the notes).
     pub lost: u64,
 }
 
-impl Tracer {
-    pub fn open(id: u64, format: &str) -> Result<Tracer, String> {
-        let layout = Layout::parse(format)?;
+impl<L: Decode> Tracer<L> {
+    pub fn open(id: u64, format: &str) -> Result<Tracer<L>, String> {
+        let layout = L::parse(format)?;
         // SAFETY: sysconf is a plain query.
         let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }.max(1) as i32;
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
@@ -219,9 +242,7 @@ impl Tracer {
                 {
                     continue; // an offline CPU
                 }
-                return Err(format!(
-                    "perf_event_open(sock:inet_sock_set_state, cpu {cpu}): {e}"
-                ));
+                return Err(format!("perf_event_open({}, cpu {cpu}): {e}", L::NAME));
             }
             // SAFETY: the fd was just returned to us.
             let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
@@ -255,7 +276,7 @@ impl Tracer {
     }
 
     /// Takes every event recorded so far, all CPUs merged in time order.
-    pub fn drain(&mut self) -> Vec<Event> {
+    pub fn drain(&mut self) -> Vec<L::Event> {
         let mut out = Vec::new();
         for r in &mut self.rings {
             // SAFETY: the first page is `struct perf_event_mmap_page`;
@@ -288,7 +309,7 @@ impl Tracer {
                             u32::from_ne_bytes(rec[8..12].try_into().unwrap_or_default()) as usize;
                         let raw = &rec[12..(12 + rsize).min(rec.len())];
                         if let Some(e) = self.layout.event(time_ns, raw) {
-                            out.push(e);
+                            out.push((time_ns, e));
                         }
                     } else if typ == PERF_RECORD_LOST && rec.len() >= 16 {
                         self.lost += u64::from_ne_bytes(rec[8..16].try_into().unwrap_or_default());
@@ -298,8 +319,8 @@ impl Tracer {
                 (*tail_p).store(tail, std::sync::atomic::Ordering::Release);
             }
         }
-        out.sort_by_key(|e| e.time_ns);
-        out
+        out.sort_by_key(|(t, _)| *t);
+        out.into_iter().map(|(_, e)| e).collect()
     }
 }
 
@@ -324,6 +345,129 @@ impl Layout {
             dport: u16_at(self.dport)?,
             saddr: ip(self.saddr)?,
             daddr: ip(self.daddr)?,
+        })
+    }
+}
+
+/// One `tcp:tcp_send_reset` event: the kernel's own name for why it sent
+/// an RST (`enum sk_rst_reason`, include/net/rstreason.h). It fires in
+/// `tcp_v4_send_reset` (no full socket, or one that answers a bad segment)
+/// and `tcp_send_active_reset` (close, linger, disconnect, abort); the
+/// addresses are the RST's own (with no socket, the tracepoint reverses the
+/// offending segment's 4-tuple).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResetEvent {
+    pub time_ns: u64,
+    pub saddr: Ipv4Addr,
+    pub sport: u16,
+    pub daddr: Ipv4Addr,
+    pub dport: u16,
+    /// The reason's name as this kernel prints it (`print fmt`).
+    pub reason: String,
+}
+
+/// Field offsets of `tcp:tcp_send_reset` and the reason names of the
+/// running kernel, from the `__print_symbolic(REC->reason, ...)` table of
+/// its format (the enum's values differ between kernel versions).
+#[derive(Clone, Debug, Default)]
+pub struct ResetLayout {
+    reason: usize,
+    saddr: usize,
+    daddr: usize,
+    names: Vec<(u32, String)>,
+}
+
+impl Decode for ResetLayout {
+    type Event = ResetEvent;
+    const NAME: &'static str = "tcp:tcp_send_reset";
+    fn parse(format: &str) -> Result<Self, String> {
+        let mut l = ResetLayout::default();
+        let mut found = 0;
+        for line in format.lines() {
+            let Some(rest) = line.trim().strip_prefix("field:") else {
+                continue;
+            };
+            let Some((decl, more)) = rest.split_once(';') else {
+                continue;
+            };
+            let name = decl
+                .split_whitespace()
+                .last()
+                .unwrap_or("")
+                .split('[')
+                .next()
+                .unwrap_or("");
+            let Some(off) = more
+                .split(';')
+                .find_map(|p| p.trim().strip_prefix("offset:"))
+                .and_then(|v| v.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            match name {
+                "reason" => l.reason = off,
+                "saddr" => l.saddr = off,
+                "daddr" => l.daddr = off,
+                _ => continue,
+            }
+            found += 1;
+        }
+        if found < 3 {
+            return Err(format!(
+                "tcp:tcp_send_reset has an unexpected format ({found} of 3 fields: reason, saddr, daddr)"
+            ));
+        }
+        // `__print_symbolic(REC->reason, { 0, "NOT_SPECIFIED" }, ...)`
+        let table = format
+            .split_once("__print_symbolic(REC->reason,")
+            .map(|(_, t)| t)
+            .ok_or("tcp:tcp_send_reset: no reason table in its print fmt")?;
+        for part in table.split('{').skip(1) {
+            let Some((num, rest)) = part.split_once(',') else {
+                continue;
+            };
+            let Ok(n) = num.trim().parse::<u32>() else {
+                continue;
+            };
+            if let Some(name) = rest.split('"').nth(1) {
+                l.names.push((n, name.to_string()));
+            }
+        }
+        if l.names.is_empty() {
+            return Err("tcp:tcp_send_reset: an empty reason table".into());
+        }
+        Ok(l)
+    }
+
+    fn event(&self, time_ns: u64, raw: &[u8]) -> Option<ResetEvent> {
+        // saddr/daddr are `struct sockaddr_in6`-sized buffers holding a
+        // `sockaddr_in` for IPv4: family, port (network order), address.
+        let sa = |off: usize| -> Option<(Ipv4Addr, u16)> {
+            let b = raw.get(off..off + 8)?;
+            if u16::from_ne_bytes([b[0], b[1]]) != libc::AF_INET as u16 {
+                return None;
+            }
+            Some((
+                Ipv4Addr::new(b[4], b[5], b[6], b[7]),
+                u16::from_be_bytes([b[2], b[3]]),
+            ))
+        };
+        let (saddr, sport) = sa(self.saddr)?;
+        let (daddr, dport) = sa(self.daddr)?;
+        let r = raw.get(self.reason..self.reason + 4)?;
+        let r = u32::from_ne_bytes([r[0], r[1], r[2], r[3]]);
+        let reason = self
+            .names
+            .iter()
+            .find(|(n, _)| *n == r)
+            .map_or_else(|| format!("reason {r}"), |(_, s)| s.clone());
+        Some(ResetEvent {
+            time_ns,
+            saddr,
+            sport,
+            daddr,
+            dport,
+            reason,
         })
     }
 }
@@ -441,6 +585,43 @@ mod tests {
             parse_tcpext(t),
             vec![("SyncookiesSent".into(), 0), ("TCPAbortOnClose".into(), 3)]
         );
+    }
+
+    #[test]
+    fn reset_tracepoint_format_and_reason_table() {
+        // The format of tcp:tcp_send_reset on Linux 6.18 (reason table cut
+        // short).
+        let f = "name: tcp_send_reset\nID: 2280\nformat:\n\
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\
+\tfield:const void * skbaddr;\toffset:8;\tsize:8;\tsigned:0;\n\
+\tfield:const void * skaddr;\toffset:16;\tsize:8;\tsigned:0;\n\
+\tfield:int state;\toffset:24;\tsize:4;\tsigned:1;\n\
+\tfield:enum sk_rst_reason reason;\toffset:28;\tsize:4;\tsigned:0;\n\
+\tfield:__u8 saddr[28];\toffset:32;\tsize:28;\tsigned:0;\n\
+\tfield:__u8 daddr[28];\toffset:60;\tsize:28;\tsigned:0;\n\n\
+print fmt: \"skbaddr=%p state=%s reason=%s\", REC->state ? __print_symbolic(REC->state, { TCP_ESTABLISHED, \"TCP_ESTABLISHED\" }) : \"UNKNOWN\", __print_symbolic(REC->reason, { 0, \"NOT_SPECIFIED\" }, { 1, \"NO_SOCKET\" }, { 11, \"TCP_ABORT_ON_CLOSE\" })\n";
+        let l = ResetLayout::parse(f).unwrap();
+        assert_eq!((l.reason, l.saddr, l.daddr), (28, 32, 60));
+        assert_eq!(l.names.len(), 3);
+        let mut raw = vec![0u8; 88];
+        raw[28..32].copy_from_slice(&11u32.to_ne_bytes());
+        let af = (libc::AF_INET as u16).to_ne_bytes();
+        raw[32..34].copy_from_slice(&af);
+        raw[34..36].copy_from_slice(&40000u16.to_be_bytes());
+        raw[36..40].copy_from_slice(&[10, 1, 2, 1]);
+        raw[60..62].copy_from_slice(&af);
+        raw[62..64].copy_from_slice(&9999u16.to_be_bytes());
+        raw[64..68].copy_from_slice(&[10, 1, 2, 2]);
+        let e = l.event(5, &raw).unwrap();
+        assert_eq!(e.reason, "TCP_ABORT_ON_CLOSE");
+        assert_eq!((e.saddr, e.sport), (Ipv4Addr::new(10, 1, 2, 1), 40000));
+        assert_eq!((e.daddr, e.dport), (Ipv4Addr::new(10, 1, 2, 2), 9999));
+        raw[28..32].copy_from_slice(&7u32.to_ne_bytes());
+        assert_eq!(l.event(5, &raw).unwrap().reason, "reason 7");
+        // An IPv6 RST is not ours.
+        raw[32..34].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+        assert!(l.event(5, &raw).is_none());
+        assert!(ResetLayout::parse("format:\n").is_err());
     }
 
     #[test]

@@ -478,7 +478,7 @@ fn accept(w: &mut World, lid: SockId, new_name: String) -> Progress {
     w.hosts[h].closed.retain(|n| n != &new_name);
     // The states recorded before accept() belonged to an unnamed child.
     for st in w.states.iter_mut() {
-        if st.sock == label && st.host == w.hosts[h].name {
+        if st.sock == label && *st.host == *w.hosts[h].name {
             st.sock = new_name.clone();
         }
     }
@@ -852,7 +852,7 @@ fn recv(w: &mut World, id: SockId, mut len: u32, flags: MsgFlags) -> Progress {
     // "Clean up data we have read: This will do ACK frames."
     input::cleanup_rbuf(w, id, copied as i64);
     Progress::Done(CallOutcome {
-        data: (copied > 0).then(|| out.to_vec()),
+        data: (copied > 0).then(|| Box::new(out)),
         ..CallOutcome::ok(copied as i64)
     })
 }
@@ -874,7 +874,7 @@ fn recv_urg(w: &mut World, id: SockId, len: u32, flags: MsgFlags) -> CallOutcome
         }
         if len > 0 {
             return CallOutcome {
-                data: Some(vec![c]),
+                data: Some(Box::new(crate::payload::Payload::from_vec(vec![c]))),
                 ..CallOutcome::ok(1)
             };
         }
@@ -971,7 +971,13 @@ fn exit(w: &mut World, host: usize) -> CallOutcome {
         .filter(|(n, _)| !w.hosts[host].closed.contains(n))
         .map(|(n, id)| (*id, n.clone()))
         .collect();
+    // do_exit -> exit_files -> close_files walks the descriptor table
+    // upwards, but each filp_close's fput() only queues ____fput with
+    // task_work_add, and task_work_run runs that stack last-in first-out
+    // (kernel/task_work.c keeps no FIFO order): the sockets are released,
+    // and their FIN or RST sent, from the highest descriptor down.
     open.sort();
+    open.reverse();
     for (id, name) in open {
         w.hosts[host].closed.push(name);
         match close(w, id, false) {
@@ -1079,8 +1085,10 @@ fn setsockopt(w: &mut World, id: SockId, o: SockOpt) -> CallOutcome {
             }
         }
         SockOpt::Repair(b) => {
-            // tcp_can_repair_sock: CLOSE or ESTABLISHED only.
-            if s.state.f() & (TCPF_CLOSE | TCPF_ESTABLISHED) == 0 {
+            // tcp_can_repair_sock: CAP_NET_ADMIN and any state but
+            // LISTEN (checked on 6.18: FIN_WAIT2, CLOSE_WAIT, SYN_SENT and
+            // CLOSE are accepted, a listener gets EPERM).
+            if s.state == State::Listen {
                 return CallOutcome::err("EPERM");
             }
             if b {

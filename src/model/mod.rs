@@ -59,9 +59,10 @@ use crate::engine::{
 use crate::script::{Call, Fault};
 use crate::segment::Segment;
 use listen::Req;
+use rustc_hash::FxHashMap as HashMap;
 use sock::{Jiffies, Sock, SockId, State, Time};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use timewait::Tw;
 
 /// One-way delay of the virtual link.
@@ -188,7 +189,7 @@ pub enum PortOwner {
 /// A host: its sysctls, counters, ports, and its program's socket names.
 #[derive(Clone, Debug)]
 pub struct Host {
-    pub name: String,
+    pub name: std::sync::Arc<str>,
     pub addr: std::net::Ipv4Addr,
     pub sysctl: Sysctl,
     /// TcpExt counters, changes since the run began.
@@ -287,13 +288,13 @@ impl World {
             hosts: hosts
                 .iter()
                 .map(|h| Host {
-                    name: h.name.clone(),
+                    name: h.name.as_str().into(),
                     addr: h.addr,
                     sysctl: Sysctl::default(),
                     counters: BTreeMap::new(),
                     names: BTreeMap::new(),
                     closed: Vec::new(),
-                    ports: HashMap::new(),
+                    ports: HashMap::default(),
                     faults: VecDeque::new(),
                     held: Vec::new(),
                 })
@@ -303,8 +304,8 @@ impl World {
             tws: Vec::new(),
             reqs: Vec::new(),
             reqs_free: Vec::new(),
-            ehash: HashMap::new(),
-            lhash: HashMap::new(),
+            ehash: HashMap::default(),
+            lhash: HashMap::default(),
             wire: BinaryHeap::new(),
             wire_slab: Vec::new(),
             wire_free: Vec::new(),
@@ -377,7 +378,7 @@ impl World {
         };
         self.states.push(StateChange {
             time_us: self.now,
-            host: self.hosts[s.host].name.clone(),
+            host: self.hosts[s.host].name.to_string(),
             sock,
             from: from.to_string(),
             to: to.to_string(),
@@ -388,7 +389,7 @@ impl World {
     pub fn record_named(&mut self, host: usize, name: &str, from: &str, to: &str) {
         self.states.push(StateChange {
             time_us: self.now,
-            host: self.hosts[host].name.clone(),
+            host: self.hosts[host].name.to_string(),
             sock: name.to_string(),
             from: from.to_string(),
             to: to.to_string(),
@@ -524,8 +525,13 @@ impl World {
         slot.due = Some(at);
         if slot.queued.is_none_or(|q| at < q) {
             slot.queued = Some(at);
+            // Timers due in one jiffy share a timer-wheel bucket, and
+            // enqueue_timer puts a timer at the head of its bucket's hlist:
+            // expire_timers runs the bucket from the head, so the timer
+            // armed last fires first.
             self.timer_order += 1;
-            self.timers.push(Reverse((at, self.timer_order, t)));
+            self.timers
+                .push(Reverse((at, u64::MAX - self.timer_order, t)));
         }
     }
 
@@ -574,7 +580,7 @@ impl World {
     }
 
     /// Runs everything due at `self.now`: arrivals first (in send order),
-    /// then timers (in the order they were armed).
+    /// then timers (the one armed last first, as a timer-wheel bucket).
     fn run_due(&mut self) {
         while let Some(&Reverse((at, _, slot))) = self.wire.peek() {
             if at > self.now {
@@ -826,6 +832,12 @@ impl Engine for ModelEngine {
     fn segments(&self) -> &[Segment] {
         &self.world.trace
     }
+    fn forget_segments(&mut self) -> bool {
+        // Nothing in the model refers to a recorded segment: the wire and
+        // the held list have their own copies.
+        self.world.trace.clear();
+        true
+    }
     fn finish(&mut self, horizon_us: u64) -> Finish {
         let w = &mut self.world;
         while w.step(horizon_us) {}
@@ -855,8 +867,13 @@ impl Engine for ModelEngine {
                 detail.push(format!("probing a zero window ({} probes)", s.probe_label));
             }
             open.push(OpenConn {
-                host: w.hosts[s.host].name.clone(),
-                sock: s.name.clone(),
+                host: w.hosts[s.host].name.to_string(),
+                // A child never accepted goes by the label its states carry.
+                sock: if s.name.is_empty() {
+                    api::unnamed_label(s.remote)
+                } else {
+                    s.name.clone()
+                },
                 local_port: s.local_port,
                 remote: format!("{}:{}", w.hosts[rh].name, rp),
                 state: s.state.name().to_string(),
@@ -865,7 +882,7 @@ impl Engine for ModelEngine {
         }
         for tw in w.tws.iter().flatten() {
             open.push(OpenConn {
-                host: w.hosts[tw.host].name.clone(),
+                host: w.hosts[tw.host].name.to_string(),
                 sock: tw.name.clone(),
                 local_port: tw.local_port,
                 remote: format!("{}:{}", w.hosts[tw.remote.0].name, tw.remote.1),

@@ -24,6 +24,10 @@
 //!   client close
 //!   server close
 //! }
+//! repeat 1000 {                     # the steps inside, 1000 times over
+//!   client send 65536 MSG_DONTWAIT   # (blocks nest; `together` inside
+//!   server recv 65536 MSG_DONTWAIT   # `repeat`, not the other way)
+//! }
 //! client drop 2                     # faults on the next segments from a host
 //! client delay 300ms
 //! client hold
@@ -91,6 +95,12 @@ pub enum StepKind {
     },
     /// Calls made at the same instant: nothing is delivered between them.
     Together(Vec<Step>),
+    /// `repeat N { ... }`: the steps, N times over (bulk experiments
+    /// without a script that grows with them).
+    Repeat {
+        count: u32,
+        steps: Vec<Step>,
+    },
     /// A host's sysctl, e.g. `net.ipv4.tcp_fin_timeout`.
     Sysctl {
         host: String,
@@ -107,6 +117,18 @@ pub enum StepKind {
         host: String,
     },
     Expect(Expect),
+}
+
+/// How many steps a run of `steps` makes, `repeat` blocks unrolled (a
+/// `together` block counts as one).
+pub fn step_count(steps: &[Step]) -> u64 {
+    steps
+        .iter()
+        .map(|s| match &s.kind {
+            StepKind::Repeat { count, steps } => (*count as u64).saturating_mul(step_count(steps)),
+            _ => 1,
+        })
+        .fold(0u64, u64::saturating_add)
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -459,7 +481,7 @@ pub const STATE_NAMES: [&str; 12] = [
 ];
 
 /// The errno names scripts may expect.
-pub const ERRNO_NAMES: [&str; 17] = [
+pub const ERRNO_NAMES: [&str; 19] = [
     "EAGAIN",
     "ECONNRESET",
     "EPIPE",
@@ -477,6 +499,8 @@ pub const ERRNO_NAMES: [&str; 17] = [
     "EWOULDBLOCK",
     "EINTR",
     "ENOPROTOOPT",
+    "EPERM",
+    "EADDRNOTAVAIL",
 ];
 
 /// The TcpExt counters the model keeps (`/proc/net/netstat` names without

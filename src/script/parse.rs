@@ -324,6 +324,19 @@ pub fn parse_duration(w: &str) -> Option<u64> {
 
 const VERBS: &str = "socket, listen, connect, accept, send, recv, shutdown, close, exit, poll, setsockopt, getsockopt, disconnect, sysctl, drop, delay, hold, release";
 
+/// The largest `repeat` count.
+pub const MAX_REPEAT: u64 = 100_000_000;
+
+/// A block being parsed: `repeat N {` (`repeat` is `Some(N)`) or
+/// `together {`.
+struct Open {
+    line: u32,
+    col: u32,
+    text: String,
+    repeat: Option<u32>,
+    steps: Vec<Step>,
+}
+
 /// Parses a whole script.
 pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
     let mut script = Script {
@@ -334,8 +347,9 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
         horizon_us: None,
         steps: Vec::new(),
     };
-    // The open `together {` block, if any: its line and its steps.
-    let mut block: Option<(u32, u32, String, Vec<Step>)> = None;
+    // The open blocks, innermost last: `repeat N {` (any steps, nests) and
+    // `together {` (calls only, innermost).
+    let mut blocks: Vec<Open> = Vec::new();
     let mut hosts_line = false;
     for (idx, raw) in text.lines().enumerate() {
         let ln = idx as u32 + 1;
@@ -353,34 +367,51 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             end_col,
         };
         let stripped = strip_comment(raw).trim().to_string();
+        let in_together = matches!(blocks.last(), Some(b) if b.repeat.is_none());
         let head = match l.peek() {
             Some(Tok::Word(w)) => w.clone(),
             Some(Tok::Punct('}')) => {
                 l.pos += 1;
                 l.end()?;
-                match block.take() {
-                    Some((bl, bc, btext, steps)) => {
-                        if steps.is_empty() {
-                            return Err(ScriptError {
-                                file: file.into(),
-                                line: ln,
-                                col: first_col,
-                                found: "an empty together block".into(),
-                                expected: "at least one call inside `together { }`".into(),
-                            });
-                        }
-                        script.steps.push(Step {
-                            line: bl,
-                            col: bc,
-                            text: btext,
-                            kind: StepKind::Together(steps),
-                        });
-                        continue;
-                    }
-                    None => return Err(l.err_at(0, "a step (there is no open `together {`)")),
+                let Some(b) = blocks.pop() else {
+                    return Err(l.err_at(
+                        0,
+                        "a step (there is no open `together {` or `repeat N {`)",
+                    ));
+                };
+                if b.steps.is_empty() {
+                    let what = if b.repeat.is_some() { "repeat" } else { "together" };
+                    return Err(ScriptError {
+                        file: file.into(),
+                        line: ln,
+                        col: first_col,
+                        found: format!("an empty {what} block"),
+                        expected: if b.repeat.is_some() {
+                            "at least one step inside `repeat N { }`".into()
+                        } else {
+                            "at least one call inside `together { }`".into()
+                        },
+                    });
                 }
+                let step = Step {
+                    line: b.line,
+                    col: b.col,
+                    text: b.text,
+                    kind: match b.repeat {
+                        Some(count) => StepKind::Repeat {
+                            count,
+                            steps: b.steps,
+                        },
+                        None => StepKind::Together(b.steps),
+                    },
+                };
+                match blocks.last_mut() {
+                    Some(outer) => outer.steps.push(step),
+                    None => script.steps.push(step),
+                }
+                continue;
             }
-            _ => return Err(l.err(format!("a directive (title, description, hosts, horizon, wait, together, expect) or a host name followed by a call ({VERBS})"))),
+            _ => return Err(l.err(format!("a directive (title, description, hosts, horizon, wait, together, repeat, expect) or a host name followed by a call ({VERBS})"))),
         };
         // Directives whose argument is the rest of the line.
         if head == "title" || head == "description" {
@@ -390,8 +421,12 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
                 .collect::<String>()
                 .trim()
                 .to_string();
-            if block.is_some() {
-                return Err(l.err("a call inside `together { }`"));
+            if !blocks.is_empty() {
+                return Err(l.err(if in_together {
+                    "a call inside `together { }`"
+                } else {
+                    "a step inside `repeat N { }` (title and description stand outside blocks)"
+                }));
             }
             if head == "title" {
                 if !script.title.is_empty() {
@@ -406,6 +441,9 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
                 script.description.push(rest);
             }
             continue;
+        }
+        if (head == "hosts" || head == "horizon") && !blocks.is_empty() {
+            return Err(l.err_at(0, "a step (`hosts` and `horizon` stand outside blocks)"));
         }
         if head == "hosts" {
             l.pos += 1;
@@ -442,14 +480,37 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             l.end()?;
             continue;
         }
-        if head == "together" {
+        if head == "together" || head == "repeat" {
+            if in_together {
+                return Err(l.err_at(0, "a call (blocks do not nest inside `together { }`)"));
+            }
+            if !hosts_line {
+                return Err(l.err_at(
+                    0,
+                    "a `hosts` line (e.g. `hosts client server`) before the first step",
+                ));
+            }
             l.pos += 1;
+            let repeat = if head == "repeat" {
+                let pos = l.pos;
+                let what = "a repeat count (1 to 100000000)";
+                let n: u64 = l.int(what)?;
+                if !(1..=MAX_REPEAT).contains(&n) {
+                    return Err(l.err_at(pos, what));
+                }
+                Some(n as u32)
+            } else {
+                None
+            };
             l.punct('{')?;
             l.end()?;
-            if block.is_some() {
-                return Err(l.err_at(0, "a call (together blocks do not nest)"));
-            }
-            block = Some((ln, first_col, stripped, Vec::new()));
+            blocks.push(Open {
+                line: ln,
+                col: first_col,
+                text: stripped,
+                repeat,
+                steps: Vec::new(),
+            });
             continue;
         }
         if !hosts_line {
@@ -465,24 +526,30 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             text: stripped,
             kind,
         };
-        match &mut block {
-            Some((_, _, _, steps)) => match step.kind {
-                StepKind::Call(_) => steps.push(step),
+        match blocks.last_mut() {
+            Some(b) if b.repeat.is_none() => match step.kind {
+                StepKind::Call(_) => b.steps.push(step),
                 _ => {
                     return Err(
                         l.err_at(0, "a socket call (only calls may stand in `together { }`)")
                     );
                 }
             },
+            Some(b) => b.steps.push(step),
             None => script.steps.push(step),
         }
     }
-    if let Some((bl, bc, _, _)) = block {
+    if let Some(b) = blocks.last() {
+        let what = if b.repeat.is_some() {
+            "repeat N"
+        } else {
+            "together"
+        };
         return Err(ScriptError {
             file: file.into(),
-            line: bl,
-            col: bc,
-            found: "a `together {` that is never closed".into(),
+            line: b.line,
+            col: b.col,
+            found: format!("a `{what} {{` that is never closed"),
             expected: "a line with `}`".into(),
         });
     }
@@ -498,8 +565,9 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
     Ok(script)
 }
 
-const RESERVED: [&str; 8] = [
+const RESERVED: [&str; 9] = [
     "title",
+    "repeat",
     "description",
     "hosts",
     "horizon",

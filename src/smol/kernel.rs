@@ -378,7 +378,7 @@ impl KernelHost {
                 buf.truncate(r as usize);
                 let mut o = CallOutcome::ok(r as i64);
                 if r > 0 {
-                    o.data = Some(buf);
+                    o.data = Some(Box::new(crate::payload::Payload::from_vec(buf)));
                 }
                 Done(o)
             }

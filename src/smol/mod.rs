@@ -82,17 +82,24 @@ struct ActiveFault {
     left: Option<u32>,
 }
 
+/// A frame on the wire or held: (destination host, bytes, the segment as
+/// recorded).
+type Frame = (usize, Vec<u8>, Box<Segment>);
+
 /// The smoltcp engine on the in-process wire.
 pub struct SmolEngine {
     w: World<WireDev>,
     keep_payload: bool,
     segs: Vec<Segment>,
     /// Frames on the wire: (delivery time, order) → (destination, bytes,
-    /// index of the segment in `segs`).
-    inflight: BTreeMap<(u64, u64), (usize, Vec<u8>, usize)>,
+    /// the segment as recorded).
+    inflight: BTreeMap<(u64, u64), Frame>,
+    /// The zero-window probes sent, for the "open at end" details (`segs`
+    /// may have been forgotten by a streamed run).
+    probes: Vec<Segment>,
     order: u64,
     faults: Vec<VecDeque<ActiveFault>>,
-    held: Vec<Vec<(usize, Vec<u8>, usize)>>,
+    held: Vec<Vec<Frame>>,
     /// Inside `call_together`: blocking calls do not run the network.
     together: bool,
     /// Captured frames whose IP or TCP checksum did not verify.
@@ -125,6 +132,7 @@ impl SmolEngine {
             keep_payload: opts.keep_payload,
             segs: Vec::new(),
             inflight: BTreeMap::new(),
+            probes: Vec::new(),
             order: 0,
             faults: hosts.iter().map(|_| VecDeque::new()).collect(),
             held: hosts.iter().map(|_| Vec::new()).collect(),
@@ -161,7 +169,6 @@ impl SmolEngine {
             }
             self.w.annotate(&mut seg);
             let dst = self.w.hosts.iter().position(|x| x.addr == seg.dst_addr);
-            let idx = self.segs.len();
             let mut delay = WIRE_DELAY_US;
             let mut lost = dst.is_none();
             let mut hold = false;
@@ -179,20 +186,28 @@ impl SmolEngine {
                 }
             }
             seg.lost = lost;
+            if seg
+                .why
+                .as_deref()
+                .is_some_and(|w| w.starts_with("zero-window probe"))
+            {
+                self.probes.push(seg.clone());
+            }
+            let copy = Box::new(seg.clone());
             self.segs.push(seg);
             self.w.last_activity = self.w.now;
             match dst {
                 _ if lost => {}
-                Some(d) if hold => self.held[h].push((d, f, idx)),
-                Some(d) => self.put_on_wire(self.w.now + delay, d, f, idx),
+                Some(d) if hold => self.held[h].push((d, f, copy)),
+                Some(d) => self.put_on_wire(self.w.now + delay, d, f, copy),
                 None => {}
             }
         }
         n
     }
 
-    fn put_on_wire(&mut self, at: u64, dst: usize, frame: Vec<u8>, idx: usize) {
-        self.inflight.insert((at, self.order), (dst, frame, idx));
+    fn put_on_wire(&mut self, at: u64, dst: usize, frame: Vec<u8>, seg: Box<Segment>) {
+        self.inflight.insert((at, self.order), (dst, frame, seg));
         self.order += 1;
     }
 
@@ -208,8 +223,7 @@ impl SmolEngine {
                 if e.key().0 > now {
                     break;
                 }
-                let (dst, frame, idx) = e.remove();
-                let seg = self.segs[idx].clone();
+                let (dst, frame, seg) = e.remove();
                 self.w.delivered(&seg);
                 self.stack(dst).dev.rx.push_back(frame);
                 moved = true;
@@ -380,8 +394,8 @@ impl Engine for SmolEngine {
     fn release(&mut self, host: usize) -> Result<(), EngineError> {
         self.faults[host].retain(|f| !matches!(f.fault, Fault::Hold { .. }));
         let now = self.w.now;
-        for (d, f, idx) in std::mem::take(&mut self.held[host]) {
-            self.put_on_wire(now + WIRE_DELAY_US, d, f, idx);
+        for (d, f, seg) in std::mem::take(&mut self.held[host]) {
+            self.put_on_wire(now + WIRE_DELAY_US, d, f, seg);
         }
         Ok(())
     }
@@ -417,6 +431,11 @@ impl Engine for SmolEngine {
 
     fn segments(&self) -> &[Segment] {
         &self.segs
+    }
+    fn forget_segments(&mut self) -> bool {
+        // The wire and the held frames carry their own copies.
+        self.segs.clear();
+        true
     }
 
     fn finish(&mut self, horizon_us: u64) -> Finish {
@@ -464,7 +483,7 @@ impl Engine for SmolEngine {
         states.sort_by_key(|s| s.time_us);
         Finish {
             states,
-            open_at_end: self.w.open_conns(&self.segs),
+            open_at_end: self.w.open_conns(&self.probes),
             notes,
             end_us: self.w.now,
         }

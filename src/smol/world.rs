@@ -752,7 +752,7 @@ impl<D: Device> World<D> {
             };
             buf.truncate(n);
             let mut o = CallOutcome::ok(n as i64);
-            o.data = Some(buf);
+            o.data = Some(Box::new(crate::payload::Payload::from_vec(buf)));
             return Attempt::Done(o);
         }
         if queued > 0 {

@@ -126,7 +126,7 @@ impl Builder {
         let s = self.t.segments.last_mut().expect("a segment to lose");
         s.lost = true;
         let n = s.seq_len();
-        let to = if s.src == "client" { S } else { C };
+        let to = if &*s.src == "client" { S } else { C };
         self.rcv_nxt[to] = self.rcv_nxt[to].wrapping_sub(n);
         self
     }

@@ -36,7 +36,7 @@ fn client_close_flags(t: &Trace) -> String {
     relative(&t.segments)
         .iter()
         .rev()
-        .find(|s| s.src == "client" && (s.flags.contains('F') || s.flags.contains('R')))
+        .find(|s| &*s.src == "client" && (s.flags.contains('F') || s.flags.contains('R')))
         .map(|s| s.flags.clone())
         .unwrap_or_else(|| panic!("no FIN or RST from the client:\n{}", t.to_text()))
 }
