@@ -239,7 +239,15 @@ fn every_scenario_expectation_holds_on_the_kernel() {
         .collect();
     let mut bad = Vec::new();
     for h in handles {
-        let (f, t) = h.join().unwrap();
+        let (f, mut t) = h.join().unwrap();
+        // All scenarios run at once in real time: on a loaded 2-core
+        // machine a segment can come a step late. A scenario that fails is
+        // run once more, alone, and only a failure that reproduces counts;
+        // the retry is printed with what the first run showed.
+        if !t.failures.is_empty() {
+            println!("retried {f} alone; the first run showed: {:?}", t.failures);
+            t = run_linux(&f, "5s");
+        }
         if !t.failures.is_empty() {
             bad.push(format!("{f}: {:?}", t.failures));
         }
