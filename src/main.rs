@@ -61,7 +61,8 @@ enum Cmd {
     /// every difference to a minimal script (written to --out) and print
     /// one line per difference, then `N/M random scenarios identical`.
     /// A difference is run once more first; one that does not come back is
-    /// reported as unstable. Exit 0 when every scenario is identical (or
+    /// reported as unstable (a difference not in --known is run again
+    /// alone, one at a time). Exit 0 when every scenario is identical (or
     /// unstable, or named in --known), 1 when not. The same seed gives the
     /// same scenarios.
     Fuzz(FuzzArgs),
@@ -569,17 +570,26 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
     // The kernel runs in real time: a difference that a scheduling hiccup
     // caused does not come back. Each difference is run once more; one
     // that is identical then is reported as unstable (neither identical
-    // nor a confirmed difference).
+    // nor a confirmed difference). Known differences are rerun side by
+    // side; the others alone, one after another, so that the load of the
+    // batch (and of whatever else the machine runs) is not what confirms
+    // them: the same rule the linux tests apply to a failing scenario.
     let differing: Vec<usize> = (0..scenarios.len())
         .filter(|&i| matches!(outcomes[i], Outcome::Differs(_)))
         .collect();
-    let again = par_map(&differing, a.jobs, &|&i| {
+    let (known_diff, new_diff): (Vec<usize>, Vec<usize>) = differing
+        .iter()
+        .partition(|&&i| known.contains(&scenarios[i].name));
+    let run_again = |&i: &usize| {
         let s = &scenarios[i];
         run_text(&work, &format!("{}-again.sim", s.name), &s.to_sim(), ea, eb)
-    });
+    };
     let mut unstable = vec![false; scenarios.len()];
-    for (&i, o) in differing.iter().zip(&again) {
-        unstable[i] = matches!(o, Outcome::Identical);
+    for (group, jobs) in [(&known_diff, a.jobs), (&new_diff, 1)] {
+        let again = par_map(group, jobs, &run_again);
+        for (&i, o) in group.iter().zip(&again) {
+            unstable[i] = matches!(o, Outcome::Identical);
+        }
     }
     let mut same = 0;
     let mut unknown = 0;
