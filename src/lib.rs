@@ -12,6 +12,7 @@
 
 pub mod bookgen;
 pub mod compare;
+pub mod drill;
 pub mod engine;
 pub mod explain;
 pub mod fuzz;

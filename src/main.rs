@@ -66,6 +66,13 @@ enum Cmd {
     /// unstable, or named in --known), 1 when not. The same seed gives the
     /// same scenarios.
     Fuzz(FuzzArgs),
+    /// Run packetdrill-syntax scripts (.pkt): one local socket driven by
+    /// system calls, the remote side written as raw segments, injected
+    /// (`<`) and expected (`>`). A directory runs every .pkt in it. Prints
+    /// one line per script and `N/M scripts passed`; a failure shows the
+    /// script line, what was expected and what was sent. Exit 0 when all
+    /// pass.
+    Drill(DrillArgs),
     /// Regenerate the book's traces, ladders and tables
     /// (book/src/generated/) from sim/; with --check, only report stale
     /// files (exit 1 if any).
@@ -193,6 +200,25 @@ struct FuzzArgs {
     known: Option<String>,
 }
 
+#[derive(clap::Args)]
+struct DrillArgs {
+    /// .pkt files or directories of them.
+    #[arg(required = true)]
+    paths: Vec<String>,
+    /// The engine the local socket runs on: model or linux.
+    #[arg(long, value_enum, default_value = "model")]
+    engine: EngineKind,
+    /// How far (µs) a packet or a return may be from its script time
+    /// (packetdrill's option; a script's own `--tolerance_usecs=` line is
+    /// used when this is not given). Default 4000.
+    #[arg(long = "tolerance_usecs")]
+    tolerance_usecs: Option<u64>,
+    /// Scripts run at the same time (linux runs are real time and mostly
+    /// wait).
+    #[arg(long, default_value_t = 8)]
+    jobs: usize,
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Format {
     Text,
@@ -212,6 +238,7 @@ fn main() -> ExitCode {
         Cmd::Compare(a) => compare(a),
         Cmd::Conform(a) => conform(a),
         Cmd::Fuzz(a) => fuzz(a),
+        Cmd::Drill(a) => drill(a),
         Cmd::BookGen { check, root } => book_gen(check, &root),
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "finrst", &mut std::io::stdout());
@@ -743,4 +770,79 @@ fn book_gen(check: bool, root: &str) -> ExitCode {
         return ExitCode::from(2);
     }
     ExitCode::SUCCESS
+}
+
+/// `finrst drill`.
+fn drill(a: DrillArgs) -> ExitCode {
+    let engine = match a.engine {
+        EngineKind::Model => finrst::drill::DrillEngine::Model,
+        EngineKind::Linux => finrst::drill::DrillEngine::Linux,
+        _ => {
+            eprintln!("finrst drill: --engine must be model or linux");
+            return ExitCode::from(2);
+        }
+    };
+    let mut files = Vec::new();
+    for p in &a.paths {
+        match finrst::drill::pkt_files(p) {
+            Ok(mut v) => files.append(&mut v),
+            Err(e) => {
+                eprintln!("finrst: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    if files.is_empty() {
+        eprintln!("finrst drill: no .pkt files in {}", a.paths.join(" "));
+        return ExitCode::from(2);
+    }
+    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        .then(|| progress_bar(files.len() as u64, "drill"));
+    let results = finrst::fuzz::par_map(&files, a.jobs, &|f| {
+        let r = finrst::drill::run_file(f, engine, a.tolerance_usecs);
+        if let Some(b) = &bar {
+            b.inc(1);
+        }
+        r
+    });
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let mut passed = 0;
+    let mut bad_input = false;
+    for (f, r) in files.iter().zip(&results) {
+        match r {
+            Ok(p) => {
+                passed += 1;
+                println!(
+                    "{f}: ok ({} events, {:.3} s)",
+                    p.events,
+                    p.end_us as f64 / 1e6
+                );
+            }
+            Err(finrst::drill::DrillError::Parse(e)) => {
+                bad_input = true;
+                println!("{f}: error: {e}");
+            }
+            Err(finrst::drill::DrillError::Engine(e)) => {
+                bad_input = true;
+                println!("{f}: engine error: {e}");
+            }
+            Err(finrst::drill::DrillError::Failed(fail, isn)) => {
+                println!("{f}: FAILED\n{}", fail.report(*isn));
+            }
+        }
+    }
+    println!(
+        "{passed}/{} scripts passed ({})",
+        files.len(),
+        a.engine.name()
+    );
+    if passed == files.len() {
+        ExitCode::SUCCESS
+    } else if bad_input && passed + 1 == files.len() && files.len() == 1 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
+    }
 }

@@ -593,7 +593,20 @@ fn explain_rst(
     {
         let ans_at = rp[..i].iter().rposition(|x| x.p.src == *pn).unwrap_or(0);
         let first_ack = fin_acked_at(rp, f, i);
-        if first_ack == Some(ans_at) && !ans.p.flags.fin() {
+        // The RST answers the first ACK of the FIN to arrive. A capture
+        // shows segments as they were sent: when that ACK was delayed on
+        // the way, the FIN was retransmitted meanwhile and its duplicate
+        // ACK may be the last segment before the RST. A FIN retransmitted
+        // after the first ACK was sent means that ACK had not arrived: the
+        // socket was still in FIN_WAIT1, not an expired FIN_WAIT2.
+        let fin_retransmitted_after_ack = first_ack.is_some_and(|a| {
+            rp[a..i]
+                .iter()
+                .any(|x| x.p.src == *rn && x.p.flags.fin() && x.seq == rp[f].seq)
+        });
+        let answers_first_ack = first_ack == Some(ans_at)
+            || (fin_retransmitted_after_ack && ans.ack == first_ack.and_then(|a| rp[a].ack));
+        if answers_first_ack && !ans.p.flags.fin() {
             conn.cause_id = Cause::Linger2Orphan;
             conn.cause = format!(
                 "{rn} sent FIN, then answered the ACK of it with a bare R: an orphan that may \

@@ -64,6 +64,7 @@
 //!   and CAP_NET_ADMIN (TUN, addresses, sysctls). Without them the engine
 //!   refuses to start with one line that says what is missing.
 
+pub mod drill;
 pub mod host;
 pub mod relay;
 pub mod states;

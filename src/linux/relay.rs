@@ -67,6 +67,10 @@ pub struct Shared {
     pub undecodable: Vec<String>,
     /// Write errors into a TUN device (reported in the notes).
     pub write_errors: Vec<String>,
+    /// Per host: played by a `finrst drill` script. Packets to it are
+    /// captured and never written on; the script's packets come from
+    /// [`Relay::inject`].
+    pub raw: Vec<bool>,
 }
 
 pub struct Relay {
@@ -101,6 +105,7 @@ impl Relay {
             paused: false,
             undecodable: Vec::new(),
             write_errors: Vec::new(),
+            raw: vec![false; n],
         }));
         let mut p = [0; 2];
         // SAFETY: pipe2 fills two fds that are owned right away.
@@ -123,6 +128,28 @@ impl Relay {
             wake_w,
             thread: Some(thread),
         })
+    }
+
+    /// Puts a packet from a raw host on the wire now: `seg` (script
+    /// addresses) is captured as if the relay had read it, `bytes` (real
+    /// addresses) are written into `dst`'s TUN device.
+    pub fn inject(&self, dst: usize, bytes: Vec<u8>, mut seg: Segment) {
+        {
+            let mut s = self.shared.lock().unwrap();
+            let now = sys::monotonic_ns();
+            seg.time_us = now.saturating_sub(s.start_ns) / 1000;
+            if !s.keep_payload {
+                seg.payload = None;
+            }
+            s.captured.push(seg);
+            s.last_capture_ns = now;
+            s.in_flight.push(InFlight {
+                due_ns: now,
+                dst,
+                bytes,
+            });
+        }
+        self.wake();
     }
 
     /// Makes the relay look at its state again (a release, a resume).
@@ -352,6 +379,9 @@ fn on_packet(s: &mut Shared, h: usize, bytes: &[u8], now: u64) {
                 }
                 s.captured.push(seg);
                 s.last_capture_ns = now;
+                if s.raw[dst] {
+                    return; // the script reads it; nobody receives it
+                }
             }
             Err(e) => s
                 .undecodable

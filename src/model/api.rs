@@ -161,7 +161,7 @@ fn blocked(w: &mut World, id: SockId, op: Op) -> Progress {
 }
 
 /// Re-evaluates a sleeping call after a wake-up or its timeout.
-fn resume(w: &mut World, b: Blocked) -> Progress {
+pub fn resume(w: &mut World, b: Blocked) -> Progress {
     let id = b.id;
     if matches!(b.op, Op::SendConnect(_) | Op::SendMemory(_)) {
         let s = w.sk_mut(id);
@@ -219,7 +219,7 @@ fn resume(w: &mut World, b: Blocked) -> Progress {
 }
 
 /// Whether a sleeping call must be looked at again now.
-fn due(w: &World, b: &Blocked) -> bool {
+pub fn due(w: &World, b: &Blocked) -> bool {
     if w.sk(b.id).wakeups != b.seen {
         return true;
     }
@@ -227,7 +227,7 @@ fn due(w: &World, b: &Blocked) -> bool {
 }
 
 /// The call's own timeout, if it has one.
-fn own_deadline(b: &Blocked) -> Option<Time> {
+pub fn own_deadline(b: &Blocked) -> Option<Time> {
     match b.op {
         Op::Linger { until, .. } => Some(until),
         _ => None,

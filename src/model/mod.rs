@@ -202,6 +202,10 @@ pub struct Host {
     pub ports: HashMap<u16, Vec<PortOwner>>,
     faults: VecDeque<PendingFault>,
     held: Vec<Segment>,
+    /// `finrst drill`'s remote: a host played by a script. Segments to it
+    /// are kept in [`World::raw_out`] and never delivered; it has no
+    /// sockets and sends only what [`World::inject`] is given.
+    pub raw: bool,
 }
 
 /// The 4-tuple of the established hash: (host, local port, peer host,
@@ -279,6 +283,8 @@ pub struct World {
     /// knows it better than the segment's flags do (a probe timer, a
     /// retransmission timer, a TLP).
     pub why_ctx: Option<String>,
+    /// Segments sent to a raw host (see [`Host::raw`]), not yet taken.
+    pub raw_out: Vec<Segment>,
 }
 
 impl World {
@@ -297,6 +303,7 @@ impl World {
                     ports: HashMap::default(),
                     faults: VecDeque::new(),
                     held: Vec::new(),
+                    raw: false,
                 })
                 .collect(),
             socks: Vec::new(),
@@ -323,6 +330,7 @@ impl World {
             record: true,
             horizon: crate::engine::DEFAULT_HORIZON_US,
             why_ctx: None,
+            raw_out: Vec::new(),
         }
     }
 
@@ -477,11 +485,24 @@ impl World {
             }
             self.trace.push(copy);
         }
-        if hold {
+        if self.hosts[self.host_of_addr(seg.dst_addr)].raw {
+            self.raw_out.push(seg);
+        } else if hold {
             self.hosts[h].held.push(seg);
         } else if deliver {
             self.put_on_wire(at, seg);
         }
+    }
+
+    /// A segment a raw host's script sends now: recorded like any other,
+    /// arriving [`LINK_DELAY`] later.
+    pub fn inject(&mut self, mut seg: Segment) {
+        seg.time_us = self.now;
+        self.last_activity = self.now;
+        if self.record {
+            self.trace.push(seg.clone());
+        }
+        self.put_on_wire(self.now + LINK_DELAY, seg);
     }
 
     fn put_on_wire(&mut self, at: Time, seg: Segment) {
@@ -682,7 +703,7 @@ impl ModelEngine {
     }
 }
 
-fn parse_sysctl(w: &mut World, host: usize, key: &str, value: &str) -> Result<(), String> {
+pub fn parse_sysctl(w: &mut World, host: usize, key: &str, value: &str) -> Result<(), String> {
     let nums: Result<Vec<i64>, _> = value.split_whitespace().map(|v| v.parse::<i64>()).collect();
     let nums = nums.map_err(|_| format!("sysctl {key}: expected numbers, found {value:?}"))?;
     let one = || -> Result<i64, String> {

@@ -1,0 +1,1351 @@
+//! `finrst drill`: one real socket, the remote side written as raw segments
+//! in packetdrill's syntax.
+//!
+//! A `.pkt` script (see [`parse`]) drives a *local* socket through system
+//! calls and plays the *remote* host itself: inbound packets (`<`) are
+//! injected as written, outbound packets (`>`) are what the local kernel
+//! must send, at the time written, within a tolerance (4 ms by default, as
+//! packetdrill's `--tolerance_usecs`). That is how the arrival side of the
+//! close path is tested: a duplicate into TIME_WAIT, an RST at rcv_nxt - 1,
+//! a SYN with an old timestamp, a FIN carrying data.
+//!
+//! The executor here is engine-neutral: a [`Backend`] performs calls,
+//! injects, runs time and hands over what the local host sent to the
+//! remote. Two backends exist: the model ([`ModelBackend`], virtual time,
+//! no root, deterministic) and the linux engine (`crate::linux::drill`: the
+//! local socket is a real one in a private namespace; the remote host's
+//! segments are written into its TUN device and what the kernel sends to
+//! the remote is captured and never delivered).
+//!
+//! # What a script means here (packetdrill's conventions)
+//! - File descriptors: `socket()` and `accept()` return the lowest free
+//!   descriptor from 3, as the kernel does; the script's `= N` is checked.
+//! - Addresses: the local host is 10.0.0.1 and the remote 10.0.0.2;
+//!   `bind(3, ..., ...)` binds port 8080, `connect(3, ..., ...)` goes to the
+//!   remote's port 8080 from the bound port or an ephemeral one (40000 up);
+//!   a remote that opens (`< S`) does so from port 48000.
+//! - Sequence numbers are relative: inbound ones are sent as written (the
+//!   remote's ISN is 0), inbound `ack` values are added to the local ISN,
+//!   and outbound ones are checked relative to the local ISN, learned from
+//!   the local SYN or SYN-ACK. Timestamps: inbound `TS val` is sent as
+//!   written; inbound `ecr` is shifted by the difference between the local
+//!   host's first real TS value and the script's; outbound `TS val` is not
+//!   checked, outbound `ecr` is.
+//! - Times: `0.1` is absolute, `+0.1` relative to the previous event (to
+//!   the time an outbound packet was really seen, as packetdrill's
+//!   `adjust_relative_event_times` does), `0.1...0.3` is a call that blocks
+//!   and returns at the end of the range; a call written without a range
+//!   must return within the tolerance.
+//! - An outbound expectation takes the next segment the local host sent;
+//!   one sent that the script does not expect fails the next `>`.
+//! - Options and windows are checked when written, ignored when not.
+//!
+//! # Departures from packetdrill
+//! - The link MTU is 65535 on both engines, so the local MSS is 65495
+//!   (packetdrill's tun device has MTU 1500, MSS 1460): scripts written
+//!   for packetdrill expect `mss 1460` in SYN-ACKs and 1448-byte segments
+//!   and fail here at those lines.
+//! - Only the calls and options listed in [`Executor::syscall`] exist;
+//!   anything else fails with its name at its line and column, as do
+//!   `%{ python }%` blocks, IPv6 and shell commands other than
+//!   `sysctl -q|-w KEY=VALUE`.
+
+pub mod parse;
+
+pub use parse::{Arg, Event, EventKind, OptSpec, PacketSpec, Pkt, PktError, Syscall, When};
+
+use crate::engine::{CallCtx, CallOutcome, HostSpec, RunOptions};
+use crate::payload::Payload;
+use crate::script::{Call, Data, GetOpt, How, MsgFlags, SockOpt};
+use crate::segment::{Segment, TcpOpt};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// packetdrill's default `--tolerance_usecs`.
+pub const DEFAULT_TOLERANCE_US: u64 = 4_000;
+/// The port `bind(fd, ..., ...)` binds and `connect(fd, ..., ...)` reaches.
+pub const SCRIPT_PORT: u16 = 8080;
+/// The port the remote opens from (`< S`).
+pub const REMOTE_PORT: u16 = 48000;
+/// The remote's initial sequence number: inbound numbers are sent as
+/// written.
+pub const REMOTE_ISN: u32 = 0;
+
+/// The two hosts of every drill: index 0 runs the socket, 1 is the script.
+pub fn hosts() -> Vec<HostSpec> {
+    HostSpec::for_hosts(&["local".to_string(), "remote".to_string()])
+}
+
+/// What an engine offers the drill executor. Times are µs since the
+/// backend was made.
+pub trait Backend {
+    fn name(&self) -> &'static str;
+    fn now_us(&mut self) -> u64;
+    fn sysctl(&mut self, key: &str, value: &str) -> Result<(), String>;
+    /// Starts a call of the local program on the socket named `sock`;
+    /// `Some` when it returned at once, `None` when it sleeps in the kernel
+    /// (one call at a time may sleep).
+    fn start(&mut self, sock: &str, call: &Call, ctx: &CallCtx) -> Option<CallOutcome>;
+    /// Runs time towards `until`, returning early once the local host has
+    /// sent something to the remote or the sleeping call has returned.
+    fn advance(&mut self, until: u64);
+    /// The sleeping call's outcome and the time it returned, once it has.
+    fn take_done(&mut self) -> Option<(CallOutcome, u64)>;
+    /// What the local host sent to the remote since the last take.
+    fn take_outbound(&mut self) -> Vec<Segment>;
+    /// Puts a segment from the remote on the wire now.
+    fn inject(&mut self, seg: Segment);
+    /// Every segment so far, both ways (shown when a script fails).
+    fn trace(&mut self) -> Vec<Segment>;
+}
+
+/// Why a script failed (or could not run).
+#[derive(Debug)]
+pub struct Failure {
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+    /// The event's text.
+    pub text: String,
+    pub msg: String,
+    /// The segments both ways up to the failure.
+    pub trace: Vec<Segment>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}\n  {}",
+            self.file, self.line, self.col, self.text, self.msg
+        )
+    }
+}
+
+impl Failure {
+    /// The failure and the segments before it, tcpdump-like, relative to
+    /// the local ISN the run learned.
+    pub fn report(&self, local_isn: u32) -> String {
+        let mut s = format!("{self}\n  segments so far:\n");
+        for seg in &self.trace {
+            let (seq, ack) = if seg.src.as_ref() == "local" {
+                (
+                    seg.seq.wrapping_sub(local_isn),
+                    seg.ack.wrapping_sub(REMOTE_ISN),
+                )
+            } else {
+                (
+                    seg.seq.wrapping_sub(REMOTE_ISN),
+                    seg.ack.wrapping_sub(local_isn),
+                )
+            };
+            s.push_str(&format!(
+                "    {:>10.6} {} {} {}:{}({}){} win {}{}\n",
+                seg.time_us as f64 / 1e6,
+                if seg.src.as_ref() == "local" {
+                    ">"
+                } else {
+                    "<"
+                },
+                seg.flags.tcpdump(),
+                seq,
+                seq.wrapping_add(seg.len),
+                seg.len,
+                if seg.flags.ack() {
+                    format!(" ack {ack}")
+                } else {
+                    String::new()
+                },
+                seg.win,
+                opts_text(&seg.options),
+            ));
+        }
+        s
+    }
+}
+
+fn opts_text(o: &[TcpOpt]) -> String {
+    if o.is_empty() {
+        return String::new();
+    }
+    let v: Vec<String> = o
+        .iter()
+        .map(|x| match x {
+            TcpOpt::Nop => "nop".into(),
+            TcpOpt::Eol => "eol".into(),
+            TcpOpt::Mss(m) => format!("mss {m}"),
+            TcpOpt::WScale(w) => format!("wscale {w}"),
+            TcpOpt::SackPerm => "sackOK".into(),
+            TcpOpt::Sack(b) => format!(
+                "sack {}",
+                b.iter()
+                    .map(|(l, r)| format!("{l}:{r}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            TcpOpt::Timestamp { val, ecr } => format!("TS val {val} ecr {ecr}"),
+            TcpOpt::Unknown { kind, .. } => format!("opt{kind}"),
+        })
+        .collect();
+    format!(" <{}>", v.join(","))
+}
+
+/// A passed script: how many events ran.
+#[derive(Debug)]
+pub struct Pass {
+    pub events: usize,
+    pub end_us: u64,
+}
+
+/// One descriptor of the script's program.
+#[derive(Clone, Debug)]
+struct Fd {
+    name: String,
+    nonblock: bool,
+    bound: Option<u16>,
+}
+
+/// A call asleep in the kernel.
+struct PendingCall {
+    ev: usize,
+    expect: (i64, Option<String>),
+    start_us: u64,
+    /// The end of the range, if the script gave one (µs of script time).
+    end: Option<u64>,
+    /// The descriptor number an accept will get.
+    new_fd: Option<(i64, String)>,
+}
+
+/// Runs a parsed script on a backend.
+pub struct Executor<'a> {
+    pkt: &'a Pkt,
+    b: &'a mut dyn Backend,
+    tol: u64,
+    t0: u64,
+    fds: BTreeMap<i64, Fd>,
+    /// Names used so far (a descriptor number reused gets a new name).
+    generation: BTreeMap<i64, u32>,
+    next_ephemeral: u16,
+    /// The connection inbound packets go to: (local port, remote port).
+    conn: Option<(u16, u16)>,
+    pub local_isn: u32,
+    /// Added to inbound TS ecr values (see the module doc).
+    ts_off: Option<u32>,
+    outq: std::collections::VecDeque<Segment>,
+    pending: Option<PendingCall>,
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(pkt: &'a Pkt, b: &'a mut dyn Backend, tolerance_us: Option<u64>) -> Self {
+        let tol = tolerance_us
+            .or(pkt.tolerance_us)
+            .unwrap_or(DEFAULT_TOLERANCE_US);
+        let t0 = b.now_us();
+        Executor {
+            pkt,
+            b,
+            tol,
+            t0,
+            fds: BTreeMap::new(),
+            generation: BTreeMap::new(),
+            next_ephemeral: crate::engine::FIRST_LOCAL_PORT,
+            conn: None,
+            local_isn: 0,
+            ts_off: None,
+            outq: Default::default(),
+            pending: None,
+        }
+    }
+
+    fn fail(&mut self, ev: usize, msg: String) -> Failure {
+        let e = &self.pkt.events[ev];
+        Failure {
+            file: self.pkt.path.clone(),
+            line: e.line,
+            col: e.col,
+            text: e.text.clone(),
+            msg,
+            trace: self.b.trace(),
+        }
+    }
+
+    fn now(&mut self) -> u64 {
+        self.b.now_us().saturating_sub(self.t0)
+    }
+
+    /// Takes what the backend has: outbound segments into the queue, a
+    /// returned call checked.
+    fn collect(&mut self) -> Result<(), Failure> {
+        let out = self.b.take_outbound();
+        for s in out {
+            if s.flags.syn() {
+                // packetdrill learns the local ISN from the SYN or SYN-ACK.
+                self.local_isn = s.seq;
+            }
+            self.outq.push_back(s);
+        }
+        if let Some((o, end)) = self.b.take_done() {
+            let p = self.pending.take().expect("a call was pending");
+            let end = end.saturating_sub(self.t0);
+            self.check_return(&p, &o, end)?;
+        }
+        Ok(())
+    }
+
+    /// Runs time to script time `t`, collecting on the way.
+    fn run_to(&mut self, t: u64) -> Result<(), Failure> {
+        loop {
+            self.collect()?;
+            if self.now() >= t {
+                return Ok(());
+            }
+            self.b.advance(self.t0 + t);
+        }
+    }
+
+    fn check_return(&mut self, p: &PendingCall, o: &CallOutcome, end: u64) -> Result<(), Failure> {
+        let (ret, errno) = &p.expect;
+        if let Some(e) = p.end {
+            if end + self.tol < e || end > e + self.tol {
+                return Err(self.fail(
+                    p.ev,
+                    format!(
+                        "returned at {:.6}, expected at {:.6} (tolerance {} us)",
+                        end as f64 / 1e6,
+                        e as f64 / 1e6,
+                        self.tol
+                    ),
+                ));
+            }
+        } else if end > p.start_us + self.tol {
+            return Err(self.fail(
+                p.ev,
+                format!(
+                    "blocked until {:.6} (called at {:.6}); write the time as `start...end` for a call that blocks",
+                    end as f64 / 1e6,
+                    p.start_us as f64 / 1e6
+                ),
+            ));
+        }
+        let got = (o.ret, o.errno.clone());
+        let ok = if *ret == -1 {
+            got.0 == -1 && got.1.as_deref() == errno.as_deref()
+        } else {
+            got.0 != -1 && (p.new_fd.is_some() || got.0 == *ret)
+        };
+        if !ok {
+            let show = |r: i64, e: &Option<String>| match e {
+                Some(e) if r == -1 => format!("-1 {e}"),
+                _ => r.to_string(),
+            };
+            let mut msg = format!(
+                "returned {}, expected {}",
+                show(got.0, &got.1),
+                show(*ret, errno)
+            );
+            if let Some(n) = &o.note {
+                msg.push_str(&format!(" ({n})"));
+            }
+            return Err(self.fail(p.ev, msg));
+        }
+        if let (Some((n, name)), true) = (
+            &p.new_fd,
+            got.0 != -1 && !p.new_fd.as_ref().is_some_and(|x| x.1.is_empty()),
+        ) {
+            self.fds.insert(
+                *n,
+                Fd {
+                    name: name.clone(),
+                    nonblock: false,
+                    bound: None,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Runs every event; the first failure stops the run.
+    pub fn run(&mut self) -> Result<Pass, Failure> {
+        let mut prev: u64 = 0;
+        for i in 0..self.pkt.events.len() {
+            let ev = self.pkt.events[i].clone();
+            let at = |d: i64, base: u64| -> u64 { (base as i64 + d).max(0) as u64 };
+            let (t, end) = match ev.time {
+                When::Abs(t) => (Some(t.max(0) as u64), None),
+                When::Rel(d) => (Some(at(d, prev)), None),
+                When::Range {
+                    start,
+                    end,
+                    rel,
+                    end_rel,
+                } => {
+                    let s = if rel {
+                        at(start, prev)
+                    } else {
+                        start.max(0) as u64
+                    };
+                    let e = if end_rel {
+                        at(end, s)
+                    } else {
+                        end.max(0) as u64
+                    };
+                    (Some(s), Some(e))
+                }
+                When::Any => (None, None),
+            };
+            match &ev.kind {
+                EventKind::Outbound(spec) => {
+                    let seen = self.expect_out(i, spec, t)?;
+                    // adjust_relative_event_times: a relative event's
+                    // time becomes the time the packet was seen.
+                    prev = match ev.time {
+                        When::Rel(_) | When::Any => seen,
+                        _ => t.unwrap_or(seen),
+                    };
+                    continue;
+                }
+                _ => {
+                    if let Some(t) = t {
+                        self.run_to(t)?;
+                    }
+                }
+            }
+            let now = self.now();
+            prev = t.unwrap_or(now);
+            match &ev.kind {
+                EventKind::Inbound(spec) => {
+                    let seg = self.build_inbound(i, spec)?;
+                    self.b.inject(seg);
+                }
+                EventKind::Command(c) => self.command(i, c)?,
+                EventKind::Syscall(sc) => {
+                    if let Some(p) = &self.pending {
+                        let line = self.pkt.events[p.ev].line;
+                        return Err(self.fail(
+                            i,
+                            format!(
+                                "a system call while the one at line {line} is still blocked (this subset runs one blocking call at a time)"
+                            ),
+                        ));
+                    }
+                    self.syscall(i, sc, end)?;
+                }
+                EventKind::Outbound(_) => unreachable!(),
+            }
+        }
+        // A call still asleep gets until the end of its range.
+        if let Some(p) = &self.pending {
+            let until = p.end.unwrap_or(p.start_us) + self.tol;
+            self.run_to(until)?;
+            if let Some(p) = &self.pending {
+                let ev = p.ev;
+                return Err(self.fail(ev, "still blocked at the end of the script".into()));
+            }
+        }
+        self.collect()?;
+        let end_us = self.now();
+        Ok(Pass {
+            events: self.pkt.events.len(),
+            end_us,
+        })
+    }
+
+    /// Waits for the next outbound segment and compares it.
+    fn expect_out(&mut self, i: usize, spec: &PacketSpec, t: Option<u64>) -> Result<u64, Failure> {
+        let deadline = t.map(|t| t + self.tol);
+        loop {
+            self.collect()?;
+            if !self.outq.is_empty() {
+                break;
+            }
+            let now = self.now();
+            match deadline {
+                Some(d) if now >= d => {
+                    return Err(self.fail(
+                        i,
+                        format!(
+                            "expected `{spec}` at {:.6}; nothing was sent by {:.6}",
+                            t.unwrap_or(0) as f64 / 1e6,
+                            d as f64 / 1e6
+                        ),
+                    ));
+                }
+                Some(d) => self.b.advance(self.t0 + d),
+                // `*`: wait as long as the network has something to say.
+                None => {
+                    let before = self.now();
+                    self.b.advance(self.t0 + before + 600_000_000);
+                    if self.now() == before && self.outq.is_empty() {
+                        return Err(self.fail(i, format!("expected `{spec}`; nothing was sent")));
+                    }
+                }
+            }
+        }
+        let seg = self.outq.pop_front().expect("checked");
+        let seen = seg.time_us.saturating_sub(self.t0);
+        if let Some(t) = t {
+            if seen + self.tol < t || seen > t + self.tol {
+                return Err(self.fail(
+                    i,
+                    format!(
+                        "`{}` was sent at {:.6}, expected at {:.6} (tolerance {} us)",
+                        self.describe(&seg),
+                        seen as f64 / 1e6,
+                        t as f64 / 1e6,
+                        self.tol
+                    ),
+                ));
+            }
+        }
+        if let Err(why) = self.compare(spec, &seg) {
+            let msg = format!(
+                "expected `{spec}`\n  sent     `{}`: {why}",
+                self.describe(&seg)
+            );
+            return Err(self.fail(i, msg));
+        }
+        Ok(seen)
+    }
+
+    /// A segment from the local host in the script's terms.
+    fn describe(&self, s: &Segment) -> String {
+        let seq = s.seq.wrapping_sub(self.local_isn);
+        let mut t = format!(
+            "{} {}:{}({})",
+            s.flags.tcpdump(),
+            seq,
+            seq.wrapping_add(s.len),
+            s.len
+        );
+        if s.flags.ack() {
+            t.push_str(&format!(" ack {}", s.ack.wrapping_sub(REMOTE_ISN)));
+        }
+        t.push_str(&format!(" win {}", s.win));
+        if s.flags.urg() {
+            t.push_str(&format!(" urg {}", s.urg_ptr));
+        }
+        t.push_str(&opts_text(&s.options));
+        t
+    }
+
+    fn compare(&mut self, spec: &PacketSpec, s: &Segment) -> Result<(), String> {
+        if s.flags != spec.flags {
+            return Err(format!(
+                "flags {} instead of {}",
+                s.flags.tcpdump(),
+                spec.flags.tcpdump()
+            ));
+        }
+        let seq = s.seq.wrapping_sub(self.local_isn);
+        if seq != spec.start || s.len != spec.len {
+            return Err(format!(
+                "sequence {}:{}({}) instead of {}:{}({})",
+                seq,
+                seq.wrapping_add(s.len),
+                s.len,
+                spec.start,
+                spec.end,
+                spec.len
+            ));
+        }
+        if let Some(a) = spec.ack {
+            let got = s.ack.wrapping_sub(REMOTE_ISN);
+            if got != a {
+                return Err(format!("ack {got} instead of {a}"));
+            }
+        }
+        if let Some(w) = spec.win {
+            if s.win != w {
+                return Err(format!("win {} instead of {w}", s.win));
+            }
+        }
+        if let Some(u) = spec.urg {
+            if s.urg_ptr != u {
+                return Err(format!("urg {} instead of {u}", s.urg_ptr));
+            }
+        }
+        // The first local TS value fixes the offset for inbound ecr values.
+        let script_val = spec.options.iter().flatten().find_map(|o| match o {
+            OptSpec::Ts { val, .. } => Some(*val),
+            _ => None,
+        });
+        if self.ts_off.is_none() {
+            if let Some(val) = s.options.iter().find_map(|o| match o {
+                TcpOpt::Timestamp { val, .. } => Some(*val),
+                _ => None,
+            }) {
+                self.ts_off = Some(val.wrapping_sub(script_val.unwrap_or(0)));
+            }
+        }
+        let Some(want) = &spec.options else {
+            return Ok(());
+        };
+        let got = &s.options;
+        let differ = || {
+            format!(
+                "options <{}> instead of <{}>",
+                opts_text(got)
+                    .trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>'),
+                want.iter()
+                    .map(|o| o.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        };
+        // The kernel pads with NOPs before a TS (`tcp_options_write`); a
+        // script lists the options as sent.
+        if got.len() != want.len() {
+            return Err(differ());
+        }
+        for (g, w) in got.iter().zip(want) {
+            let same = match (g, w) {
+                (TcpOpt::Nop, OptSpec::Nop) | (TcpOpt::Eol, OptSpec::Eol) => true,
+                (TcpOpt::SackPerm, OptSpec::SackOk) => true,
+                (TcpOpt::Mss(a), OptSpec::Mss(b)) => a == b,
+                (TcpOpt::WScale(a), OptSpec::WScale(b)) => a == b,
+                (TcpOpt::Sack(a), OptSpec::Sack(b)) => {
+                    a.len() == b.len()
+                        && a.iter().zip(b).all(|((l, r), (x, y))| {
+                            l.wrapping_sub(REMOTE_ISN) == *x && r.wrapping_sub(REMOTE_ISN) == *y
+                        })
+                }
+                // TS val follows the local clock: not checked. ecr is the
+                // remote's value, sent as written.
+                (TcpOpt::Timestamp { ecr, .. }, OptSpec::Ts { ecr: e, .. }) => ecr == e,
+                _ => false,
+            };
+            if !same {
+                return Err(differ());
+            }
+        }
+        Ok(())
+    }
+
+    fn build_inbound(&mut self, i: usize, spec: &PacketSpec) -> Result<Segment, Failure> {
+        let Some((lport, rport)) = self.conn else {
+            return Err(self.fail(
+                i,
+                "an inbound packet before any socket listens or connects (it would have no port to go to)".into(),
+            ));
+        };
+        let hs = hosts();
+        let ts_off = self.ts_off;
+        let options = spec
+            .options
+            .iter()
+            .flatten()
+            .map(|o| match o {
+                OptSpec::Nop => TcpOpt::Nop,
+                OptSpec::Eol => TcpOpt::Eol,
+                OptSpec::Mss(m) => TcpOpt::Mss(*m),
+                OptSpec::WScale(w) => TcpOpt::WScale(*w),
+                OptSpec::SackOk => TcpOpt::SackPerm,
+                OptSpec::Sack(b) => TcpOpt::Sack(
+                    b.iter()
+                        .map(|(l, r)| {
+                            (
+                                l.wrapping_add(self.local_isn),
+                                r.wrapping_add(self.local_isn),
+                            )
+                        })
+                        .collect(),
+                ),
+                OptSpec::Ts { val, ecr } => TcpOpt::Timestamp {
+                    val: *val,
+                    ecr: ts_off.map_or(*ecr, |o| ecr.wrapping_add(o)),
+                },
+            })
+            .collect();
+        Ok(Segment {
+            time_us: 0,
+            src: hs[1].name.as_str().into(),
+            dst: hs[0].name.as_str().into(),
+            src_addr: hs[1].addr,
+            dst_addr: hs[0].addr,
+            sport: rport,
+            dport: lport,
+            seq: spec.start.wrapping_add(REMOTE_ISN),
+            ack: spec.ack.map_or(0, |a| a.wrapping_add(self.local_isn)),
+            flags: spec.flags,
+            win: spec.win.unwrap_or(65535),
+            urg_ptr: spec.urg.unwrap_or(0),
+            options,
+            len: spec.len,
+            payload: (spec.len > 0).then(|| Payload::pattern(spec.start, spec.len)),
+            why: Some("injected by the script".into()),
+            rst_reason: None,
+            lost: false,
+        })
+    }
+
+    fn command(&mut self, i: usize, c: &str) -> Result<(), Failure> {
+        let words: Vec<&str> = c.split_whitespace().collect();
+        let (Some(&"sysctl"), rest) = (words.first(), &words[1.min(words.len())..]) else {
+            return Err(self.fail(
+                i,
+                format!("unsupported shell command `{c}` (this subset runs `sysctl -q KEY=VALUE`)"),
+            ));
+        };
+        let mut any = false;
+        for w in rest {
+            if w.starts_with('-') {
+                continue;
+            }
+            let Some((k, v)) = w.split_once('=') else {
+                return Err(self.fail(i, format!("`{w}`: expected KEY=VALUE")));
+            };
+            if let Err(e) = self.b.sysctl(k, v) {
+                return Err(self.fail(i, format!("sysctl {k}={v}: {e}")));
+            }
+            any = true;
+        }
+        if !any {
+            return Err(self.fail(i, "sysctl without KEY=VALUE".into()));
+        }
+        Ok(())
+    }
+
+    /// The lowest free descriptor from 3, and the engine name it gets.
+    fn new_fd(&mut self) -> (i64, String) {
+        let mut n = 3;
+        while self.fds.contains_key(&n) {
+            n += 1;
+        }
+        let g = self.generation.entry(n).or_insert(0);
+        *g += 1;
+        let name = if *g == 1 {
+            format!("fd{n}")
+        } else {
+            format!("fd{n}_{g}")
+        };
+        (n, name)
+    }
+
+    fn fd_arg(&mut self, i: usize, sc: &Syscall) -> Result<(i64, Fd), Failure> {
+        match sc.args.first() {
+            Some(Arg::Int(n)) => match self.fds.get(n) {
+                Some(f) => Ok((*n, f.clone())),
+                None => Err(self.fail(i, format!("descriptor {n} is not open"))),
+            },
+            _ => Err(self.fail(
+                i,
+                format!(
+                    "{}: the first argument must be a descriptor number",
+                    sc.name
+                ),
+            )),
+        }
+    }
+
+    /// Maps one system call onto the engine's calls.
+    ///
+    /// socket, bind, listen, accept, connect (AF_UNSPEC: disconnect),
+    /// write/send, read/recv, close, shutdown, fcntl(F_SETFL, O_NONBLOCK),
+    /// setsockopt (SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_OOBINLINE,
+    /// TCP_NODELAY, TCP_LINGER2, TCP_REPAIR) and getsockopt(TCP_INFO) with
+    /// `{tcpi_state=...}`.
+    fn syscall(&mut self, i: usize, sc: &Syscall, end: Option<u64>) -> Result<(), Failure> {
+        let expect = (sc.ret, sc.errno.clone());
+        let arg = |k: usize| sc.args.get(k).cloned().unwrap_or(Arg::Ellipsis);
+        let mut ctx = CallCtx::default();
+        let mut new_fd = None;
+        let (name, call) = match sc.name.as_str() {
+            "socket" => {
+                if let Arg::Ident(v) = arg(0) {
+                    if !v.iter().any(|x| x == "AF_INET") {
+                        return Err(self.fail(
+                            i,
+                            format!("unsupported socket domain `{}` (AF_INET only)", v.join("|")),
+                        ));
+                    }
+                }
+                let mut nonblock = false;
+                match arg(1) {
+                    Arg::Ident(v) if v.iter().any(|x| x == "SOCK_STREAM") => {
+                        nonblock = v.iter().any(|x| x == "SOCK_NONBLOCK");
+                    }
+                    Arg::Ellipsis => {}
+                    other => {
+                        return Err(self.fail(
+                            i,
+                            format!("unsupported socket type {other:?} (SOCK_STREAM only)"),
+                        ));
+                    }
+                }
+                let (n, name) = self.new_fd();
+                if sc.ret != n {
+                    return Err(self.fail(i, format!("socket() returns {n} here (the lowest free descriptor), the script expects {}", sc.ret)));
+                }
+                self.fds.insert(
+                    n,
+                    Fd {
+                        name: name.clone(),
+                        nonblock,
+                        bound: None,
+                    },
+                );
+                self.start_call(
+                    i,
+                    name,
+                    Call::Socket,
+                    ctx,
+                    expect,
+                    end,
+                    Some((n, String::new())),
+                )?;
+                return Ok(());
+            }
+            "bind" => {
+                let (n, _) = self.fd_arg(i, sc)?;
+                let port = sockaddr_port(&arg(1)).unwrap_or(SCRIPT_PORT);
+                if sc.ret != 0 {
+                    return Err(self.fail(i, "unsupported: a bind() expected to fail (the bind happens inside listen/connect here)".into()));
+                }
+                if let Some(f) = self.fds.get_mut(&n) {
+                    f.bound = Some(port);
+                }
+                return Ok(());
+            }
+            "listen" => {
+                let (_, f) = self.fd_arg(i, sc)?;
+                let backlog = match arg(1) {
+                    Arg::Int(b) => b.max(0) as u32,
+                    _ => 128,
+                };
+                let port = f.bound.unwrap_or(SCRIPT_PORT);
+                self.conn = Some((port, REMOTE_PORT));
+                (f.name, Call::Listen { port, backlog })
+            }
+            "accept" | "accept4" => {
+                let (_, f) = self.fd_arg(i, sc)?;
+                let (n, name) = self.new_fd();
+                if sc.ret != -1 && sc.ret != n {
+                    return Err(self.fail(i, format!("accept() returns {n} here (the lowest free descriptor), the script expects {}", sc.ret)));
+                }
+                ctx.new_name = Some(name.clone());
+                new_fd = Some((n, name));
+                (f.name, Call::Accept)
+            }
+            "connect" => {
+                let (_, f) = self.fd_arg(i, sc)?;
+                if let Arg::Struct(fields) = arg(1) {
+                    if fields.iter().any(|(k, v)| {
+                        k == "sa_family" && *v == Arg::Ident(vec!["AF_UNSPEC".into()])
+                    }) {
+                        self.start_call(i, f.name, Call::Disconnect, ctx, expect, end, None)?;
+                        return Ok(());
+                    }
+                }
+                let port = sockaddr_port(&arg(1)).unwrap_or(SCRIPT_PORT);
+                let local = match f.bound {
+                    Some(p) => p,
+                    None => {
+                        let p = self.next_ephemeral;
+                        self.next_ephemeral += 1;
+                        p
+                    }
+                };
+                ctx.local_port = Some(local);
+                ctx.peer_addr = Some(hosts()[1].addr);
+                self.conn = Some((local, port));
+                (
+                    f.name,
+                    Call::Connect {
+                        host: "remote".into(),
+                        port,
+                        from_port: f.bound,
+                        nonblock: f.nonblock,
+                    },
+                )
+            }
+            "write" | "send" => {
+                let (_, f) = self.fd_arg(i, sc)?;
+                let len = match arg(2) {
+                    Arg::Int(n) if n >= 0 => n as u32,
+                    _ => {
+                        return Err(self.fail(
+                            i,
+                            format!("{}: the third argument must be the length", sc.name),
+                        ));
+                    }
+                };
+                let mut flags = msg_flags(&arg(3)).map_err(|e| self.fail(i, e))?;
+                flags.dontwait |= f.nonblock;
+                (
+                    f.name,
+                    Call::Send {
+                        data: Data::Count(len),
+                        flags,
+                    },
+                )
+            }
+            "read" | "recv" => {
+                let (_, f) = self.fd_arg(i, sc)?;
+                let len = match arg(2) {
+                    Arg::Int(n) if n >= 0 => n as u32,
+                    _ => {
+                        return Err(self.fail(
+                            i,
+                            format!("{}: the third argument must be the length", sc.name),
+                        ));
+                    }
+                };
+                let mut flags = msg_flags(&arg(3)).map_err(|e| self.fail(i, e))?;
+                flags.dontwait |= f.nonblock;
+                (f.name, Call::Recv { len, flags })
+            }
+            "close" => {
+                let (n, f) = self.fd_arg(i, sc)?;
+                self.fds.remove(&n);
+                (f.name, Call::Close)
+            }
+            "shutdown" => {
+                let (_, f) = self.fd_arg(i, sc)?;
+                let how =
+                    match arg(1) {
+                        Arg::Ident(v) if v[0] == "SHUT_RD" => How::Rd,
+                        Arg::Ident(v) if v[0] == "SHUT_WR" => How::Wr,
+                        Arg::Ident(v) if v[0] == "SHUT_RDWR" => How::RdWr,
+                        Arg::Int(0) => How::Rd,
+                        Arg::Int(1) => How::Wr,
+                        Arg::Int(2) => How::RdWr,
+                        other => return Err(self.fail(
+                            i,
+                            format!(
+                                "shutdown: expected SHUT_RD, SHUT_WR or SHUT_RDWR, found {other:?}"
+                            ),
+                        )),
+                    };
+                (f.name, Call::Shutdown(how))
+            }
+            "fcntl" => {
+                let (n, _) = self.fd_arg(i, sc)?;
+                match (arg(1), arg(2)) {
+                    (Arg::Ident(c), Arg::Ident(fl)) if c[0] == "F_SETFL" => {
+                        let nb = fl.iter().any(|x| x == "O_NONBLOCK");
+                        if let Some(f) = self.fds.get_mut(&n) {
+                            f.nonblock = nb;
+                        }
+                        if sc.ret != 0 {
+                            return Err(self.fail(i, "fcntl(F_SETFL) returns 0".into()));
+                        }
+                        return Ok(());
+                    }
+                    _ => return Err(self.fail(
+                        i,
+                        "unsupported fcntl (this subset has fcntl(fd, F_SETFL, O_RDWR|O_NONBLOCK))"
+                            .into(),
+                    )),
+                }
+            }
+            "setsockopt" => {
+                let (_, f) = self.fd_arg(i, sc)?;
+                let opt = match arg(2) {
+                    Arg::Ident(v) => v[0].clone(),
+                    other => {
+                        return Err(self.fail(
+                            i,
+                            format!("setsockopt: expected an option name, found {other:?}"),
+                        ));
+                    }
+                };
+                let val = arg(3);
+                let int = |a: &Arg| match a {
+                    Arg::Int(n) => Some(*n as i32),
+                    Arg::List(v) => match v.first() {
+                        Some(Arg::Int(n)) => Some(*n as i32),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let o = match opt.as_str() {
+                    "SO_LINGER" => {
+                        let Arg::Struct(fields) = &val else {
+                            return Err(
+                                self.fail(i, "SO_LINGER takes {l_onoff=N, l_linger=N}".into())
+                            );
+                        };
+                        let get = |names: [&str; 2]| {
+                            fields
+                                .iter()
+                                .find(|(k, _)| names.contains(&k.as_str()))
+                                .and_then(|(_, v)| int(v))
+                        };
+                        match (get(["l_onoff", "onoff"]), get(["l_linger", "linger"])) {
+                            (Some(on), Some(secs)) => SockOpt::Linger { on: on != 0, secs },
+                            _ => {
+                                return Err(
+                                    self.fail(i, "SO_LINGER takes {l_onoff=N, l_linger=N}".into())
+                                );
+                            }
+                        }
+                    }
+                    name => {
+                        let Some(n) = int(&val) else {
+                            return Err(self.fail(i, format!("{name}: expected a value `[N]`")));
+                        };
+                        match name {
+                            "SO_RCVBUF" => SockOpt::RcvBuf(n),
+                            "SO_SNDBUF" => SockOpt::SndBuf(n),
+                            "SO_OOBINLINE" => SockOpt::OobInline(n != 0),
+                            "TCP_NODELAY" => SockOpt::NoDelay(n != 0),
+                            "TCP_LINGER2" => SockOpt::Linger2(n),
+                            "TCP_REPAIR" => SockOpt::Repair(n != 0),
+                            other => {
+                                return Err(self.fail(
+                                    i,
+                                    format!("unsupported socket option `{other}` (this subset has SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_OOBINLINE, TCP_NODELAY, TCP_LINGER2, TCP_REPAIR)"),
+                                ));
+                            }
+                        }
+                    }
+                };
+                (f.name, Call::SetSockOpt(o))
+            }
+            "getsockopt" => {
+                let (_, f) = self.fd_arg(i, sc)?;
+                match arg(2) {
+                    Arg::Ident(v) if v[0] == "TCP_INFO" => {}
+                    other => return Err(self.fail(i, format!("unsupported getsockopt {other:?} (this subset has TCP_INFO with {{tcpi_state=...}})"))),
+                }
+                let want = match arg(3) {
+                    Arg::Struct(fields) => {
+                        let mut want = None;
+                        for (k, v) in fields {
+                            match (k.as_str(), v) {
+                                ("...", _) => {}
+                                ("tcpi_state", Arg::Int(n)) => want = Some(n),
+                                ("tcpi_state", Arg::Ident(n)) => match tcp_state_number(&n[0]) {
+                                    Some(x) => want = Some(x),
+                                    None => return Err(self.fail(i, format!("unknown TCP state `{}`", n[0]))),
+                                },
+                                (k, _) => return Err(self.fail(i, format!("unsupported TCP_INFO field `{k}` (this subset checks tcpi_state)"))),
+                            }
+                        }
+                        want
+                    }
+                    _ => None,
+                };
+                let out = self
+                    .b
+                    .start(&f.name, &Call::GetSockOpt(GetOpt::TcpInfo), &ctx);
+                let Some(out) = out else {
+                    return Err(self.fail(i, "getsockopt blocked".into()));
+                };
+                if out.ret != sc.ret {
+                    return Err(self.fail(i, format!("returned {}, expected {}", out.ret, sc.ret)));
+                }
+                if let Some(w) = want {
+                    let got = out
+                        .info
+                        .as_ref()
+                        .and_then(|v| v.iter().find(|(k, _)| *k == "state").map(|x| x.1));
+                    if got != Some(w) {
+                        return Err(self.fail(
+                            i,
+                            format!(
+                                "tcpi_state is {} ({}), expected {w} ({})",
+                                got.map_or("unknown".into(), |g| g.to_string()),
+                                got.and_then(tcp_state_name).unwrap_or("?"),
+                                tcp_state_name(w).unwrap_or("?")
+                            ),
+                        ));
+                    }
+                }
+                return Ok(());
+            }
+            other => {
+                return Err(self.fail(
+                    i,
+                    format!("unsupported system call `{other}` (this subset has socket, bind, listen, accept, connect, write, send, read, recv, close, shutdown, fcntl, setsockopt, getsockopt)"),
+                ));
+            }
+        };
+        self.start_call(i, name, call, ctx, expect, end, new_fd)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn start_call(
+        &mut self,
+        i: usize,
+        name: String,
+        call: Call,
+        ctx: CallCtx,
+        expect: (i64, Option<String>),
+        end: Option<u64>,
+        new_fd: Option<(i64, String)>,
+    ) -> Result<(), Failure> {
+        let start_us = self.now();
+        let p = PendingCall {
+            ev: i,
+            expect,
+            start_us,
+            end,
+            new_fd,
+        };
+        match self.b.start(&name, &call, &ctx) {
+            Some(o) => {
+                let now = self.now();
+                self.check_return(&p, &o, now)
+            }
+            None => {
+                self.pending = Some(p);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `htons(N)` / `sin_port=htons(N)` in a sockaddr argument.
+fn sockaddr_port(a: &Arg) -> Option<u16> {
+    if let Arg::Struct(fields) = a {
+        for (k, v) in fields {
+            if k == "sin_port" {
+                return match v {
+                    Arg::Call(f, args) if f == "htons" => match args.first() {
+                        Some(Arg::Int(n)) => u16::try_from(*n).ok(),
+                        _ => None,
+                    },
+                    Arg::Int(n) => u16::try_from(*n).ok(),
+                    _ => None,
+                };
+            }
+        }
+    }
+    None
+}
+
+fn msg_flags(a: &Arg) -> Result<MsgFlags, String> {
+    let mut f = MsgFlags::default();
+    match a {
+        Arg::Ellipsis | Arg::Int(0) => {}
+        Arg::Ident(v) => {
+            for x in v {
+                match x.as_str() {
+                    "MSG_OOB" => f.oob = true,
+                    "MSG_PEEK" => f.peek = true,
+                    "MSG_DONTWAIT" => f.dontwait = true,
+                    "MSG_NOSIGNAL" => f.nosignal = true,
+                    "0" => {}
+                    other => {
+                        return Err(format!(
+                            "unsupported message flag `{other}` (MSG_OOB, MSG_PEEK, MSG_DONTWAIT, MSG_NOSIGNAL)"
+                        ));
+                    }
+                }
+            }
+        }
+        other => return Err(format!("expected message flags, found {other:?}")),
+    }
+    Ok(f)
+}
+
+/// include/net/tcp_states.h.
+const TCP_STATES: [&str; 12] = [
+    "TCP_ESTABLISHED",
+    "TCP_SYN_SENT",
+    "TCP_SYN_RECV",
+    "TCP_FIN_WAIT1",
+    "TCP_FIN_WAIT2",
+    "TCP_TIME_WAIT",
+    "TCP_CLOSE",
+    "TCP_CLOSE_WAIT",
+    "TCP_LAST_ACK",
+    "TCP_LISTEN",
+    "TCP_CLOSING",
+    "TCP_NEW_SYN_RECV",
+];
+
+fn tcp_state_number(name: &str) -> Option<i64> {
+    TCP_STATES
+        .iter()
+        .position(|s| *s == name)
+        .map(|i| i as i64 + 1)
+}
+
+fn tcp_state_name(n: i64) -> Option<&'static str> {
+    TCP_STATES
+        .get((n - 1).max(0) as usize)
+        .copied()
+        .filter(|_| n >= 1)
+}
+
+/// The model as a drill backend: the remote host is raw (what it is sent
+/// is kept for the script, never delivered; what the script sends is put
+/// on the wire as if it had sent it).
+pub struct ModelBackend {
+    pub w: crate::model::World,
+    pending: Option<crate::model::api::Blocked>,
+    done: Option<(CallOutcome, u64)>,
+}
+
+impl ModelBackend {
+    pub fn new(opts: &RunOptions) -> Self {
+        let mut w = crate::model::World::new(&hosts(), opts);
+        w.hosts[1].raw = true;
+        ModelBackend {
+            w,
+            pending: None,
+            done: None,
+        }
+    }
+}
+
+impl Backend for ModelBackend {
+    fn name(&self) -> &'static str {
+        "model"
+    }
+    fn now_us(&mut self) -> u64 {
+        self.w.now
+    }
+    fn sysctl(&mut self, key: &str, value: &str) -> Result<(), String> {
+        crate::model::parse_sysctl(&mut self.w, 0, key, value)
+    }
+    fn start(&mut self, sock: &str, call: &Call, ctx: &CallCtx) -> Option<CallOutcome> {
+        use crate::model::api;
+        match api::call(&mut self.w, 0, sock, call, ctx) {
+            api::Progress::Done(o) => Some(o),
+            api::Progress::Blocked(b) => {
+                self.pending = Some(b);
+                None
+            }
+        }
+    }
+    fn advance(&mut self, until: u64) {
+        use crate::model::api;
+        loop {
+            if let Some(b) = self.pending.take() {
+                if api::due(&self.w, &b) {
+                    match api::resume(&mut self.w, b) {
+                        api::Progress::Done(o) => {
+                            self.done = Some((o, self.w.now));
+                            return;
+                        }
+                        api::Progress::Blocked(b) => self.pending = Some(b),
+                    }
+                } else {
+                    self.pending = Some(b);
+                }
+            }
+            if !self.w.raw_out.is_empty() || self.w.now >= until {
+                return;
+            }
+            let limit = self
+                .pending
+                .as_ref()
+                .and_then(api::own_deadline)
+                .map_or(until, |d| d.min(until));
+            if !self.w.step(limit) {
+                self.w.now = self.w.now.max(limit);
+            }
+        }
+    }
+    fn take_done(&mut self) -> Option<(CallOutcome, u64)> {
+        self.done.take()
+    }
+    fn take_outbound(&mut self) -> Vec<Segment> {
+        std::mem::take(&mut self.w.raw_out)
+    }
+    fn inject(&mut self, seg: Segment) {
+        self.w.inject(seg);
+    }
+    fn trace(&mut self) -> Vec<Segment> {
+        self.w.trace.clone()
+    }
+}
+
+/// The local address the model and the linux engine give the socket.
+pub fn local_addr() -> Ipv4Addr {
+    hosts()[0].addr
+}
+
+/// The engines a drill runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DrillEngine {
+    Model,
+    Linux,
+}
+
+/// Why a drill did not pass.
+#[derive(Debug)]
+pub enum DrillError {
+    /// The script is not valid (file:line:col).
+    Parse(PktError),
+    /// The engine could not start (e.g. no root for linux).
+    Engine(String),
+    /// An event failed; with the local ISN the run learned (for the
+    /// relative numbers of the report).
+    Failed(Box<Failure>, u32),
+}
+
+impl std::fmt::Display for DrillError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DrillError::Parse(e) => write!(f, "{e}"),
+            DrillError::Engine(e) => write!(f, "{e}"),
+            DrillError::Failed(x, isn) => write!(f, "{}", x.report(*isn)),
+        }
+    }
+}
+
+/// Runs a parsed script on a backend.
+pub fn run_on(
+    pkt: &Pkt,
+    b: &mut dyn Backend,
+    tolerance_us: Option<u64>,
+) -> Result<Pass, DrillError> {
+    let mut x = Executor::new(pkt, b, tolerance_us);
+    let r = x.run();
+    let isn = x.local_isn;
+    r.map_err(|f| DrillError::Failed(Box::new(f), isn))
+}
+
+/// Parses a file and runs it on an engine.
+pub fn run_file(
+    path: &str,
+    engine: DrillEngine,
+    tolerance_us: Option<u64>,
+) -> Result<Pass, DrillError> {
+    let pkt = parse::parse_file(path).map_err(DrillError::Parse)?;
+    run_pkt(&pkt, engine, tolerance_us)
+}
+
+/// Runs a parsed script on an engine.
+pub fn run_pkt(
+    pkt: &Pkt,
+    engine: DrillEngine,
+    tolerance_us: Option<u64>,
+) -> Result<Pass, DrillError> {
+    match engine {
+        DrillEngine::Model => {
+            let mut b = ModelBackend::new(&RunOptions::default());
+            run_on(pkt, &mut b, tolerance_us)
+        }
+        DrillEngine::Linux => {
+            let mut b = crate::linux::drill::LinuxBackend::new().map_err(DrillError::Engine)?;
+            run_on(pkt, &mut b, tolerance_us)
+        }
+    }
+}
+
+/// A .pkt file, or every .pkt file of a directory (sorted).
+pub fn pkt_files(path: &str) -> Result<Vec<String>, String> {
+    let p = std::path::Path::new(path);
+    if p.is_dir() {
+        let mut v: Vec<String> = std::fs::read_dir(p)
+            .map_err(|e| format!("cannot read directory {path}: {e}"))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pkt"))
+            .map(|p| p.display().to_string())
+            .collect();
+        v.sort();
+        Ok(v)
+    } else if p.exists() {
+        Ok(vec![path.to_string()])
+    } else {
+        Err(format!("{path}: no such file or directory"))
+    }
+}

@@ -1,0 +1,990 @@
+//! The parser of the packetdrill subset `finrst drill` runs.
+//!
+//! The grammar follows packetdrill's `parser.y` for what it covers: an
+//! event is a time (`0.100`, `+.1`, `+0`, `0.1...0.3`, `*`) followed by an
+//! inbound packet (`<`), an outbound packet (`>`), a system call
+//! (`name(args) = ret [ERRNO [(text)]]`) or a shell command in backticks.
+//! Option lines (`--tolerance_usecs=10000`) may come first; `//` and
+//! `/* */` comments go anywhere. Every error names `file:line:col`, what
+//! was found and what was expected; anything packetdrill has and this
+//! subset has not (`%{ python }%`, IPv6 addresses, `sack` on inbound
+//! packets is fine, `ecn`, `mpcapable`, ...) fails with its name.
+
+use crate::segment::Flags;
+use std::fmt;
+
+/// A parsed `.pkt` file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pkt {
+    pub path: String,
+    /// `--tolerance_usecs=N` given in the file.
+    pub tolerance_us: Option<u64>,
+    pub events: Vec<Event>,
+}
+
+/// One event, with where it came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub line: u32,
+    pub col: u32,
+    /// The source text of the event, whitespace collapsed.
+    pub text: String,
+    pub time: When,
+    pub kind: EventKind,
+}
+
+/// When an event happens, in microseconds of script time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    /// `0.100`: since the script began.
+    Abs(i64),
+    /// `+0.1`: since the previous event.
+    Rel(i64),
+    /// `0.1...0.3` or `+0...0.3` (a blocking call: starts at the first,
+    /// returns at the second; the end is absolute, or relative to the start
+    /// when written `+`).
+    Range {
+        start: i64,
+        end: i64,
+        rel: bool,
+        end_rel: bool,
+    },
+    /// `*`: any time.
+    Any,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// `<`: the remote side sends this.
+    Inbound(PacketSpec),
+    /// `>`: the kernel must send this.
+    Outbound(PacketSpec),
+    Syscall(Syscall),
+    /// A backtick shell command.
+    Command(String),
+}
+
+/// A packet as a script writes it (sequence numbers relative).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PacketSpec {
+    pub flags: Flags,
+    pub start: u32,
+    pub end: u32,
+    pub len: u32,
+    pub ack: Option<u32>,
+    pub win: Option<u16>,
+    pub urg: Option<u16>,
+    /// `None`: no `<...>` written (an outbound check then ignores options;
+    /// an inbound packet carries none).
+    pub options: Option<Vec<OptSpec>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OptSpec {
+    Nop,
+    Eol,
+    Mss(u16),
+    WScale(u8),
+    SackOk,
+    Sack(Vec<(u32, u32)>),
+    Ts { val: u32, ecr: u32 },
+}
+
+impl fmt::Display for OptSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptSpec::Nop => write!(f, "nop"),
+            OptSpec::Eol => write!(f, "eol"),
+            OptSpec::Mss(m) => write!(f, "mss {m}"),
+            OptSpec::WScale(w) => write!(f, "wscale {w}"),
+            OptSpec::SackOk => write!(f, "sackOK"),
+            OptSpec::Sack(b) => {
+                write!(f, "sack")?;
+                for (l, r) in b {
+                    write!(f, " {l}:{r}")?;
+                }
+                Ok(())
+            }
+            OptSpec::Ts { val, ecr } => write!(f, "TS val {val} ecr {ecr}"),
+        }
+    }
+}
+
+impl fmt::Display for PacketSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}:{}({})",
+            self.flags.tcpdump(),
+            self.start,
+            self.end,
+            self.len
+        )?;
+        if let Some(a) = self.ack {
+            write!(f, " ack {a}")?;
+        }
+        if let Some(w) = self.win {
+            write!(f, " win {w}")?;
+        }
+        if let Some(u) = self.urg {
+            write!(f, " urg {u}")?;
+        }
+        if let Some(o) = &self.options {
+            let v: Vec<String> = o.iter().map(|x| x.to_string()).collect();
+            write!(f, " <{}>", v.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+/// `name(args) = ret [ERRNO]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Syscall {
+    pub name: String,
+    pub args: Vec<Arg>,
+    pub ret: i64,
+    pub errno: Option<String>,
+}
+
+/// A system call argument.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arg {
+    /// `...`: whatever the call needs.
+    Ellipsis,
+    Int(i64),
+    /// `SOCK_STREAM`, `O_RDWR|O_NONBLOCK`.
+    Ident(Vec<String>),
+    /// `[1]`, `[MSG_OOB]`.
+    List(Vec<Arg>),
+    /// `{l_onoff=1, l_linger=0}`.
+    Struct(Vec<(String, Arg)>),
+    Str(String),
+    /// `htons(8080)`.
+    Call(String, Vec<Arg>),
+}
+
+/// A parse error: `file:line:col: message`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PktError {
+    pub file: String,
+    pub line: u32,
+    pub col: u32,
+    pub msg: String,
+}
+
+impl fmt::Display for PktError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.msg)
+    }
+}
+
+impl std::error::Error for PktError {}
+
+/// Reads and parses a file.
+pub fn parse_file(path: &str) -> Result<Pkt, PktError> {
+    let text = std::fs::read_to_string(path).map_err(|e| PktError {
+        file: path.into(),
+        line: 0,
+        col: 0,
+        msg: format!("cannot read: {e}"),
+    })?;
+    parse(path, &text)
+}
+
+/// Parses the text of a script.
+pub fn parse(path: &str, text: &str) -> Result<Pkt, PktError> {
+    let mut c = Cursor {
+        file: path,
+        b: text.as_bytes(),
+        src: text,
+        pos: 0,
+        line: 1,
+        col: 1,
+    };
+    let mut pkt = Pkt {
+        path: path.into(),
+        tolerance_us: None,
+        events: Vec::new(),
+    };
+    loop {
+        c.skip_ws()?;
+        if c.eof() {
+            break;
+        }
+        if c.starts_with("--") {
+            let (line, col) = (c.line, c.col);
+            let word = c.take_while(|b| !b.is_ascii_whitespace());
+            let (k, v) = word.split_once('=').unwrap_or((word, ""));
+            match k {
+                "--tolerance_usecs" => {
+                    pkt.tolerance_us = Some(v.parse().map_err(|_| PktError {
+                        file: path.into(),
+                        line,
+                        col,
+                        msg: format!(
+                            "`{word}`: expected --tolerance_usecs=N with N a number of microseconds"
+                        ),
+                    })?)
+                }
+                // Options that describe packetdrill's own setup and do not
+                // change what the kernel does here.
+                "--ip_version" if v == "ipv4" => {}
+                "--local_ip" | "--remote_ip" | "--gateway_ip" | "--netmask_ip" => {}
+                _ => {
+                    return Err(PktError {
+                        file: path.into(),
+                        line,
+                        col,
+                        msg: format!(
+                            "unsupported option `{word}` (this subset knows --tolerance_usecs=N)"
+                        ),
+                    });
+                }
+            }
+            continue;
+        }
+        pkt.events.push(c.event()?);
+    }
+    Ok(pkt)
+}
+
+struct Cursor<'a> {
+    file: &'a str,
+    b: &'a [u8],
+    src: &'a str,
+    pos: usize,
+    line: u32,
+    col: u32,
+}
+
+impl<'a> Cursor<'a> {
+    fn eof(&self) -> bool {
+        self.pos >= self.b.len()
+    }
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+    fn peek_at(&self, k: usize) -> Option<u8> {
+        self.b.get(self.pos + k).copied()
+    }
+    fn starts_with(&self, s: &str) -> bool {
+        self.b[self.pos..].starts_with(s.as_bytes())
+    }
+    fn bump(&mut self) {
+        if let Some(ch) = self.src[self.pos..].chars().next() {
+            self.pos += ch.len_utf8();
+            if ch == '\n' {
+                self.line += 1;
+                self.col = 1;
+            } else {
+                self.col += 1;
+            }
+        }
+    }
+    fn err_at(&self, line: u32, col: u32, msg: String) -> PktError {
+        PktError {
+            file: self.file.into(),
+            line,
+            col,
+            msg,
+        }
+    }
+    fn err(&self, msg: String) -> PktError {
+        self.err_at(self.line, self.col, msg)
+    }
+    /// What is at the cursor, for messages.
+    fn found(&self) -> String {
+        if self.eof() {
+            return "the end of the file".into();
+        }
+        let rest = &self.src[self.pos..];
+        let w: String = rest
+            .chars()
+            .take_while(|c| !c.is_whitespace())
+            .take(24)
+            .collect();
+        format!("`{w}`")
+    }
+    fn expected(&self, what: &str) -> PktError {
+        self.err(format!("expected {what}, found {}", self.found()))
+    }
+    fn take_while(&mut self, f: impl Fn(u8) -> bool) -> &'a str {
+        let start = self.pos;
+        while let Some(b) = self.peek() {
+            if !f(b) {
+                break;
+            }
+            self.bump();
+        }
+        &self.src[start..self.pos]
+    }
+    /// Skips whitespace and comments.
+    fn skip_ws(&mut self) -> Result<(), PktError> {
+        loop {
+            match self.peek() {
+                Some(b) if b.is_ascii_whitespace() => self.bump(),
+                Some(b'/') if self.peek_at(1) == Some(b'/') => {
+                    while !matches!(self.peek(), None | Some(b'\n')) {
+                        self.bump();
+                    }
+                }
+                Some(b'/') if self.peek_at(1) == Some(b'*') => {
+                    let (l, c) = (self.line, self.col);
+                    self.bump();
+                    self.bump();
+                    loop {
+                        if self.eof() {
+                            return Err(self.err_at(l, c, "unterminated /* comment".into()));
+                        }
+                        if self.starts_with("*/") {
+                            self.bump();
+                            self.bump();
+                            break;
+                        }
+                        self.bump();
+                    }
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+    /// Skips spaces and comments on the current line only.
+    fn skip_inline(&mut self) -> Result<(), PktError> {
+        loop {
+            match self.peek() {
+                Some(b' ' | b'\t' | b'\r') => self.bump(),
+                Some(b'/') if self.peek_at(1) == Some(b'*') => {
+                    let (l, _) = (self.line, self.col);
+                    self.skip_ws()?;
+                    if self.line != l {
+                        return Ok(());
+                    }
+                }
+                _ => return Ok(()),
+            }
+        }
+    }
+    fn eat(&mut self, s: &str) -> Result<bool, PktError> {
+        self.skip_ws()?;
+        if self.starts_with(s) {
+            for _ in 0..s.len() {
+                self.bump();
+            }
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+    fn expect(&mut self, s: &str, what: &str) -> Result<(), PktError> {
+        if !self.eat(s)? {
+            return Err(self.expected(what));
+        }
+        Ok(())
+    }
+    fn word(&mut self) -> &'a str {
+        self.take_while(|b| b.is_ascii_alphanumeric() || b == b'_')
+    }
+
+    /// A time in seconds (`0.100`, `.1`, `2`), as microseconds.
+    fn seconds(&mut self) -> Result<i64, PktError> {
+        let (l, c) = (self.line, self.col);
+        let int = self.take_while(|b| b.is_ascii_digit());
+        let mut frac = "";
+        if self.peek() == Some(b'.') && self.peek_at(1) != Some(b'.') {
+            self.bump();
+            frac = self.take_while(|b| b.is_ascii_digit());
+        }
+        if int.is_empty() && frac.is_empty() {
+            return Err(self.err_at(
+                l,
+                c,
+                format!(
+                    "expected a time in seconds (`0.100`, `+.1`), found {}",
+                    self.found()
+                ),
+            ));
+        }
+        if frac.len() > 6 {
+            return Err(self.err_at(
+                l,
+                c,
+                "a time has at most six decimals (microseconds)".into(),
+            ));
+        }
+        let i: i64 = if int.is_empty() {
+            0
+        } else {
+            int.parse()
+                .map_err(|_| self.err_at(l, c, format!("time `{int}` is too large")))?
+        };
+        let mut f: i64 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().unwrap_or(0)
+        };
+        for _ in frac.len()..6 {
+            f *= 10;
+        }
+        i.checked_mul(1_000_000)
+            .and_then(|x| x.checked_add(f))
+            .ok_or_else(|| self.err_at(l, c, "time too large".into()))
+    }
+
+    fn when(&mut self) -> Result<When, PktError> {
+        if self.peek() == Some(b'*') {
+            self.bump();
+            return Ok(When::Any);
+        }
+        let rel = self.peek() == Some(b'+');
+        if rel {
+            self.bump();
+        }
+        let start = self.seconds()?;
+        if self.starts_with("...") {
+            self.bump();
+            self.bump();
+            self.bump();
+            let end_rel = self.peek() == Some(b'+');
+            if end_rel {
+                self.bump();
+            }
+            let end = self.seconds()?;
+            if !end_rel && !rel && end < start {
+                return Err(self.err("the end of a time range comes before its start".into()));
+            }
+            return Ok(When::Range {
+                start,
+                end,
+                rel,
+                end_rel,
+            });
+        }
+        Ok(if rel {
+            When::Rel(start)
+        } else {
+            When::Abs(start)
+        })
+    }
+
+    fn event(&mut self) -> Result<Event, PktError> {
+        let (line, col, p0) = (self.line, self.col, self.pos);
+        if self.starts_with("%{") {
+            return Err(self.err("unsupported: `%{ ... }%` Python blocks (packetdrill runs them with python; this subset has getsockopt(..., TCP_INFO, {tcpi_state=...}) instead)".into()));
+        }
+        if !matches!(self.peek(), Some(b'0'..=b'9' | b'+' | b'.' | b'*')) {
+            return Err(self.expected("an event starting with a time (`0.000`, `+0.1`, `*`)"));
+        }
+        let time = self.when()?;
+        self.skip_inline()?;
+        let kind = match self.peek() {
+            Some(b'<') => {
+                self.bump();
+                EventKind::Inbound(self.packet(true)?)
+            }
+            Some(b'>') => {
+                self.bump();
+                EventKind::Outbound(self.packet(false)?)
+            }
+            Some(b'`') => {
+                self.bump();
+                let (l, c) = (self.line, self.col);
+                let cmd = self.take_while(|b| b != b'`').to_string();
+                if self.peek() != Some(b'`') {
+                    return Err(self.err_at(l, c, "unterminated backtick command".into()));
+                }
+                self.bump();
+                EventKind::Command(cmd.trim().to_string())
+            }
+            Some(b) if b.is_ascii_alphabetic() || b == b'_' => EventKind::Syscall(self.syscall()?),
+            _ => {
+                return Err(self.expected(
+                    "`<` (inbound packet), `>` (outbound packet), a system call or a `command` after the time",
+                ));
+            }
+        };
+        let text = self.src[p0..self.pos]
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        Ok(Event {
+            line,
+            col,
+            text,
+            time,
+            kind,
+        })
+    }
+
+    fn u32_num(&mut self, what: &str) -> Result<u32, PktError> {
+        self.skip_ws()?;
+        let (l, c) = (self.line, self.col);
+        let w = self.take_while(|b| b.is_ascii_alphanumeric());
+        let v = if let Some(h) = w.strip_prefix("0x") {
+            u64::from_str_radix(h, 16).ok()
+        } else {
+            w.parse::<u64>().ok()
+        };
+        match v {
+            Some(v) if v <= u32::MAX as u64 => Ok(v as u32),
+            _ => Err(self.err_at(
+                l,
+                c,
+                format!(
+                    "expected {what} (a number up to 4294967295), found `{w}`{}",
+                    if w.is_empty() {
+                        self.found()
+                    } else {
+                        String::new()
+                    }
+                ),
+            )),
+        }
+    }
+
+    fn packet(&mut self, inbound: bool) -> Result<PacketSpec, PktError> {
+        self.skip_inline()?;
+        let (l, c) = (self.line, self.col);
+        let ftext = self.take_while(|b| !b.is_ascii_whitespace());
+        let flags = parse_flags(ftext).ok_or_else(|| {
+            self.err_at(
+                l,
+                c,
+                format!(
+                    "expected TCP flags (`S`, `S.`, `.`, `P.`, `F.`, `R`, `R.`, `U`, `E`, `W`), found `{ftext}`"
+                ),
+            )
+        })?;
+        let start = self.u32_num("the first sequence number of `start:end(len)`")?;
+        self.expect(":", "`:` in `start:end(len)`")?;
+        let end = self.u32_num("the end sequence number of `start:end(len)`")?;
+        self.expect("(", "`(len)` after `start:end`")?;
+        let len = self.u32_num("the payload length")?;
+        self.expect(")", "`)` after the payload length")?;
+        if end.wrapping_sub(start) != len {
+            return Err(self.err_at(
+                l,
+                c,
+                format!("`{start}:{end}({len})`: end - start must equal the length"),
+            ));
+        }
+        let mut p = PacketSpec {
+            flags,
+            start,
+            end,
+            len,
+            ack: None,
+            win: None,
+            urg: None,
+            options: None,
+        };
+        loop {
+            self.skip_inline()?;
+            let save = (self.pos, self.line, self.col);
+            let w = self.word();
+            match w {
+                "ack" => p.ack = Some(self.u32_num("the acknowledgement number")?),
+                "win" => {
+                    let (l, c) = (self.line, self.col);
+                    let v = self.u32_num("the window")?;
+                    p.win = Some(u16::try_from(v).map_err(|_| {
+                        self.err_at(l, c, format!("window {v} does not fit the 16-bit field"))
+                    })?);
+                }
+                "urg" => {
+                    let v = self.u32_num("the urgent pointer")?;
+                    p.urg = Some(v as u16);
+                }
+                "ecn" | "ect0" | "ect1" | "ce" | "noecn" | "ect01" => {
+                    return Err(self.err_at(
+                        save.1,
+                        save.2,
+                        format!("unsupported: `{w}` (ECN markings)"),
+                    ));
+                }
+                "" if self.peek() == Some(b'<') => {
+                    self.bump();
+                    p.options = Some(self.options()?);
+                }
+                "" => break,
+                _ => {
+                    // The next event's text (or a mistake): leave it.
+                    (self.pos, self.line, self.col) = save;
+                    break;
+                }
+            }
+        }
+        let _ = inbound;
+        Ok(p)
+    }
+
+    fn options(&mut self) -> Result<Vec<OptSpec>, PktError> {
+        let mut v = Vec::new();
+        if self.eat(">")? {
+            return Ok(v);
+        }
+        if self.eat("...")? {
+            self.expect(">", "`>` after `<...`")?;
+            return Ok(Vec::new());
+        }
+        loop {
+            self.skip_ws()?;
+            let (l, c) = (self.line, self.col);
+            let w = self.word();
+            let o = match w {
+                "nop" => OptSpec::Nop,
+                "eol" => OptSpec::Eol,
+                "sackOK" => OptSpec::SackOk,
+                "mss" => {
+                    let n = self.u32_num("the MSS")?;
+                    OptSpec::Mss(
+                        u16::try_from(n).map_err(|_| {
+                            self.err_at(l, c, format!("mss {n} does not fit 16 bits"))
+                        })?,
+                    )
+                }
+                "wscale" => {
+                    let n = self.u32_num("the window scale")?;
+                    OptSpec::WScale(u8::try_from(n).map_err(|_| {
+                        self.err_at(l, c, format!("wscale {n} does not fit 8 bits"))
+                    })?)
+                }
+                "TS" => {
+                    self.skip_ws()?;
+                    if self.word() != "val" {
+                        return Err(self.expected("`val` in `TS val N ecr N`"));
+                    }
+                    let val = self.u32_num("the TS value")?;
+                    self.skip_ws()?;
+                    if self.word() != "ecr" {
+                        return Err(self.expected("`ecr` in `TS val N ecr N`"));
+                    }
+                    let ecr = self.u32_num("the TS echo reply")?;
+                    OptSpec::Ts { val, ecr }
+                }
+                "sack" => {
+                    let mut blocks = Vec::new();
+                    loop {
+                        self.skip_ws()?;
+                        if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                            break;
+                        }
+                        let a = self.u32_num("a SACK block start")?;
+                        self.expect(":", "`:` in a SACK block `a:b`")?;
+                        let b = self.u32_num("a SACK block end")?;
+                        blocks.push((a, b));
+                    }
+                    if blocks.is_empty() {
+                        return Err(self.expected("SACK blocks `a:b` after `sack`"));
+                    }
+                    OptSpec::Sack(blocks)
+                }
+                "" => {
+                    return Err(
+                        self.expected("a TCP option (mss, sackOK, TS, nop, wscale, sack, eol)")
+                    );
+                }
+                other => {
+                    return Err(self.err_at(
+                        l,
+                        c,
+                        format!(
+                            "unsupported TCP option `{other}` (this subset knows mss, sackOK, TS val/ecr, nop, wscale, sack, eol)"
+                        ),
+                    ));
+                }
+            };
+            v.push(o);
+            if self.eat(",")? {
+                continue;
+            }
+            self.expect(">", "`,` or `>` in the option list")?;
+            return Ok(v);
+        }
+    }
+
+    fn syscall(&mut self) -> Result<Syscall, PktError> {
+        let name = self.word().to_string();
+        self.expect("(", &format!("`(` after the system call `{name}`"))?;
+        let mut args = Vec::new();
+        if !self.eat(")")? {
+            loop {
+                args.push(self.arg()?);
+                if self.eat(",")? {
+                    continue;
+                }
+                self.expect(")", "`,` or `)` in the argument list")?;
+                break;
+            }
+        }
+        self.expect("=", "`= RESULT` after the system call")?;
+        self.skip_ws()?;
+        let (l, c) = (self.line, self.col);
+        let neg = self.eat("-")?;
+        let w = self.take_while(|b| b.is_ascii_alphanumeric());
+        let mut ret: i64 = match w.parse::<i64>() {
+            Ok(v) => v,
+            Err(_) => {
+                return Err(self.err_at(
+                    l,
+                    c,
+                    format!("expected the return value (a number, e.g. `0` or `-1 ECONNRESET`), found `{w}`"),
+                ));
+            }
+        };
+        if neg {
+            ret = -ret;
+        }
+        let mut errno = None;
+        if ret == -1 {
+            self.skip_inline()?;
+            let e = self.word();
+            if e.is_empty() || !e.starts_with('E') {
+                return Err(self.expected("an errno name after `= -1` (e.g. `ECONNRESET`)"));
+            }
+            errno = Some(e.to_string());
+            self.skip_inline()?;
+            if self.peek() == Some(b'(') {
+                let (l, c) = (self.line, self.col);
+                self.take_while(|b| b != b')' && b != b'\n');
+                if self.peek() != Some(b')') {
+                    return Err(self.err_at(l, c, "unterminated `(` after the errno".into()));
+                }
+                self.bump();
+            }
+        }
+        Ok(Syscall {
+            name,
+            args,
+            ret,
+            errno,
+        })
+    }
+
+    fn arg(&mut self) -> Result<Arg, PktError> {
+        self.skip_ws()?;
+        if self.eat("...")? {
+            return Ok(Arg::Ellipsis);
+        }
+        match self.peek() {
+            Some(b'[') => {
+                self.bump();
+                let mut v = Vec::new();
+                if !self.eat("]")? {
+                    loop {
+                        v.push(self.arg()?);
+                        if self.eat(",")? {
+                            continue;
+                        }
+                        self.expect("]", "`,` or `]` in a list")?;
+                        break;
+                    }
+                }
+                Ok(Arg::List(v))
+            }
+            Some(b'{') => {
+                self.bump();
+                let mut v = Vec::new();
+                if !self.eat("}")? {
+                    loop {
+                        self.skip_ws()?;
+                        if self.eat("...")? {
+                            v.push(("...".to_string(), Arg::Ellipsis));
+                        } else {
+                            let k = self.word().to_string();
+                            if k.is_empty() {
+                                return Err(self.expected("a field name (`l_onoff=1`) in `{...}`"));
+                            }
+                            self.expect("=", &format!("`=` after the field `{k}`"))?;
+                            v.push((k, self.arg()?));
+                        }
+                        if self.eat(",")? {
+                            continue;
+                        }
+                        self.expect("}", "`,` or `}` in a struct")?;
+                        break;
+                    }
+                }
+                Ok(Arg::Struct(v))
+            }
+            Some(b'"') => {
+                self.bump();
+                let (l, c) = (self.line, self.col);
+                let mut s = String::new();
+                loop {
+                    match self.peek() {
+                        None | Some(b'\n') => {
+                            return Err(self.err_at(l, c, "unterminated string".into()));
+                        }
+                        Some(b'"') => {
+                            self.bump();
+                            break;
+                        }
+                        Some(b'\\') => {
+                            self.bump();
+                            let e = self.peek();
+                            self.bump();
+                            s.push(match e {
+                                Some(b'n') => '\n',
+                                Some(b't') => '\t',
+                                Some(b'0') => '\0',
+                                Some(x) => x as char,
+                                None => break,
+                            });
+                        }
+                        Some(_) => {
+                            let ch = self.src[self.pos..].chars().next().unwrap_or(' ');
+                            s.push(ch);
+                            self.bump();
+                        }
+                    }
+                }
+                Ok(Arg::Str(s))
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let (l, c) = (self.line, self.col);
+                let neg = self.peek() == Some(b'-');
+                if neg {
+                    self.bump();
+                }
+                let w = self.take_while(|b| b.is_ascii_alphanumeric());
+                let v = if let Some(h) = w.strip_prefix("0x") {
+                    i64::from_str_radix(h, 16).ok()
+                } else {
+                    w.parse::<i64>().ok()
+                };
+                let v =
+                    v.ok_or_else(|| self.err_at(l, c, format!("expected a number, found `{w}`")))?;
+                Ok(Arg::Int(if neg { -v } else { v }))
+            }
+            Some(b) if b.is_ascii_alphabetic() || b == b'_' => {
+                let mut names = vec![self.word().to_string()];
+                self.skip_inline()?;
+                if self.peek() == Some(b'(') {
+                    self.bump();
+                    let mut v = Vec::new();
+                    if !self.eat(")")? {
+                        loop {
+                            v.push(self.arg()?);
+                            if self.eat(",")? {
+                                continue;
+                            }
+                            self.expect(")", "`,` or `)`")?;
+                            break;
+                        }
+                    }
+                    return Ok(Arg::Call(names.remove(0), v));
+                }
+                while self.eat("|")? {
+                    self.skip_ws()?;
+                    let w = self.word();
+                    if w.is_empty() {
+                        return Err(self.expected("a flag name after `|`"));
+                    }
+                    names.push(w.to_string());
+                }
+                Ok(Arg::Ident(names))
+            }
+            _ => Err(self.expected(
+                "an argument (`...`, a number, a NAME, `[N]`, `{field=value}` or a \"string\")",
+            )),
+        }
+    }
+}
+
+/// packetdrill's flag letters: F S R P . U E W, any order.
+fn parse_flags(t: &str) -> Option<Flags> {
+    if t.is_empty() {
+        return None;
+    }
+    let mut f = 0u8;
+    for ch in t.chars() {
+        f |= match ch {
+            'F' => 0x01,
+            'S' => 0x02,
+            'R' => 0x04,
+            'P' => 0x08,
+            '.' => 0x10,
+            'U' => 0x20,
+            'E' => 0x40,
+            'W' => 0x80,
+            _ => return None,
+        };
+    }
+    Some(Flags(f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_handshake_and_calls() {
+        let p = parse(
+            "t.pkt",
+            "--tolerance_usecs=10000\n\
+             // a comment\n\
+             0.000 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+             +0 setsockopt(3, SOL_SOCKET, SO_LINGER, {l_onoff=1, l_linger=0}, 8) = 0\n\
+             +0 bind(3, ..., ...) = 0\n\
+             +0 listen(3, 1) = 0\n\
+             +0 < S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>\n\
+             +0 > S. 0:0(0) ack 1 <mss 65495,sackOK,TS val 1 ecr 100,nop,wscale 7>\n\
+             +.1 < . 1:1(0) ack 1 win 257 /* inline */\n\
+             0.1...0.3 read(4, ..., 10) = -1 ECONNRESET (Connection reset by peer)\n\
+             +0 `sysctl -q net.ipv4.tcp_fin_timeout=5`\n",
+        )
+        .unwrap();
+        assert_eq!(p.tolerance_us, Some(10000));
+        assert_eq!(p.events.len(), 9);
+        assert_eq!(p.events[0].time, When::Abs(0));
+        assert_eq!(p.events[6].time, When::Rel(100_000));
+        match &p.events[5].kind {
+            EventKind::Outbound(s) => {
+                assert_eq!(s.flags, Flags::SYN | Flags::ACK);
+                assert_eq!(s.ack, Some(1));
+                assert_eq!(s.options.as_ref().unwrap().len(), 5);
+            }
+            k => panic!("{k:?}"),
+        }
+        match &p.events[7].kind {
+            EventKind::Syscall(s) => {
+                assert_eq!(s.name, "read");
+                assert_eq!(s.ret, -1);
+                assert_eq!(s.errno.as_deref(), Some("ECONNRESET"));
+            }
+            k => panic!("{k:?}"),
+        }
+        assert_eq!(
+            p.events[7].time,
+            When::Range {
+                start: 100_000,
+                end: 300_000,
+                rel: false,
+                end_rel: false
+            }
+        );
+        assert_eq!(
+            p.events[8].kind,
+            EventKind::Command("sysctl -q net.ipv4.tcp_fin_timeout=5".into())
+        );
+    }
+
+    #[test]
+    fn errors_carry_line_and_column() {
+        let e = parse(
+            "x.pkt",
+            "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n+0 < Q 0:0(0) win 1\n",
+        )
+        .unwrap_err();
+        assert_eq!((e.line, e.col), (2, 6));
+        assert!(e.msg.contains("TCP flags"), "{e}");
+        let e = parse("x.pkt", "+0 < S 0:1(0) win 1\n").unwrap_err();
+        assert!(e.msg.contains("end - start"), "{e}");
+        let e = parse("x.pkt", "+0 < S 0:0(0) win 1 <md5 1>\n").unwrap_err();
+        assert!(e.msg.contains("unsupported TCP option `md5`"), "{e}");
+        let e = parse("x.pkt", "%{ print(1) }%\n").unwrap_err();
+        assert!(e.msg.contains("Python"), "{e}");
+        let e = parse("x.pkt", "+0 close(3) = \n").unwrap_err();
+        assert!(e.msg.contains("return value"), "{e}");
+    }
+}
