@@ -26,11 +26,43 @@ fn every_pkt_passes_on_the_kernel() {
             "the linux drill test needs root: run as root, or set FINRST_SKIP_LINUX=1 to skip it"
         );
     }
-    for f in &pkt_files("tests/pkt").unwrap() {
-        if let Err(e) = run_file(f, DrillEngine::Linux, None) {
-            panic!("{f}: {e}");
+    // The kernel runs in real time on a shared two-core machine: a script
+    // that fails is run again, up to twice, and passes only if a whole run
+    // passes. A wrong expectation fails all three (the model half above
+    // runs once: it is deterministic).
+    let files = pkt_files("tests/pkt").unwrap();
+    assert!(
+        files.len() >= 40,
+        "the teardown suite has {} scripts",
+        files.len()
+    );
+    let mut failed = Vec::new();
+    for f in &files {
+        let mut last = None;
+        for attempt in 1..=3 {
+            match run_file(f, DrillEngine::Linux, None) {
+                Ok(_) => {
+                    if attempt > 1 {
+                        eprintln!("{f}: passed on the kernel at attempt {attempt}");
+                    }
+                    last = None;
+                    break;
+                }
+                Err(e) => {
+                    eprintln!("{f}: attempt {attempt} failed: {e}");
+                    last = Some(e);
+                }
+            }
+        }
+        if let Some(e) = last {
+            failed.push(format!("{f}: {e}"));
         }
     }
+    assert!(
+        failed.is_empty(),
+        "failed on the kernel three times:\n{}",
+        failed.join("\n")
+    );
 }
 
 /// A wrong expectation fails at its own line, on the model.

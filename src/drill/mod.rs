@@ -33,7 +33,8 @@
 //!   checked, outbound `ecr` is.
 //! - Times: `0.1` is absolute, `+0.1` relative to the previous event (to
 //!   the time an outbound packet was really seen, as packetdrill's
-//!   `adjust_relative_event_times` does), `0.1...0.3` is a call that blocks
+//!   `adjust_relative_event_times` does, and to the time any other event
+//!   really ran: the linux engine's calls take real time), `0.1...0.3` is a call that blocks
 //!   and returns at the end of the range; a call written without a range
 //!   must return within the tolerance.
 //! - An outbound expectation takes the next segment the local host sent;
@@ -384,8 +385,14 @@ impl<'a> Executor<'a> {
                     } else {
                         start.max(0) as u64
                     };
+                    // packetdrill's RELATIVE_RANGE_TIME: `+a...b` offsets
+                    // both ends by the previous event's time
+                    // (adjust_relative_event_times); `+a...+b` (ours) is
+                    // relative to the start.
                     let e = if end_rel {
                         at(end, s)
+                    } else if rel {
+                        at(end, prev)
                     } else {
                         end.max(0) as u64
                     };
@@ -410,15 +417,36 @@ impl<'a> Executor<'a> {
                     }
                 }
             }
-            let now = self.now();
-            prev = t.unwrap_or(now);
+            // Relative times count from when the previous event really
+            // happened: packetdrill does so for outbound packets; the
+            // linux engine's calls take a millisecond or so of real time
+            // each, which would otherwise add up against the schedule.
+            prev = self.now();
             match &ev.kind {
                 EventKind::Inbound(spec) => {
                     let seg = self.build_inbound(i, spec)?;
                     self.b.inject(seg);
+                    // What the segment does happens now, before the next
+                    // event of the same instant (a getsockopt right after
+                    // an RST sees the reset, as on the kernel, where the
+                    // TUN write runs the receive path).
+                    let now = self.now();
+                    self.b.advance(self.t0 + now);
                 }
                 EventKind::Command(c) => self.command(i, c)?,
                 EventKind::Syscall(sc) => {
+                    // A call written without a range (an accept right after
+                    // the ACK it waits for) has the tolerance to return
+                    // before the next call is issued.
+                    if let Some(p) = &self.pending
+                        && p.end.is_none()
+                    {
+                        let deadline = p.start_us + self.tol;
+                        while self.pending.is_some() && self.now() < deadline {
+                            self.b.advance(self.t0 + deadline);
+                            self.collect()?;
+                        }
+                    }
                     if let Some(p) = &self.pending {
                         let line = self.pkt.events[p.ev].line;
                         return Err(self.fail(
@@ -1031,8 +1059,23 @@ impl<'a> Executor<'a> {
                 let out = self
                     .b
                     .start(&f.name, &Call::GetSockOpt(GetOpt::TcpInfo), &ctx);
-                let Some(out) = out else {
-                    return Err(self.fail(i, "getsockopt blocked".into()));
+                // getsockopt never sleeps, but a kernel task caught waiting
+                // for its socket lock looks asleep for a moment: it gets the
+                // tolerance to answer.
+                let out = match out {
+                    Some(o) => o,
+                    None => {
+                        let deadline = self.now() + self.tol;
+                        loop {
+                            self.b.advance(self.t0 + deadline);
+                            if let Some((o, _)) = self.b.take_done() {
+                                break o;
+                            }
+                            if self.now() >= deadline {
+                                return Err(self.fail(i, "getsockopt blocked".into()));
+                            }
+                        }
+                    }
                 };
                 if out.ret != sc.ret {
                     return Err(self.fail(i, format!("returned {}, expected {}", out.ret, sc.ret)));
@@ -1229,7 +1272,7 @@ impl Backend for ModelBackend {
                     self.pending = Some(b);
                 }
             }
-            if !self.w.raw_out.is_empty() || self.w.now >= until {
+            if !self.w.raw_out.is_empty() || self.w.now > until {
                 return;
             }
             let limit = self
@@ -1237,8 +1280,15 @@ impl Backend for ModelBackend {
                 .as_ref()
                 .and_then(api::own_deadline)
                 .map_or(until, |d| d.min(until));
+            // Events due by `until` run, those at `until` itself included
+            // (a segment injected now is processed now).
             if !self.w.step(limit) {
                 self.w.now = self.w.now.max(limit);
+                if self.w.now >= until
+                    && self.pending.as_ref().is_none_or(|b| !api::due(&self.w, b))
+                {
+                    return;
+                }
             }
         }
     }

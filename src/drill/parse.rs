@@ -41,8 +41,10 @@ pub enum When {
     /// `+0.1`: since the previous event.
     Rel(i64),
     /// `0.1...0.3` or `+0...0.3` (a blocking call: starts at the first,
-    /// returns at the second; the end is absolute, or relative to the start
-    /// when written `+`).
+    /// returns at the second; both have the same base, the script's start
+    /// or, with `+`, the previous event, as packetdrill's
+    /// RELATIVE_RANGE_TIME; `+0...+0.3` makes the end relative to the
+    /// start).
     Range {
         start: i64,
         end: i64,
@@ -449,7 +451,7 @@ impl<'a> Cursor<'a> {
                 self.bump();
             }
             let end = self.seconds()?;
-            if !end_rel && !rel && end < start {
+            if !end_rel && end < start {
                 return Err(self.err("the end of a time range comes before its start".into()));
             }
             return Ok(When::Range {

@@ -121,6 +121,13 @@ impl Backend for LinuxBackend {
         real.src_addr = self.eng.real[1];
         real.dst_addr = self.eng.real[0];
         self.eng.relay.inject(0, real.encode_ipv4(), seg);
+        // The relay thread writes it into the TUN device, whose write runs
+        // the receive path; wait for that, so that the script's next event
+        // (a getsockopt after an RST) sees what the segment did.
+        let t = std::time::Instant::now();
+        while !self.eng.relay.drained() && t.elapsed() < Duration::from_millis(50) {
+            std::thread::sleep(Duration::from_micros(20));
+        }
     }
     fn trace(&mut self) -> Vec<Segment> {
         self.pull();

@@ -152,6 +152,11 @@ impl Relay {
         self.wake();
     }
 
+    /// True when every packet handed to the relay has been written out.
+    pub fn drained(&self) -> bool {
+        self.shared.lock().unwrap().in_flight.is_empty()
+    }
+
     /// Makes the relay look at its state again (a release, a resume).
     pub fn wake(&self) {
         // SAFETY: one byte into our own non-blocking pipe.

@@ -495,14 +495,15 @@ impl World {
     }
 
     /// A segment a raw host's script sends now: recorded like any other,
-    /// arriving [`LINK_DELAY`] later.
+    /// and arriving now, like a segment written into a TUN device (whose
+    /// write runs the receive path before it returns).
     pub fn inject(&mut self, mut seg: Segment) {
         seg.time_us = self.now;
         self.last_activity = self.now;
         if self.record {
             self.trace.push(seg.clone());
         }
-        self.put_on_wire(self.now + LINK_DELAY, seg);
+        self.put_on_wire(self.now, seg);
     }
 
     fn put_on_wire(&mut self, at: Time, seg: Segment) {
