@@ -42,6 +42,10 @@
 //! - Options and windows are checked when written, ignored when not.
 //!
 //! # Departures from packetdrill
+//! - Relative times count from when the previous event really ran, for
+//!   every event (packetdrill: outbound packets only), and a call that
+//!   returned without sleeping returned when it was called: on the linux
+//!   engine a call's trip to the host process takes real time.
 //! - The link MTU is 65535 on both engines, so the local MSS is 65495
 //!   (packetdrill's tun device has MTU 1500, MSS 1460): scripts written
 //!   for packetdrill expect `mss 1460` in SYN-ACKs and 1448-byte segments
@@ -432,6 +436,8 @@ impl<'a> Executor<'a> {
                     // TUN write runs the receive path).
                     let now = self.now();
                     self.b.advance(self.t0 + now);
+                    // What follows counts from when the segment went in.
+                    prev = self.now();
                 }
                 EventKind::Command(c) => self.command(i, c)?,
                 EventKind::Syscall(sc) => {
@@ -1129,10 +1135,10 @@ impl<'a> Executor<'a> {
             new_fd,
         };
         match self.b.start(&name, &call, &ctx) {
-            Some(o) => {
-                let now = self.now();
-                self.check_return(&p, &o, now)
-            }
+            // Returned without sleeping: it returned when it was called
+            // (on the linux engine the answer's trip from the host process
+            // takes real time that is not the call's).
+            Some(o) => self.check_return(&p, &o, p.start_us),
             None => {
                 self.pending = Some(p);
                 Ok(())
