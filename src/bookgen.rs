@@ -325,9 +325,22 @@ fn sim_names(root: &Path) -> Result<Vec<String>, String> {
     Ok(v)
 }
 
-/// Escapes text for a Markdown table cell.
+/// Escapes text for a Markdown table cell: `|` everywhere, and `[`/`]`
+/// outside code spans, so that a reason tag such as `[TCP_STATE]` is not
+/// read as a reference link (mdbook-linkcheck2 warns about those).
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|")
+    let mut o = String::with_capacity(s.len());
+    let mut in_code = false;
+    for c in s.chars() {
+        match c {
+            '`' => in_code = !in_code,
+            '|' => o.push('\\'),
+            '[' | ']' if !in_code => o.push('\\'),
+            _ => {}
+        }
+        o.push(c);
+    }
+    o
 }
 
 /// A segment in one short line: `client > server R. seq 1 ack 2 len 0`.

@@ -578,6 +578,22 @@ fn explain_rst(
             ));
             conn.scenarios.push("seed001-shutdown-wr".into());
         }
+        // The RST answers a bare FIN sent after the data: the FIN alone
+        // resets a socket that shut down reception when it lands past
+        // rcv_nxt (tcp_rcv_state_process step 7 tests end_seq != seq), so
+        // the data may never have arrived at all.
+        if let Some(ans) = answered
+            && ans.p.flags.fin()
+            && ans.p.len == 0
+        {
+            conn.cannot_tell.push(format!(
+                "whether {pn}'s data reached {rn}: the RST answers {pn}'s FIN ({}), and a \
+                 FIN landing past a hole (the data lost) is reset just the same \
+                 (fin-after-close-out-of-order shows that variant)",
+                ans.p.place()
+            ));
+            add_scenarios(conn, &["fin-after-close-out-of-order"]);
+        }
         conn.cannot_tell.push(format!(
             "whether {rn}'s program called close() or shutdown(SHUT_WR) then close(), or \
              exited"

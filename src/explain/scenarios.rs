@@ -173,6 +173,12 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "a killed process with unread data: R.",
     ),
     row(
+        "fin-after-close-out-of-order",
+        Cause::DataAfterFin,
+        "wrote after",
+        "a bare FIN past a hole, after close(): R",
+    ),
+    row(
         "fin-wait2-timeout",
         Cause::HalfClosed,
         "tcp_fin_timeout",
