@@ -213,7 +213,9 @@ pub trait Engine {
     fn fault(&mut self, host: usize, fault: &Fault) -> Result<(), EngineError>;
     /// Releases the segments held from `host`.
     fn release(&mut self, host: usize) -> Result<(), EngineError>;
-    /// Runs the network until nothing has happened for [`SETTLE_QUIET_US`].
+    /// Runs the network until nothing is in flight (a delayed segment
+    /// included; held ones wait for `release`) and nothing has happened for
+    /// [`SETTLE_QUIET_US`].
     fn settle(&mut self);
     /// Lets `us` of time pass, running everything that happens meanwhile.
     fn wait(&mut self, us: u64);

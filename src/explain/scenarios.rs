@@ -155,6 +155,12 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         &[Cause::StillOpen],
     ),
     row(
+        "delayed-fin-then-close-unread",
+        Cause::UnreadData,
+        "close() with unread data",
+        "a delayed FIN is waited for, then close() with unread data: R.",
+    ),
+    row(
         "drop-fin-retransmit",
         Cause::HalfClosed,
         "retransmitted",

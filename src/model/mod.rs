@@ -656,10 +656,19 @@ impl World {
         }
     }
 
-    /// Runs until nothing has happened for [`SETTLE_QUIET_US`].
+    /// Runs until nothing is on the wire and nothing has happened for
+    /// [`SETTLE_QUIET_US`]. A segment a `delay` fault holds back is on the
+    /// wire: the settle waits for its arrival (and for what it causes), as
+    /// the linux engine's settle waits for its relay to empty.
     pub fn settle(&mut self) {
         self.last_activity = self.now;
-        while self.step(self.last_activity + SETTLE_QUIET_US) {}
+        loop {
+            let quiet = self.last_activity + SETTLE_QUIET_US;
+            let arrival = self.wire.peek().map_or(0, |Reverse((t, _, _))| *t);
+            if !self.step(quiet.max(arrival)) {
+                break;
+            }
+        }
         self.now = self.now.max(self.last_activity + SETTLE_QUIET_US);
     }
 

@@ -223,7 +223,15 @@ impl SmolEngine {
                 if e.key().0 > now {
                     break;
                 }
+                let at = e.key().0;
                 let (dst, frame, seg) = e.remove();
+                // A frame a `delay` fault held back arrives long after its
+                // emission: its arrival is activity a settle waits out (an
+                // undelayed frame's emission, WIRE_DELAY_US before, already
+                // counted).
+                if at > seg.time_us + WIRE_DELAY_US {
+                    self.w.last_activity = now;
+                }
                 self.w.delivered(&seg);
                 self.stack(dst).dev.rx.push_back(frame);
                 moved = true;
@@ -405,8 +413,10 @@ impl Engine for SmolEngine {
         loop {
             self.run_instant();
             let quiet_end = self.w.last_activity.max(start) + SETTLE_QUIET_US;
+            // Nothing in flight either: a delayed frame is waited for.
+            let arrival = self.inflight.keys().next().map_or(0, |k| k.0);
             match self.next_event() {
-                Some(t) if t <= quiet_end => self.w.now = t,
+                Some(t) if t <= quiet_end.max(arrival) => self.w.now = t,
                 _ => {
                     self.w.now = quiet_end;
                     return;
