@@ -195,7 +195,8 @@ pub trait Engine {
     fn now_us(&self) -> u64;
     /// The run is about to start; no blocking call may wait past
     /// `horizon_us` (a call the horizon cuts short returns as the kernel's
-    /// would if the program were killed then, with a note).
+    /// would if the program were killed then, with a note). Segments
+    /// already in flight at the horizon are still delivered to it.
     fn begin(&mut self, _horizon_us: u64) {}
     /// A host sysctl, e.g. `net.ipv4.tcp_fin_timeout` = `5`.
     fn sysctl(&mut self, host: usize, key: &str, value: &str) -> Result<(), EngineError>;

@@ -1021,6 +1021,7 @@ fn explain_rst(
             "close-linger-zero",
             "disconnect",
             "disconnect-reconnect",
+            "disconnect-reconnect-runner-port",
             "disconnect-last-ack-fin-unsent",
         ],
     );
@@ -1094,6 +1095,21 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                         TIME_WAIT (TCP_TIMEWAIT_LEN, 60 s), the other goes from LAST_ACK to \
                         CLOSE."
                 .into();
+            // A FIN retransmitted into TIME_WAIT: tcp_timewait_state_process
+            // answers every copy, because tcp_oow_rate_limited never limits a
+            // segment with end_seq != seq and no SYN, and a FIN is one.
+            let copies = sides[second].fin_count;
+            if copies > 1 {
+                let answers = rp[sf + 1..].iter().filter(|r| r.p.src == *x).count();
+                conn.evidence.push(format!(
+                    "{y} sent its FIN {copies} times and {x} answered {}: {y} sending \
+                     again means the earlier answers did not reach it; in TIME_WAIT every \
+                     copy of the FIN is answered (to tcp_oow_rate_limited a FIN is data, \
+                     so the 500 ms ACK rate limit does not hold the answer back)",
+                    plural(answers as u32, "time")
+                ));
+                add_scenarios(conn, &["timewait-fin-retransmit-acked"]);
+            }
             conn.cannot_tell.push(
                 "whether each FIN came from close(), shutdown(SHUT_WR) or the process \
                  exiting"
@@ -1261,6 +1277,7 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                         "bulk-nonreader-linger",
                         "bulk200k-close",
                         "sndbuf-small-eagain",
+                        "repair-zero-window-probes",
                     ],
                 );
             } else if sides[1].syn.is_none()
@@ -1297,6 +1314,7 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                         "repair-close",
                         "horizon-blocking-recv",
                         "disconnect-reconnect",
+                        "disconnect-reconnect-runner-port",
                         "tw-reconnect-server-timewait",
                     ],
                 );

@@ -154,6 +154,13 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "connect(AF_UNSPEC) then connect() again from the same port: R., then a new connection",
         &[Cause::StillOpen],
     ),
+    row_then(
+        "disconnect-reconnect-runner-port",
+        Cause::LingerZero,
+        "connect(AF_UNSPEC)",
+        "connect(AF_UNSPEC), then connect() without `from`: the bound port again, names by socket",
+        &[Cause::StillOpen],
+    ),
     row(
         "delayed-fin-then-close-unread",
         Cause::UnreadData,
@@ -275,6 +282,12 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "RFC 2525 zero-window with 1 MB: R. over the unread data",
     ),
     row(
+        "repair-zero-window-probes",
+        Cause::ZeroWindowHang,
+        "keeps probing",
+        "TCP_REPAIR on a socket probing a zero window: the probes go on, nothing else is sent",
+    ),
+    row(
         "rfc2525-zero-window",
         Cause::ZeroWindowRst,
         "zero window then RST",
@@ -369,6 +382,12 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         Cause::ZeroWindowHang,
         "keeps probing",
         "small SO_SNDBUF and SO_RCVBUF: 32741-byte sends, EAGAIN, drops beyond rcvbuf",
+    ),
+    row(
+        "timewait-fin-retransmit-acked",
+        Cause::NormalClose,
+        "normal close",
+        "a FIN retransmitted into TIME_WAIT is answered every time (a FIN is data to the ACK rate limit)",
     ),
     row(
         "tw-descriptor-open",

@@ -173,6 +173,12 @@ pub struct LinuxEngine {
     known: Vec<HashSet<String>>,
     /// Per host: name → the 4-tuple it has now.
     key_of: Vec<HashMap<String, Key>>,
+    /// The local port each socket is bound to after a connect() that got
+    /// past bind(): a socket disconnected with connect(AF_UNSPEC) keeps it
+    /// (inet_autobind is not run again; tcp_disconnect keeps a port the
+    /// user bound), so its next connect comes from it, whatever port the
+    /// script's runner offers.
+    bound_port: Vec<HashMap<String, u16>>,
     /// Per host and 4-tuple: the names given, in order, by the calls that
     /// start a connection on it (listen, connect, accept). The i-th
     /// connection born on the 4-tuple (see `births`) has the i-th name.
@@ -290,6 +296,7 @@ impl LinuxEngine {
             max_wait_us,
             known: vec![HashSet::new(); nh],
             key_of: vec![HashMap::new(); nh],
+            bound_port: vec![HashMap::new(); nh],
             bindings: vec![HashMap::new(); nh],
             births: vec![HashMap::new(); nh],
             conn_of_sk: HashMap::new(),
@@ -507,13 +514,15 @@ impl LinuxEngine {
         }
     }
 
-    /// The script's name of connection `conn` on a host's 4-tuple (a
-    /// connection no call named, e.g. one never accepted, takes the last
-    /// name given there).
+    /// The script's name of connection `conn` on a host's 4-tuple. A
+    /// connection no call named (a child the listener made after the
+    /// accepted one on that 4-tuple was gone, and nobody accepted) is
+    /// `unaccepted:PORT`, as on the model: names go by socket, not by
+    /// 4-tuple.
     fn conn_name(&self, h: usize, key: &Key, conn: usize) -> String {
         match self.bindings[h].get(key).and_then(|v| v.get(conn)) {
             Some(n) => n.clone(),
-            None => self.name_for(h, key),
+            None => format!("unaccepted:{}", key.2),
         }
     }
 
@@ -590,14 +599,10 @@ impl LinuxEngine {
         }
     }
 
-    /// The script's name for a host's 4-tuple.
-    /// The name of the newest connection on a host's 4-tuple.
+    /// The script's name of the newest connection on a host's 4-tuple (the
+    /// one /proc lists there now).
     fn name_for(&self, h: usize, key: &Key) -> String {
-        self.bindings[h]
-            .get(key)
-            .and_then(|v| v.last())
-            .cloned()
-            .unwrap_or_else(|| format!("unaccepted:{}", key.2))
+        self.conn_name(h, key, self.newest_conn(h, key))
     }
 
     fn sleep_syncing(&mut self, until_ns: u64) {
@@ -621,7 +626,11 @@ impl LinuxEngine {
     ) -> Result<Cmd, CallOutcome> {
         let name = sock.to_string();
         Ok(match call {
-            Call::Socket => Cmd::Socket { name },
+            Call::Socket => {
+                // A new socket under an old name is not bound yet.
+                self.bound_port[h].remove(&name);
+                Cmd::Socket { name }
+            }
             Call::Listen { port, backlog } => {
                 let key = (*port, Ipv4Addr::UNSPECIFIED, 0);
                 self.bind_name(h, key, &name);
@@ -635,7 +644,7 @@ impl LinuxEngine {
             }
             Call::Connect { port, nonblock, .. } => {
                 let (Some(lport), Some(peer)) = (
-                    ctx.local_port,
+                    self.bound_port[h].get(&name).copied().or(ctx.local_port),
                     ctx.peer_addr.and_then(|a| self.real_of_script(a)),
                 ) else {
                     return Err(CallOutcome::err("EINVAL"));
@@ -811,6 +820,11 @@ impl LinuxEngine {
             let key = (lport, Ipv4Addr::from(a), port);
             self.bind_name(h, key, &new);
             self.known[h].insert(new);
+        }
+        if let (Call::Connect { .. }, Some(key)) = (call, self.key_of[h].get(sock).copied())
+            && !matches!(out.errno.as_deref(), Some("EADDRINUSE" | "EADDRNOTAVAIL"))
+        {
+            self.bound_port[h].insert(sock.to_string(), key.0);
         }
         // A listen() or connect() refused before a socket was born on the
         // 4-tuple names no connection.

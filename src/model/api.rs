@@ -294,7 +294,18 @@ pub fn wait_all(w: &mut World, mut blocked: Vec<(usize, Blocked)>) -> Vec<(usize
         if blocked.is_empty() {
             break;
         }
-        let horizon = w.horizon.max(w.now);
+        // At (or past) the horizon a blocked call still sees the segments
+        // already on the wire and what they cause at once, as a call on
+        // the linux engine does in real time (a connect() made after the
+        // horizon completes its handshake): it is cut only when nothing
+        // is in flight (the wait runs to the next arrival, never to a
+        // timer of its own past the horizon).
+        let mut horizon = w.horizon.max(w.now);
+        if let Some(t) = w.next_arrival()
+            && t >= horizon
+        {
+            horizon = t;
+        }
         let limit = blocked
             .iter()
             .filter_map(|(_, b)| own_deadline(b))

@@ -672,6 +672,11 @@ impl World {
         self.now = self.now.max(self.last_activity + SETTLE_QUIET_US);
     }
 
+    /// When the next segment on the wire arrives, if one is in flight.
+    pub fn next_arrival(&self) -> Option<Time> {
+        self.wire.peek().map(|Reverse((t, _, _))| *t)
+    }
+
     /// Runs until `until`.
     pub fn run_until(&mut self, until: Time) {
         while self.step(until) {}

@@ -813,16 +813,11 @@ pub fn write_xmit(w: &mut World, id: SockId, mss_now: u32, nonagle: u8, push_one
     // tcp_mtu_probe: tcp_mtu_probing is 0.
     let max_segs = tso_segs(w, id, mss_now);
     while !w.sk(id).write_queue.is_empty() {
-        if w.sk(id).repair {
-            // TCP_REPAIR (send queue): "Skip network transmission".
-            let now = w.now;
-            let s = w.sk_mut(id);
-            s.tcp_wstamp = now;
-            s.write_queue[0].mstamp = now;
-            init_tso_segs(&mut s.write_queue[0], mss_now);
-            tcp_event_new_data_sent(w, id);
-            continue;
-        }
+        // tcp_write_xmit skips transmission ("skip network transmission")
+        // only when `tp->repair && tp->repair_queue == TCP_SEND_QUEUE`.
+        // TCP_REPAIR 1 sets repair_queue to TCP_NO_QUEUE and scripts have
+        // no TCP_REPAIR_QUEUE, so a socket in repair mode transmits (and
+        // probes, and retransmits) like any other.
         let mut cwnd_quota = cwnd_test(w.sk(id));
         if cwnd_quota == 0 {
             if push_one == 2 {
@@ -905,14 +900,6 @@ pub fn write_xmit(w: &mut World, id: SockId, mss_now: u32, nonagle: u8, push_one
     }
     let s = w.sk(id);
     s.packets_out == 0 && !s.write_queue.is_empty()
-}
-
-/// `tcp_init_tso_segs`.
-fn init_tso_segs(skb: &mut TxSkb, mss_now: u32) -> u32 {
-    if skb.pcount == 0 || (skb.pcount > 1 && skb.gso_size != mss_now) {
-        return set_skb_tso_segs(skb, mss_now);
-    }
-    skb.pcount
 }
 
 /// `tcp_cwnd_validate` (with `tcp_cwnd_application_limited`).

@@ -278,8 +278,9 @@ pub fn tcp_timewait_state_process(w: &mut World, ti: usize, seg: &Segment) -> Tw
 /// `tcp_timewait_check_oow_rate_limit`.
 fn check_oow_rate_limit(w: &mut World, ti: usize, seg: &Segment, mib: &'static str) -> TwStatus {
     // tcp_oow_rate_limited: "Data packets without SYNs are not likely part
-    // of an ACK loop."
-    if seg.len > 0 && !seg.flags.syn() {
+    // of an ACK loop." The test is end_seq != seq, so a FIN counts as data:
+    // a retransmitted FIN into TIME_WAIT is always answered.
+    if seg.seq_len() > 0 && !seg.flags.syn() {
         return TwStatus::AckOow;
     }
     let Some(t) = w.tws[ti].as_ref() else {
