@@ -221,6 +221,9 @@ pub struct HostProc {
 pub struct NewHost {
     pub proc: HostProc,
     pub tun: OwnedFd,
+    /// A packet socket on the TUN device: the kernel's send time of each
+    /// packet (`sys::tap_create`).
+    pub tap: OwnedFd,
     pub netns: OwnedFd,
     pub tracepoint: Option<(u64, String)>,
     pub reset_tracepoint: Option<(u64, String)>,
@@ -238,12 +241,13 @@ enum Setup<'a> {
 pub fn spawn_new(addr: Ipv4Addr, tracefs: bool, bound: Duration) -> Result<NewHost, String> {
     let (proc, fds, ready) = fork_child(Setup::New { addr, tracefs }, bound)?;
     let mut fds = fds.into_iter();
-    let (Some(tun), Some(netns)) = (fds.next(), fds.next()) else {
-        return Err("host child sent no TUN/netns descriptors".into());
+    let (Some(tun), Some(tap), Some(netns)) = (fds.next(), fds.next(), fds.next()) else {
+        return Err("host child sent no TUN/tap/netns descriptors".into());
     };
     Ok(NewHost {
         proc,
         tun,
+        tap,
         netns,
         tracepoint: ready.tracepoint,
         reset_tracepoint: ready.reset_tracepoint,
@@ -295,8 +299,8 @@ fn fork_child(setup: Setup, bound: Duration) -> Result<(HostProc, Vec<OwnedFd>, 
         return Err(e);
     }
     let fds = if matches!(setup, Setup::New { .. }) {
-        match sys::recv_fds(proc.sock.as_raw_fd(), 2) {
-            Ok(f) if f.len() == 2 => f,
+        match sys::recv_fds(proc.sock.as_raw_fd(), 3) {
+            Ok(f) if f.len() == 3 => f,
             Ok(_) => {
                 proc.kill();
                 return Err("host child sent no TUN/netns descriptors".into());
@@ -422,7 +426,7 @@ fn child_main(parent: libc::pid_t, sock: RawFd, netns: RawFd, setup: &Setup, bou
     // SAFETY: fd 3 is our socket now, owned by this stream.
     let mut s = unsafe { UnixStream::from_raw_fd(3) };
     let mut ready = Ready::default();
-    let mut fds: Option<(OwnedFd, RawFd)> = None;
+    let mut fds: Option<(OwnedFd, OwnedFd, RawFd)> = None;
     let res = match setup {
         Setup::New { addr, tracefs } => {
             setup_new(*addr, *tracefs, &mut ready).map(|f| fds = Some(f))
@@ -444,12 +448,13 @@ fn child_main(parent: libc::pid_t, sock: RawFd, netns: RawFd, setup: &Setup, bou
         unsafe { libc::_exit(1) };
     }
     let _ = write_frame(&mut s, &serde_json::to_vec(&ready).unwrap_or_default());
-    if let Some((tun, ns)) = fds {
-        if sys::send_fds(s.as_raw_fd(), &[tun.as_raw_fd(), ns]).is_err() {
+    if let Some((tun, tap, ns)) = fds {
+        if sys::send_fds(s.as_raw_fd(), &[tun.as_raw_fd(), tap.as_raw_fd(), ns]).is_err() {
             unsafe { libc::_exit(1) };
         }
         // The parent holds its copies now; the program keeps none.
         drop(tun);
+        drop(tap);
         unsafe { libc::close(ns) };
     }
     let mut prog = Program {
@@ -475,7 +480,11 @@ fn child_main(parent: libc::pid_t, sock: RawFd, netns: RawFd, setup: &Setup, bou
     }
 }
 
-fn setup_new(addr: Ipv4Addr, tracefs: bool, ready: &mut Ready) -> Result<(OwnedFd, RawFd), String> {
+fn setup_new(
+    addr: Ipv4Addr,
+    tracefs: bool,
+    ready: &mut Ready,
+) -> Result<(OwnedFd, OwnedFd, RawFd), String> {
     let flags = libc::CLONE_NEWNET | if tracefs { libc::CLONE_NEWNS } else { 0 };
     let unshare = |flags| {
         // SAFETY: unshare of this single-threaded child.
@@ -518,6 +527,7 @@ fn setup_new(addr: Ipv4Addr, tracefs: bool, ready: &mut Ready) -> Result<(OwnedF
     sys::if_up("lo", None, None).map_err(|e| e.to_string())?;
     let tun = sys::tun_create(TUN_NAME).map_err(|e| format!("TUN device: {e}"))?;
     sys::if_up(TUN_NAME, Some(addr), Some(TUN_MTU)).map_err(|e| e.to_string())?;
+    let tap = sys::tap_create(TUN_NAME).map_err(|e| format!("packet socket on {TUN_NAME}: {e}"))?;
     // SAFETY: open(2) of a constant path.
     let ns = unsafe {
         libc::open(
@@ -531,7 +541,7 @@ fn setup_new(addr: Ipv4Addr, tracefs: bool, ready: &mut Ready) -> Result<(OwnedF
             io::Error::last_os_error()
         ));
     }
-    Ok((tun, ns))
+    Ok((tun, tap, ns))
 }
 
 /// Mounts tracefs in this child's private mount namespace if it is not

@@ -234,6 +234,7 @@ impl LinuxEngine {
         let mut procs = Vec::new();
         let mut netns = Vec::new();
         let mut tuns = Vec::new();
+        let mut taps = Vec::new();
         for (i, addr) in real.iter().enumerate() {
             let want_tp = i == 0 && TRACEPOINT.get().is_none();
             let h = host::spawn_new(*addr, want_tp, bound)
@@ -245,6 +246,7 @@ impl LinuxEngine {
             procs.push(h.proc);
             netns.push(h.netns);
             tuns.push(h.tun);
+            taps.push(h.tap);
         }
         let (id, format) = TRACEPOINT.get().ok_or_else(|| {
             EngineError(
@@ -263,6 +265,7 @@ impl LinuxEngine {
         let start_ns = sys::monotonic_ns();
         let relay = Relay::start(
             tuns,
+            taps,
             real.clone(),
             hosts.iter().map(|h| h.addr).collect(),
             hosts.iter().map(|h| h.name.clone()).collect(),

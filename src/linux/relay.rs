@@ -4,8 +4,9 @@
 //!
 //! Being the wire, the relay is also the capture point and the fault
 //! injector: every packet passes through exactly one `read(2)` here, so each
-//! segment is recorded exactly once, stamped when it left its host, in the
-//! order the hosts sent them; `drop`, `delay`, `hold`/`release` and "nothing
+//! segment is recorded exactly once, stamped when its kernel handed it to
+//! the device (a packet socket per TUN device gives that time, see
+//! [`Stamps`]), in the order the hosts sent them; `drop`, `delay`, `hold`/`release` and "nothing
 //! is delivered between calls made together" are decisions about when (or
 //! whether) to `write(2)` a packet on. (This kernel has neither
 //! `CONFIG_NET_SCH_NETEM` nor `CONFIG_NFT_QUEUE`, and a userspace wire
@@ -83,6 +84,7 @@ pub struct Relay {
 impl Relay {
     pub fn start(
         tuns: Vec<OwnedFd>,
+        taps: Vec<OwnedFd>,
         addrs: Vec<Ipv4Addr>,
         script_addrs: Vec<Ipv4Addr>,
         names: Vec<String>,
@@ -120,7 +122,7 @@ impl Relay {
         let (sh, st) = (shared.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("finrst-relay".into())
-            .spawn(move || relay_loop(tuns, wake_r, sh, st))
+            .spawn(move || relay_loop(tuns, taps, wake_r, sh, st))
             .map_err(|e| format!("relay thread: {e}"))?;
         Ok(Relay {
             shared,
@@ -218,14 +220,36 @@ impl Drop for Relay {
     }
 }
 
+/// Puts the calling thread (the wire) in the SCHED_FIFO class. The kernel's
+/// own timers run in softirq context, on time whatever user space does; the
+/// wire is a user thread, and on a loaded 2-CPU machine a normal thread can
+/// wait several milliseconds for a CPU. With two segments out and a tiny
+/// srtt the tail loss probe is due one jiffy after the send
+/// (tcp_schedule_loss_probe: `2 * srtt + TCP_TIMEOUT_MIN_US`, 2 ms, rounded
+/// up to a jiffy), so an ACK the wire holds back 4 ms makes the kernel probe
+/// where the model (whose wire never waits) does not. A real-time wire is
+/// scheduled ahead of every normal thread, and writing a packet into a TUN
+/// device also runs the receiving host's TCP input (tun_get_user ->
+/// netif_rx -> the backlog softirq on return), so both happen on time.
+/// Failing to get the class (no CAP_SYS_NICE, RT throttled to zero in a
+/// container) is not an error: the wire then runs as before.
+fn real_time_priority() {
+    let param = libc::sched_param { sched_priority: 10 };
+    // SAFETY: pid 0 is the calling thread; param is a live struct.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+}
+
 fn relay_loop(
     tuns: Vec<OwnedFd>,
+    taps: Vec<OwnedFd>,
     wake_r: OwnedFd,
     shared: Arc<Mutex<Shared>>,
     stop: Arc<AtomicBool>,
 ) {
+    real_time_priority();
     let mut buf = vec![0u8; 65536 + 64];
     let raw: Vec<RawFd> = tuns.iter().map(|t| t.as_raw_fd()).collect();
+    let mut stamps = Stamps::new(&taps);
     while !stop.load(Ordering::SeqCst) {
         // Sleep until a packet, a wake-up, or the next delayed packet.
         let timeout_ms = {
@@ -252,9 +276,9 @@ fn relay_loop(
             // SAFETY: draining our own pipe into a local buffer.
             while unsafe { libc::read(wake_r.as_raw_fd(), b.as_mut_ptr().cast(), b.len()) } > 0 {}
         }
-        // Read everything every host has sent, host by host; within a host
-        // the order is the order of transmission.
-        drain_all(&raw, &mut buf, &shared, &pfds);
+        // Read everything every host has sent, in the order the kernels
+        // sent it.
+        drain_all(&raw, &mut buf, &shared, &mut stamps);
         // Deliver what is due.
         let due: Vec<InFlight> = {
             let mut s = shared.lock().unwrap();
@@ -283,7 +307,7 @@ fn relay_loop(
             // whatever it answers is queued already: capture it now, before
             // the next delivery, so that the capture order is the order in
             // which the hosts sent.
-            drain_all(&raw, &mut buf, &shared, &[]);
+            drain_all(&raw, &mut buf, &shared, &mut stamps);
             if r < 0 {
                 let e = std::io::Error::last_os_error();
                 shared.lock().unwrap().write_errors.push(format!(
@@ -299,28 +323,101 @@ fn relay_loop(
     }
 }
 
-/// Reads every packet waiting in the hosts' TUN devices (those `ready` says
-/// are readable, or all when `ready` is empty), host by host.
-fn drain_all(raw: &[RawFd], buf: &mut [u8], shared: &Mutex<Shared>, ready: &[libc::pollfd]) {
-    for (h, &fd) in raw.iter().enumerate() {
-        if ready.get(h).is_some_and(|p| p.revents == 0) {
-            continue;
+/// The kernel's send time of each packet, from one packet socket per host
+/// on its TUN device (`sys::tap_create`).
+///
+/// Why: the relay reads the hosts' TUN devices one after the other, so two
+/// packets sent by two hosts before the relay wakes would be captured in
+/// host order, not in the order they were sent. That happens whenever one
+/// timer softirq fires timers of two hosts' sockets (two delayed ACKs due in
+/// the same jiffy: `expire_timers` runs them back to back, the relay sees
+/// both only afterwards). The tap's stamp is taken in dev_queue_xmit_nit,
+/// as the packet is handed to the device, which is also when it enters the
+/// TUN queue; a host's packets reach its tap and its TUN queue in the same
+/// order, so the i-th TUN packet is matched with the oldest tap packet with
+/// the same first bytes.
+struct Stamps {
+    taps: Vec<RawFd>,
+    /// Per host: tap packets read and not yet matched (first bytes, their
+    /// length, the CLOCK_REALTIME stamp).
+    pending: Vec<VecDeque<([u8; sys::TAP_SNAPLEN], usize, u64)>>,
+    /// The last stamp given out (monotonic ns): capture times never go back.
+    last: u64,
+}
+
+impl Stamps {
+    fn new(taps: &[OwnedFd]) -> Stamps {
+        Stamps {
+            taps: taps.iter().map(|t| t.as_raw_fd()).collect(),
+            pending: vec![VecDeque::new(); taps.len()],
+            last: 0,
         }
+    }
+
+    /// When host `h` sent `bytes`, in CLOCK_REALTIME ns, if its tap saw it.
+    fn sent_realtime(&mut self, h: usize, bytes: &[u8]) -> Option<u64> {
+        let fd = *self.taps.get(h)?;
+        let mut b = [0u8; sys::TAP_SNAPLEN];
+        while let Some((n, t)) = sys::tap_read(fd, &mut b) {
+            self.pending[h].push_back((b, n, t));
+        }
+        let want = bytes.len().min(sys::TAP_SNAPLEN);
+        let q = &mut self.pending[h];
+        // A tap packet without its TUN twin (the tap's queue is bounded, the
+        // TUN's too) is skipped; one that never matches is left alone.
+        let i = q
+            .iter()
+            .position(|(p, n, _)| *n == want && p[..want] == bytes[..want])?;
+        let (_, _, t) = q.drain(..=i).next_back()?;
+        (t > 0).then_some(t)
+    }
+}
+
+/// Reads every packet waiting in the hosts' TUN devices and hands them to
+/// [`on_packet`] in the order the hosts sent them: by the kernel's stamp
+/// (see [`Stamps`]), each host's own packets in their TUN order.
+fn drain_all(raw: &[RawFd], buf: &mut [u8], shared: &Mutex<Shared>, stamps: &mut Stamps) {
+    let mut batch: Vec<VecDeque<(u64, Vec<u8>)>> = vec![VecDeque::new(); raw.len()];
+    let offset = sys::realtime_offset_ns();
+    let mut any = false;
+    for (h, &fd) in raw.iter().enumerate() {
         loop {
             // SAFETY: reading into our buffer from a non-blocking TUN fd.
             let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
             if n <= 0 {
                 break;
             }
+            let bytes = buf[..n as usize].to_vec();
             let now = sys::monotonic_ns();
-            let mut s = shared.lock().unwrap();
-            on_packet(&mut s, h, &buf[..n as usize], now);
+            let sent = stamps
+                .sent_realtime(h, &bytes)
+                .map(|t| (t as i64 - offset).max(0) as u64)
+                .filter(|&t| t <= now)
+                .unwrap_or(now);
+            batch[h].push_back((sent, bytes));
+            any = true;
         }
+    }
+    if !any {
+        return;
+    }
+    let now = sys::monotonic_ns();
+    let mut s = shared.lock().unwrap();
+    // Merge the hosts' queues by send time (a tie goes to the lower host).
+    while let Some(h) = (0..batch.len())
+        .filter(|&h| !batch[h].is_empty())
+        .min_by_key(|&h| batch[h][0].0)
+    {
+        let (sent, bytes) = batch[h].pop_front().unwrap_or_default();
+        let sent = sent.max(stamps.last);
+        stamps.last = sent;
+        on_packet(&mut s, h, &bytes, sent, now);
     }
 }
 
-/// Records one packet from host `h` and decides its fate.
-fn on_packet(s: &mut Shared, h: usize, bytes: &[u8], now: u64) {
+/// Records one packet from host `h`, sent at `sent` and read at `now`
+/// (monotonic ns), and decides its fate.
+fn on_packet(s: &mut Shared, h: usize, bytes: &[u8], sent: u64, now: u64) {
     if bytes.len() < 20 || bytes[0] >> 4 != 4 {
         return; // not IPv4 (IPv6 is disabled; nothing else is expected)
     }
@@ -362,7 +459,7 @@ fn on_packet(s: &mut Shared, h: usize, bytes: &[u8], now: u64) {
                 q.pop_front();
             }
         }
-        let time_us = now.saturating_sub(s.start_ns) / 1000;
+        let time_us = sent.saturating_sub(s.start_ns) / 1000;
         let (addrs, sa, names) = (&s.addrs, &s.script_addrs, &s.names);
         let name_of = |a: Ipv4Addr| match addrs.iter().position(|x| *x == a) {
             Some(i) => names[i].clone(),

@@ -276,3 +276,167 @@ pub fn effective_caps() -> u64 {
 
 pub const CAP_NET_ADMIN: u32 = 12;
 pub const CAP_SYS_ADMIN: u32 = 21;
+
+/// `PACKET_OUTGOING` (`<linux/if_packet.h>`): a packet this host sent.
+const PACKET_OUTGOING: u32 = 4;
+/// `SKF_AD_PKTTYPE` (`<linux/filter.h>`): the ancillary load of pkt_type.
+const SKF_AD_PKTTYPE: i32 = 4;
+/// Bytes kept of each packet a tap sees: an IPv4 header and a TCP header
+/// with every option (20 + 60), rounded up. Enough to tell packets apart.
+pub const TAP_SNAPLEN: usize = 96;
+
+/// A packet socket on interface `ifname` that sees what this namespace
+/// sends out of it, each packet's first [`TAP_SNAPLEN`] bytes stamped by the
+/// kernel (`SO_TIMESTAMPNS`: CLOCK_REALTIME, taken in dev_queue_xmit_nit
+/// when the packet is handed to the device). A classic BPF filter keeps
+/// only `PACKET_OUTGOING` packets and cuts them at the snap length, so the
+/// packets the relay writes in, and bulk payloads, cost nothing.
+pub fn tap_create(ifname: &str) -> io::Result<OwnedFd> {
+    let cname = std::ffi::CString::new(ifname).map_err(io::Error::other)?;
+    // SAFETY: if_nametoindex reads a C string.
+    let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+    if ifindex == 0 {
+        return Err(os_err(&format!("if_nametoindex {ifname}")));
+    }
+    // Protocol 0: nothing is received before the filter is in place and
+    // bind() names the protocol and the interface.
+    // SAFETY: plain socket(2); the fd is owned right away.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    let fd = unsafe { OwnedFd::from_raw_fd(cvt(fd, "socket(AF_PACKET)")?) };
+    let mut prog = [
+        // A = skb->pkt_type
+        libc::sock_filter {
+            code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16,
+            jt: 0,
+            jf: 0,
+            k: (libc::SKF_AD_OFF + SKF_AD_PKTTYPE) as u32,
+        },
+        // if A == PACKET_OUTGOING keep TAP_SNAPLEN bytes, else drop
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: PACKET_OUTGOING,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: TAP_SNAPLEN as u32,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_mut_ptr(),
+    };
+    let setopt = |level: i32, name: i32, val: *const libc::c_void, len: usize, what: &str| {
+        // SAFETY: val points at `len` live bytes of the option's type.
+        cvt(
+            unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, val, len as libc::socklen_t) },
+            what,
+        )
+    };
+    setopt(
+        libc::SOL_SOCKET,
+        libc::SO_ATTACH_FILTER,
+        (&fprog as *const libc::sock_fprog).cast(),
+        std::mem::size_of::<libc::sock_fprog>(),
+        "SO_ATTACH_FILTER",
+    )?;
+    let one: libc::c_int = 1;
+    setopt(
+        libc::SOL_SOCKET,
+        libc::SO_TIMESTAMPNS,
+        (&one as *const libc::c_int).cast(),
+        std::mem::size_of::<libc::c_int>(),
+        "SO_TIMESTAMPNS",
+    )?;
+    // A bulk burst can put thousands of packets in the queue before the
+    // relay reads it; as root the limit can be raised past rmem_max.
+    let rcvbuf: libc::c_int = 64 << 20;
+    let _ = setopt(
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUFFORCE,
+        (&rcvbuf as *const libc::c_int).cast(),
+        std::mem::size_of::<libc::c_int>(),
+        "SO_RCVBUFFORCE",
+    );
+    // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
+    let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sll.sll_family = libc::AF_PACKET as u16;
+    sll.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
+    sll.sll_ifindex = ifindex as i32;
+    // SAFETY: bind(2) with a live sockaddr_ll of the stated size.
+    cvt(
+        unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&sll as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        },
+        "bind(AF_PACKET)",
+    )?;
+    Ok(fd)
+}
+
+/// Reads one packet from a tap without blocking: its first bytes (into
+/// `buf`, at most [`TAP_SNAPLEN`]) and the kernel's CLOCK_REALTIME stamp in
+/// ns. `None` when the queue is empty.
+pub fn tap_read(fd: RawFd, buf: &mut [u8; TAP_SNAPLEN]) -> Option<(usize, u64)> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // Room for one SCM_TIMESTAMPNS (a struct timespec) and then some.
+    let mut cbuf = [0u64; 16];
+    // SAFETY: msghdr is plain data; zeroed is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&cbuf);
+    // SAFETY: recvmsg into live buffers described by msg.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        return None;
+    }
+    let mut stamp = 0;
+    // SAFETY: walking the control messages the kernel wrote into cbuf.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                stamp = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Some(((n as usize).min(TAP_SNAPLEN), stamp))
+}
+
+/// CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns: turns a tap's stamp into the
+/// clock the relay and the tracepoints use.
+pub fn realtime_offset_ns() -> i64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    let real = ts.tv_sec * 1_000_000_000 + ts.tv_nsec;
+    real - monotonic_ns() as i64
+}
