@@ -411,13 +411,13 @@ fn drain_all(raw: &[RawFd], buf: &mut [u8], shared: &Mutex<Shared>, stamps: &mut
         let (sent, bytes) = batch[h].pop_front().unwrap_or_default();
         let sent = sent.max(stamps.last);
         stamps.last = sent;
-        on_packet(&mut s, h, &bytes, sent, now);
+        on_packet(&mut s, h, bytes, sent, now);
     }
 }
 
 /// Records one packet from host `h`, sent at `sent` and read at `now`
 /// (monotonic ns), and decides its fate.
-fn on_packet(s: &mut Shared, h: usize, bytes: &[u8], sent: u64, now: u64) {
+fn on_packet(s: &mut Shared, h: usize, bytes: Vec<u8>, sent: u64, now: u64) {
     if bytes.len() < 20 || bytes[0] >> 4 != 4 {
         return; // not IPv4 (IPv6 is disabled; nothing else is expected)
     }
@@ -465,7 +465,7 @@ fn on_packet(s: &mut Shared, h: usize, bytes: &[u8], sent: u64, now: u64) {
             Some(i) => names[i].clone(),
             None => a.to_string(),
         };
-        match Segment::decode_ipv4(bytes, time_us, &name_of) {
+        match Segment::decode_ipv4(&bytes, time_us, &name_of) {
             Ok(mut seg) => {
                 // Back to the script's addresses: the run's real ones are
                 // only there to keep parallel runs apart.
@@ -494,12 +494,12 @@ fn on_packet(s: &mut Shared, h: usize, bytes: &[u8], sent: u64, now: u64) {
         return;
     }
     if hold {
-        s.held[h].push((dst, bytes.to_vec()));
+        s.held[h].push((dst, bytes));
         return;
     }
     s.in_flight.push(InFlight {
         due_ns: now + delay_ns,
         dst,
-        bytes: bytes.to_vec(),
+        bytes,
     });
 }
