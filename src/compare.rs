@@ -310,6 +310,23 @@ pub fn compare_file(
     opts: &RunOptions,
     horizon_us: Option<u64>,
 ) -> Result<Comparison, crate::Error> {
+    // A real-time engine makes its calls when the virtual-time engine made
+    // them (see RunOptions::schedule): the comparison is then about what
+    // each stack does, not about how late a real run's steps fall.
+    let follow = |first: &crate::trace::Trace| RunOptions {
+        schedule: Some(first.step_times_us.clone().into()),
+        ..opts.clone()
+    };
+    if !opts.own_clock && !a.real_time() && b.real_time() {
+        let ta = run_file(path, a, opts, horizon_us)?;
+        let tb = run_file(path, b, &follow(&ta), horizon_us)?;
+        return Ok(compare(&ta, &tb));
+    }
+    if !opts.own_clock && a.real_time() && !b.real_time() {
+        let tb = run_file(path, b, opts, horizon_us)?;
+        let ta = run_file(path, a, &follow(&tb), horizon_us)?;
+        return Ok(compare(&ta, &tb));
+    }
     let ta = run_file(path, a, opts, horizon_us)?;
     let tb = run_file(path, b, opts, horizon_us)?;
     Ok(compare(&ta, &tb))

@@ -73,6 +73,20 @@ pub struct RunOptions {
     /// `--engine smoltcp-tap`: the host that runs on smoltcp (the other
     /// runs on the kernel); `None` means the first host.
     pub tap_host: Option<String>,
+    /// When each step begins (µs of the engine's clock, one entry per step
+    /// run, then one for the end), taken from another engine's run
+    /// ([`crate::trace::Trace::step_times_us`]). With a schedule the runner
+    /// does not settle or wait by this engine's own clock: it lets time
+    /// pass until the next step is due. `compare`, `conform` and `fuzz`
+    /// give the real kernel the model's schedule, so that both engines make
+    /// each call at the same moment and a timer that falls a few
+    /// milliseconds after a call does so on both (the kernel's own settle
+    /// runs late by its call overhead, tens of milliseconds over a script).
+    pub schedule: Option<std::sync::Arc<[u64]>>,
+    /// `compare --own-clock`: a real-time engine compared with a
+    /// virtual-time one settles by its own clock instead of following the
+    /// virtual engine's schedule.
+    pub own_clock: bool,
 }
 
 impl Default for RunOptions {
@@ -82,6 +96,8 @@ impl Default for RunOptions {
             policy: Policy::Linux,
             keep_payload: true,
             tap_host: None,
+            schedule: None,
+            own_clock: false,
         }
     }
 }
@@ -220,6 +236,14 @@ pub trait Engine {
     fn settle(&mut self);
     /// Lets `us` of time pass, running everything that happens meanwhile.
     fn wait(&mut self, us: u64);
+    /// Lets time pass until the engine's clock reads `us` (nothing if it
+    /// is there already): how a run on a schedule reaches its next step.
+    fn advance_to(&mut self, us: u64) {
+        let now = self.now_us();
+        if us > now {
+            self.wait(us - now);
+        }
+    }
     /// The TCP state of a socket by name (`CLOSE` once it is gone); `None`
     /// if the host never had a socket of that name.
     fn state(&mut self, host: usize, sock: &str) -> Option<String>;

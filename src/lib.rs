@@ -45,6 +45,12 @@ pub enum EngineKind {
 }
 
 impl EngineKind {
+    /// Whether the engine runs in real time (its step times come from a
+    /// real clock, not a virtual one).
+    pub fn real_time(self) -> bool {
+        matches!(self, EngineKind::Linux | EngineKind::SmoltcpTap)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             EngineKind::Model => "model",

@@ -253,6 +253,8 @@ fn run(a: RunArgs) -> ExitCode {
         policy: a.policy,
         keep_payload: true,
         tap_host: a.tap_host.clone(),
+        schedule: None,
+        own_clock: false,
     };
     let mut failed = false;
     for (i, f) in a.files.iter().enumerate() {

@@ -80,6 +80,10 @@ struct Runner<'a> {
     /// The text of each step's last call (by the step's address; the
     /// script outlives the run).
     shown: HashMap<usize, (Call, String)>,
+    /// Another engine's step times to follow ([`RunOptions::schedule`]).
+    schedule: Option<std::sync::Arc<[u64]>>,
+    /// This run's own step times ([`Trace::step_times_us`]).
+    times: Vec<u64>,
 }
 
 /// Runs a script on an engine to the end (or the horizon).
@@ -126,6 +130,8 @@ fn run_into<'a>(
         sink,
         rel: Relative::default(),
         shown: HashMap::new(),
+        schedule: opts.schedule.clone(),
+        times: Vec::new(),
     };
     let head = Head {
         scenario: script.name(),
@@ -145,6 +151,7 @@ fn run_into<'a>(
     for step in &script.steps {
         r.step(step)?;
     }
+    r.begin_step();
     let fin = r.engine.finish(horizon);
     r.mark_step();
     let mut counters = BTreeMap::new();
@@ -174,6 +181,7 @@ fn run_into<'a>(
         end_us: fin.end_us,
         expectations_checked: r.checked,
         failures: r.failures,
+        step_times_us: r.times,
     })
 }
 
@@ -209,7 +217,34 @@ impl Runner<'_> {
         }
     }
 
+    /// A step (or the run's end) begins: on a schedule, when it is due.
+    fn begin_step(&mut self) {
+        if let Some(&t) = self.schedule.as_ref().and_then(|s| s.get(self.times.len())) {
+            self.engine.advance_to(t);
+        }
+        self.times.push(self.engine.now_us());
+    }
+
+    /// Whether the next step's time comes from the schedule (then this
+    /// engine neither settles nor waits by its own clock).
+    fn on_schedule(&self) -> bool {
+        self.schedule
+            .as_ref()
+            .is_some_and(|s| self.times.len() < s.len())
+    }
+
+    /// Between steps the network settles, unless the schedule says when
+    /// the next step is.
+    fn settle(&mut self) {
+        if !self.on_schedule() {
+            self.engine.settle();
+        }
+    }
+
     fn step(&mut self, step: &Step) -> Result<(), RunError> {
+        if !matches!(step.kind, StepKind::Repeat { .. }) {
+            self.begin_step();
+        }
         if !matches!(step.kind, StepKind::Expect(_) | StepKind::Repeat { .. }) {
             self.mark_step();
         }
@@ -218,7 +253,7 @@ impl Runner<'_> {
                 let (h, name, call, ctx) = self.resolve(step, c)?;
                 let out = self.engine.call(h, &name, &call, &ctx);
                 self.record(step, c, &name, &call, out);
-                self.engine.settle();
+                self.settle();
             }
             StepKind::Together(steps) => {
                 let mut resolved = Vec::new();
@@ -235,7 +270,7 @@ impl Runner<'_> {
                 {
                     self.record(s, c, name, call, out);
                 }
-                self.engine.settle();
+                self.settle();
             }
             StepKind::Repeat { count, steps } => {
                 for _ in 0..*count {
@@ -244,7 +279,11 @@ impl Runner<'_> {
                     }
                 }
             }
-            StepKind::Wait { us } => self.engine.wait(*us),
+            StepKind::Wait { us } => {
+                if !self.on_schedule() {
+                    self.engine.wait(*us);
+                }
+            }
             StepKind::Sysctl { host, key, value } => {
                 let h = self.host(host);
                 self.engine
@@ -258,7 +297,7 @@ impl Runner<'_> {
             StepKind::Release { host } => {
                 let h = self.host(host);
                 self.engine.release(h)?;
-                self.engine.settle();
+                self.settle();
             }
             StepKind::Expect(e) => self.expect(step, e)?,
         }

@@ -98,6 +98,10 @@ pub struct Trace {
     pub end_us: u64,
     pub expectations_checked: usize,
     pub failures: Vec<Failure>,
+    /// The engine's clock (µs) when each step began, in the order the steps
+    /// ran (a repeat's body once per round), then when the run's end began:
+    /// the schedule another engine can be run on ([`crate::engine::RunOptions::schedule`]).
+    pub step_times_us: Vec<u64>,
 }
 
 /// Formats microseconds as tcpdump's `seconds.micros`.

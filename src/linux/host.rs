@@ -119,8 +119,14 @@ pub enum Cmd {
     },
     Send {
         name: String,
-        /// Hex of the bytes (compact in JSON).
+        /// Hex of the bytes (compact in JSON), for `send "text"`.
         data: String,
+        /// For `send N`: the host writes N bytes of the `a..z` pattern
+        /// itself. A megabyte sent as hex through JSON took tens of
+        /// milliseconds, long enough to move the call against the
+        /// kernel's timers.
+        #[serde(default)]
+        count: Option<u32>,
         flags: i32,
     },
     Recv {
@@ -189,12 +195,24 @@ struct Ready {
 }
 
 pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(2 * b.len());
+    for &x in b {
+        s.push(DIGITS[(x >> 4) as usize] as char);
+        s.push(DIGITS[(x & 15) as usize] as char);
+    }
+    s
 }
 
+/// The bytes of a hex string; a pair that is not hex is skipped (the
+/// strings come from `hex`, on the other end of our own socket).
 pub fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .filter_map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
+    fn nibble(c: u8) -> Option<u8> {
+        (c as char).to_digit(16).map(|d| d as u8)
+    }
+    s.as_bytes()
+        .chunks_exact(2)
+        .filter_map(|p| Some(nibble(p[0])? << 4 | nibble(p[1])?))
         .collect()
 }
 
@@ -781,9 +799,17 @@ impl Program {
                         ..Default::default()
                     }
                 }
-                Cmd::Send { name, data, flags } => {
+                Cmd::Send {
+                    name,
+                    data,
+                    count,
+                    flags,
+                } => {
                     let fd = self.fd(&name)?;
-                    let b = unhex(&data);
+                    let b = match count {
+                        Some(n) => crate::script::Data::Count(n).bytes(),
+                        None => unhex(&data),
+                    };
                     res(libc::send(fd, b.as_ptr().cast(), b.len(), flags))
                 }
                 Cmd::Recv { name, len, flags } => {

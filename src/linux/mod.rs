@@ -74,7 +74,7 @@ use crate::engine::{
     CallCtx, CallOutcome, Engine, EngineError, Finish, HostSpec, OpenConn, RunOptions,
     SETTLE_QUIET_US, StateChange,
 };
-use crate::script::{COUNTER_NAMES, Call, Fault, GetOpt, How, SockOpt};
+use crate::script::{COUNTER_NAMES, Call, Data, Fault, GetOpt, How, SockOpt};
 use crate::segment::Segment;
 use host::{Cmd, HostProc, Reply};
 use relay::Relay;
@@ -262,7 +262,19 @@ impl LinuxEngine {
             ),
             _ => None,
         };
-        let start_ns = sys::monotonic_ns();
+        // The run's time 0 is a tick: the kernel's jiffies advance at
+        // multiples of TICK_NSEC of CLOCK_MONOTONIC (tick_init_jiffy_update
+        // aligns the first tick so), and the model's jiffies are its clock
+        // divided by 4 ms. Starting on a tick puts both engines' jiffy
+        // boundaries at the same script times, so a timer armed at the
+        // same script time fires at the same script time on both.
+        let tick = crate::model::sock::JIFFY_US * 1000;
+        let start_ns = sys::monotonic_ns().div_ceil(tick) * tick;
+        while sys::monotonic_ns() < start_ns {
+            std::thread::sleep(Duration::from_nanos(
+                start_ns.saturating_sub(sys::monotonic_ns()),
+            ));
+        }
         let relay = Relay::start(
             tuns,
             taps,
@@ -678,10 +690,19 @@ impl LinuxEngine {
                 if flags.dontwait {
                     f |= libc::MSG_DONTWAIT;
                 }
-                Cmd::Send {
-                    name,
-                    data: host::hex(&data.bytes()),
-                    flags: f,
+                match data {
+                    Data::Count(n) => Cmd::Send {
+                        name,
+                        data: String::new(),
+                        count: Some(*n),
+                        flags: f,
+                    },
+                    Data::Bytes(b) => Cmd::Send {
+                        name,
+                        data: host::hex(b),
+                        count: None,
+                        flags: f,
+                    },
                 }
             }
             Call::Recv { len, flags } => {
