@@ -313,18 +313,15 @@ pub fn compare_file(
     // A real-time engine makes its calls when the virtual-time engine made
     // them (see RunOptions::schedule): the comparison is then about what
     // each stack does, not about how late a real run's steps fall.
-    let follow = |first: &crate::trace::Trace| RunOptions {
-        schedule: Some(first.step_times_us.clone().into()),
-        ..opts.clone()
-    };
-    if !opts.own_clock && !a.real_time() && b.real_time() {
-        let ta = run_file(path, a, opts, horizon_us)?;
-        let tb = run_file(path, b, &follow(&ta), horizon_us)?;
-        return Ok(compare(&ta, &tb));
-    }
-    if !opts.own_clock && a.real_time() && !b.real_time() {
-        let tb = run_file(path, b, opts, horizon_us)?;
-        let ta = run_file(path, a, &follow(&tb), horizon_us)?;
+    if !opts.own_clock && a.real_time() != b.real_time() {
+        let (lead, follower) = if a.real_time() { (b, a) } else { (a, b) };
+        let tl = run_file(path, lead, opts, horizon_us)?;
+        let on_schedule = RunOptions {
+            schedule: Some(tl.step_times_us.clone().into()),
+            ..opts.clone()
+        };
+        let tf = run_file(path, follower, &on_schedule, horizon_us)?;
+        let (ta, tb) = if a.real_time() { (tf, tl) } else { (tl, tf) };
         return Ok(compare(&ta, &tb));
     }
     let ta = run_file(path, a, opts, horizon_us)?;
