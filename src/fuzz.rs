@@ -381,6 +381,7 @@ pub fn run_text(
     text: &str,
     a: EngineKind,
     b: EngineKind,
+    opts: &RunOptions,
 ) -> Outcome {
     let path = dir.join(file);
     if let Err(e) = std::fs::write(&path, text) {
@@ -388,7 +389,7 @@ pub fn run_text(
     }
     let p = path.to_string_lossy().to_string();
     let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        compare_file(&p, a, b, &RunOptions::default(), None)
+        compare_file(&p, a, b, opts, None)
     }));
     match got {
         Ok(Ok(c)) if c.identical() => Outcome::Identical,
@@ -477,8 +478,8 @@ fn simpler(line: &str) -> Vec<String> {
 pub fn shrink(
     sc: &Scenario,
     first: &str,
-    a: EngineKind,
-    b: EngineKind,
+    (a, b): (EngineKind, EngineKind),
+    opts: &RunOptions,
     dir: &std::path::Path,
     jobs: usize,
     budget: usize,
@@ -528,7 +529,7 @@ pub fn shrink(
         let texts: Vec<(usize, String)> = cands.iter().map(|c| c.to_sim()).enumerate().collect();
         let tag = format!("{}", std::process::id());
         let outs = par_map(&texts, jobs, &|(k, t)| {
-            run_text(dir, &format!("shrink-{tag}-{k}.sim"), t, a, b)
+            run_text(dir, &format!("shrink-{tag}-{k}.sim"), t, a, b, opts)
         });
         let hit = outs.iter().position(|o| matches!(o, Outcome::Differs(_)));
         for k in 0..texts.len() {
@@ -588,21 +589,22 @@ mod tests {
             &sc.to_sim(),
             EngineKind::Model,
             EngineKind::Smoltcp,
+            &RunOptions::default(),
         ) else {
             panic!("model and smoltcp agree on {}", sc.to_sim());
         };
         let (small, why, _) = shrink(
             &sc,
             &first,
-            EngineKind::Model,
-            EngineKind::Smoltcp,
+            (EngineKind::Model, EngineKind::Smoltcp),
+            &RunOptions::default(),
             &dir,
             2,
             400,
         );
         assert!(small.steps.len() < sc.steps.len(), "{}", small.to_sim());
         assert!(matches!(
-            run_text(&dir, "b.sim", &small.to_sim(), EngineKind::Model, EngineKind::Smoltcp),
+            run_text(&dir, "b.sim", &small.to_sim(), EngineKind::Model, EngineKind::Smoltcp, &RunOptions::default()),
             Outcome::Differs(w) if w == why
         ));
         let _ = std::fs::remove_dir_all(&dir);
@@ -614,7 +616,15 @@ mod tests {
         let sc = Gen::scenario(7, 3);
         let dir = std::env::temp_dir().join(format!("finrst-fuzz-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let (small, _, runs) = shrink(&sc, "x", EngineKind::Model, EngineKind::Model, &dir, 2, 50);
+        let (small, _, runs) = shrink(
+            &sc,
+            "x",
+            (EngineKind::Model, EngineKind::Model),
+            &RunOptions::default(),
+            &dir,
+            2,
+            50,
+        );
         assert_eq!(small, sc);
         assert!(runs > 0);
         let _ = std::fs::remove_dir_all(&dir);

@@ -150,6 +150,12 @@ struct CompareArgs {
     /// Stop each run at this time (e.g. 90s); overrides the script's horizon.
     #[arg(long, value_parser = parse_horizon)]
     horizon: Option<u64>,
+    /// Run the real-time engine on its own clock: by default it makes each
+    /// call at the script time the virtual-time engine made it (see the
+    /// book's "One clock for both engines"), so the two are compared on
+    /// one timeline.
+    #[arg(long)]
+    own_clock: bool,
 }
 
 #[derive(clap::Args)]
@@ -166,6 +172,12 @@ struct ConformArgs {
     /// Scenarios run at the same time (real-kernel runs mostly wait).
     #[arg(long, default_value_t = 16)]
     jobs: usize,
+    /// Run the real-time engine on its own clock: by default it makes each
+    /// call at the script time the virtual-time engine made it (see the
+    /// book's "One clock for both engines"), so the two are compared on
+    /// one timeline.
+    #[arg(long)]
+    own_clock: bool,
 }
 
 #[derive(clap::Args)]
@@ -198,6 +210,12 @@ struct FuzzArgs {
     /// other scenario is identical.
     #[arg(long)]
     known: Option<String>,
+    /// Run the real-time engine on its own clock: by default it makes each
+    /// call at the script time the virtual-time engine made it (see the
+    /// book's "One clock for both engines"), so the two are compared on
+    /// one timeline.
+    #[arg(long)]
+    own_clock: bool,
 }
 
 #[derive(clap::Args)]
@@ -517,7 +535,10 @@ fn compare(a: CompareArgs) -> ExitCode {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let opts = RunOptions::default();
+    let opts = RunOptions {
+        own_clock: a.own_clock,
+        ..RunOptions::default()
+    };
     let mut all_same = true;
     let mut json = Vec::new();
     for f in &a.files {
@@ -578,6 +599,10 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
             }
         },
     };
+    let opts = RunOptions {
+        own_clock: a.own_clock,
+        ..RunOptions::default()
+    };
     let scenarios: Vec<_> = (0..a.count).map(|i| Gen::scenario(a.seed, i)).collect();
     if a.keep_all {
         for s in &scenarios {
@@ -587,7 +612,14 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
     let bar =
         std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| progress_bar(a.count, "fuzz"));
     let outcomes = par_map(&scenarios, a.jobs, &|s| {
-        let o = run_text(&work, &format!("{}.sim", s.name), &s.to_sim(), ea, eb);
+        let o = run_text(
+            &work,
+            &format!("{}.sim", s.name),
+            &s.to_sim(),
+            ea,
+            eb,
+            &opts,
+        );
         if let Some(b) = &bar {
             b.inc(1);
         }
@@ -611,7 +643,14 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
         .partition(|&&i| known.contains(&scenarios[i].name));
     let run_again = |&i: &usize| {
         let s = &scenarios[i];
-        run_text(&work, &format!("{}-again.sim", s.name), &s.to_sim(), ea, eb)
+        run_text(
+            &work,
+            &format!("{}-again.sim", s.name),
+            &s.to_sim(),
+            ea,
+            eb,
+            &opts,
+        )
     };
     let mut unstable = vec![false; scenarios.len()];
     // A new difference gets two lone reruns: it counts only if it comes
@@ -649,7 +688,7 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
             }
             Outcome::Differs(first) => {
                 let (small, why, runs) = if a.shrink_budget > 0 {
-                    shrink(s, first, ea, eb, &work, a.jobs, a.shrink_budget)
+                    shrink(s, first, (ea, eb), &opts, &work, a.jobs, a.shrink_budget)
                 } else {
                     (s.clone(), first.clone(), 0)
                 };
@@ -715,13 +754,22 @@ fn conform(a: ConformArgs) -> ExitCode {
     };
     let bar = std::io::IsTerminal::is_terminal(&std::io::stderr())
         .then(|| progress_bar(files.len() as u64, "conform"));
-    let rows =
-        finrst::compare::conform_with(&files, ea, eb, &RunOptions::default(), a.jobs, &|r| {
+    let rows = finrst::compare::conform_with(
+        &files,
+        ea,
+        eb,
+        &RunOptions {
+            own_clock: a.own_clock,
+            ..RunOptions::default()
+        },
+        a.jobs,
+        &|r| {
             if let Some(b) = &bar {
                 b.set_message(r.scenario.clone());
                 b.inc(1);
             }
-        });
+        },
+    );
     if let Some(b) = &bar {
         b.finish_and_clear();
     }

@@ -195,6 +195,67 @@ fn fin_handshake_ends_in_time_wait_and_the_cut_is_said() {
     );
 }
 
+/// `RunOptions::schedule`: given a schedule, the kernel engine makes each
+/// call no earlier than the script time the schedule says, however soon it
+/// would have been ready by its own clock (here the model's times pushed
+/// 200 ms later per step, far later than the kernel would settle), and the
+/// segments stay the model's.
+#[test]
+fn the_kernel_engine_follows_a_given_schedule() {
+    let Some(_g) = root() else { return };
+    let f = "sim/close-unread-rst.sim";
+    let model = run_file(f, EngineKind::Model, &RunOptions::default(), None).unwrap();
+    let sched: Vec<u64> = model
+        .step_times_us
+        .iter()
+        .enumerate()
+        .map(|(k, t)| t + 200_000 * (k as u64 + 1))
+        .collect();
+    assert!(sched.len() >= 6, "{:?}", model.step_times_us);
+    let opts = RunOptions {
+        schedule: Some(sched.clone().into()),
+        ..RunOptions::default()
+    };
+    let t = run_file(f, EngineKind::Linux, &opts, None).unwrap();
+    no_failures(&t);
+    assert_eq!(
+        t.step_times_us.len(),
+        sched.len(),
+        "{:?} vs {:?}",
+        t.step_times_us,
+        sched
+    );
+    for (k, (got, due)) in t.step_times_us.iter().zip(&sched).enumerate() {
+        assert!(
+            got >= due,
+            "step {k} began at {got} µs, before its scheduled {due} µs"
+        );
+    }
+    assert_eq!(wire(&t), wire(&model), "{}", t.to_text());
+}
+
+/// `--own-clock`: the kernel settles by its own clock, and a scenario
+/// whose outcome does not hang on a timer comes out the same either way.
+#[test]
+fn compare_on_the_kernels_own_clock_and_on_the_shared_one() {
+    let Some(_g) = root() else { return };
+    for own_clock in [false, true] {
+        let opts = RunOptions {
+            own_clock,
+            ..RunOptions::default()
+        };
+        let c = finrst::compare::compare_file(
+            "sim/close-unread-rst.sim",
+            EngineKind::Model,
+            EngineKind::Linux,
+            &opts,
+            None,
+        )
+        .unwrap();
+        assert!(c.identical(), "own_clock {own_clock}: {}", c.diff_text());
+    }
+}
+
 #[test]
 fn linger_zero_and_faults() {
     let Some(_serial) = root() else {
