@@ -508,6 +508,7 @@ fn explain_rst(
             ));
             conn.cannot_tell
                 .push("whether a program ever listened there, or a firewall answered".into());
+            add_scenarios(conn, &["disconnect-listener"]);
             return;
         }
         if ans.p.flags.syn() && ans.p.flags.ack() && !with_ack {
@@ -934,7 +935,14 @@ fn explain_rst(
                 .into(),
         );
         conn.cannot_tell.push(CANNOT_CLOSE_OR_EXIT.into());
-        add_scenarios(conn, &["linger2-negative-fin-wait2", "seed003-linger-zero"]);
+        add_scenarios(
+            conn,
+            &[
+                "linger2-negative-fin-wait2",
+                "seed003-linger-zero",
+                "disconnect-fin-wait2",
+            ],
+        );
         return;
     }
     // Nothing received, nothing sent by the resetting side, and it is the
@@ -1124,6 +1132,7 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                         "tw-descriptor-open",
                         "tw-own-port-eaddrinuse",
                         "tw-reconnect-server-timewait",
+                        "tw-fin-timeout-ignored",
                     ],
                 );
             }
@@ -1135,6 +1144,7 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                     "tw-descriptor-open",
                     "tw-own-port-eaddrinuse",
                     "tw-reconnect-server-timewait",
+                    "tw-fin-timeout-ignored",
                     "close-fin-handshake",
                     "bulk-repeat-close",
                 ],
@@ -1315,7 +1325,9 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                         "horizon-blocking-recv",
                         "disconnect-reconnect",
                         "disconnect-reconnect-runner-port",
+                        "disconnect-fin-wait2",
                         "tw-reconnect-server-timewait",
+                        "tw-fin-timeout-ignored",
                     ],
                 );
             }

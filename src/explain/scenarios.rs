@@ -135,6 +135,13 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "connect(AF_UNSPEC)",
         "connect(AF_UNSPEC): tcp_disconnect sends R.",
     ),
+    row_then(
+        "disconnect-fin-wait2",
+        Cause::AbortAfterFin,
+        "SO_LINGER {1, 0}",
+        "connect(AF_UNSPEC) in FIN_WAIT2: R. after the FIN (seq counts it), then a reconnect",
+        &[Cause::StillOpen],
+    ),
     row(
         "disconnect-last-ack-fin-sent",
         Cause::Linger2Orphan,
@@ -146,6 +153,12 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         Cause::LingerZero,
         "connect(AF_UNSPEC)",
         "connect(AF_UNSPEC) in LAST_ACK with the FIN unsent (snd_nxt != write_seq): R.",
+    ),
+    row(
+        "disconnect-listener",
+        Cause::Refused,
+        "refused the connection",
+        "connect(AF_UNSPEC) on a listener stops it: the next SYN gets R.",
     ),
     row_then(
         "disconnect-reconnect",
@@ -394,6 +407,13 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         Cause::NormalClose,
         "normal close",
         "TIME_WAIT with the descriptor open: the full socket is CLOSE, close() sends nothing",
+    ),
+    row_then(
+        "tw-fin-timeout-ignored",
+        Cause::NormalClose,
+        "normal close",
+        "TIME_WAIT lasts 60 s with tcp_fin_timeout 5; the port is free after it",
+        &[Cause::StillOpen],
     ),
     row(
         "tw-own-port-eaddrinuse",
