@@ -150,12 +150,28 @@ struct CompareArgs {
     /// Stop each run at this time (e.g. 90s); overrides the script's horizon.
     #[arg(long, value_parser = parse_horizon)]
     horizon: Option<u64>,
+    #[command(flatten)]
+    clock: ClockArgs,
+}
+
+/// How a real-time engine is timed against a virtual-time one.
+#[derive(clap::Args)]
+struct ClockArgs {
     /// Run the real-time engine on its own clock: by default it makes each
     /// call at the script time the virtual-time engine made it (see the
     /// book's "One clock for both engines"), so the two are compared on
     /// one timeline.
     #[arg(long)]
     own_clock: bool,
+}
+
+impl ClockArgs {
+    fn run_options(&self) -> RunOptions {
+        RunOptions {
+            own_clock: self.own_clock,
+            ..RunOptions::default()
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -172,12 +188,8 @@ struct ConformArgs {
     /// Scenarios run at the same time (real-kernel runs mostly wait).
     #[arg(long, default_value_t = 16)]
     jobs: usize,
-    /// Run the real-time engine on its own clock: by default it makes each
-    /// call at the script time the virtual-time engine made it (see the
-    /// book's "One clock for both engines"), so the two are compared on
-    /// one timeline.
-    #[arg(long)]
-    own_clock: bool,
+    #[command(flatten)]
+    clock: ClockArgs,
 }
 
 #[derive(clap::Args)]
@@ -210,12 +222,8 @@ struct FuzzArgs {
     /// other scenario is identical.
     #[arg(long)]
     known: Option<String>,
-    /// Run the real-time engine on its own clock: by default it makes each
-    /// call at the script time the virtual-time engine made it (see the
-    /// book's "One clock for both engines"), so the two are compared on
-    /// one timeline.
-    #[arg(long)]
-    own_clock: bool,
+    #[command(flatten)]
+    clock: ClockArgs,
 }
 
 #[derive(clap::Args)]
@@ -535,10 +543,7 @@ fn compare(a: CompareArgs) -> ExitCode {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let opts = RunOptions {
-        own_clock: a.own_clock,
-        ..RunOptions::default()
-    };
+    let opts = a.clock.run_options();
     let mut all_same = true;
     let mut json = Vec::new();
     for f in &a.files {
@@ -599,10 +604,7 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
             }
         },
     };
-    let opts = RunOptions {
-        own_clock: a.own_clock,
-        ..RunOptions::default()
-    };
+    let opts = a.clock.run_options();
     let scenarios: Vec<_> = (0..a.count).map(|i| Gen::scenario(a.seed, i)).collect();
     if a.keep_all {
         for s in &scenarios {
@@ -754,22 +756,13 @@ fn conform(a: ConformArgs) -> ExitCode {
     };
     let bar = std::io::IsTerminal::is_terminal(&std::io::stderr())
         .then(|| progress_bar(files.len() as u64, "conform"));
-    let rows = finrst::compare::conform_with(
-        &files,
-        ea,
-        eb,
-        &RunOptions {
-            own_clock: a.own_clock,
-            ..RunOptions::default()
-        },
-        a.jobs,
-        &|r| {
+    let rows =
+        finrst::compare::conform_with(&files, ea, eb, &a.clock.run_options(), a.jobs, &|r| {
             if let Some(b) = &bar {
                 b.set_message(r.scenario.clone());
                 b.inc(1);
             }
-        },
-    );
+        });
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
