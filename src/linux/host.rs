@@ -87,6 +87,17 @@ pub const TUN_NAME: &str = "fr0";
 pub const TUN_MTU: i32 = 65535;
 
 /// What the parent asks a host's program to do.
+/// What a `send` writes.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub enum Payload {
+    /// `send "text"`: the bytes, as hex (compact in JSON).
+    Hex(String),
+    /// `send N`: the host writes N bytes of the `a..z` pattern itself. A
+    /// megabyte sent as hex through JSON took tens of milliseconds, long
+    /// enough to move the call against the kernel's timers.
+    Count(u32),
+}
+
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub enum Cmd {
     /// Lowers the bound on blocking calls for sockets created from now on
@@ -119,14 +130,7 @@ pub enum Cmd {
     },
     Send {
         name: String,
-        /// Hex of the bytes (compact in JSON), for `send "text"`.
-        data: String,
-        /// For `send N`: the host writes N bytes of the `a..z` pattern
-        /// itself. A megabyte sent as hex through JSON took tens of
-        /// milliseconds, long enough to move the call against the
-        /// kernel's timers.
-        #[serde(default)]
-        count: Option<u32>,
+        data: Payload,
         flags: i32,
     },
     Recv {
@@ -799,16 +803,11 @@ impl Program {
                         ..Default::default()
                     }
                 }
-                Cmd::Send {
-                    name,
-                    data,
-                    count,
-                    flags,
-                } => {
+                Cmd::Send { name, data, flags } => {
                     let fd = self.fd(&name)?;
-                    let b = match count {
-                        Some(n) => crate::script::Data::Count(n).bytes(),
-                        None => unhex(&data),
+                    let b = match data {
+                        Payload::Count(n) => crate::script::Data::Count(n).bytes(),
+                        Payload::Hex(h) => unhex(&h),
                     };
                     res(libc::send(fd, b.as_ptr().cast(), b.len(), flags))
                 }

@@ -690,19 +690,14 @@ impl LinuxEngine {
                 if flags.dontwait {
                     f |= libc::MSG_DONTWAIT;
                 }
-                match data {
-                    Data::Count(n) => Cmd::Send {
-                        name,
-                        data: String::new(),
-                        count: Some(*n),
-                        flags: f,
-                    },
-                    Data::Bytes(b) => Cmd::Send {
-                        name,
-                        data: host::hex(b),
-                        count: None,
-                        flags: f,
-                    },
+                let data = match data {
+                    Data::Count(n) => host::Payload::Count(*n),
+                    Data::Bytes(b) => host::Payload::Hex(host::hex(b)),
+                };
+                Cmd::Send {
+                    name,
+                    data,
+                    flags: f,
                 }
             }
             Call::Recv { len, flags } => {
