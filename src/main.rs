@@ -50,8 +50,8 @@ enum Cmd {
         dir: String,
     },
     /// Run scripts on two engines and print a diff of the normalised traces
-    /// (segments, windows, calls, counters, states). Exit 0 when identical
-    /// (windows aside), 1 when not.
+    /// (segments, windows, calls, counters, states). Exit 0 when every
+    /// section is identical, 1 when not.
     Compare(CompareArgs),
     /// Run every script of a directory on two engines, in parallel, and print
     /// a table with one row per scenario and `N/M scenarios identical`.
