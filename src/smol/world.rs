@@ -542,7 +542,12 @@ impl<D: Device> World<D> {
     fn listen(&mut self, id: usize, port: u16, backlog: u32) -> CallOutcome {
         match self.socks[id].kind {
             Kind::Fresh => {}
-            Kind::Listener { .. } => return CallOutcome::ok(0),
+            Kind::Listener { open: true, .. } => return CallOutcome::ok(0),
+            // Stopped by connect(AF_UNSPEC): the script's listen binds
+            // first, and the socket still holds its explicitly bound port
+            // (tcp_disconnect keeps it under SOCK_BINDPORT_LOCK), so
+            // __inet_bind refuses, as on Linux.
+            Kind::Listener { open: false, .. } => return CallOutcome::err("EINVAL"),
             Kind::Conn { .. } => return CallOutcome::err("EINVAL"),
         }
         let host = self.socks[id].host;
@@ -835,41 +840,53 @@ impl<D: Device> World<D> {
         self.observe(host, None);
     }
 
+    /// inet_csk_listen_stop: the listener leaves LISTEN; its idle
+    /// listening sockets stop, and every connection nobody accepted is
+    /// dropped with an RST. Both close() and connect(AF_UNSPEC)
+    /// (tcp_disconnect on a listener) come here.
+    fn stop_listening(&mut self, id: usize, what: &str) {
+        let host = self.socks[id].host;
+        let pool = match &mut self.socks[id].kind {
+            Kind::Listener { pool, open, .. } if *open => {
+                *open = false;
+                pool.clone()
+            }
+            _ => return,
+        };
+        self.record_state(id, "LISTEN", "CLOSE");
+        let mut k = 0;
+        for c in pool {
+            match self.smol_state(c) {
+                // An idle listening socket just stops listening.
+                Some(State::Listen) => {
+                    if let Some(t) = self.tcp_mut(c) {
+                        t.close();
+                    }
+                    self.socks[c].last = Some(State::Closed);
+                }
+                // A connection nobody accepted: the program never had it,
+                // so it is dropped with an RST, as Linux's
+                // inet_csk_listen_stop does.
+                Some(_) => {
+                    k += 1;
+                    let label = format!("{}[unaccepted {k}]", self.display_name(id));
+                    self.socks[c].pending_label = Some(label);
+                    self.abort(
+                        c,
+                        format!("{what} of the listener: un-accepted connection abort()ed (backlog emulation)"),
+                    );
+                }
+                None => {}
+            }
+        }
+        self.observe(host, None);
+    }
+
     fn close(&mut self, id: usize, what: &str) -> CallOutcome {
         self.socks[id].prog_closed = true;
-        let host = self.socks[id].host;
         match &self.socks[id].kind {
             Kind::Fresh => {}
-            Kind::Listener { pool, .. } => {
-                let pool = pool.clone();
-                if let Kind::Listener { open, .. } = &mut self.socks[id].kind {
-                    *open = false;
-                }
-                self.record_state(id, "LISTEN", "CLOSE");
-                let mut k = 0;
-                for c in pool {
-                    match self.smol_state(c) {
-                        // An idle listening socket just stops listening.
-                        Some(State::Listen) => {
-                            if let Some(t) = self.tcp_mut(c) {
-                                t.close();
-                            }
-                            self.socks[c].last = Some(State::Closed);
-                        }
-                        // A connection nobody accepted: the program never
-                        // had it, so it is dropped with an RST, as Linux's
-                        // inet_csk_listen_stop does.
-                        Some(_) => {
-                            k += 1;
-                            let label = format!("{}[unaccepted {k}]", self.display_name(id));
-                            self.socks[c].pending_label = Some(label);
-                            self.abort(c, format!("{what} of the listener: un-accepted connection abort()ed (backlog emulation)"));
-                        }
-                        None => {}
-                    }
-                }
-                self.observe(host, None);
-            }
+            Kind::Listener { .. } => self.stop_listening(id, what),
             Kind::Conn { .. } => {
                 if self.socks[id].opts.linger0 {
                     self.abort(
@@ -900,8 +917,15 @@ impl<D: Device> World<D> {
     }
 
     fn disconnect(&mut self, id: usize) -> CallOutcome {
-        if !matches!(self.socks[id].kind, Kind::Conn { .. }) {
-            return CallOutcome::ok(0);
+        match self.socks[id].kind {
+            Kind::Conn { .. } => {}
+            // tcp_disconnect on a listener: inet_csk_listen_stop, then CLOSE
+            // (the descriptor stays; listen() may be called again).
+            Kind::Listener { .. } => {
+                self.stop_listening(id, "connect(AF_UNSPEC)");
+                return CallOutcome::ok(0);
+            }
+            Kind::Fresh => return CallOutcome::ok(0),
         }
         // tcp_disconnect sends RST from a synchronized state and leaves the
         // socket CLOSE: abort() does both.
