@@ -727,8 +727,74 @@ mod tests {
     fn a_missing_or_extra_segment_is_never_excused() {
         let x = seg(100, "server", 9999, "client", 40000, "F.");
         let y = seg(120, "third", 41001, "server", 9999, ".");
-        assert_eq!(check(&[x.clone(), y.clone()], std::slice::from_ref(&y)), None);
+        assert_eq!(
+            check(&[x.clone(), y.clone()], std::slice::from_ref(&y)),
+            None
+        );
         assert_eq!(check(&[x.clone(), y.clone()], &[y.clone(), y]), None);
+    }
+
+    /// Random segments among three hosts, 0–1.5 ms apart.
+    fn segments() -> impl proptest::strategy::Strategy<Value = Vec<RelSegment>> {
+        use proptest::prelude::*;
+        const ENDS: [(&str, u16); 3] = [("client", 40000), ("server", 9999), ("third", 41001)];
+        prop::collection::vec((0usize..3, 1usize..3, 0u64..1500, 0usize..3), 1..14).prop_map(|v| {
+            let mut t = 0;
+            v.into_iter()
+                .map(|(from, step, gap, fl)| {
+                    t += gap;
+                    let (src, sp) = ENDS[from];
+                    let (dst, dp) = ENDS[(from + step) % 3];
+                    seg(t, src, sp, dst, dp, ["S", ".", "F."][fl])
+                })
+                .collect()
+        })
+    }
+
+    proptest::proptest! {
+        /// Swapping neighbours that are independent is never a difference,
+        /// and the positions found put b back in a's order.
+        #[test]
+        fn independent_swaps_are_forgiven(a in segments(), swaps in proptest::collection::vec(0usize..14, 0..20)) {
+            let (la, _) = segment_lines_in_capture_order(&a);
+            let independent = |x: &RelSegment, y: &RelSegment| {
+                x.src != y.src
+                    && connection(x) != connection(y)
+                    && x.time_us.abs_diff(y.time_us) <= SAME_INSTANT_US
+            };
+            let mut b = a.clone();
+            for k in swaps {
+                if k + 1 < b.len() && independent(&b[k], &b[k + 1]) {
+                    b.swap(k, k + 1);
+                }
+            }
+            let (lb, _) = segment_lines_in_capture_order(&b);
+            let pos = same_up_to_swaps(&a, &la, &b, &lb);
+            proptest::prop_assert!(pos.is_some());
+            for (i, &j) in pos.unwrap().iter().enumerate() {
+                proptest::prop_assert_eq!(&la[i], &lb[j]);
+            }
+        }
+
+        /// Swapping two different neighbours that depend on each other is
+        /// always a difference (every such pair of the trace is tried).
+        #[test]
+        fn a_dependent_swap_is_a_difference(a in segments()) {
+            let (la, _) = segment_lines_in_capture_order(&a);
+            for k in 0..a.len().saturating_sub(1) {
+                let (x, y) = (&a[k], &a[k + 1]);
+                let dependent = x.src == y.src
+                    || connection(x) == connection(y)
+                    || x.time_us.abs_diff(y.time_us) > SAME_INSTANT_US;
+                if !dependent || la[k] == la[k + 1] {
+                    continue;
+                }
+                let mut b = a.clone();
+                b.swap(k, k + 1);
+                let (lb, _) = segment_lines_in_capture_order(&b);
+                proptest::prop_assert!(same_up_to_swaps(&a, &la, &b, &lb).is_none());
+            }
+        }
     }
 
     #[test]
