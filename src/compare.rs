@@ -204,13 +204,9 @@ pub fn same_up_to_swaps(
     Some(pos)
 }
 
-fn segment_lines(t: &Trace) -> (Vec<RelSegment>, Vec<String>, Vec<String>) {
-    let rel = relative(&t.segments);
-    let (segs, wins) = segment_lines_in_capture_order(&rel);
-    (rel, segs, wins)
-}
-
-fn segment_lines_in_capture_order(rel: &[RelSegment]) -> (Vec<String>, Vec<String>) {
+/// Each segment's normalised line, without and with its window and
+/// options, in capture order.
+fn segment_lines(rel: &[RelSegment]) -> (Vec<String>, Vec<String>) {
     let mut segs = Vec::new();
     let mut wins = Vec::new();
     for s in rel {
@@ -295,8 +291,9 @@ fn state_lines(t: &Trace) -> Vec<String> {
 
 /// Normalises and compares two traces of the same script.
 pub fn compare(a: &Trace, b: &Trace) -> Comparison {
-    let (ra, sa, wa) = segment_lines(a);
-    let (rb, mut sb, mut wb) = segment_lines(b);
+    let (ra, rb) = (relative(&a.segments), relative(&b.segments));
+    let (sa, wa) = segment_lines(&ra);
+    let (mut sb, mut wb) = segment_lines(&rb);
     // b's lines in a's order when they differ from it only by swaps of
     // independent segments (the kernel's scheduler, not TCP, ordered them).
     if sa != sb
@@ -680,8 +677,8 @@ mod tests {
     }
 
     fn check(a: &[RelSegment], b: &[RelSegment]) -> Option<Vec<usize>> {
-        let (la, _) = segment_lines_in_capture_order(a);
-        let (lb, _) = segment_lines_in_capture_order(b);
+        let (la, _) = segment_lines(a);
+        let (lb, _) = segment_lines(b);
         same_up_to_swaps(a, &la, b, &lb)
     }
 
@@ -756,7 +753,7 @@ mod tests {
         /// and the positions found put b back in a's order.
         #[test]
         fn independent_swaps_are_forgiven(a in segments(), swaps in proptest::collection::vec(0usize..14, 0..20)) {
-            let (la, _) = segment_lines_in_capture_order(&a);
+            let (la, _) = segment_lines(&a);
             let independent = |x: &RelSegment, y: &RelSegment| {
                 x.src != y.src
                     && connection(x) != connection(y)
@@ -768,7 +765,7 @@ mod tests {
                     b.swap(k, k + 1);
                 }
             }
-            let (lb, _) = segment_lines_in_capture_order(&b);
+            let (lb, _) = segment_lines(&b);
             let pos = same_up_to_swaps(&a, &la, &b, &lb);
             proptest::prop_assert!(pos.is_some());
             for (i, &j) in pos.unwrap().iter().enumerate() {
@@ -780,7 +777,7 @@ mod tests {
         /// always a difference (every such pair of the trace is tried).
         #[test]
         fn a_dependent_swap_is_a_difference(a in segments()) {
-            let (la, _) = segment_lines_in_capture_order(&a);
+            let (la, _) = segment_lines(&a);
             for k in 0..a.len().saturating_sub(1) {
                 let (x, y) = (&a[k], &a[k + 1]);
                 let dependent = x.src == y.src
@@ -791,7 +788,7 @@ mod tests {
                 }
                 let mut b = a.clone();
                 b.swap(k, k + 1);
-                let (lb, _) = segment_lines_in_capture_order(&b);
+                let (lb, _) = segment_lines(&b);
                 proptest::prop_assert!(same_up_to_swaps(&a, &la, &b, &lb).is_none());
             }
         }

@@ -617,6 +617,7 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
         },
     };
     let opts = a.clock.run_options();
+    let jobs = jobs_or_default(a.jobs);
     let scenarios: Vec<_> = (0..a.count).map(|i| Gen::scenario(a.seed, i)).collect();
     if a.keep_all {
         for s in &scenarios {
@@ -625,7 +626,7 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
     }
     let bar =
         std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| progress_bar(a.count, "fuzz"));
-    let outcomes = par_map(&scenarios, jobs_or_default(a.jobs), &|s| {
+    let outcomes = par_map(&scenarios, jobs, &|s| {
         let o = run_text(
             &work,
             &format!("{}.sim", s.name),
@@ -670,7 +671,7 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
     // A new difference gets two lone reruns: it counts only if it comes
     // back both times (a burst of load from outside the batch can span
     // one rerun of a few seconds, rarely two).
-    for (group, jobs, tries) in [(&known_diff, jobs_or_default(a.jobs), 1), (&new_diff, 1, 2)] {
+    for (group, jobs, tries) in [(&known_diff, jobs, 1), (&new_diff, 1, 2)] {
         for _ in 0..tries {
             let left: Vec<usize> = group.iter().copied().filter(|&i| !unstable[i]).collect();
             let again = par_map(&left, jobs, &run_again);
@@ -702,15 +703,7 @@ fn fuzz(a: FuzzArgs) -> ExitCode {
             }
             Outcome::Differs(first) => {
                 let (small, why, runs) = if a.shrink_budget > 0 {
-                    shrink(
-                        s,
-                        first,
-                        (ea, eb),
-                        &opts,
-                        &work,
-                        jobs_or_default(a.jobs),
-                        a.shrink_budget,
-                    )
+                    shrink(s, first, (ea, eb), &opts, &work, jobs, a.shrink_budget)
                 } else {
                     (s.clone(), first.clone(), 0)
                 };

@@ -543,12 +543,13 @@ impl<D: Device> World<D> {
         match self.socks[id].kind {
             Kind::Fresh => {}
             Kind::Listener { open: true, .. } => return CallOutcome::ok(0),
-            // Stopped by connect(AF_UNSPEC): the script's listen binds
-            // first, and the socket still holds its explicitly bound port
-            // (tcp_disconnect keeps it under SOCK_BINDPORT_LOCK), so
-            // __inet_bind refuses, as on Linux.
-            Kind::Listener { open: false, .. } => return CallOutcome::err("EINVAL"),
-            Kind::Conn { .. } => return CallOutcome::err("EINVAL"),
+            // A listener stopped by connect(AF_UNSPEC) still holds its
+            // explicitly bound port (tcp_disconnect keeps it under
+            // SOCK_BINDPORT_LOCK), so the script's bind-then-listen fails
+            // in __inet_bind, as it does for a connection.
+            Kind::Listener { open: false, .. } | Kind::Conn { .. } => {
+                return CallOutcome::err("EINVAL");
+            }
         }
         let host = self.socks[id].host;
         let in_use = self.socks.iter().any(|s| {
