@@ -17,6 +17,7 @@
 use crate::compare::{self, Section};
 use crate::engine::{HostSpec, Policy, RunOptions};
 use crate::trace::{Trace, relative};
+use crate::vocab::{Counter, Errno, TcpState};
 use crate::{EngineKind, make_engine, runner, script};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -118,7 +119,7 @@ enum Evidence {
     /// The last close() of the host, with no segment from it afterwards.
     SilentLastClose(&'static str),
     /// A counter that moved on a host.
-    Counter(&'static str, &'static str),
+    Counter(&'static str, Counter),
 }
 
 /// One row of the branch table: the branch as numbered in
@@ -171,7 +172,7 @@ const BRANCHES: &[Branch] = &[
         number: "6 before 7",
         kernel: "SO_LINGER {1, 0} and unread data: the unread branch wins",
         scenario: "close-linger-zero-unread",
-        evidence: Evidence::Counter("client", "TCPAbortOnClose"),
+        evidence: Evidence::Counter("client", Counter::TCPAbortOnClose),
     },
     Branch {
         number: "8",
@@ -207,7 +208,7 @@ const BRANCHES: &[Branch] = &[
         number: "10",
         kernel: "orphan in FIN_WAIT2: a time-wait socket for `tcp_fin_time`",
         scenario: "fin-wait2-timeout",
-        evidence: Evidence::Counter("client", "TWKilled"),
+        evidence: Evidence::Counter("client", Counter::TWKilled),
     },
 ];
 
@@ -444,7 +445,7 @@ fn evidence(t: &Trace, e: &Evidence) -> Option<String> {
             })
         }
         Evidence::Counter(h, n) => {
-            let v = *t.counters.get(*h)?.get(*n)?;
+            let v = *t.counters.get(*h)?.get(n)?;
             (v != 0).then(|| format!("counter `{h} {n} {v:+}`"))
         }
     }
@@ -610,9 +611,16 @@ fn script_names() -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let _ = writeln!(o, "- states: {}", list(&script::STATE_NAMES));
-    let _ = writeln!(o, "- errnos: {}", list(&script::ERRNO_NAMES));
-    let _ = writeln!(o, "- counters: {}", list(&script::COUNTER_NAMES));
+    let states: Vec<&str> = TcpState::ALL.iter().map(|s| s.name()).collect();
+    let errnos: Vec<&str> = Errno::NAMED.iter().filter_map(|e| e.name()).collect();
+    let counters: Vec<&str> = Counter::ALL
+        .iter()
+        .filter(|c| c.reported())
+        .map(|c| c.name())
+        .collect();
+    let _ = writeln!(o, "- states: {}", list(&states));
+    let _ = writeln!(o, "- errnos: {}", list(&errnos));
+    let _ = writeln!(o, "- counters: {}", list(&counters));
     let ev: Vec<&str> = script::epoll::NAMES.iter().map(|(n, _)| *n).collect();
     let _ = writeln!(o, "- epoll events: {}", list(&ev));
     o

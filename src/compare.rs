@@ -55,8 +55,8 @@ impl Section {
 #[derive(Clone, Debug, Serialize)]
 pub struct Comparison {
     pub scenario: String,
-    pub engine_a: String,
-    pub engine_b: String,
+    pub engine_a: EngineKind,
+    pub engine_b: EngineKind,
     pub segments: Section,
     pub windows: Section,
     pub calls: Section,
@@ -254,7 +254,7 @@ fn call_lines(t: &Trace) -> Vec<String> {
             };
             let mut l = format!("{who} {} = {}", c.call, c.result_text());
             if let Some(i) = &c.info {
-                l.push_str(&format!(" [{}]", crate::trace::info_text(i)));
+                l.push_str(&format!(" [{i}]"));
             }
             l
         })
@@ -311,8 +311,8 @@ pub fn compare(a: &Trace, b: &Trace) -> Comparison {
     notes.extend(b.notes.iter().map(|n| format!("{}: {n}", b.engine)));
     Comparison {
         scenario: a.scenario.clone(),
-        engine_a: a.engine.clone(),
-        engine_b: b.engine.clone(),
+        engine_a: a.engine,
+        engine_b: b.engine,
         segments: sec("segments", sa, sb),
         windows: sec("windows", wa, wb),
         calls: sec("calls", call_lines(a), call_lines(b)),

@@ -7,6 +7,8 @@
 
 use crate::script::{Call, Fault};
 use crate::segment::Segment;
+use crate::vocab::{Counter, Errno, SockInfo, Sysctl, TcpState};
+pub use crate::vocab::{EngineKind, Policy};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -40,26 +42,6 @@ impl HostSpec {
                 addr: Ipv4Addr::new(10, 0, 0, (i + 1) as u8),
             })
             .collect()
-    }
-}
-
-/// Which close rule the model follows.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Policy {
-    /// Linux: close() with unread data sends RST (RFC 2525 section 2.17).
-    #[default]
-    Linux,
-    /// The same model with that rule switched off: close() always sends FIN.
-    AlwaysFin,
-}
-
-impl Policy {
-    pub fn name(self) -> &'static str {
-        match self {
-            Policy::Linux => "linux",
-            Policy::AlwaysFin => "always-fin",
-        }
     }
 }
 
@@ -118,8 +100,8 @@ pub struct CallCtx {
 pub struct CallOutcome {
     /// The return value; `-1` on error.
     pub ret: i64,
-    /// The errno name when `ret == -1`.
-    pub errno: Option<String>,
+    /// The errno when `ret == -1`.
+    pub errno: Option<Errno>,
     /// Bytes returned by `recv`, as ranges (a 64 KiB read of the pattern
     /// copies nothing).
     pub data: Option<Box<crate::payload::Payload>>,
@@ -129,7 +111,7 @@ pub struct CallOutcome {
     /// skipped and the note says why.
     pub unsupported: bool,
     /// `getsockopt`: the facts reported, by name.
-    pub info: Option<crate::script::SockInfo>,
+    pub info: Option<Box<SockInfo>>,
 }
 
 impl CallOutcome {
@@ -139,18 +121,18 @@ impl CallOutcome {
             ..Default::default()
         }
     }
-    pub fn err(errno: &str) -> Self {
+    pub fn err(errno: Errno) -> Self {
         CallOutcome {
             ret: -1,
-            errno: Some(errno.to_string()),
+            errno: Some(errno),
             ..Default::default()
         }
     }
-    pub fn unsupported(engine: &str, what: &str) -> Self {
+    pub fn unsupported(on: impl std::fmt::Display, what: &str) -> Self {
         CallOutcome {
             ret: -1,
-            errno: Some("EOPNOTSUPP".into()),
-            note: Some(format!("unsupported on {engine}: {what}")),
+            errno: Some(Errno::EOPNOTSUPP),
+            note: Some(format!("unsupported on {on}: {what}")),
             unsupported: true,
             ..Default::default()
         }
@@ -164,8 +146,8 @@ pub struct StateChange {
     pub host: String,
     /// The script's name for the socket (`conn`, `listener`, ...).
     pub sock: String,
-    pub from: String,
-    pub to: String,
+    pub from: TcpState,
+    pub to: TcpState,
 }
 
 /// A connection still open when the run ended.
@@ -175,7 +157,7 @@ pub struct OpenConn {
     pub sock: String,
     pub local_port: u16,
     pub remote: String,
-    pub state: String,
+    pub state: TcpState,
     /// What it is waiting for (e.g. "probing a zero window", "unread 10 bytes").
     pub detail: String,
 }
@@ -205,8 +187,8 @@ impl std::error::Error for EngineError {}
 
 /// A TCP implementation the scripts can run on.
 pub trait Engine {
-    /// `model`, `smoltcp`, `linux`.
-    fn name(&self) -> &'static str;
+    /// Which engine this is.
+    fn kind(&self) -> EngineKind;
     /// Time since the run began.
     fn now_us(&self) -> u64;
     /// The run is about to start; no blocking call may wait past
@@ -215,7 +197,7 @@ pub trait Engine {
     /// already in flight at the horizon are still delivered to it.
     fn begin(&mut self, _horizon_us: u64) {}
     /// A host sysctl, e.g. `net.ipv4.tcp_fin_timeout` = `5`.
-    fn sysctl(&mut self, host: usize, key: &str, value: &str) -> Result<(), EngineError>;
+    fn sysctl(&mut self, host: usize, key: Sysctl, value: &str) -> Result<(), EngineError>;
     /// Performs one call on the socket the runner named. `Socket`,
     /// `Listen` and `Connect` on a name the engine has not seen create it.
     fn call(&mut self, host: usize, sock: &str, call: &Call, ctx: &CallCtx) -> CallOutcome;
@@ -246,9 +228,10 @@ pub trait Engine {
     }
     /// The TCP state of a socket by name (`CLOSE` once it is gone); `None`
     /// if the host never had a socket of that name.
-    fn state(&mut self, host: usize, sock: &str) -> Option<String>;
-    /// TcpExt counter changes of a host since the run began (non-zero only).
-    fn counters(&mut self, host: usize) -> BTreeMap<String, i64>;
+    fn state(&mut self, host: usize, sock: &str) -> Option<TcpState>;
+    /// TcpExt counter changes of a host since the run began (non-zero
+    /// only, [`Counter::reported`] ones only).
+    fn counters(&mut self, host: usize) -> BTreeMap<Counter, i64>;
     /// Every segment so far (since the last [`Engine::forget_segments`]),
     /// in the order it left its host.
     fn segments(&self) -> &[Segment];

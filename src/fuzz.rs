@@ -21,6 +21,7 @@
 use crate::EngineKind;
 use crate::compare::{Comparison, compare_file};
 use crate::engine::RunOptions;
+use crate::vocab::Sysctl;
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
@@ -148,16 +149,16 @@ impl Gen {
             let h = r.below(nhosts as u64) as usize;
             let (k, v) = r
                 .pick(&[
-                    ("net.ipv4.tcp_fin_timeout", "3"),
-                    ("net.ipv4.tcp_fin_timeout", "10"),
-                    ("net.ipv4.tcp_orphan_retries", "1"),
-                    ("net.ipv4.tcp_retries2", "3"),
-                    ("net.ipv4.tcp_syn_retries", "2"),
-                    ("net.ipv4.tcp_timestamps", "0"),
-                    ("net.ipv4.tcp_sack", "0"),
-                    ("net.ipv4.tcp_rfc1337", "1"),
-                    ("net.ipv4.tcp_stdurg", "1"),
-                    ("net.ipv4.tcp_moderate_rcvbuf", "0"),
+                    (Sysctl::TcpFinTimeout, "3"),
+                    (Sysctl::TcpFinTimeout, "10"),
+                    (Sysctl::TcpOrphanRetries, "1"),
+                    (Sysctl::TcpRetries2, "3"),
+                    (Sysctl::TcpSynRetries, "2"),
+                    (Sysctl::TcpTimestamps, "0"),
+                    (Sysctl::TcpSack, "0"),
+                    (Sysctl::TcpRfc1337, "1"),
+                    (Sysctl::TcpStdurg, "1"),
+                    (Sysctl::TcpModerateRcvbuf, "0"),
                 ])
                 .to_owned();
             steps.push(GenStep::Line(format!("{} sysctl {k} = {v}", hosts[h])));

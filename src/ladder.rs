@@ -25,6 +25,7 @@
 
 use crate::segment::RelSegment;
 use crate::trace::{Trace, fmt_time, relative};
+use crate::vocab::EngineKind;
 use std::fmt::Write as _;
 
 /// Gaps longer than this are drawn as a break, not in proportion.
@@ -285,10 +286,10 @@ pub fn render(trace: &Trace) -> String {
                     x - 4.0,
                     y - 1.5,
                     y + 4.0,
-                    esc(&s.from),
-                    esc(&s.to),
+                    esc(s.from.name()),
+                    esc(s.to.name()),
                     esc(&who),
-                    esc(&s.to)
+                    esc(s.to.name())
                 );
             }
         }
@@ -344,7 +345,7 @@ pub fn render(trace: &Trace) -> String {
             r##"<text x="12" y="{fy:.1}" class="foot">open at end: {}.{} {} {}</text>"##,
             esc(&c.host),
             esc(&c.sock),
-            esc(&c.state),
+            esc(c.state.name()),
             esc(&c.detail)
         );
         fy += 18.0;
@@ -365,7 +366,7 @@ pub fn render(trace: &Trace) -> String {
     );
     o.push_str(STYLE);
     let _ = writeln!(o, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
-    let policy = if trace.engine == "model" && !trace.policy.is_empty() {
+    let policy = if trace.engine == EngineKind::Model {
         format!(", {} policy", trace.policy)
     } else {
         String::new()

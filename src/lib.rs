@@ -25,41 +25,12 @@ pub mod runner;
 pub mod script;
 pub mod segment;
 pub mod smol;
-pub mod sockinfo;
 pub mod trace;
+pub mod vocab;
 
 use engine::{Engine, EngineError, HostSpec, RunOptions};
 
-/// The engines a script can run on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum EngineKind {
-    /// The pure model of the Linux close path (virtual time, no root).
-    Model,
-    /// Real smoltcp 0.14 sockets on an in-process wire (virtual time, no root).
-    Smoltcp,
-    /// One host on smoltcp over a TAP device, the other on the kernel in a
-    /// private network namespace (root; real time; see --tap-host).
-    SmoltcpTap,
-    /// The machine's real kernel, in private network namespaces (root).
-    Linux,
-}
-
-impl EngineKind {
-    /// Whether the engine runs in real time (its step times come from a
-    /// real clock, not a virtual one).
-    pub fn real_time(self) -> bool {
-        matches!(self, EngineKind::Linux | EngineKind::SmoltcpTap)
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            EngineKind::Model => "model",
-            EngineKind::Smoltcp => "smoltcp",
-            EngineKind::SmoltcpTap => "smoltcp-tap",
-            EngineKind::Linux => "linux",
-        }
-    }
-}
+pub use vocab::EngineKind;
 
 /// Builds an engine for a script's hosts.
 pub fn make_engine(

@@ -136,8 +136,8 @@ fn run_into<'a>(
     let head = Head {
         scenario: script.name(),
         title: script.title.clone(),
-        engine: r.engine.name().to_string(),
-        policy: opts.policy.name().to_string(),
+        engine: r.engine.kind(),
+        policy: opts.policy,
         hosts: hosts.clone(),
     };
     if let Some(k) = r.sink.as_mut() {
@@ -287,7 +287,7 @@ impl Runner<'_> {
             StepKind::Sysctl { host, key, value } => {
                 let h = self.host(host);
                 self.engine
-                    .sysctl(h, key, value)
+                    .sysctl(h, *key, value)
                     .map_err(|e| self.script_err(step, e.0))?;
             }
             StepKind::Fault { host, fault } => {
@@ -361,7 +361,10 @@ impl Runner<'_> {
                     if out.ret < 0 && !out.unsupported {
                         return Err(self.script_err(
                             step,
-                            format!("socket() failed: {}", out.errno.unwrap_or_default()),
+                            format!(
+                                "socket() failed: {}",
+                                out.errno.map_or(String::new(), |e| e.to_string())
+                            ),
                         ));
                     }
                 }
@@ -489,7 +492,7 @@ impl Runner<'_> {
             sock: name.to_string(),
             call: self.display(step, call),
             ret,
-            errno: out.errno.clone(),
+            errno: out.errno,
             line: step.line,
             note,
             events,
@@ -499,7 +502,7 @@ impl Runner<'_> {
             self.checked += 1;
             let ok = match exp {
                 Expected::Value(v) => rec.errno.is_none() && rec.ret == *v,
-                Expected::Errno(e) => rec.errno.as_deref() == Some(e.as_str()),
+                Expected::Errno(e) => rec.errno == Some(*e),
                 Expected::Events(m) => rec.errno.is_none() && rec.ret as u32 == *m,
             };
             if !ok {
@@ -631,7 +634,7 @@ impl Runner<'_> {
                     }
                 };
                 match self.engine.state(h, &name) {
-                    Some(got) if &got == state => {}
+                    Some(got) if got == *state => {}
                     Some(got) => self.fail(step, format!("{host}.{name} is in {got}")),
                     None => {
                         return Err(

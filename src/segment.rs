@@ -7,6 +7,7 @@
 //! printed by one function in tcpdump's style ([`Segment::tcpdump_line`]).
 
 use crate::payload::Payload;
+use crate::vocab::RstReason;
 use pnet_packet::ip::IpNextHeaderProtocols;
 use pnet_packet::ipv4::{self, Ipv4Packet, MutableIpv4Packet};
 use pnet_packet::tcp::{self, MutableTcpPacket, TcpPacket};
@@ -241,7 +242,7 @@ pub struct Segment {
     pub why: Option<Cow<'static, str>>,
     /// For an RST: the kernel's reason (`enum sk_rst_reason`,
     /// include/net/rstreason.h), e.g. `TCP_ABORT_ON_CLOSE`.
-    pub rst_reason: Option<&'static str>,
+    pub rst_reason: Option<RstReason>,
     /// A fault step removed it from the wire: it never arrived.
     pub lost: bool,
 }
@@ -441,7 +442,7 @@ pub struct RelSegment {
     pub why: Option<String>,
     /// The kernel's name for an RST's reason (`sk_rst_reason`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub rst_reason: Option<&'static str>,
+    pub rst_reason: Option<RstReason>,
     pub lost: bool,
 }
 

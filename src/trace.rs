@@ -3,6 +3,7 @@
 
 use crate::engine::{HostSpec, OpenConn, StateChange};
 use crate::segment::{RelSegment, Segment};
+use crate::vocab::{Counter, EngineKind, Errno, Policy, SockInfo};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{self, Seek, Write};
@@ -17,7 +18,7 @@ pub struct CallRecord {
     pub sock: String,
     pub call: String,
     pub ret: i64,
-    pub errno: Option<String>,
+    pub errno: Option<Errno>,
     /// The script line.
     pub line: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -26,29 +27,8 @@ pub struct CallRecord {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub events: Option<String>,
     /// For `getsockopt`: the facts the engine reported, in order.
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "info_map")]
-    pub info: Option<crate::script::SockInfo>,
-}
-
-fn info_map<S: serde::Serializer>(
-    v: &Option<crate::script::SockInfo>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let v = v.as_deref().unwrap_or_default();
-    let mut m = s.serialize_map(Some(v.len()))?;
-    for (k, x) in v {
-        m.serialize_entry(k, x)?;
-    }
-    m.end()
-}
-
-/// `name=value ...` of a `getsockopt` result.
-pub fn info_text(info: &[(&'static str, i64)]) -> String {
-    info.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<Box<SockInfo>>,
 }
 
 impl CallRecord {
@@ -86,13 +66,13 @@ impl std::fmt::Display for Failure {
 pub struct Trace {
     pub scenario: String,
     pub title: String,
-    pub engine: String,
-    pub policy: String,
+    pub engine: EngineKind,
+    pub policy: Policy,
     pub hosts: Vec<HostSpec>,
     pub segments: Vec<Segment>,
     pub calls: Vec<CallRecord>,
     pub states: Vec<StateChange>,
-    pub counters: BTreeMap<String, BTreeMap<String, i64>>,
+    pub counters: BTreeMap<String, BTreeMap<Counter, i64>>,
     pub open_at_end: Vec<OpenConn>,
     pub notes: Vec<String>,
     pub end_us: u64,
@@ -201,8 +181,8 @@ impl Relative {
 pub struct Head {
     pub scenario: String,
     pub title: String,
-    pub engine: String,
-    pub policy: String,
+    pub engine: EngineKind,
+    pub policy: Policy,
     pub hosts: Vec<HostSpec>,
 }
 
@@ -344,7 +324,7 @@ impl<W: Write> TraceWriter<W> {
         let o = &mut self.out;
         match self.format {
             Format::Text => {
-                let policy = if h.engine == "model" {
+                let policy = if h.engine == EngineKind::Model {
                     format!(", {} policy", h.policy)
                 } else {
                     String::new()
@@ -431,7 +411,7 @@ impl<W: Write> TraceWriter<W> {
                     write!(o, "  ({n})")?;
                 }
                 if let Some(i) = &c.info {
-                    write!(o, "  [{}]", info_text(i))?;
+                    write!(o, "  [{i}]")?;
                 }
                 writeln!(o, "  [line {}]", c.line)?;
             }
@@ -564,8 +544,8 @@ impl Trace {
         Head {
             scenario: self.scenario.clone(),
             title: self.title.clone(),
-            engine: self.engine.clone(),
-            policy: self.policy.clone(),
+            engine: self.engine,
+            policy: self.policy,
             hosts: self.hosts.clone(),
         }
     }

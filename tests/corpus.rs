@@ -78,7 +78,7 @@ fn always_fin_hangs_on_the_zero_window() {
         .iter()
         .find(|c| c.host == "server")
         .expect("server connection open at the horizon");
-    assert_eq!(server.state, "CLOSE_WAIT");
+    assert_eq!(server.state, finrst::vocab::TcpState::CloseWait);
     assert!(
         server.detail.contains("probing a zero window"),
         "{}",

@@ -9,6 +9,7 @@
 use finrst::compare::{conform, sim_files, summary};
 use finrst::engine::{HostSpec, RunOptions};
 use finrst::trace::{Trace, relative};
+use finrst::vocab::{Counter, Errno, TcpState};
 use finrst::{EngineKind, make_engine, run_file};
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
@@ -99,10 +100,10 @@ fn unread_byte_close_sends_rst_exactly_as_the_kernel_on_lo() {
             "client>server [R.] seq 1 ack 2 win 64 len 0 nop,nop,TS",
         ]
     );
-    assert_eq!(t.counters["client"]["TCPAbortOnClose"], 1);
+    assert_eq!(t.counters["client"][&Counter::TCPAbortOnClose], 1);
     assert!(!t.counters.contains_key("server"), "{:?}", t.counters);
     let srv_recv = t.calls.iter().find(|c| c.call.starts_with("recv")).unwrap();
-    assert_eq!(srv_recv.errno.as_deref(), Some("ECONNRESET"));
+    assert_eq!(srv_recv.errno, Some(Errno::ECONNRESET));
     let client: Vec<String> = t
         .states
         .iter()
@@ -171,7 +172,7 @@ fn fin_handshake_ends_in_time_wait_and_the_cut_is_said() {
     // The 2 s horizon is shorter than TIME_WAIT: the connection is reported
     // open at the end.
     assert_eq!(t.open_at_end.len(), 1, "{:?}", t.open_at_end);
-    assert_eq!(t.open_at_end[0].state, "TIME_WAIT");
+    assert_eq!(t.open_at_end[0].state, TcpState::TimeWait);
     assert!(
         !t.notes.iter().any(|n| n.starts_with("cut at")),
         "{:?}",
@@ -263,7 +264,7 @@ fn linger_zero_and_faults() {
     };
     let t = run_linux("sim/close-linger-zero.sim", "1s");
     no_failures(&t);
-    assert_eq!(t.counters["client"]["TCPAbortOnData"], 1);
+    assert_eq!(t.counters["client"][&Counter::TCPAbortOnData], 1);
 
     // drop: the FIN is in the trace, marked lost, then retransmitted.
     let t = run_linux("sim/drop-fin-retransmit.sim", "2s");
@@ -282,7 +283,7 @@ fn linger_zero_and_faults() {
     let w = wire(&t);
     let fins: Vec<&String> = w.iter().filter(|l| l.contains("[F.]")).collect();
     assert_eq!(fins.len(), 2, "{w:#?}");
-    assert!(t.states.iter().any(|s| s.to == "CLOSING"));
+    assert!(t.states.iter().any(|s| s.to == TcpState::Closing));
 }
 
 /// Every expectation in sim/ holds on the real kernel: the scripts say what

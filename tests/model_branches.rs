@@ -7,6 +7,7 @@ use finrst::model::ModelEngine;
 use finrst::runner;
 use finrst::script;
 use finrst::trace::{Trace, relative};
+use finrst::vocab::{Counter, TcpState};
 
 const HEAD: &str = "hosts client server\nserver listen 9999\n";
 const CONNECT: &str = "client connect server:9999 = 0\nserver accept = 4\n";
@@ -47,10 +48,10 @@ fn segs(t: &Trace) -> Vec<String> {
         .collect()
 }
 
-fn counter(t: &Trace, host: &str, name: &str) -> i64 {
+fn counter(t: &Trace, host: &str, name: Counter) -> i64 {
     t.counters
         .get(host)
-        .and_then(|m| m.get(name))
+        .and_then(|m| m.get(&name))
         .copied()
         .unwrap_or(0)
 }
@@ -95,7 +96,7 @@ fn tcp_close_with_unread_data_resets() {
         "{CONNECT}server send \"abc\" = 3\nclient recv 1 = 1\nclient close = 0\n"
     ));
     assert_eq!(segs(&t).last().unwrap(), "client R. 1 4 0");
-    assert_eq!(counter(&t, "client", "TCPAbortOnClose"), 1);
+    assert_eq!(counter(&t, "client", Counter::TCPAbortOnClose), 1);
 }
 
 #[test]
@@ -105,7 +106,7 @@ fn tcp_close_with_unread_data_under_always_fin_sends_fin() {
         Policy::AlwaysFin,
     );
     assert!(segs(&t).iter().any(|s| s == "client F. 1 4 0"));
-    assert_eq!(counter(&t, "client", "TCPAbortOnClose"), 0);
+    assert_eq!(counter(&t, "client", Counter::TCPAbortOnClose), 0);
 }
 
 #[test]
@@ -114,7 +115,7 @@ fn tcp_close_with_zero_linger_disconnects() {
         "client socket = 3\nclient setsockopt SO_LINGER {{1, 0}} = 0\n{CONNECT}client close = 0\n"
     ));
     assert_eq!(segs(&t), vec!["client R. 1 1 0"]);
-    assert_eq!(counter(&t, "client", "TCPAbortOnData"), 1);
+    assert_eq!(counter(&t, "client", Counter::TCPAbortOnData), 1);
 }
 
 #[test]
@@ -133,9 +134,9 @@ fn tcp_close_state_close_wait_to_last_ack() {
         ]
     );
     assert!(
-        t.states
-            .iter()
-            .any(|s| s.host == "client" && s.from == "CLOSE_WAIT" && s.to == "LAST_ACK")
+        t.states.iter().any(|s| s.host == "client"
+            && s.from == TcpState::CloseWait
+            && s.to == TcpState::LastAck)
     );
 }
 
@@ -177,7 +178,7 @@ fn orphan_fin_wait2_with_negative_linger2_resets_at_close() {
         "{CONNECT}client setsockopt TCP_LINGER2 -1 = 0\nclient shutdown SHUT_WR = 0\nexpect client state FIN_WAIT2\nclient close = 0\n"
     ));
     assert_eq!(segs(&t).last().unwrap(), "client R. 2 1 0");
-    assert_eq!(counter(&t, "client", "TCPAbortOnLinger"), 1);
+    assert_eq!(counter(&t, "client", Counter::TCPAbortOnLinger), 1);
 }
 
 #[test]
@@ -186,7 +187,7 @@ fn orphan_fin_wait2_times_out_after_tcp_fin_timeout() {
     let t = run(&format!(
         "client sysctl net.ipv4.tcp_fin_timeout = 5\n{CONNECT}client close = 0\nexpect client state FIN_WAIT2\nwait 4s\nexpect client state FIN_WAIT2\nwait 2s\nexpect client state CLOSE\n"
     ));
-    assert_eq!(counter(&t, "client", "TW"), 1);
+    assert_eq!(counter(&t, "client", Counter::TW), 1);
 }
 
 #[test]
@@ -220,7 +221,7 @@ fn no_socket_reset_after_time_wait() {
     let t = run(&format!(
         "{CONNECT}client close = 0\nserver close = 0\nexpect client state TIME_WAIT\nwait 63s\nexpect client state CLOSE\n"
     ));
-    assert_eq!(counter(&t, "client", "TW"), 1);
+    assert_eq!(counter(&t, "client", Counter::TW), 1);
 }
 
 #[test]
@@ -228,7 +229,7 @@ fn simultaneous_close_goes_through_closing() {
     let t = run(&format!(
         "{CONNECT}together {{\n client close\n server close\n}}\nexpect client state TIME_WAIT\nexpect server state TIME_WAIT\n"
     ));
-    assert!(t.states.iter().any(|s| s.to == "CLOSING"));
+    assert!(t.states.iter().any(|s| s.to == TcpState::Closing));
 }
 
 #[test]

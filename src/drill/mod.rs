@@ -63,6 +63,7 @@ use crate::engine::{CallCtx, CallOutcome, HostSpec, RunOptions};
 use crate::payload::Payload;
 use crate::script::{Call, Data, GetOpt, How, MsgFlags, SockOpt};
 use crate::segment::{Segment, TcpOpt};
+use crate::vocab::{Errno, SockInfo, Sysctl, TcpState};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
@@ -86,7 +87,7 @@ pub fn hosts() -> Vec<HostSpec> {
 pub trait Backend {
     fn name(&self) -> &'static str;
     fn now_us(&mut self) -> u64;
-    fn sysctl(&mut self, key: &str, value: &str) -> Result<(), String>;
+    fn sysctl(&mut self, key: Sysctl, value: &str) -> Result<(), String>;
     /// Starts a call of the local program on the socket named `sock`;
     /// `Some` when it returned at once, `None` when it sleeps in the kernel
     /// (one call at a time may sleep).
@@ -213,7 +214,7 @@ struct Fd {
 /// A call asleep in the kernel.
 struct PendingCall {
     ev: usize,
-    expect: (i64, Option<String>),
+    expect: (i64, Option<Errno>),
     start_us: u64,
     /// The end of the range, if the script gave one (µs of script time).
     end: Option<u64>,
@@ -332,14 +333,14 @@ impl<'a> Executor<'a> {
                 ),
             ));
         }
-        let got = (o.ret, o.errno.clone());
+        let got = (o.ret, o.errno);
         let ok = if *ret == -1 {
-            got.0 == -1 && got.1.as_deref() == errno.as_deref()
+            got.0 == -1 && got.1 == *errno
         } else {
             got.0 != -1 && (p.new_fd.is_some() || got.0 == *ret)
         };
         if !ok {
-            let show = |r: i64, e: &Option<String>| match e {
+            let show = |r: i64, e: &Option<Errno>| match e {
                 Some(e) if r == -1 => format!("-1 {e}"),
                 _ => r.to_string(),
             };
@@ -730,7 +731,10 @@ impl<'a> Executor<'a> {
             let Some((k, v)) = w.split_once('=') else {
                 return Err(self.fail(i, format!("`{w}`: expected KEY=VALUE")));
             };
-            if let Err(e) = self.b.sysctl(k, v) {
+            let key = k
+                .parse::<Sysctl>()
+                .map_err(|e| self.fail(i, e.to_string()))?;
+            if let Err(e) = self.b.sysctl(key, v) {
                 return Err(self.fail(i, format!("sysctl {k}={v}: {e}")));
             }
             any = true;
@@ -781,7 +785,7 @@ impl<'a> Executor<'a> {
     /// TCP_NODELAY, TCP_LINGER2, TCP_REPAIR) and getsockopt(TCP_INFO) with
     /// `{tcpi_state=...}`.
     fn syscall(&mut self, i: usize, sc: &Syscall, end: Option<u64>) -> Result<(), Failure> {
-        let expect = (sc.ret, sc.errno.clone());
+        let expect = (sc.ret, sc.errno);
         let arg = |k: usize| sc.args.get(k).cloned().unwrap_or(Arg::Ellipsis);
         let mut ctx = CallCtx::default();
         let mut new_fd = None;
@@ -1087,18 +1091,18 @@ impl<'a> Executor<'a> {
                     return Err(self.fail(i, format!("returned {}, expected {}", out.ret, sc.ret)));
                 }
                 if let Some(w) = want {
-                    let got = out
-                        .info
-                        .as_ref()
-                        .and_then(|v| v.iter().find(|(k, _)| *k == "state").map(|x| x.1));
+                    let got = out.info.as_deref().and_then(|v| match v {
+                        SockInfo::Tcp(t) => Some(t.state),
+                        SockInfo::Mem(_) => None,
+                    });
                     if got != Some(w) {
                         return Err(self.fail(
                             i,
                             format!(
                                 "tcpi_state is {} ({}), expected {w} ({})",
                                 got.map_or("unknown".into(), |g| g.to_string()),
-                                got.and_then(tcp_state_name).unwrap_or("?"),
-                                tcp_state_name(w).unwrap_or("?")
+                                got.and_then(tcp_state_name).unwrap_or("?".into()),
+                                tcp_state_name(w).unwrap_or("?".into())
                             ),
                         ));
                     }
@@ -1122,7 +1126,7 @@ impl<'a> Executor<'a> {
         name: String,
         call: Call,
         ctx: CallCtx,
-        expect: (i64, Option<String>),
+        expect: (i64, Option<Errno>),
         end: Option<u64>,
         new_fd: Option<(i64, String)>,
     ) -> Result<(), Failure> {
@@ -1191,34 +1195,14 @@ fn msg_flags(a: &Arg) -> Result<MsgFlags, String> {
     Ok(f)
 }
 
-/// include/net/tcp_states.h.
-const TCP_STATES: [&str; 12] = [
-    "TCP_ESTABLISHED",
-    "TCP_SYN_SENT",
-    "TCP_SYN_RECV",
-    "TCP_FIN_WAIT1",
-    "TCP_FIN_WAIT2",
-    "TCP_TIME_WAIT",
-    "TCP_CLOSE",
-    "TCP_CLOSE_WAIT",
-    "TCP_LAST_ACK",
-    "TCP_LISTEN",
-    "TCP_CLOSING",
-    "TCP_NEW_SYN_RECV",
-];
-
 fn tcp_state_number(name: &str) -> Option<i64> {
-    TCP_STATES
-        .iter()
-        .position(|s| *s == name)
-        .map(|i| i as i64 + 1)
+    TcpState::from_c_name(name).map(|s| s as i64)
 }
 
-fn tcp_state_name(n: i64) -> Option<&'static str> {
-    TCP_STATES
-        .get((n - 1).max(0) as usize)
-        .copied()
-        .filter(|_| n >= 1)
+/// `TCP_CLOSE_WAIT` for the kernel's number 8.
+fn tcp_state_name(n: i64) -> Option<String> {
+    let s = TcpState::from_kernel(u32::try_from(n).ok()?)?;
+    Some(format!("TCP_{s}"))
 }
 
 /// The model as a drill backend: the remote host is raw (what it is sent
@@ -1249,8 +1233,8 @@ impl Backend for ModelBackend {
     fn now_us(&mut self) -> u64 {
         self.w.now
     }
-    fn sysctl(&mut self, key: &str, value: &str) -> Result<(), String> {
-        crate::model::parse_sysctl(&mut self.w, 0, key, value)
+    fn sysctl(&mut self, key: Sysctl, value: &str) -> Result<(), String> {
+        crate::model::set_sysctl(&mut self.w, 0, key, value).map_err(|e| e.to_string())
     }
     fn start(&mut self, sock: &str, call: &Call, ctx: &CallCtx) -> Option<CallOutcome> {
         use crate::model::api;

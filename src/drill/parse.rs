@@ -11,6 +11,7 @@
 //! packets is fine, `ecn`, `mpcapable`, ...) fails with its name.
 
 use crate::segment::Flags;
+use crate::vocab::Errno;
 use std::fmt;
 
 /// A parsed `.pkt` file.
@@ -145,7 +146,7 @@ pub struct Syscall {
     pub name: String,
     pub args: Vec<Arg>,
     pub ret: i64,
-    pub errno: Option<String>,
+    pub errno: Option<Errno>,
 }
 
 /// A system call argument.
@@ -740,10 +741,12 @@ impl<'a> Cursor<'a> {
         if ret == -1 {
             self.skip_inline()?;
             let e = self.word();
-            if e.is_empty() || !e.starts_with('E') {
-                return Err(self.expected("an errno name after `= -1` (e.g. `ECONNRESET`)"));
+            match e.parse::<Errno>() {
+                Ok(e) => errno = Some(e),
+                Err(_) => {
+                    return Err(self.expected("an errno name after `= -1` (e.g. `ECONNRESET`)"));
+                }
             }
-            errno = Some(e.to_string());
             self.skip_inline()?;
             if self.peek() == Some(b'(') {
                 let (l, c) = (self.line, self.col);
@@ -952,7 +955,7 @@ mod tests {
             EventKind::Syscall(s) => {
                 assert_eq!(s.name, "read");
                 assert_eq!(s.ret, -1);
-                assert_eq!(s.errno.as_deref(), Some("ECONNRESET"));
+                assert_eq!(s.errno, Some(Errno::ECONNRESET));
             }
             k => panic!("{k:?}"),
         }

@@ -19,6 +19,7 @@ pub mod scenarios;
 pub mod text;
 
 use crate::segment::Flags;
+use crate::vocab::TcpState;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -1158,9 +1159,12 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
             conn.cause_id = Cause::HalfClosed;
             let acked = fin_acked_at(rp, f, rp.len());
             let x_state = if acked.is_some() {
-                "FIN_WAIT2"
+                TcpState::FinWait2.to_string()
             } else {
-                "FIN_WAIT1: its FIN is not acknowledged in the capture"
+                format!(
+                    "{}: its FIN is not acknowledged in the capture",
+                    TcpState::FinWait1
+                )
             };
             let mut cause = format!(
                 "half-closed and still open at the end of the capture: {x} closed its \

@@ -72,7 +72,7 @@ impl Backend for LinuxBackend {
     fn now_us(&mut self) -> u64 {
         self.eng.now_us()
     }
-    fn sysctl(&mut self, key: &str, value: &str) -> Result<(), String> {
+    fn sysctl(&mut self, key: crate::vocab::Sysctl, value: &str) -> Result<(), String> {
         self.eng.sysctl(0, key, value).map_err(|e| e.0)
     }
     fn start(&mut self, sock: &str, call: &Call, ctx: &CallCtx) -> Option<CallOutcome> {

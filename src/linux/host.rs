@@ -18,6 +18,8 @@
 //! everything.
 
 use super::sys;
+use crate::vocab::Errno;
+use crate::vocab::{Scope, Sysctl, Sysctls};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -26,59 +28,21 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-/// Linux 6.18's defaults, written into every fresh namespace so that a
-/// tuned machine cannot leak in: since 4.15 several of these per-namespace
-/// knobs (tcp_rmem, tcp_wmem, tcp_congestion_control, ...) are *copied from
-/// init_net* when a namespace is created (`tcp_sk_init`). A missing knob is
-/// skipped (older kernels); any other write error stops the run.
-pub const DEFAULT_SYSCTLS: &[(&str, &str)] = &[
-    ("net.ipv4.tcp_rmem", "4096 131072 33554432"),
-    ("net.ipv4.tcp_wmem", "4096 16384 4194304"),
-    ("net.ipv4.tcp_fin_timeout", "60"),
-    ("net.ipv4.tcp_timestamps", "1"),
-    ("net.ipv4.tcp_sack", "1"),
-    ("net.ipv4.tcp_dsack", "1"),
-    ("net.ipv4.tcp_window_scaling", "1"),
-    ("net.ipv4.tcp_ecn", "2"),
-    ("net.ipv4.tcp_syncookies", "1"),
-    ("net.ipv4.tcp_syn_retries", "6"),
-    ("net.ipv4.tcp_synack_retries", "5"),
-    ("net.ipv4.tcp_retries1", "3"),
-    ("net.ipv4.tcp_retries2", "15"),
-    ("net.ipv4.tcp_orphan_retries", "0"),
-    ("net.ipv4.tcp_rfc1337", "0"),
-    ("net.ipv4.tcp_abort_on_overflow", "0"),
-    ("net.ipv4.tcp_adv_win_scale", "1"),
-    ("net.ipv4.tcp_app_win", "31"),
-    ("net.ipv4.tcp_moderate_rcvbuf", "1"),
-    ("net.ipv4.tcp_autocorking", "1"),
-    ("net.ipv4.tcp_slow_start_after_idle", "1"),
-    ("net.ipv4.tcp_no_metrics_save", "0"),
-    ("net.ipv4.tcp_mtu_probing", "0"),
-    ("net.ipv4.tcp_base_mss", "1024"),
-    ("net.ipv4.tcp_early_retrans", "3"),
-    ("net.ipv4.tcp_recovery", "1"),
-    ("net.ipv4.tcp_frto", "2"),
-    ("net.ipv4.tcp_tw_reuse", "2"),
-    ("net.ipv4.tcp_stdurg", "0"),
-    ("net.ipv4.tcp_shrink_window", "0"),
-    ("net.ipv4.tcp_fastopen", "1"),
-    ("net.ipv4.tcp_keepalive_time", "7200"),
-    ("net.ipv4.tcp_keepalive_intvl", "75"),
-    ("net.ipv4.tcp_keepalive_probes", "9"),
-    ("net.ipv4.tcp_notsent_lowat", "4294967295"),
-    ("net.ipv4.tcp_limit_output_bytes", "4194304"),
-    ("net.ipv4.tcp_comp_sack_nr", "44"),
-    ("net.ipv4.tcp_backlog_ack_defer", "1"),
-    ("net.ipv4.tcp_rto_min_us", "200000"),
-    ("net.ipv4.tcp_rto_max_ms", "120000"),
-    ("net.core.somaxconn", "4096"),
-    // With a private hash table these would be derived from its size
-    // (tcp_set_hashinfo, tcp_sk_init); write the values a 24 GiB machine's
-    // init_net has.
-    ("net.ipv4.tcp_max_syn_backlog", "2048"),
-    ("net.ipv4.tcp_max_tw_buckets", "131072"),
-];
+/// Linux 6.18's defaults of every per-namespace sysctl of the table
+/// ([`crate::vocab::Sysctl`]), written into every fresh namespace so that
+/// a tuned machine cannot leak in: since 4.15 several of these
+/// per-namespace knobs (tcp_rmem, tcp_wmem, tcp_congestion_control, ...)
+/// are *copied from init_net* when a namespace is created (`tcp_sk_init`).
+/// A missing knob is skipped (older kernels); any other write error stops
+/// the run.
+pub fn default_sysctls() -> Vec<(&'static str, String)> {
+    let d = Sysctls::default();
+    Sysctl::ALL
+        .iter()
+        .filter(|k| k.scope() == Scope::Netns)
+        .map(|&k| (k.name(), d.get(k)))
+        .collect()
+}
 
 /// The TUN device every host namespace gets.
 pub const TUN_NAME: &str = "fr0";
@@ -176,7 +140,7 @@ pub enum Cmd {
 #[derive(Serialize, Deserialize, Debug, Clone, Default)]
 pub struct Reply {
     pub ret: i64,
-    pub errno: Option<String>,
+    pub errno: Option<Errno>,
     /// Hex of the received bytes.
     pub data: Option<String>,
     /// `accept`: the peer's address and port.
@@ -492,7 +456,7 @@ fn child_main(parent: libc::pid_t, sock: RawFd, netns: RawFd, setup: &Setup, bou
             Ok(cmd) => prog.run(cmd),
             Err(_) => Reply {
                 ret: -1,
-                errno: Some("EINVAL".into()),
+                errno: Some(Errno::EINVAL),
                 ..Default::default()
             },
         };
@@ -539,8 +503,8 @@ fn setup_new(
     ] {
         let _ = write_sysctl(k, "1");
     }
-    for (k, v) in DEFAULT_SYSCTLS {
-        match write_sysctl(k, v) {
+    for (k, v) in default_sysctls() {
+        match write_sysctl(k, &v) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("sysctl {k} = {v} in the host namespace: {e}")),
@@ -631,7 +595,7 @@ fn errno() -> i32 {
 fn fail(e: i32) -> Reply {
     Reply {
         ret: -1,
-        errno: Some(sys::errno_name(e)),
+        errno: Some(Errno::from_raw(e)),
         ..Default::default()
     }
 }

@@ -12,7 +12,7 @@
 //!   net.ipv4.tcp_fin_timeout = 5`) and per-host TcpExt counters
 //!   (`/proc/<pid>/net/netstat`), which scripts check. Each namespace gets
 //!   Linux 6.18's TCP defaults written explicitly
-//!   ([`host::DEFAULT_SYSCTLS`]), then the script's sysctls.
+//!   ([`host::default_sysctls`]), then the script's sysctls.
 //! - **The link is a TUN device per host, joined by a userspace relay**
 //!   ([`relay`]), MTU 65535 so that advmss is 65495 as on loopback (the SYN
 //!   carries `mss 65495,sackOK,TS val .. ecr 0,nop,wscale 10`). The relay is
@@ -66,6 +66,7 @@
 
 pub mod drill;
 pub mod host;
+pub mod info;
 pub mod relay;
 pub mod states;
 pub mod sys;
@@ -74,8 +75,9 @@ use crate::engine::{
     CallCtx, CallOutcome, Engine, EngineError, Finish, HostSpec, OpenConn, RunOptions,
     SETTLE_QUIET_US, StateChange,
 };
-use crate::script::{COUNTER_NAMES, Call, Data, Fault, GetOpt, How, SockOpt};
+use crate::script::{Call, Data, Fault, GetOpt, How, SockOpt};
 use crate::segment::Segment;
+use crate::vocab::{Counter, EngineKind, Errno, Sysctl, TcpState};
 use host::{Cmd, HostProc, Reply};
 use relay::Relay;
 use states::{Event, ResetEvent, ResetLayout, TcpEntry, Tracer, state_name};
@@ -112,8 +114,8 @@ struct Trans {
     /// 4-tuple is reused by disconnect + reconnect or a reconnect from the
     /// same port, so names are attributed per connection, not per 4-tuple.
     conn: usize,
-    from: String,
-    to: String,
+    from: TcpState,
+    to: TcpState,
 }
 
 /// The tracepoint's id and format, read once per process.
@@ -121,18 +123,6 @@ static TRACEPOINT: OnceLock<(u64, String)> = OnceLock::new();
 /// `tcp:tcp_send_reset`'s, if this kernel has it.
 static RESET_TRACEPOINT: OnceLock<Option<(u64, String)>> = OnceLock::new();
 
-/// A reason name as a `&'static str` (segments carry static names): the
-/// kernel's table is small and fixed, so each name is leaked once.
-fn static_reason(name: &str) -> &'static str {
-    static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
-    let mut v = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(n) = v.iter().find(|n| **n == name) {
-        return n;
-    }
-    let n: &'static str = Box::leak(name.to_string().into_boxed_str());
-    v.push(n);
-    n
-}
 static RUN_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Reads a duration from the environment (`70s`, `500ms`, `2m`, or bare
@@ -434,7 +424,9 @@ impl LinuxEngine {
                 .or_else(|| self.pending_resets.iter().position(ours_only));
             if let Some(k) = k {
                 let e = self.pending_resets.remove(k);
-                self.segs[i].rst_reason = Some(static_reason(&e.reason));
+                // A name this table lacks (a newer kernel) leaves the reason
+                // unknown rather than guessed.
+                self.segs[i].rst_reason = e.reason;
                 still.pop();
             }
         }
@@ -488,8 +480,8 @@ impl LinuxEngine {
             host,
             key,
             conn,
-            from: state_name(e.old).into(),
-            to: state_name(e.new).into(),
+            from: state_name(e.old),
+            to: state_name(e.new),
         };
         // tcp_time_wait() → tcp_done(): the full socket goes to CLOSE while a
         // time-wait socket takes the connection over.
@@ -568,7 +560,7 @@ impl LinuxEngine {
                         self.tw[h].insert(t.key, (sub, true, t.conn));
                         let to = state_name(sub);
                         if t.from != to {
-                            t.to = to.into();
+                            t.to = to;
                             self.trans.push(t);
                         }
                     }
@@ -588,8 +580,8 @@ impl LinuxEngine {
                             host: h,
                             key,
                             conn,
-                            from: state_name(sub).into(),
-                            to: state_name(s2).into(),
+                            from: state_name(sub),
+                            to: state_name(s2),
                         });
                         self.tw[h].insert(key, (s2, claimed, conn));
                     }
@@ -600,8 +592,8 @@ impl LinuxEngine {
                             host: h,
                             key,
                             conn,
-                            from: state_name(sub).into(),
-                            to: "CLOSE".into(),
+                            from: state_name(sub),
+                            to: TcpState::Close,
                         });
                         self.tw[h].remove(&key);
                     }
@@ -662,7 +654,7 @@ impl LinuxEngine {
                     self.bound_port[h].get(&name).copied().or(ctx.local_port),
                     ctx.peer_addr.and_then(|a| self.real_of_script(a)),
                 ) else {
-                    return Err(CallOutcome::err("EINVAL"));
+                    return Err(CallOutcome::err(Errno::EINVAL));
                 };
                 let key = (lport, peer, *port);
                 self.bind_name(h, key, &name);
@@ -802,7 +794,7 @@ impl LinuxEngine {
         self.notes.push(note.clone());
         CallOutcome {
             ret: -1,
-            errno: Some("EINVAL".into()),
+            errno: Some(Errno::EINVAL),
             note: Some(note),
             unsupported: true,
             ..Default::default()
@@ -820,15 +812,15 @@ impl LinuxEngine {
     ) -> CallOutcome {
         let mut out = CallOutcome {
             ret: r.ret,
-            errno: r.errno.clone(),
+            errno: r.errno,
             ..Default::default()
         };
         let bytes = r.data.as_deref().map(host::unhex);
         if let (Call::GetSockOpt(o), Some(d)) = (call, &bytes) {
-            out.info = Some(match o {
-                GetOpt::MemInfo => crate::sockinfo::decode_meminfo(d),
-                GetOpt::TcpInfo => crate::sockinfo::decode_tcpinfo(d),
-            });
+            out.info = Some(Box::new(match o {
+                GetOpt::MemInfo => info::decode_meminfo(d),
+                GetOpt::TcpInfo => info::decode_tcpinfo(d),
+            }));
         } else {
             out.data = bytes.map(|b| Box::new(crate::payload::Payload::from_vec(b)));
         }
@@ -841,7 +833,7 @@ impl LinuxEngine {
             self.known[h].insert(new);
         }
         if let (Call::Connect { .. }, Some(key)) = (call, self.key_of[h].get(sock).copied())
-            && !matches!(out.errno.as_deref(), Some("EADDRINUSE" | "EADDRNOTAVAIL"))
+            && !matches!(out.errno, Some(Errno::EADDRINUSE | Errno::EADDRNOTAVAIL))
         {
             self.bound_port[h].insert(sock.to_string(), key.0);
         }
@@ -849,8 +841,14 @@ impl LinuxEngine {
         // 4-tuple names no connection.
         if matches!(call, Call::Listen { .. } | Call::Connect { .. })
             && matches!(
-                out.errno.as_deref(),
-                Some("EADDRINUSE" | "EADDRNOTAVAIL" | "EINVAL" | "EISCONN" | "EALREADY")
+                out.errno,
+                Some(
+                    Errno::EADDRINUSE
+                        | Errno::EADDRNOTAVAIL
+                        | Errno::EINVAL
+                        | Errno::EISCONN
+                        | Errno::EALREADY
+                )
             )
             && let Some(key) = self.key_of[h].get(sock).copied()
         {
@@ -938,8 +936,8 @@ fn check_privileges() -> Result<(), EngineError> {
 }
 
 impl Engine for LinuxEngine {
-    fn name(&self) -> &'static str {
-        "linux"
+    fn kind(&self) -> EngineKind {
+        EngineKind::Linux
     }
 
     /// A horizon shorter than the bound on blocking calls becomes the
@@ -969,9 +967,9 @@ impl Engine for LinuxEngine {
         self.us(sys::monotonic_ns())
     }
 
-    fn sysctl(&mut self, host: usize, key: &str, value: &str) -> Result<(), EngineError> {
+    fn sysctl(&mut self, host: usize, key: Sysctl, value: &str) -> Result<(), EngineError> {
         let cmd = Cmd::Sysctl {
-            key: key.into(),
+            key: key.name().into(),
             value: value.into(),
         };
         let p = &mut self.procs[host];
@@ -1089,38 +1087,38 @@ impl Engine for LinuxEngine {
         self.sleep_syncing(until);
     }
 
-    fn state(&mut self, host: usize, sock: &str) -> Option<String> {
+    fn state(&mut self, host: usize, sock: &str) -> Option<TcpState> {
         self.sync();
         if !self.known[host].contains(sock) && !self.key_of[host].contains_key(sock) {
             return None;
         }
         let Some(key) = self.key_of[host].get(sock).copied() else {
-            return Some("CLOSE".into());
+            return Some(TcpState::Close);
         };
         if let Some((sub, _, _)) = self.tw[host].get(&key) {
-            return Some(state_name(*sub).into());
+            return Some(state_name(*sub));
         }
         Some(
             self.trans
                 .iter()
                 .rev()
                 .find(|t| t.host == host && t.key == key)
-                .map_or("CLOSE".into(), |t| t.to.clone()),
+                .map_or(TcpState::Close, |t| t.to),
         )
     }
 
-    fn counters(&mut self, host: usize) -> BTreeMap<String, i64> {
+    fn counters(&mut self, host: usize) -> BTreeMap<Counter, i64> {
         let mut out = BTreeMap::new();
         let Ok(now) = states::read_tcpext(self.procs[host].pid) else {
             return out;
         };
         for (k, v) in now {
-            if !COUNTER_NAMES.contains(&k.as_str()) {
+            let Some(c) = k.parse::<Counter>().ok().filter(|c| c.reported()) else {
                 continue;
-            }
+            };
             let d = v - self.baseline[host].get(&k).copied().unwrap_or(0);
             if d != 0 {
-                out.insert(k, d);
+                out.insert(c, d);
             }
         }
         out
@@ -1220,7 +1218,7 @@ impl Engine for LinuxEngine {
                     sock: self.name_for(*h, &key),
                     local_port: e.lport,
                     remote,
-                    state: state_name(e.state).into(),
+                    state: state_name(e.state),
                     detail: detail(e),
                 }
             })
@@ -1233,8 +1231,8 @@ impl Engine for LinuxEngine {
                 time_us: t.time_us,
                 host: self.hosts[t.host].name.clone(),
                 sock: self.conn_name(t.host, &t.key, t.conn),
-                from: t.from.clone(),
-                to: t.to.clone(),
+                from: t.from,
+                to: t.to,
             })
             .collect();
         let mut notes = std::mem::take(&mut self.notes);
@@ -1288,20 +1286,20 @@ impl LinuxEngine {
     fn open_keys(&self) -> Vec<(usize, Key)> {
         self.last_states(true)
             .into_iter()
-            .filter(|(_, to)| to != "CLOSE")
+            .filter(|(_, to)| *to != TcpState::Close)
             .map(|((h, k, _), _)| (h, k))
             .collect()
     }
 
     /// The last recorded state of every connection: (host, 4-tuple,
     /// connection index) → state.
-    fn last_states(&self, with_maybe_tw: bool) -> HashMap<(usize, Key, usize), String> {
+    fn last_states(&self, with_maybe_tw: bool) -> HashMap<(usize, Key, usize), TcpState> {
         let mut last = HashMap::new();
         let extra: &[Trans] = if with_maybe_tw { &self.maybe_tw } else { &[] };
         let mut all: Vec<&Trans> = self.trans.iter().chain(extra).collect();
         all.sort_by_key(|t| t.time_us);
         for t in all {
-            last.insert((t.host, t.key, t.conn), t.to.clone());
+            last.insert((t.host, t.key, t.conn), t.to);
         }
         last
     }
@@ -1324,7 +1322,8 @@ impl LinuxEngine {
             .last_states(false)
             .into_iter()
             .filter(|((h, k, c), to)| {
-                to != "CLOSE" && (!listed.contains(&(*h, *k)) || *c < self.newest_conn(*h, k))
+                *to != TcpState::Close
+                    && (!listed.contains(&(*h, *k)) || *c < self.newest_conn(*h, k))
             })
             .map(|((host, key, conn), from)| Trans {
                 time_us: self
@@ -1336,7 +1335,7 @@ impl LinuxEngine {
                 key,
                 conn,
                 from,
-                to: "CLOSE".into(),
+                to: TcpState::Close,
             })
             .collect();
         inferred.sort_by_key(|t| (t.time_us, t.host, t.key, t.conn));

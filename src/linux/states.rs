@@ -16,27 +16,15 @@
 //! `/proc/<pid>/net/tcp` of the host (`get_timewait4_sock` prints
 //! `tw_substate`); see [`TcpEntry`].
 
+use crate::vocab::{RstReason, TcpState};
 use std::io;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-/// `include/net/tcp_states.h`, 1-based.
-pub fn state_name(s: u32) -> &'static str {
-    match s {
-        1 => "ESTABLISHED",
-        2 => "SYN_SENT",
-        3 => "SYN_RECV",
-        4 => "FIN_WAIT1",
-        5 => "FIN_WAIT2",
-        6 => "TIME_WAIT",
-        7 => "CLOSE",
-        8 => "CLOSE_WAIT",
-        9 => "LAST_ACK",
-        10 => "LISTEN",
-        11 => "CLOSING",
-        12 => "NEW_SYN_RECV",
-        _ => "UNKNOWN",
-    }
+/// The state with the kernel's number (`include/net/tcp_states.h`);
+/// `CLOSE` for a number this kernel should never print.
+pub fn state_name(s: u32) -> TcpState {
+    TcpState::from_kernel(s).unwrap_or(TcpState::Close)
 }
 
 /// One `sock:inet_sock_set_state` event.
@@ -362,8 +350,11 @@ pub struct ResetEvent {
     pub sport: u16,
     pub daddr: Ipv4Addr,
     pub dport: u16,
-    /// The reason's name as this kernel prints it (`print fmt`).
-    pub reason: String,
+    /// The reason, by the name this kernel prints for its number (`print
+    /// fmt`); `None` for a number or name the vocabulary does not know (a
+    /// newer kernel): the RST is then shown without a reason rather than
+    /// with a guessed one.
+    pub reason: Option<RstReason>,
 }
 
 /// Field offsets of `tcp:tcp_send_reset` and the reason names of the
@@ -374,7 +365,7 @@ pub struct ResetLayout {
     reason: usize,
     saddr: usize,
     daddr: usize,
-    names: Vec<(u32, String)>,
+    names: Vec<(u32, Option<RstReason>)>,
 }
 
 impl Decode for ResetLayout {
@@ -417,7 +408,7 @@ impl Decode for ResetLayout {
                 "tcp:tcp_send_reset has an unexpected format ({found} of 3 fields: reason, saddr, daddr)"
             ));
         }
-        // `__print_symbolic(REC->reason, { 0, "NOT_SPECIFIED" }, ...)`
+        // `__print_symbolic(REC->reason, { 0, "<name>" }, ...)`
         let table = format
             .split_once("__print_symbolic(REC->reason,")
             .map(|(_, t)| t)
@@ -430,7 +421,7 @@ impl Decode for ResetLayout {
                 continue;
             };
             if let Some(name) = rest.split('"').nth(1) {
-                l.names.push((n, name.to_string()));
+                l.names.push((n, name.parse().ok()));
             }
         }
         if l.names.is_empty() {
@@ -456,11 +447,7 @@ impl Decode for ResetLayout {
         let (daddr, dport) = sa(self.daddr)?;
         let r = raw.get(self.reason..self.reason + 4)?;
         let r = u32::from_ne_bytes([r[0], r[1], r[2], r[3]]);
-        let reason = self
-            .names
-            .iter()
-            .find(|(n, _)| *n == r)
-            .map_or_else(|| format!("reason {r}"), |(_, s)| s.clone());
+        let reason = self.names.iter().find(|(n, _)| *n == r).and_then(|x| x.1);
         Some(ResetEvent {
             time_ns,
             saddr,
@@ -566,6 +553,7 @@ pub fn parse_tcpext(text: &str) -> Vec<(String, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vocab::Counter;
 
     #[test]
     fn proc_tcp_line_with_a_time_wait_socket() {
@@ -583,7 +571,10 @@ mod tests {
             "TcpExt: SyncookiesSent TCPAbortOnClose\nTcpExt: 0 3\nIpExt: InNoRoutes\nIpExt: 0\n";
         assert_eq!(
             parse_tcpext(t),
-            vec![("SyncookiesSent".into(), 0), ("TCPAbortOnClose".into(), 3)]
+            vec![
+                ("SyncookiesSent".into(), 0),
+                (Counter::TCPAbortOnClose.name().into(), 3)
+            ]
         );
     }
 
@@ -604,6 +595,7 @@ print fmt: \"skbaddr=%p state=%s reason=%s\", REC->state ? __print_symbolic(REC-
         assert_eq!((l.reason, l.saddr, l.daddr), (28, 32, 60));
         assert_eq!(l.names.len(), 3);
         let mut raw = vec![0u8; 88];
+        let close = RstReason::TcpAbortOnClose;
         raw[28..32].copy_from_slice(&11u32.to_ne_bytes());
         let af = (libc::AF_INET as u16).to_ne_bytes();
         raw[32..34].copy_from_slice(&af);
@@ -613,11 +605,11 @@ print fmt: \"skbaddr=%p state=%s reason=%s\", REC->state ? __print_symbolic(REC-
         raw[62..64].copy_from_slice(&9999u16.to_be_bytes());
         raw[64..68].copy_from_slice(&[10, 1, 2, 2]);
         let e = l.event(5, &raw).unwrap();
-        assert_eq!(e.reason, "TCP_ABORT_ON_CLOSE");
+        assert_eq!(e.reason, Some(close));
         assert_eq!((e.saddr, e.sport), (Ipv4Addr::new(10, 1, 2, 1), 40000));
         assert_eq!((e.daddr, e.dport), (Ipv4Addr::new(10, 1, 2, 2), 9999));
         raw[28..32].copy_from_slice(&7u32.to_ne_bytes());
-        assert_eq!(l.event(5, &raw).unwrap().reason, "reason 7");
+        assert_eq!(l.event(5, &raw).unwrap().reason, None);
         // An IPv6 RST is not ours.
         raw[32..34].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
         assert!(l.event(5, &raw).is_none());

@@ -225,43 +225,6 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// The errno's name as scripts spell it (`script::ERRNO_NAMES`;
-/// EWOULDBLOCK is EAGAIN on Linux).
-pub fn errno_name(e: i32) -> String {
-    let n = match e {
-        libc::EAGAIN => "EAGAIN",
-        libc::ECONNRESET => "ECONNRESET",
-        libc::EPIPE => "EPIPE",
-        libc::ENOTCONN => "ENOTCONN",
-        libc::EINVAL => "EINVAL",
-        libc::ECONNREFUSED => "ECONNREFUSED",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        libc::ECONNABORTED => "ECONNABORTED",
-        libc::EBADF => "EBADF",
-        libc::EINPROGRESS => "EINPROGRESS",
-        libc::EISCONN => "EISCONN",
-        libc::EALREADY => "EALREADY",
-        libc::EADDRINUSE => "EADDRINUSE",
-        libc::EOPNOTSUPP => "EOPNOTSUPP",
-        libc::EINTR => "EINTR",
-        libc::ENOPROTOOPT => "ENOPROTOOPT",
-        libc::EPERM => "EPERM",
-        libc::EACCES => "EACCES",
-        libc::EFAULT => "EFAULT",
-        libc::ENOMEM => "ENOMEM",
-        libc::ENOBUFS => "ENOBUFS",
-        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
-        libc::ENETUNREACH => "ENETUNREACH",
-        libc::EHOSTUNREACH => "EHOSTUNREACH",
-        libc::EMSGSIZE => "EMSGSIZE",
-        libc::ENOTSOCK => "ENOTSOCK",
-        libc::EDESTADDRREQ => "EDESTADDRREQ",
-        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
-        _ => return format!("E#{e}"),
-    };
-    n.to_string()
-}
-
 /// Effective capabilities of this process (`CapEff` in /proc/self/status).
 pub fn effective_caps() -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -12,6 +12,7 @@ use super::recovery;
 use super::skb::*;
 use super::sock::*;
 use super::timers;
+use crate::vocab::{Counter, RstReason};
 
 pub const FLAG_DATA: u32 = 0x01;
 pub const FLAG_WIN_UPDATE: u32 = 0x02;
@@ -43,11 +44,11 @@ pub const ACK_UNSENT_DATA: i32 = -2;
 
 /// The reset reason for a negative `tcp_ack` result
 /// (`sk_rst_convert_drop_reason`).
-pub fn reason_name(r: i32) -> &'static str {
+pub fn reason_name(r: i32) -> RstReason {
     match r {
-        ACK_TOO_OLD => "TCP_TOO_OLD_ACK",
-        ACK_UNSENT_DATA => "TCP_ACK_UNSENT_DATA",
-        _ => "NOT_SPECIFIED",
+        ACK_TOO_OLD => RstReason::TcpTooOldAck,
+        ACK_UNSENT_DATA => RstReason::TcpAckUnsentData,
+        _ => RstReason::NotSpecified,
     }
 }
 
@@ -334,7 +335,7 @@ fn process_tlp_ack(w: &mut World, id: SockId, ack: u32, flag: u32) {
         recovery::set_ca_state(w, id, CaState::Cwr);
         recovery::end_cwnd_reduction(w, id);
         recovery::try_keep_open(w, id);
-        w.count(h, "TCPLossProbeRecovery");
+        w.count(h, Counter::TCPLossProbeRecovery);
     } else if flag & (FLAG_SND_UNA_ADVANCED | FLAG_NOT_DUP | FLAG_DATA_SACKED) == 0 {
         // "Pure dupack: original and TLP probe arrived; no loss"
         s.tlp_high_seq = 0;

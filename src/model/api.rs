@@ -22,7 +22,9 @@ use super::timers::wheel_fire_us;
 use super::{Ehash, Key4, PortOwner};
 use crate::engine::{CallCtx, CallOutcome};
 use crate::payload::Payload;
-use crate::script::{Call, Data, GetOpt, How, MsgFlags, SockInfo, SockOpt, epoll};
+use crate::script::{Call, Data, GetOpt, How, MsgFlags, SockOpt, epoll};
+use crate::vocab::Errno;
+use crate::vocab::{MemInfo, SockInfo, TcpInfo};
 
 /// A call's progress: returned, or asleep in the kernel.
 pub enum Progress {
@@ -90,10 +92,10 @@ pub fn call(w: &mut World, host: usize, name: &str, call: &Call, ctx: &CallCtx) 
         return Progress::Done(CallOutcome::ok(0));
     }
     let Some(id) = w.named(host, name) else {
-        return Progress::Done(CallOutcome::err("EBADF"));
+        return Progress::Done(CallOutcome::err(Errno::EBADF));
     };
     if w.hosts[host].closed.iter().any(|n| n == name) {
-        return Progress::Done(CallOutcome::err("EBADF"));
+        return Progress::Done(CallOutcome::err(Errno::EBADF));
     }
     let done = |o| Progress::Done(o);
     match call {
@@ -131,7 +133,7 @@ pub fn call(w: &mut World, host: usize, name: &str, call: &Call, ctx: &CallCtx) 
         }
         Call::SetSockOpt(o) => done(setsockopt(w, id, *o)),
         Call::GetSockOpt(o) => done(CallOutcome {
-            info: Some(getsockopt(w, id, *o)),
+            info: Some(Box::new(getsockopt(w, id, *o))),
             ..CallOutcome::ok(0)
         }),
         Call::Disconnect => {
@@ -174,7 +176,7 @@ pub fn resume(w: &mut World, b: Blocked) -> Progress {
         Op::SendMemory(op) => {
             let s = w.sk(id);
             if s.sk_err.is_some() || s.sk_shutdown & SEND_SHUTDOWN != 0 {
-                return Progress::Done(send_error(w, id, op, "EPIPE"));
+                return Progress::Done(send_error(w, id, op, Errno::EPIPE));
             }
             if !mem::sk_stream_memory_free(s) {
                 let seen = s.wakeups;
@@ -243,14 +245,14 @@ fn cut_short(w: &mut World, b: Blocked) -> CallOutcome {
     let mut out = match b.op {
         // inet_stream_connect: "if (!timeo || !inet_wait_for_connect(..))
         // goto out" with err = -EINPROGRESS.
-        Op::Connect => CallOutcome::err("EINPROGRESS"),
-        Op::Accept { .. } | Op::Recv { .. } => CallOutcome::err("EAGAIN"),
+        Op::Connect => CallOutcome::err(Errno::EINPROGRESS),
+        Op::Accept { .. } | Op::Recv { .. } => CallOutcome::err(Errno::EAGAIN),
         Op::SendConnect(op) | Op::SendMemory(op) => {
             if op.off > 0 {
                 send_out(w, id, &op);
                 CallOutcome::ok(op.off as i64)
             } else {
-                CallOutcome::err("EAGAIN")
+                CallOutcome::err(Errno::EAGAIN)
             }
         }
         Op::Linger { outcome, .. } => {
@@ -338,15 +340,15 @@ fn sock_error(w: &mut World, id: SockId) -> Option<Errno> {
 /// `inet_bind` → `inet_csk_get_port`: no SO_REUSEADDR, so any owner of
 /// the port — a listener, a connection, a time-wait socket — conflicts
 /// (`inet_csk_bind_conflict`), unless TCP_REPAIR forces reuse.
-fn bind(w: &mut World, id: SockId, port: u16) -> Result<(), &'static str> {
+fn bind(w: &mut World, id: SockId, port: u16) -> Result<(), Errno> {
     let s = w.sk(id);
     if s.local_port != 0 {
-        return Err("EINVAL");
+        return Err(Errno::EINVAL);
     }
     let h = s.host;
     let force = s.repair;
     if !force && w.hosts[h].ports.get(&port).is_some_and(|o| !o.is_empty()) {
-        return Err("EADDRINUSE");
+        return Err(Errno::EADDRINUSE);
     }
     let s = w.sk_mut(id);
     s.local_port = port;
@@ -366,7 +368,7 @@ fn listen(w: &mut World, id: SockId, port: u16, backlog: u32) -> CallOutcome {
     }
     let s = w.sk(id);
     if s.sock_state != SockState::Unconnected || !matches!(s.state, State::Close | State::Listen) {
-        return CallOutcome::err("EINVAL");
+        return CallOutcome::err(Errno::EINVAL);
     }
     // __sys_listen: min(backlog, net.core.somaxconn)
     let somax = w.sys(id).somaxconn;
@@ -391,16 +393,16 @@ fn connect(w: &mut World, id: SockId, ctx: &CallCtx, dport: u16, nonblock: bool)
         }
     }
     match w.sk(id).sock_state {
-        SockState::Connected => return done(CallOutcome::err("EISCONN")),
-        SockState::Connecting => return done(CallOutcome::err("EALREADY")),
-        SockState::Disconnecting => return done(CallOutcome::err("EINVAL")),
+        SockState::Connected => return done(CallOutcome::err(Errno::EISCONN)),
+        SockState::Connecting => return done(CallOutcome::err(Errno::EALREADY)),
+        SockState::Disconnecting => return done(CallOutcome::err(Errno::EINVAL)),
         SockState::Unconnected => {}
     }
     if w.sk(id).state != State::Close {
-        return done(CallOutcome::err("EISCONN"));
+        return done(CallOutcome::err(Errno::EISCONN));
     }
     let Some(peer) = ctx.peer_addr.map(|a| w.host_of_addr(a)) else {
-        return done(CallOutcome::err("EINVAL"));
+        return done(CallOutcome::err(Errno::EINVAL));
     };
     // tcp_v4_connect
     let h = w.sk(id).host;
@@ -424,7 +426,7 @@ fn connect(w: &mut World, id: SockId, ctx: &CallCtx, dport: u16, nonblock: bool)
     if !sole && w.ehash.contains_key(&key) {
         close::tcp_set_state(w, id, State::Close);
         w.sk_mut(id).remote = None;
-        return done(CallOutcome::err("EADDRNOTAVAIL"));
+        return done(CallOutcome::err(Errno::EADDRNOTAVAIL));
     }
     w.ehash.insert(key, Ehash::Sock(id));
     let sport = lport;
@@ -440,7 +442,7 @@ fn connect(w: &mut World, id: SockId, ctx: &CallCtx, dport: u16, nonblock: bool)
     output::tcp_connect(w, id);
     w.sk_mut(id).sock_state = SockState::Connecting;
     if nonblock {
-        return done(CallOutcome::err("EINPROGRESS"));
+        return done(CallOutcome::err(Errno::EINPROGRESS));
     }
     let b = match blocked(w, id, Op::Connect) {
         Progress::Blocked(b) => b,
@@ -459,7 +461,7 @@ fn connect_wait(w: &mut World, id: SockId, b: Blocked) -> Progress {
     if s.state == State::Close {
         // "Connection was closed by RST, timeout, ICMP error or another
         // process disconnected us."
-        let e = sock_error(w, id).unwrap_or("ECONNABORTED");
+        let e = sock_error(w, id).unwrap_or(Errno::ECONNABORTED);
         w.sk_mut(id).sock_state = SockState::Unconnected;
         tcp_disconnect(w, id);
         return Progress::Done(CallOutcome::err(e));
@@ -472,7 +474,7 @@ fn connect_wait(w: &mut World, id: SockId, b: Blocked) -> Progress {
 /// queue, waiting for one if needed.
 fn accept(w: &mut World, lid: SockId, new_name: String) -> Progress {
     if w.sk(lid).state != State::Listen {
-        return Progress::Done(CallOutcome::err("EINVAL"));
+        return Progress::Done(CallOutcome::err(Errno::EINVAL));
     }
     let Some(c) = w.sk_mut(lid).accept_queue.pop_front() else {
         return blocked(w, lid, Op::Accept { new_name });
@@ -521,17 +523,17 @@ fn send(w: &mut World, id: SockId, op: SendOp, _first: bool) -> Progress {
         }
         let s = w.sk(id);
         if s.state.f() & !(TCPF_SYN_SENT | TCPF_SYN_RECV) != 0 {
-            return Progress::Done(send_error(w, id, op, "EPIPE"));
+            return Progress::Done(send_error(w, id, op, Errno::EPIPE));
         }
         if op.flags.dontwait {
-            return Progress::Done(send_error(w, id, op, "EAGAIN"));
+            return Progress::Done(send_error(w, id, op, Errno::EAGAIN));
         }
         return blocked(w, id, Op::SendConnect(op));
     }
     if w.sk(id).repair {
         // TCP_REPAIR without TCP_REPAIR_QUEUE: repair_queue is
         // TCP_NO_QUEUE.
-        return Progress::Done(CallOutcome::err("EINVAL"));
+        return Progress::Done(CallOutcome::err(Errno::EINVAL));
     }
     send_loop(w, id, op)
 }
@@ -546,7 +548,7 @@ fn send_loop(w: &mut World, id: SockId, mut op: SendOp) -> Progress {
     let (mut mss_now, mut size_goal) = output::send_mss(w.sk_mut(id), oob);
     let s = w.sk(id);
     if s.sk_err.is_some() || s.sk_shutdown & SEND_SHUTDOWN != 0 {
-        return Progress::Done(send_error(w, id, op, "EPIPE"));
+        return Progress::Done(send_error(w, id, op, Errno::EPIPE));
     }
     let total = op.data.len();
     while op.off < total {
@@ -651,13 +653,13 @@ fn wait_for_space(
     }
     let s = w.sk(id);
     if s.sk_err.is_some() || s.sk_shutdown & SEND_SHUTDOWN != 0 {
-        return Err(Progress::Done(send_error(w, id, op, "EPIPE")));
+        return Err(Progress::Done(send_error(w, id, op, Errno::EPIPE)));
     }
     if op.flags.dontwait {
         // do_eagain: "Make sure that whenever EAGAIN is returned, EPOLLOUT
         // event can be generated later."
         w.sk_mut(id).nospace = true;
-        return Err(Progress::Done(send_error(w, id, op, "EAGAIN")));
+        return Err(Progress::Done(send_error(w, id, op, Errno::EAGAIN)));
     }
     if mem::sk_stream_memory_free(w.sk(id)) {
         return Ok(op);
@@ -685,16 +687,16 @@ fn send_error(w: &mut World, id: SockId, op: SendOp, err: Errno) -> CallOutcome 
         return CallOutcome::ok(op.off as i64);
     }
     let mut err = err;
-    if err == "EPIPE" {
+    if err == Errno::EPIPE {
         if let Some(e) = sock_error(w, id) {
             err = e;
         }
     }
     let mut o = CallOutcome::err(err);
-    if err == "EPIPE" && !op.flags.nosignal {
+    if err == Errno::EPIPE && !op.flags.nosignal {
         o.note = Some("SIGPIPE raised (finrst programs ignore it)".into());
     }
-    if err == "EAGAIN" && w.sk(id).rtx_and_write_queues_empty() {
+    if err == Errno::EAGAIN && w.sk(id).rtx_and_write_queues_empty() {
         w.sk_mut(id).wakeups += 1; // sk_write_space
     }
     o
@@ -706,7 +708,7 @@ fn send_error(w: &mut World, id: SockId, op: SendOp, err: Errno) -> CallOutcome 
 fn recv(w: &mut World, id: SockId, mut len: u32, flags: MsgFlags) -> Progress {
     let s = w.sk(id);
     if s.state == State::Listen {
-        return Progress::Done(CallOutcome::err("ENOTCONN"));
+        return Progress::Done(CallOutcome::err(Errno::ENOTCONN));
     }
     if flags.oob {
         return Progress::Done(recv_urg(w, id, len, flags));
@@ -715,9 +717,9 @@ fn recv(w: &mut World, id: SockId, mut len: u32, flags: MsgFlags) -> Progress {
         // "if (!(flags & MSG_PEEK)) goto out" with EPERM; a peek with
         // TCP_NO_QUEUE is EINVAL.
         return Progress::Done(CallOutcome::err(if flags.peek {
-            "EINVAL"
+            Errno::EINVAL
         } else {
-            "EPERM"
+            Errno::EPERM
         }));
     }
     let nonblock = flags.dontwait;
@@ -765,7 +767,7 @@ fn recv(w: &mut World, id: SockId, mut len: u32, flags: MsgFlags) -> Progress {
                     break;
                 }
                 if s.sk_err.is_some() {
-                    let e = sock_error(w, id).unwrap_or("ECONNRESET");
+                    let e = sock_error(w, id).unwrap_or(Errno::ECONNRESET);
                     result = Some(CallOutcome::err(e));
                     break;
                 }
@@ -775,11 +777,11 @@ fn recv(w: &mut World, id: SockId, mut len: u32, flags: MsgFlags) -> Progress {
                 if s.state == State::Close {
                     // "This occurs when user tries to read from never
                     // connected socket."
-                    result = Some(CallOutcome::err("ENOTCONN"));
+                    result = Some(CallOutcome::err(Errno::ENOTCONN));
                     break;
                 }
                 if nonblock {
-                    result = Some(CallOutcome::err("EAGAIN"));
+                    result = Some(CallOutcome::err(Errno::EAGAIN));
                     break;
                 }
             }
@@ -873,10 +875,10 @@ fn recv(w: &mut World, id: SockId, mut len: u32, flags: MsgFlags) -> Progress {
 fn recv_urg(w: &mut World, id: SockId, len: u32, flags: MsgFlags) -> CallOutcome {
     let s = w.sk_mut(id);
     if s.urginline || s.urg_data == 0 || s.urg_data == TCP_URG_READ {
-        return CallOutcome::err("EINVAL"); // "Yes this is right !"
+        return CallOutcome::err(Errno::EINVAL); // "Yes this is right !"
     }
     if s.state == State::Close && !s.done {
-        return CallOutcome::err("ENOTCONN");
+        return CallOutcome::err(Errno::ENOTCONN);
     }
     if s.urg_data & TCP_URG_VALID != 0 {
         let c = (s.urg_data & 0xff) as u8;
@@ -895,7 +897,7 @@ fn recv_urg(w: &mut World, id: SockId, len: u32, flags: MsgFlags) -> CallOutcome
         return CallOutcome::ok(0);
     }
     // "this call should never block"
-    CallOutcome::err("EAGAIN")
+    CallOutcome::err(Errno::EAGAIN)
 }
 
 // ---- shutdown, close, exit ----
@@ -928,7 +930,7 @@ fn shutdown(w: &mut World, id: SockId, how: How) -> CallOutcome {
         }
         st => {
             if st == State::Close {
-                out = CallOutcome::err("ENOTCONN");
+                out = CallOutcome::err(Errno::ENOTCONN);
             }
             // SHUT_RD only sets RCV_SHUTDOWN: the queue is not purged.
             w.sk_mut(id).sk_shutdown |= how;
@@ -1100,7 +1102,7 @@ fn setsockopt(w: &mut World, id: SockId, o: SockOpt) -> CallOutcome {
             // LISTEN (checked on 6.18: FIN_WAIT2, CLOSE_WAIT, SYN_SENT and
             // CLOSE are accepted, a listener gets EPERM).
             if s.state == State::Listen {
-                return CallOutcome::err("EPERM");
+                return CallOutcome::err(Errno::EPERM);
             }
             if b {
                 s.repair = true;
@@ -1127,61 +1129,54 @@ fn setsockopt(w: &mut World, id: SockId, o: SockOpt) -> CallOutcome {
 fn getsockopt(w: &World, id: SockId, o: GetOpt) -> SockInfo {
     let s = w.sk(id);
     match o {
-        GetOpt::MemInfo => vec![
-            ("rmem_alloc", s.rmem_alloc as i64),
-            ("rcvbuf", s.rcvbuf as i64),
+        GetOpt::MemInfo => SockInfo::Mem(MemInfo {
+            rmem_alloc: s.rmem_alloc as i64,
+            rcvbuf: s.rcvbuf as i64,
             // TX completes inside dev_queue_xmit on the link: nothing is
             // ever charged to sk_wmem_alloc when a call returns.
-            ("wmem_alloc", 0),
-            ("sndbuf", s.sndbuf as i64),
-            ("fwd_alloc", s.forward_alloc as i64),
-            ("wmem_queued", s.wmem_queued as i64),
-        ],
+            wmem_alloc: 0,
+            sndbuf: s.sndbuf as i64,
+            fwd_alloc: s.forward_alloc as i64,
+            wmem_queued: s.wmem_queued as i64,
+        }),
         GetOpt::TcpInfo => {
+            // On a listener, tcp_get_info reports the accept queue in
+            // tcpi_unacked and the backlog limit in tcpi_sacked.
             let listen = s.state == State::Listen;
-            vec![
-                ("state", s.state as i64),
-                ("ca_state", s.ca_state as i64),
-                ("retransmits", s.retransmits as i64),
-                ("probes", s.probes_out as i64),
-                ("backoff", s.backoff as i64),
-                ("snd_mss", s.mss_cache as i64),
-                ("rcv_mss", s.ack_rcv_mss as i64),
-                (
-                    "unacked",
-                    if listen {
-                        s.accept_queue.len() as i64
-                    } else {
-                        s.packets_out as i64
-                    },
-                ),
-                (
-                    "sacked",
-                    if listen {
-                        s.max_ack_backlog as i64
-                    } else {
-                        s.sacked_out as i64
-                    },
-                ),
-                ("lost", s.lost_out as i64),
-                ("retrans", s.retrans_out as i64),
-                ("rcv_ssthresh", s.rcv_ssthresh as i64),
-                ("snd_ssthresh", s.snd_ssthresh as i64),
-                ("snd_cwnd", s.snd_cwnd as i64),
-                ("advmss", s.advmss as i64),
-                ("reordering", s.reordering as i64),
-                ("rcv_space", s.rcvq_space_space as i64),
-                ("total_retrans", s.total_retrans as i64),
-                ("bytes_acked", s.bytes_acked as i64),
-                ("bytes_received", s.bytes_received as i64),
-                (
-                    "notsent_bytes",
-                    (s.write_seq.wrapping_sub(s.snd_nxt) as i32).max(0) as i64,
-                ),
-                ("bytes_retrans", s.bytes_retrans as i64),
-                ("snd_wnd", s.snd_wnd as i64),
-                ("rcv_wnd", s.rcv_wnd as i64),
-            ]
+            SockInfo::Tcp(TcpInfo {
+                state: s.state as i64,
+                ca_state: s.ca_state as i64,
+                retransmits: s.retransmits as i64,
+                probes: s.probes_out as i64,
+                backoff: s.backoff as i64,
+                snd_mss: s.mss_cache as i64,
+                rcv_mss: s.ack_rcv_mss as i64,
+                unacked: if listen {
+                    s.accept_queue.len() as i64
+                } else {
+                    s.packets_out as i64
+                },
+                sacked: if listen {
+                    s.max_ack_backlog as i64
+                } else {
+                    s.sacked_out as i64
+                },
+                lost: s.lost_out as i64,
+                retrans: s.retrans_out as i64,
+                rcv_ssthresh: s.rcv_ssthresh as i64,
+                snd_ssthresh: s.snd_ssthresh as i64,
+                snd_cwnd: s.snd_cwnd as i64,
+                advmss: s.advmss as i64,
+                reordering: s.reordering as i64,
+                rcv_space: s.rcvq_space_space as i64,
+                total_retrans: s.total_retrans as i64,
+                bytes_acked: s.bytes_acked as i64,
+                bytes_received: s.bytes_received as i64,
+                notsent_bytes: (s.write_seq.wrapping_sub(s.snd_nxt) as i32).max(0) as i64,
+                bytes_retrans: s.bytes_retrans as i64,
+                snd_wnd: s.snd_wnd as i64,
+                rcv_wnd: s.rcv_wnd as i64,
+            })
         }
     }
 }

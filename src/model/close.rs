@@ -11,6 +11,7 @@ use super::timers::{self, clear_xmit_timers, reset_keepalive_timer};
 use super::timewait::tcp_time_wait;
 use super::{Ehash, Key4, PortOwner, TimerRef, World, listen};
 use crate::engine::Policy;
+use crate::vocab::{Counter, Errno, RstReason};
 
 /// `tcp_set_state`: records the change (the tracepoint
 /// `sock:inet_sock_set_state` fires even when the state stays the same)
@@ -26,7 +27,7 @@ pub fn tcp_set_state(w: &mut World, id: SockId, state: State) {
         }
     }
     w.sk_mut(id).state = state;
-    w.record_state(id, old.name(), state.name());
+    w.record_state(id, old, state);
 }
 
 /// `inet_unhash`: out of the established (or listening) hash.
@@ -143,6 +144,8 @@ pub fn tcp_close_state(w: &mut World, id: SockId) -> bool {
         State::LastAck => (State::LastAck, false),
         State::Listen => (State::Close, false),
         State::Closing => (State::Closing, false),
+        // Only request sockets are in NEW_SYN_RECV; the table says CLOSE.
+        State::NewSynRecv => (State::Close, false),
     };
     tcp_set_state(w, id, next);
     fin
@@ -255,13 +258,13 @@ pub fn tcp_close(w: &mut World, id: SockId, linger: bool) -> (CloseOutcome, bool
     } else if data_was_unread && !always_fin {
         // 6. "As outlined in RFC 2525, section 2.17, we send a RST here
         //    because data was lost."
-        w.count(h, "TCPAbortOnClose");
+        w.count(h, Counter::TCPAbortOnClose);
         tcp_set_state(w, id, State::Close);
         let why = format!(
             "close() with {unread} unread byte{} -> RST (RFC 2525 2.17, TCPAbortOnClose)",
             if unread == 1 { "" } else { "s" }
         );
-        send_active_reset(w, id, &why, "TCP_ABORT_ON_CLOSE");
+        send_active_reset(w, id, &why, RstReason::TcpAbortOnClose);
         outcome = CloseOutcome::UnreadData(unread);
     } else if w.sk(id).linger == Some(0) {
         // 7. "Check zero linger _after_ checking for unread data."
@@ -271,7 +274,7 @@ pub fn tcp_close(w: &mut World, id: SockId, linger: bool) -> (CloseOutcome, bool
         );
         tcp_disconnect(w, id);
         w.why_ctx = None;
-        w.count(h, "TCPAbortOnData");
+        w.count(h, Counter::TCPAbortOnData);
         outcome = CloseOutcome::LingerZero;
     } else {
         // 8. tcp_close_state, then the FIN after any queued data.
@@ -321,9 +324,9 @@ pub fn finish_close(w: &mut World, id: SockId) {
                 w,
                 id,
                 "orphan in FIN_WAIT2 with TCP_LINGER2 < 0 -> RST (TCPAbortOnLinger)",
-                "TCP_ABORT_ON_LINGER",
+                RstReason::TcpAbortOnLinger,
             );
-            w.count(h, "TCPAbortOnLinger");
+            w.count(h, Counter::TCPAbortOnLinger);
         } else {
             let tmo = tcp_fin_time(w, id);
             if tmo > TCP_TIMEWAIT_LEN {
@@ -394,15 +397,15 @@ pub fn tcp_disconnect(w: &mut World, id: SockId) {
     if old == State::Listen {
         inet_csk_listen_stop(w, id);
     } else if w.sk(id).repair {
-        w.sk_mut(id).sk_err = Some("ECONNABORTED");
+        w.sk_mut(id).sk_err = Some(Errno::ECONNABORTED);
     } else if tcp_need_reset(old) {
         let why = w
             .why_ctx
             .clone()
             .unwrap_or_else(|| "abortive close -> RST (tcp_disconnect)".into());
         w.why_ctx = None;
-        send_active_reset(w, id, &why, "TCP_STATE");
-        w.sk_mut(id).sk_err = Some("ECONNRESET");
+        send_active_reset(w, id, &why, RstReason::TcpState);
+        w.sk_mut(id).sk_err = Some(Errno::ECONNRESET);
     } else if w.sk(id).snd_nxt != w.sk(id).write_seq
         && old.f() & (TCPF_CLOSING | TCPF_LAST_ACK) != 0
     {
@@ -412,11 +415,11 @@ pub fn tcp_disconnect(w: &mut World, id: SockId) {
             w,
             id,
             "disconnect with a FIN or data not yet sent -> RST (tcp_disconnect)",
-            "TCP_DISCONNECT_WITH_DATA",
+            RstReason::TcpDisconnectWithData,
         );
-        w.sk_mut(id).sk_err = Some("ECONNRESET");
+        w.sk_mut(id).sk_err = Some(Errno::ECONNRESET);
     } else if old == State::SynSent {
-        w.sk_mut(id).sk_err = Some("ECONNRESET");
+        w.sk_mut(id).sk_err = Some(Errno::ECONNRESET);
     }
     clear_xmit_timers(w, id);
     timers::delete_keepalive_timer(w, id);

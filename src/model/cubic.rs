@@ -4,6 +4,7 @@
 
 use super::World;
 use super::sock::*;
+use crate::vocab::Counter;
 
 const BICTCP_BETA_SCALE: u32 = 1024;
 const BICTCP_HZ: u32 = 10;
@@ -224,7 +225,7 @@ fn hystart_update(w: &mut World, id: SockId, delay: u32) {
         if (now.wrapping_sub(s.ca.round_start) as i32) > threshold as i32 {
             s.ca.found = true;
             s.snd_ssthresh = s.snd_cwnd;
-            found = Some("TCPHystartTrainDetect");
+            found = Some(Counter::TCPHystartTrainDetect);
         }
     }
     if s.ca.curr_rtt > delay {
@@ -237,7 +238,7 @@ fn hystart_update(w: &mut World, id: SockId, delay: u32) {
         if s.ca.curr_rtt > s.ca.delay_min + thresh {
             s.ca.found = true;
             s.snd_ssthresh = s.snd_cwnd;
-            found = Some("TCPHystartDelayDetect");
+            found = Some(Counter::TCPHystartDelayDetect);
         }
     }
     if let Some(m) = found {

@@ -11,6 +11,7 @@ use super::skb::*;
 use super::sock::*;
 use super::{Ehash, World, listen, timewait};
 use crate::segment::{Segment, TcpOpt};
+use crate::vocab::{Counter, Errno, RstReason};
 use std::borrow::Cow;
 
 /// An incoming segment as the receive path sees it (`TCP_SKB_CB(skb)`).
@@ -196,7 +197,7 @@ pub fn tcp_v4_rcv(w: &mut World, seg: Segment) {
         h,
         &seg,
         "no socket for this segment -> RST (tcp_v4_send_reset)",
-        "NO_SOCKET",
+        RstReason::NoSocket,
     );
 }
 
@@ -210,7 +211,7 @@ pub fn listener_rcv(w: &mut World, lid: SockId, seg: &Segment) {
             h,
             seg,
             "ACK to a listener with no such connection -> RST (tcp_rcv_state_process)",
-            "TCP_FLAGS",
+            RstReason::TcpFlags,
         );
         return;
     }
@@ -225,7 +226,7 @@ pub fn listener_rcv(w: &mut World, lid: SockId, seg: &Segment) {
 /// `tcp_v4_do_rcv` for a full socket: the established fast path or
 /// `tcp_rcv_state_process`. Returns the reason to reset, if the socket
 /// wants the segment answered with RST.
-pub fn tcp_v4_do_rcv(w: &mut World, id: SockId, seg: &Segment) -> Option<&'static str> {
+pub fn tcp_v4_do_rcv(w: &mut World, id: SockId, seg: &Segment) -> Option<RstReason> {
     let s = InSeg::new(seg);
     if w.sk(id).state == State::Established {
         tcp_rcv_established(w, id, &s);
@@ -351,7 +352,7 @@ pub(crate) fn reset_check(s: &Sock, seg: &InSeg) -> bool {
 }
 
 /// `__tcp_oow_rate_limited`.
-pub fn oow_rate_limited_raw(w: &mut World, id: SockId, mib: &'static str) -> bool {
+pub fn oow_rate_limited_raw(w: &mut World, id: SockId, mib: Counter) -> bool {
     let now = w.jiffies();
     let limit = w.sys(id).tcp_invalid_ratelimit;
     let h = w.sk(id).host;
@@ -368,7 +369,7 @@ pub fn oow_rate_limited_raw(w: &mut World, id: SockId, mib: &'static str) -> boo
 }
 
 /// `tcp_oow_rate_limited`: data without SYN is never rate-limited.
-fn oow_rate_limited(w: &mut World, id: SockId, seg: &InSeg, mib: &'static str) -> bool {
+fn oow_rate_limited(w: &mut World, id: SockId, seg: &InSeg, mib: Counter) -> bool {
     if seg.seq != seg.end_seq && !seg.syn() {
         return false;
     }
@@ -377,11 +378,11 @@ fn oow_rate_limited(w: &mut World, id: SockId, seg: &InSeg, mib: &'static str) -
 
 /// `tcp_send_challenge_ack` (tcp_challenge_ack_limit is INT_MAX).
 pub fn send_challenge_ack(w: &mut World, id: SockId, why: &'static str) {
-    if oow_rate_limited_raw(w, id, "TCPACKSkippedChallenge") {
+    if oow_rate_limited_raw(w, id, Counter::TCPACKSkippedChallenge) {
         return;
     }
     let h = w.sk(id).host;
-    w.count(h, "TCPChallengeACK");
+    w.count(h, Counter::TCPChallengeACK);
     send_ack(w, id, why);
 }
 
@@ -391,7 +392,7 @@ fn send_dupack(w: &mut World, id: SockId, seg: &InSeg, why: &'static str) {
     let s = w.sk(id);
     if seg.end_seq != seg.seq && before(seg.seq, s.rcv_nxt) {
         let h = s.host;
-        w.count(h, "DelayedACKLost");
+        w.count(h, Counter::DelayedACKLost);
         enter_quickack_mode(w, id, TCP_MAX_QUICKACKS);
         let s = w.sk(id);
         if s.is_sack() && dsack_on {
@@ -432,11 +433,11 @@ fn validate_incoming(w: &mut World, id: SockId, seg: &InSeg) -> bool {
                     }
                     let h = w.sk(id).host;
                     if paws_ack {
-                        w.count(h, "PAWSOldAck");
+                        w.count(h, Counter::PAWSOldAck);
                         return false;
                     }
-                    w.count(h, "PAWSEstab");
-                    if !oow_rate_limited(w, id, seg, "TCPACKSkippedPAWS") {
+                    w.count(h, Counter::PAWSEstab);
+                    if !oow_rate_limited(w, id, seg, Counter::TCPACKSkippedPAWS) {
                         send_dupack(
                             w,
                             id,
@@ -460,9 +461,9 @@ fn validate_incoming(w: &mut World, id: SockId, seg: &InSeg) -> bool {
             }
             if r != "old" {
                 let h = w.sk(id).host;
-                w.count(h, "BeyondWindow");
+                w.count(h, Counter::BeyondWindow);
             }
-            if !oow_rate_limited(w, id, seg, "TCPACKSkippedSeq") {
+            if !oow_rate_limited(w, id, seg, Counter::TCPACKSkippedSeq) {
                 send_dupack(
                     w,
                     id,
@@ -515,7 +516,7 @@ fn validate_incoming(w: &mut World, id: SockId, seg: &InSeg) -> bool {
 
 fn syn_challenge(w: &mut World, id: SockId) {
     let h = w.sk(id).host;
-    w.count(h, "TCPSYNChallenge");
+    w.count(h, Counter::TCPSYNChallenge);
     send_challenge_ack(w, id, "challenge ACK for a SYN (RFC 5961 4.2)");
 }
 
@@ -643,7 +644,7 @@ fn replace_ts_recent_delta(w: &mut World, id: SockId, delta: i32) -> u32 {
 
 /// `tcp_rcv_state_process` for every state but ESTABLISHED's fast path
 /// and LISTEN. Returns the reason to reset.
-pub fn tcp_rcv_state_process(w: &mut World, id: SockId, seg: &InSeg) -> Option<&'static str> {
+pub fn tcp_rcv_state_process(w: &mut World, id: SockId, seg: &InSeg) -> Option<RstReason> {
     match w.sk(id).state {
         State::Close => return None,
         State::Listen => {
@@ -681,7 +682,7 @@ pub fn tcp_rcv_state_process(w: &mut World, id: SockId, seg: &InSeg) -> Option<&
     if r <= 0 {
         if w.sk(id).state == State::SynRecv {
             return Some(if r == 0 {
-                "TCP_OLD_ACK"
+                RstReason::TcpOldAck
             } else {
                 ack::reason_name(r)
             });
@@ -712,16 +713,16 @@ pub fn tcp_rcv_state_process(w: &mut World, id: SockId, seg: &InSeg) -> Option<&
                 } else {
                     if s.linger2 < 0 {
                         tcp_done(w, id);
-                        w.count(h, "TCPAbortOnData");
-                        return Some("TCP_ABORT_ON_DATA");
+                        w.count(h, Counter::TCPAbortOnData);
+                        return Some(RstReason::TcpAbortOnData);
                     }
                     if seg.end_seq != seg.seq
                         && after(seg.end_seq.wrapping_sub(seg.fin() as u32), w.sk(id).rcv_nxt)
                     {
                         // "Receive out of order FIN after close()"
                         tcp_done(w, id);
-                        w.count(h, "TCPAbortOnData");
-                        return Some("TCP_ABORT_ON_DATA");
+                        w.count(h, Counter::TCPAbortOnData);
+                        return Some(RstReason::TcpAbortOnData);
                     }
                     let tmo = super::close::tcp_fin_time(w, id);
                     if tmo > TCP_TIMEWAIT_LEN {
@@ -768,9 +769,9 @@ pub fn tcp_rcv_state_process(w: &mut World, id: SockId, seg: &InSeg) -> Option<&
                 && seg.end_seq != seg.seq
                 && after(seg.end_seq.wrapping_sub(seg.fin() as u32), s.rcv_nxt)
             {
-                w.count(h, "TCPAbortOnData");
+                w.count(h, Counter::TCPAbortOnData);
                 tcp_reset(w, id);
-                return Some("TCP_ABORT_ON_DATA");
+                return Some(RstReason::TcpAbortOnData);
             }
             queue = true;
         }
@@ -790,7 +791,7 @@ pub fn tcp_rcv_state_process(w: &mut World, id: SockId, seg: &InSeg) -> Option<&
 
 enum SynSent {
     Done,
-    Reset(&'static str),
+    Reset(RstReason),
     Step6,
 }
 
@@ -825,13 +826,13 @@ fn synsent_state_process(w: &mut World, id: SockId, seg: &InSeg) -> SynSent {
                 super::timers::reset_xmit_timer(w, id, XmitTimer::Retrans, TCP_TIMEOUT_MIN);
             }
             clear_options(w.sk_mut(id));
-            return SynSent::Reset("TCP_INVALID_ACK_SEQUENCE");
+            return SynSent::Reset(RstReason::TcpInvalidAckSequence);
         }
         if s.saw_tstamp && s.rcv_tsecr != 0 && !between(s.rcv_tsecr, s.retrans_stamp, ts_now) {
             let h = s.host;
-            w.count(h, "PAWSActive");
+            w.count(h, Counter::PAWSActive);
             clear_options(w.sk_mut(id));
-            return SynSent::Reset("TCP_RFC7323_PAWS");
+            return SynSent::Reset(RstReason::TcpRfc7323Paws);
         }
         if seg.rst() {
             tcp_reset(w, id);
@@ -1330,7 +1331,7 @@ fn prune_queue(w: &mut World, id: SockId, in_skb: &RxSkb) -> bool {
     if w.sk(id).rmem_alloc == 0 {
         return false;
     }
-    w.count(h, "PruneCalled");
+    w.count(h, Counter::PruneCalled);
     let s = w.sk_mut(id);
     if !can_ingest(s) {
         clamp_window(s, rmem2);
@@ -1354,7 +1355,7 @@ fn prune_queue(w: &mut World, id: SockId, in_skb: &RxSkb) -> bool {
     if can_ingest(w.sk(id)) {
         return true;
     }
-    w.count(h, "RcvPruned");
+    w.count(h, Counter::RcvPruned);
     w.sk_mut(id).pred_flags = 0;
     false
 }
@@ -1385,7 +1386,7 @@ fn prune_ofo_queue(w: &mut World, id: SockId, in_skb: &RxSkb) -> bool {
         }
     }
     if pruned {
-        w.count(h, "OfoPruned");
+        w.count(h, Counter::OfoPruned);
         let s = w.sk_mut(id);
         if s.sack_ok {
             s.dsack = false;
@@ -1568,7 +1569,7 @@ fn queue_rcv(w: &mut World, id: SockId, skb: RxSkb) -> bool {
     if eaten {
         let h = s.host;
         rcv_nxt_update(s, end_seq);
-        w.count(h, "TCPRcvCoalesce");
+        w.count(h, Counter::TCPRcvCoalesce);
     } else {
         rcv_nxt_update(s, end_seq);
         let ts = skb.truesize;
@@ -1599,7 +1600,7 @@ fn tcp_data_queue(w: &mut World, id: SockId, seg: &InSeg) {
             // "Some stacks are known to send bare FIN packets in a loop
             // even if we send RWIN 0 in our ACK."
             if !(skb.is_empty() && skb.fin()) {
-                w.count(h, "TCPZeroWindowDrop");
+                w.count(h, Counter::TCPZeroWindowDrop);
                 out_of_window(w, id);
                 return;
             }
@@ -1609,7 +1610,7 @@ fn tcp_data_queue(w: &mut World, id: SockId, seg: &InSeg) {
     }
     if !after(skb.end_seq, s.rcv_nxt) {
         // "A retransmit, 2nd most common case. Force an immediate ack."
-        w.count(h, "DelayedACKLost");
+        w.count(h, Counter::DelayedACKLost);
         let (a, b) = (skb.seq, skb.end_seq);
         dsack_set(w, id, a, b);
         out_of_window(w, id);
@@ -1625,7 +1626,7 @@ fn tcp_data_queue(w: &mut World, id: SockId, seg: &InSeg) {
         let (a, b) = (skb.seq, s.rcv_nxt);
         dsack_set(w, id, a, b);
         if w.sk(id).receive_window() == 0 {
-            w.count(h, "TCPZeroWindowDrop");
+            w.count(h, Counter::TCPZeroWindowDrop);
             out_of_window(w, id);
             return;
         }
@@ -1649,7 +1650,7 @@ fn queue_and_out(w: &mut World, id: SockId, skb: RxSkb) {
         let s = w.sk_mut(id);
         s.ack_pending |= ICSK_ACK_NOMEM | ICSK_ACK_NOW | ICSK_ACK_SCHED;
         if !s.receive_queue.is_empty() && !skb.is_empty() {
-            w.count(h, "TCPRcvQDrop");
+            w.count(h, Counter::TCPRcvQDrop);
             return;
         }
         sk_forced_mem_schedule(s, skb.truesize);
@@ -1733,7 +1734,7 @@ fn ofo_queue(w: &mut World, id: SockId) {
 fn data_queue_ofo(w: &mut World, id: SockId, skb: RxSkb) {
     let h = w.sk(id).host;
     if !try_rmem_schedule(w, id, &skb) {
-        w.count(h, "TCPOFODrop");
+        w.count(h, Counter::TCPOFODrop);
         return;
     }
     let hdr = w.sk(id).tcp_header_len;
@@ -1742,7 +1743,7 @@ fn data_queue_ofo(w: &mut World, id: SockId, skb: RxSkb) {
     s.pred_flags = 0;
     s.ack_pending |= ICSK_ACK_SCHED;
     s.rcv_ooopack += 1;
-    w.count(h, "TCPOFOQueue");
+    w.count(h, Counter::TCPOFOQueue);
     let (seq, end_seq) = (skb.seq, skb.end_seq);
     let rmem2 = w.sys(id).tcp_rmem[2];
     let s = w.sk_mut(id);
@@ -1772,7 +1773,7 @@ fn data_queue_ofo(w: &mut World, id: SockId, skb: RxSkb) {
         let ok = try_coalesce(s, &mut to, &skb);
         s.ofo.push(to);
         if ok {
-            w.count(h, "TCPRcvCoalesce");
+            w.count(h, Counter::TCPRcvCoalesce);
             let s = w.sk_mut(id);
             if s.is_sack() {
                 grow_window(s, skb.len(), skb.truesize, true, rmem2);
@@ -1802,7 +1803,7 @@ fn data_queue_ofo(w: &mut World, id: SockId, skb: RxSkb) {
             if before(seq, s1.end_seq) {
                 if !after(end_seq, s1.end_seq) {
                     // "All the bits are present. Drop."
-                    w.count(h, "TCPOFOMerge");
+                    w.count(h, Counter::TCPOFOMerge);
                     dsack_set(w, id, seq, end_seq);
                     keep = false;
                     break;
@@ -1815,7 +1816,7 @@ fn data_queue_ofo(w: &mut World, id: SockId, skb: RxSkb) {
                     // "skb's seq == skb1's seq and skb covers skb1."
                     let (a, b, ts) = (s1.seq, s1.end_seq, s1.truesize);
                     dsack_extend(w, id, a, b);
-                    w.count(h, "TCPOFOMerge");
+                    w.count(h, Counter::TCPOFOMerge);
                     let s = w.sk_mut(id);
                     s.ofo.remove(i);
                     sock_rfree(s, ts);
@@ -1843,7 +1844,7 @@ fn data_queue_ofo(w: &mut World, id: SockId, skb: RxSkb) {
             }
             let (a, b, t) = (s1.seq, s1.end_seq, s1.truesize);
             dsack_extend(w, id, a, b);
-            w.count(h, "TCPOFOMerge");
+            w.count(h, Counter::TCPOFOMerge);
             let s = w.sk_mut(id);
             s.ofo.remove(insert_at + 1);
             sock_rfree(s, t);
@@ -1886,9 +1887,9 @@ fn dsack_set(w: &mut World, id: SockId, seq: u32, end_seq: u32) {
     }
     let h = w.sk(id).host;
     let mib = if before(seq, w.sk(id).rcv_nxt) {
-        "TCPDSACKOldSent"
+        Counter::TCPDSACKOldSent
     } else {
-        "TCPDSACKOfoSent"
+        Counter::TCPDSACKOfoSent
     };
     w.count(h, mib);
     let s = w.sk_mut(id);
@@ -2032,10 +2033,10 @@ pub fn tcp_fin(w: &mut World, id: SockId) {
 /// `tcp_reset`.
 pub fn tcp_reset(w: &mut World, id: SockId) {
     let err = match w.sk(id).state {
-        State::SynSent => "ECONNREFUSED",
-        State::CloseWait => "EPIPE",
+        State::SynSent => Errno::ECONNREFUSED,
+        State::CloseWait => Errno::EPIPE,
         State::Close => return,
-        _ => "ECONNRESET",
+        _ => Errno::ECONNRESET,
     };
     tcp_done_with_error(w, id, err);
 }

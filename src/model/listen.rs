@@ -23,6 +23,7 @@ use super::timewait::{oow_rate_limited, tcp_in_window};
 use super::{Ehash, Key4, PortOwner, TimerRef, TimerSlot, World};
 use crate::payload::Payload;
 use crate::segment::{Flags, Segment, TcpOpt};
+use crate::vocab::{Counter, RstReason};
 use std::borrow::Cow;
 
 /// A request socket (`struct tcp_request_sock`).
@@ -97,13 +98,13 @@ pub fn tcp_conn_request(w: &mut World, lid: SockId, seg: &Segment, tw_isn: u32) 
             "{}: SYN queue of port {} full; the kernel would answer with a SYN cookie, which the model does not do (the SYN is dropped)",
             w.hosts[h].name, l.local_port
         ));
-        w.count(h, "ListenDrops");
+        w.count(h, Counter::ListenDrops);
         return;
     }
     if l.accept_queue.len() as u32 > l.max_ack_backlog {
         // sk_acceptq_is_full
-        w.count(h, "ListenOverflows");
-        w.count(h, "ListenDrops");
+        w.count(h, Counter::ListenOverflows);
+        w.count(h, Counter::ListenDrops);
         return;
     }
     // tcp_parse_options(.., estab = 0), then tcp_openreq_init.
@@ -283,7 +284,7 @@ fn rtx_synack(w: &mut World, ri: usize, seg: &Segment, why: Cow<'static, str>) {
     };
     req.num_retrans += 1;
     let h = req.host;
-    w.count(h, "TCPSynRetrans");
+    w.count(h, Counter::TCPSynRetrans);
 }
 
 /// `inet_csk_reqsk_queue_drop`: the request leaves the hash, the SYN
@@ -339,7 +340,7 @@ pub fn reqsk_timer_handler(w: &mut World, ri: usize) {
     // syn_ack_recalc (no TCP_DEFER_ACCEPT)
     let expire = req.num_timeout >= max_syn_ack_retries;
     // tcp_syn_ack_timeout
-    w.count(h, "TCPTimeouts");
+    w.count(h, Counter::TCPTimeouts);
     if !expire {
         let nth = req.num_timeout + 1;
         let trigger = dummy_trigger(w, &req);
@@ -459,7 +460,7 @@ fn tcp_check_req(w: &mut World, ri: usize, seg: &Segment) -> CheckReq {
     // "Check for pure retransmitted SYN."
     if seg.seq == req.rcv_isn && flg == Flags::SYN && !paws_rejected {
         let mut last = req.last_oow_ack_time;
-        let limited = oow_rate_limited(w, h, &mut last, "TCPACKSkippedSynRecv");
+        let limited = oow_rate_limited(w, h, &mut last, Counter::TCPACKSkippedSynRecv);
         if let Some(r) = w.reqs[ri].as_mut() {
             r.last_oow_ack_time = last;
         }
@@ -497,7 +498,7 @@ fn tcp_check_req(w: &mut World, ri: usize, seg: &Segment) -> CheckReq {
         if !flg.rst() {
             let mut last = req.last_oow_ack_time;
             let limited = (seg.len == 0 || seg.flags.syn())
-                && oow_rate_limited(w, h, &mut last, "TCPACKSkippedSynRecv");
+                && oow_rate_limited(w, h, &mut last, Counter::TCPACKSkippedSynRecv);
             if let Some(r) = w.reqs[ri].as_mut() {
                 r.last_oow_ack_time = last;
             }
@@ -506,9 +507,9 @@ fn tcp_check_req(w: &mut World, ri: usize, seg: &Segment) -> CheckReq {
             }
         }
         if paws_rejected {
-            w.count(h, "PAWSEstab");
+            w.count(h, Counter::PAWSEstab);
         } else if tsecr_reject {
-            w.count(h, "TSEcrRejected");
+            w.count(h, Counter::TSEcrRejected);
         }
         return CheckReq::Drop;
     }
@@ -528,8 +529,8 @@ fn tcp_check_req(w: &mut World, ri: usize, seg: &Segment) -> CheckReq {
     let lid = req.listener;
     if w.sk(lid).accept_queue.len() as u32 > w.sk(lid).max_ack_backlog {
         // tcp_v4_syn_recv_sock: exit_overflow, then listen_overflow.
-        w.count(h, "ListenOverflows");
-        w.count(h, "ListenDrops");
+        w.count(h, Counter::ListenOverflows);
+        w.count(h, Counter::ListenDrops);
         if !w.hosts[h].sysctl.tcp_abort_on_overflow {
             if let Some(r) = w.reqs[ri].as_mut() {
                 r.acked = true;
@@ -565,11 +566,11 @@ fn embryonic_reset(w: &mut World, ri: usize, seg: &Segment, flg: Flags) {
             h,
             seg,
             "SYN or bad segment for a half-open connection -> RST (tcp_check_req)",
-            "INVALID_SYN",
+            RstReason::InvalidSyn,
         );
     }
     if reqsk_queue_drop(w, ri) {
-        w.count(h, "EmbryonicRsts");
+        w.count(h, Counter::EmbryonicRsts);
     }
 }
 
@@ -703,7 +704,7 @@ fn create_openreq_child(w: &mut World, req: &Req, seg: &Segment) -> SockId {
         .entry(port)
         .or_default()
         .push(PortOwner::Sock(id));
-    w.record_state(id, "CLOSE", "SYN_RECV");
+    w.record_state(id, State::Close, State::SynRecv);
     id
 }
 

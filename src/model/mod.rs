@@ -58,6 +58,7 @@ use crate::engine::{
 };
 use crate::script::{Call, Fault};
 use crate::segment::Segment;
+use crate::vocab::{Counter, EngineKind, Sysctl, SysctlError, Sysctls, TcpState};
 use listen::Req;
 use rustc_hash::FxHashMap as HashMap;
 use sock::{Jiffies, Sock, SockId, State, Time};
@@ -67,109 +68,6 @@ use timewait::Tw;
 
 /// One-way delay of the virtual link.
 pub const LINK_DELAY: Time = 20;
-
-/// A host's TCP sysctls (`net.ipv4.*`, per network namespace), with
-/// Linux 6.18's defaults (`tcp_sk_init`, net/ipv4/tcp_ipv4.c).
-#[derive(Clone, Debug)]
-pub struct Sysctl {
-    pub tcp_fin_timeout: Jiffies,
-    pub tcp_rmem: [u32; 3],
-    pub tcp_wmem: [u32; 3],
-    pub tcp_orphan_retries: u32,
-    pub tcp_retries1: u32,
-    pub tcp_retries2: u32,
-    pub tcp_syn_retries: u32,
-    pub tcp_synack_retries: u32,
-    pub tcp_syn_linear_timeouts: u32,
-    pub tcp_timestamps: bool,
-    pub tcp_sack: bool,
-    pub tcp_dsack: bool,
-    pub tcp_window_scaling: bool,
-    pub tcp_rfc1337: bool,
-    pub tcp_abort_on_overflow: bool,
-    pub tcp_app_win: u32,
-    pub tcp_moderate_rcvbuf: bool,
-    pub tcp_slow_start_after_idle: bool,
-    pub tcp_early_retrans: u32,
-    pub tcp_recovery: u32,
-    pub tcp_frto: u32,
-    pub tcp_reordering: u32,
-    pub tcp_max_reordering: u32,
-    pub tcp_retrans_collapse: bool,
-    pub tcp_stdurg: bool,
-    pub tcp_tw_reuse: u32,
-    pub tcp_max_syn_backlog: u32,
-    pub tcp_min_tso_segs: u32,
-    pub tcp_tso_win_divisor: u32,
-    pub tcp_invalid_ratelimit: Jiffies,
-    pub tcp_pingpong_thresh: u32,
-    pub tcp_comp_sack_nr: u32,
-    pub tcp_min_rtt_wlen: u32,
-    pub tcp_syncookies: u32,
-    pub tcp_notsent_lowat: u32,
-    pub tcp_keepalive_time: Jiffies,
-    pub tcp_keepalive_intvl: Jiffies,
-    pub tcp_keepalive_probes: u32,
-    pub somaxconn: u32,
-    /// `tcp_rto_max_ms` and `tcp_rto_min_us`: read into `icsk_rto_max` /
-    /// `icsk_rto_min` when a socket is created (`tcp_init_sock`).
-    pub tcp_rto_max_ms: u32,
-    pub tcp_rto_min_us: u32,
-    /// `net.core.rmem_max` / `wmem_max` (global in the kernel): caps for
-    /// SO_RCVBUF / SO_SNDBUF and the window scale.
-    pub rmem_max: u32,
-    pub wmem_max: u32,
-}
-
-impl Default for Sysctl {
-    fn default() -> Self {
-        Sysctl {
-            tcp_fin_timeout: sock::TCP_TIMEWAIT_LEN,
-            tcp_rmem: [4096, 131072, 33554432],
-            tcp_wmem: [4096, 16384, 4194304],
-            tcp_orphan_retries: 0,
-            tcp_retries1: 3,
-            tcp_retries2: 15,
-            tcp_syn_retries: 6,
-            tcp_synack_retries: 5,
-            tcp_syn_linear_timeouts: 4,
-            tcp_timestamps: true,
-            tcp_sack: true,
-            tcp_dsack: true,
-            tcp_window_scaling: true,
-            tcp_rfc1337: false,
-            tcp_abort_on_overflow: false,
-            tcp_app_win: 31,
-            tcp_moderate_rcvbuf: true,
-            tcp_slow_start_after_idle: true,
-            tcp_early_retrans: 3,
-            tcp_recovery: 1,
-            tcp_frto: 2,
-            tcp_reordering: 3,
-            tcp_max_reordering: 300,
-            tcp_retrans_collapse: true,
-            tcp_stdurg: false,
-            tcp_tw_reuse: 2,
-            tcp_max_syn_backlog: 2048,
-            tcp_min_tso_segs: 2,
-            tcp_tso_win_divisor: 3,
-            tcp_invalid_ratelimit: sock::HZ / 2,
-            tcp_pingpong_thresh: 1,
-            tcp_comp_sack_nr: 44,
-            tcp_min_rtt_wlen: 300,
-            tcp_syncookies: 1,
-            tcp_notsent_lowat: u32::MAX,
-            tcp_keepalive_time: sock::TCP_KEEPALIVE_TIME,
-            tcp_keepalive_intvl: 75 * sock::HZ,
-            tcp_keepalive_probes: 9,
-            somaxconn: 4096,
-            tcp_rto_max_ms: 120_000,
-            tcp_rto_min_us: 200_000,
-            rmem_max: 4194304,
-            wmem_max: 4194304,
-        }
-    }
-}
 
 /// A fault waiting for the next segments a host sends.
 #[derive(Clone, Debug)]
@@ -191,9 +89,11 @@ pub enum PortOwner {
 pub struct Host {
     pub name: std::sync::Arc<str>,
     pub addr: std::net::Ipv4Addr,
-    pub sysctl: Sysctl,
+    /// The host's sysctls (per network namespace), Linux 6.18's defaults
+    /// until the script sets one.
+    pub sysctl: Sysctls,
     /// TcpExt counters, changes since the run began.
-    pub counters: BTreeMap<&'static str, i64>,
+    pub counters: BTreeMap<Counter, i64>,
     /// The program's socket names (closed ones stay, for `expect state`).
     pub names: BTreeMap<String, SockId>,
     /// Names whose descriptor the program has closed.
@@ -296,7 +196,7 @@ impl World {
                 .map(|h| Host {
                     name: h.name.as_str().into(),
                     addr: h.addr,
-                    sysctl: Sysctl::default(),
+                    sysctl: Sysctls::default(),
                     counters: BTreeMap::new(),
                     names: BTreeMap::new(),
                     closed: Vec::new(),
@@ -342,7 +242,7 @@ impl World {
     pub fn sk_mut(&mut self, id: SockId) -> &mut Sock {
         &mut self.socks[id.0]
     }
-    pub fn sys(&self, id: SockId) -> &Sysctl {
+    pub fn sys(&self, id: SockId) -> &Sysctls {
         &self.hosts[self.socks[id.0].host].sysctl
     }
 
@@ -366,10 +266,10 @@ impl World {
     }
 
     /// `NET_INC_STATS`.
-    pub fn count(&mut self, host: usize, name: &'static str) {
+    pub fn count(&mut self, host: usize, name: Counter) {
         *self.hosts[host].counters.entry(name).or_insert(0) += 1;
     }
-    pub fn count_n(&mut self, host: usize, name: &'static str, n: i64) {
+    pub fn count_n(&mut self, host: usize, name: Counter, n: i64) {
         if n != 0 {
             *self.hosts[host].counters.entry(name).or_insert(0) += n;
         }
@@ -377,7 +277,7 @@ impl World {
 
     /// Records a state change of a full socket (the tracepoint
     /// `sock:inet_sock_set_state`).
-    pub fn record_state(&mut self, id: SockId, from: &str, to: &str) {
+    pub fn record_state(&mut self, id: SockId, from: State, to: State) {
         let s = &self.socks[id.0];
         let sock = if s.name.is_empty() {
             api::unnamed_label(s.remote)
@@ -388,19 +288,19 @@ impl World {
             time_us: self.now,
             host: self.hosts[s.host].name.to_string(),
             sock,
-            from: from.to_string(),
-            to: to.to_string(),
+            from,
+            to,
         });
     }
 
     /// Records a state change under a name (a time-wait socket's).
-    pub fn record_named(&mut self, host: usize, name: &str, from: &str, to: &str) {
+    pub fn record_named(&mut self, host: usize, name: &str, from: State, to: State) {
         self.states.push(StateChange {
             time_us: self.now,
             host: self.hosts[host].name.to_string(),
             sock: name.to_string(),
-            from: from.to_string(),
-            to: to.to_string(),
+            from,
+            to,
         });
     }
 
@@ -690,14 +590,14 @@ impl World {
 
     /// The state a script sees for a named socket: the socket's own, or the
     /// time-wait socket that carries the connection now (its sub-state).
-    pub fn state_of(&self, id: SockId) -> &'static str {
+    pub fn state_of(&self, id: SockId) -> State {
         let s = self.sk(id);
         if s.state == State::Close {
             if let Some(tw) = timewait::tw_of(self, id) {
-                return tw.substate.name();
+                return tw.substate;
             }
         }
-        s.state.name()
+        s.state
     }
 }
 
@@ -718,78 +618,17 @@ impl ModelEngine {
     }
 }
 
-pub fn parse_sysctl(w: &mut World, host: usize, key: &str, value: &str) -> Result<(), String> {
-    let nums: Result<Vec<i64>, _> = value.split_whitespace().map(|v| v.parse::<i64>()).collect();
-    let nums = nums.map_err(|_| format!("sysctl {key}: expected numbers, found {value:?}"))?;
-    let one = || -> Result<i64, String> {
-        match nums.as_slice() {
-            [v] => Ok(*v),
-            _ => Err(format!("sysctl {key} takes one number, found {value:?}")),
-        }
-    };
-    let three = || -> Result<[u32; 3], String> {
-        match nums.as_slice() {
-            [a, b, c] if *a > 0 && *b > 0 && *c > 0 => Ok([*a as u32, *b as u32, *c as u32]),
-            _ => Err(format!(
-                "sysctl {key} takes three positive numbers, found {value:?}"
-            )),
-        }
-    };
-    let nonneg = |v: i64| -> Result<u32, String> {
-        u32::try_from(v).map_err(|_| format!("sysctl {key}: {v} is out of range"))
-    };
-    let s = &mut w.hosts[host].sysctl;
-    match key {
-        "net.ipv4.tcp_fin_timeout" => s.tcp_fin_timeout = nonneg(one()?)? as u64 * sock::HZ,
-        "net.ipv4.tcp_rmem" => s.tcp_rmem = three()?,
-        "net.ipv4.tcp_wmem" => s.tcp_wmem = three()?,
-        "net.ipv4.tcp_orphan_retries" => s.tcp_orphan_retries = nonneg(one()?)?,
-        "net.ipv4.tcp_retries1" => s.tcp_retries1 = nonneg(one()?)?.min(255),
-        "net.ipv4.tcp_retries2" => s.tcp_retries2 = nonneg(one()?)?,
-        "net.ipv4.tcp_syn_retries" => s.tcp_syn_retries = nonneg(one()?)?.clamp(1, 127),
-        "net.ipv4.tcp_synack_retries" => s.tcp_synack_retries = nonneg(one()?)?,
-        "net.ipv4.tcp_syn_linear_timeouts" => s.tcp_syn_linear_timeouts = nonneg(one()?)?.min(127),
-        "net.ipv4.tcp_timestamps" => s.tcp_timestamps = one()? != 0,
-        "net.ipv4.tcp_sack" => s.tcp_sack = one()? != 0,
-        "net.ipv4.tcp_dsack" => s.tcp_dsack = one()? != 0,
-        "net.ipv4.tcp_window_scaling" => s.tcp_window_scaling = one()? != 0,
-        "net.ipv4.tcp_rfc1337" => s.tcp_rfc1337 = one()? != 0,
-        "net.ipv4.tcp_abort_on_overflow" => s.tcp_abort_on_overflow = one()? != 0,
-        "net.ipv4.tcp_moderate_rcvbuf" => s.tcp_moderate_rcvbuf = one()? != 0,
-        "net.ipv4.tcp_slow_start_after_idle" => s.tcp_slow_start_after_idle = one()? != 0,
-        "net.ipv4.tcp_app_win" => s.tcp_app_win = nonneg(one()?)?.min(31),
-        "net.ipv4.tcp_stdurg" => s.tcp_stdurg = one()? != 0,
-        "net.ipv4.tcp_frto" => s.tcp_frto = nonneg(one()?)?,
-        "net.ipv4.tcp_early_retrans" => s.tcp_early_retrans = nonneg(one()?)?.min(4),
-        "net.ipv4.tcp_retrans_collapse" => s.tcp_retrans_collapse = one()? != 0,
-        "net.ipv4.tcp_rto_max_ms" => {
-            let v = nonneg(one()?)?;
-            if !(1000..=120_000).contains(&v) {
-                return Err(format!(
-                    "sysctl {key}: {v} is out of range (1000 to 120000, as the kernel's proc_dointvec_minmax)"
-                ));
-            }
-            s.tcp_rto_max_ms = v;
-        }
-        "net.ipv4.tcp_rto_min_us" => {
-            let v = nonneg(one()?)?;
-            if v == 0 {
-                return Err(format!("sysctl {key}: must be at least 1"));
-            }
-            s.tcp_rto_min_us = v;
-        }
-        _ => {
-            return Err(format!(
-                "the model does not know sysctl {key} (it knows net.ipv4.tcp_fin_timeout, tcp_rmem, tcp_wmem, tcp_orphan_retries, tcp_retries1, tcp_retries2, tcp_syn_retries, tcp_synack_retries, tcp_syn_linear_timeouts, tcp_timestamps, tcp_sack, tcp_dsack, tcp_window_scaling, tcp_rfc1337, tcp_abort_on_overflow, tcp_moderate_rcvbuf, tcp_slow_start_after_idle, tcp_app_win, tcp_stdurg, tcp_frto, tcp_early_retrans, tcp_retrans_collapse, tcp_rto_max_ms, tcp_rto_min_us)"
-            ));
-        }
+/// A script's `sysctl` step on a host of the model.
+pub fn set_sysctl(w: &mut World, host: usize, key: Sysctl, value: &str) -> Result<(), SysctlError> {
+    if !key.modelled() {
+        return Err(SysctlError::NotModelled(key));
     }
-    Ok(())
+    w.hosts[host].sysctl.set(key, value)
 }
 
 impl Engine for ModelEngine {
-    fn name(&self) -> &'static str {
-        "model"
+    fn kind(&self) -> EngineKind {
+        EngineKind::Model
     }
     fn now_us(&self) -> u64 {
         self.world.now
@@ -797,8 +636,8 @@ impl Engine for ModelEngine {
     fn begin(&mut self, horizon_us: u64) {
         self.world.horizon = horizon_us;
     }
-    fn sysctl(&mut self, host: usize, key: &str, value: &str) -> Result<(), EngineError> {
-        parse_sysctl(&mut self.world, host, key, value).map_err(EngineError)
+    fn sysctl(&mut self, host: usize, key: Sysctl, value: &str) -> Result<(), EngineError> {
+        set_sysctl(&mut self.world, host, key, value).map_err(|e| EngineError(e.to_string()))
     }
     fn call(&mut self, host: usize, sock: &str, call: &Call, ctx: &CallCtx) -> CallOutcome {
         match api::call(&mut self.world, host, sock, call, ctx) {
@@ -853,16 +692,16 @@ impl Engine for ModelEngine {
         let until = self.world.now + us;
         self.world.run_until(until);
     }
-    fn state(&mut self, host: usize, sock: &str) -> Option<String> {
+    fn state(&mut self, host: usize, sock: &str) -> Option<TcpState> {
         let id = self.world.named(host, sock)?;
-        Some(self.world.state_of(id).to_string())
+        Some(self.world.state_of(id))
     }
-    fn counters(&mut self, host: usize) -> BTreeMap<String, i64> {
+    fn counters(&mut self, host: usize) -> BTreeMap<Counter, i64> {
         self.world.hosts[host]
             .counters
             .iter()
-            .filter(|(k, v)| **v != 0 && crate::script::COUNTER_NAMES.contains(k))
-            .map(|(k, v)| (k.to_string(), *v))
+            .filter(|(k, v)| **v != 0 && k.reported())
+            .map(|(k, v)| (*k, *v))
             .collect()
     }
     fn segments(&self) -> &[Segment] {
@@ -912,7 +751,7 @@ impl Engine for ModelEngine {
                 },
                 local_port: s.local_port,
                 remote: format!("{}:{}", w.hosts[rh].name, rp),
-                state: s.state.name().to_string(),
+                state: s.state,
                 detail: detail.join(", "),
             });
         }
@@ -922,7 +761,7 @@ impl Engine for ModelEngine {
                 sock: tw.name.clone(),
                 local_port: tw.local_port,
                 remote: format!("{}:{}", w.hosts[tw.remote.0].name, tw.remote.1),
-                state: tw.substate.name().to_string(),
+                state: tw.substate,
                 detail: format!(
                     "time-wait socket, expires at {}",
                     crate::trace::fmt_time(tw.timer.due.unwrap_or(0))

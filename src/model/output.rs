@@ -14,6 +14,7 @@ use super::timers::{self, rearm_rto, reset_xmit_timer};
 use super::{TimerRef, World};
 use crate::payload::Payload;
 use crate::segment::{Flags, Segment, TcpOpt};
+use crate::vocab::{Counter, RstReason};
 use std::borrow::Cow;
 
 /// `sk_gso_max_size`: the device's 65536 less `MAX_TCP_HEADER + 1`
@@ -242,7 +243,7 @@ pub struct XmitSkb {
     pub pcount: u32,
     pub gso_size: u32,
     pub why: Why,
-    pub rst_reason: Option<&'static str>,
+    pub rst_reason: Option<RstReason>,
 }
 
 /// `__tcp_transmit_skb`: builds the header (options, window, ack, urgent
@@ -602,7 +603,7 @@ pub fn tcp_fragment(
     let limit = s.sndbuf as i64 + 2 * skb_truesize(65536) as i64;
     if (s.wmem_queued >> 1) as i64 > limit && rtx && idx != 0 && idx + 1 != s.rtx_queue.len() {
         let h = s.host;
-        w.count(h, "TCPWqueueTooBig");
+        w.count(h, Counter::TCPWqueueTooBig);
         return false;
     }
     split_skb(w, id, rtx, idx, len, mss_now);
@@ -1041,7 +1042,7 @@ fn probe_sent(w: &mut World, id: SockId) {
     let h = w.sk(id).host;
     let s = w.sk_mut(id);
     s.tlp_high_seq = s.snd_nxt;
-    w.count(h, "TCPLossProbes");
+    w.count(h, Counter::TCPLossProbes);
     // "Reset s.t. tcp_rearm_rto will restart timer from now"
     w.sk_mut(id).pending = None;
 }
@@ -1220,7 +1221,7 @@ fn retransmit_skb_inner(w: &mut World, id: SockId, idx: usize, segs: u32) -> boo
         (skb.pcount, skb.len(), skb.syn())
     };
     if syn {
-        w.count(h, "TCPSynRetrans");
+        w.count(h, Counter::TCPSynRetrans);
     }
     let s = w.sk_mut(id);
     s.total_retrans += pcount;
@@ -1357,9 +1358,9 @@ pub fn xmit_retransmit_queue(w: &mut World, id: SockId) {
             continue;
         }
         let mib = if s.ca_state != CaState::Loss {
-            "TCPFastRetrans"
+            Counter::TCPFastRetrans
         } else {
-            "TCPSlowStartRetrans"
+            Counter::TCPSlowStartRetrans
         };
         if sacked & (TCPCB_SACKED_ACKED | TCPCB_SACKED_RETRANS) != 0 {
             idx += 1;
@@ -1435,9 +1436,9 @@ pub fn send_fin(w: &mut World, id: SockId, why: &'static str) {
 
 /// `tcp_send_active_reset`: an `R.` with seq = `tcp_acceptable_seq`, never
 /// retransmitted, no options.
-pub fn send_active_reset(w: &mut World, id: SockId, why: &str, reason: &'static str) {
+pub fn send_active_reset(w: &mut World, id: SockId, why: &str, reason: RstReason) {
     let h = w.sk(id).host;
-    w.count(h, "OutRsts");
+    w.count(h, Counter::OutRsts);
     let seq = acceptable_seq(w.sk(id));
     let rcv_nxt = w.sk(id).rcv_nxt;
     let x = XmitSkb {
@@ -1530,7 +1531,7 @@ pub fn send_delayed_ack(w: &mut World, id: SockId) {
 /// must answer.
 fn xmit_probe_skb(w: &mut World, id: SockId, urgent: bool, why: Why) {
     let h = w.sk(id).host;
-    w.count(h, "TCPWinProbe");
+    w.count(h, Counter::TCPWinProbe);
     let seq = w.sk(id).snd_una.wrapping_sub(!urgent as u32);
     let x = XmitSkb {
         seq,
@@ -1650,7 +1651,7 @@ pub fn send_probe0(w: &mut World, id: SockId) {
 
 /// `tcp_v4_send_reset`: the reset for a segment no socket takes, or one a
 /// socket rejects. It carries no options and window 0.
-pub fn v4_send_reset(w: &mut World, host: usize, seg: &Segment, why: &str, reason: &'static str) {
+pub fn v4_send_reset(w: &mut World, host: usize, seg: &Segment, why: &str, reason: RstReason) {
     if seg.flags.rst() {
         return;
     }
@@ -1664,7 +1665,7 @@ pub fn v4_send_reset(w: &mut World, host: usize, seg: &Segment, why: &str, reaso
                 .wrapping_add(seg.len + seg.flags.syn() as u32 + seg.flags.fin() as u32),
         )
     };
-    w.count(host, "OutRsts");
+    w.count(host, Counter::OutRsts);
     let rst = Segment {
         time_us: 0,
         src: w.hosts[host].name.clone(),

@@ -14,6 +14,7 @@ use super::output;
 use super::skb::*;
 use super::sock::*;
 use super::timers;
+use crate::vocab::Counter;
 
 pub const REXMIT_NONE: u8 = 0;
 pub const REXMIT_LOST: u8 = 1;
@@ -220,7 +221,7 @@ pub fn mark_skb_lost(w: &mut World, id: SockId, idx: usize) {
             s.rtx_queue[idx].sacked &= !TCPCB_SACKED_RETRANS;
             s.retrans_out -= pcount.min(s.retrans_out);
             s.lost += pcount;
-            w.count_n(h, "TCPLostRetransmit", pcount as i64);
+            w.count_n(h, Counter::TCPLostRetransmit, pcount as i64);
         }
     } else {
         s.lost_out += pcount;
@@ -244,7 +245,14 @@ pub fn check_sack_reordering(w: &mut World, id: SockId, low_seq: u32, ts: bool) 
         s.reordering = metric.div_ceil(mss).min(max_reord);
     }
     s.reord_seen += 1;
-    w.count(h, if ts { "TCPTSReorder" } else { "TCPSACKReorder" });
+    w.count(
+        h,
+        if ts {
+            Counter::TCPTSReorder
+        } else {
+            Counter::TCPSACKReorder
+        },
+    );
 }
 
 /// `tcp_is_sackblock_valid`.
@@ -312,23 +320,23 @@ fn check_dsack(
     let (s0, e0) = sp[0];
     let h = w.sk(id).host;
     if before(s0, seg.ack_seq) {
-        w.count(h, "TCPDSACKRecv");
+        w.count(h, Counter::TCPDSACKRecv);
     } else if sp.len() > 1 {
         let (s1, e1) = sp[1];
         if after(e0, e1) || before(s0, s1) {
             return false;
         }
-        w.count(h, "TCPDSACKOfoRecv");
+        w.count(h, Counter::TCPDSACKOfoRecv);
     } else {
         return false;
     }
     let s = w.sk_mut(id);
     let dup_segs = dsack_seen(s, s0, e0, st);
     if dup_segs == 0 {
-        w.count(h, "TCPDSACKIgnoredDubious");
+        w.count(h, Counter::TCPDSACKIgnoredDubious);
         return false;
     }
-    w.count_n(h, "TCPDSACKRecvSegs", dup_segs as i64);
+    w.count_n(h, Counter::TCPDSACKRecvSegs, dup_segs as i64);
     let s = w.sk_mut(id);
     if s.undo_marker != 0
         && s.undo_retrans > 0
@@ -509,13 +517,13 @@ pub fn sacktag_write_queue(
                 w.count(
                     h,
                     if s.undo_marker == 0 {
-                        "TCPDSACKIgnoredNoUndo"
+                        Counter::TCPDSACKIgnoredNoUndo
                     } else {
-                        "TCPDSACKIgnoredOld"
+                        Counter::TCPDSACKIgnoredOld
                     },
                 );
             } else if seg.ack_seq == s.snd_una || after(b, s.snd_una) {
-                w.count(h, "TCPSACKDiscard");
+                w.count(h, Counter::TCPSACKDiscard);
             }
             continue;
         }
@@ -558,7 +566,7 @@ fn timeout_mark_lost(w: &mut World, id: SockId) {
         .front()
         .is_some_and(|k| k.sacked & TCPCB_SACKED_ACKED != 0);
     if is_reneg {
-        w.count(h, "TCPSACKReneging");
+        w.count(h, Counter::TCPSACKReneging);
         let s = w.sk_mut(id);
         s.sacked_out = 0;
         s.is_sack_reneg = true;
@@ -687,9 +695,9 @@ fn try_undo_recovery(w: &mut World, id: SockId) -> bool {
     if may_undo(w.sk(id)) {
         undo_cwnd_reduction(w, id, false);
         let mib = if w.sk(id).ca_state == CaState::Loss {
-            "TCPLossUndo"
+            Counter::TCPLossUndo
         } else {
-            "TCPFullUndo"
+            Counter::TCPFullUndo
         };
         w.count(h, mib);
     } else if w.sk(id).rack.reo_wnd_persist > 0 {
@@ -711,7 +719,7 @@ fn try_undo_dsack(w: &mut World, id: SockId) -> bool {
         let s = w.sk_mut(id);
         s.rack.reo_wnd_persist = (s.rack.reo_wnd_persist + 1).min(TCP_RACK_RECOVERY_THRESH);
         undo_cwnd_reduction(w, id, false);
-        w.count(h, "TCPDSACKUndo");
+        w.count(h, Counter::TCPDSACKUndo);
         return true;
     }
     false
@@ -722,9 +730,9 @@ fn try_undo_loss(w: &mut World, id: SockId, frto_undo: bool) -> bool {
     if frto_undo || may_undo(w.sk(id)) {
         let h = w.sk(id).host;
         undo_cwnd_reduction(w, id, true);
-        w.count(h, "TCPLossUndo");
+        w.count(h, Counter::TCPLossUndo);
         if frto_undo {
-            w.count(h, "TCPSpuriousRTOs");
+            w.count(h, Counter::TCPSpuriousRTOs);
         }
         w.sk_mut(id).retransmits = 0;
         if non_sack_preventing_reopen(w.sk_mut(id)) {
@@ -826,9 +834,9 @@ pub fn enter_recovery(w: &mut World, id: SockId, ece_ack: bool) {
         s.retrans_stamp = 0;
     }
     let mib = if s.is_reno() {
-        "TCPRenoRecovery"
+        Counter::TCPRenoRecovery
     } else {
-        "TCPSackRecovery"
+        Counter::TCPSackRecovery
     };
     s.prior_ssthresh = 0;
     init_undo(s);
@@ -896,7 +904,7 @@ fn try_undo_partial(w: &mut World, id: SockId, prior_snd_una: u32) -> bool {
         }
         let h = s.host;
         undo_cwnd_reduction(w, id, true);
-        w.count(h, "TCPPartialUndo");
+        w.count(h, Counter::TCPPartialUndo);
         try_keep_open(w, id);
     }
     false
@@ -961,7 +969,7 @@ fn check_reno_reordering(w: &mut World, id: SockId, addend: i32) {
     }
     s.reordering = ((s.packets_out as i64 + addend as i64).max(0) as u32).min(max);
     s.reord_seen += 1;
-    w.count(h, "TCPRenoReorder");
+    w.count(h, Counter::TCPRenoReorder);
 }
 
 /// `tcp_add_reno_sack`.

@@ -13,7 +13,7 @@ pub type Jiffies = u64;
 
 pub const MS: Time = 1_000;
 pub const SEC: Time = 1_000_000;
-pub const HZ: u64 = 250;
+pub use crate::vocab::HZ;
 /// One jiffy in microseconds.
 pub const JIFFY_US: Time = 1_000_000 / HZ;
 
@@ -106,55 +106,21 @@ pub fn between(seq1: u32, seq2: u32, seq3: u32) -> bool {
     seq3.wrapping_sub(seq2) >= seq1.wrapping_sub(seq2)
 }
 
-/// TCP states, `include/net/tcp_states.h`, with the kernel's numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum State {
-    Established = 1,
-    SynSent = 2,
-    SynRecv = 3,
-    FinWait1 = 4,
-    FinWait2 = 5,
-    TimeWait = 6,
-    Close = 7,
-    CloseWait = 8,
-    LastAck = 9,
-    Listen = 10,
-    Closing = 11,
-}
+/// TCP states, `include/net/tcp_states.h` (the model names them as the
+/// kernel's code does: `State::TimeWait` for `TCP_TIME_WAIT`).
+pub use crate::vocab::TcpState as State;
 
-impl State {
-    pub fn name(self) -> &'static str {
-        match self {
-            State::Established => "ESTABLISHED",
-            State::SynSent => "SYN_SENT",
-            State::SynRecv => "SYN_RECV",
-            State::FinWait1 => "FIN_WAIT1",
-            State::FinWait2 => "FIN_WAIT2",
-            State::TimeWait => "TIME_WAIT",
-            State::Close => "CLOSE",
-            State::CloseWait => "CLOSE_WAIT",
-            State::LastAck => "LAST_ACK",
-            State::Listen => "LISTEN",
-            State::Closing => "CLOSING",
-        }
-    }
-    /// `1 << sk_state` (TCPF_*) for the kernel's state-set tests.
-    pub fn f(self) -> u32 {
-        1 << (self as u32)
-    }
-}
-
-pub const TCPF_ESTABLISHED: u32 = 1 << 1;
-pub const TCPF_SYN_SENT: u32 = 1 << 2;
-pub const TCPF_SYN_RECV: u32 = 1 << 3;
-pub const TCPF_FIN_WAIT1: u32 = 1 << 4;
-pub const TCPF_FIN_WAIT2: u32 = 1 << 5;
-pub const TCPF_TIME_WAIT: u32 = 1 << 6;
-pub const TCPF_CLOSE: u32 = 1 << 7;
-pub const TCPF_CLOSE_WAIT: u32 = 1 << 8;
-pub const TCPF_LAST_ACK: u32 = 1 << 9;
-pub const TCPF_LISTEN: u32 = 1 << 10;
-pub const TCPF_CLOSING: u32 = 1 << 11;
+pub const TCPF_ESTABLISHED: u32 = State::Established.f();
+pub const TCPF_SYN_SENT: u32 = State::SynSent.f();
+pub const TCPF_SYN_RECV: u32 = State::SynRecv.f();
+pub const TCPF_FIN_WAIT1: u32 = State::FinWait1.f();
+pub const TCPF_FIN_WAIT2: u32 = State::FinWait2.f();
+pub const TCPF_TIME_WAIT: u32 = State::TimeWait.f();
+pub const TCPF_CLOSE: u32 = State::Close.f();
+pub const TCPF_CLOSE_WAIT: u32 = State::CloseWait.f();
+pub const TCPF_LAST_ACK: u32 = State::LastAck.f();
+pub const TCPF_LISTEN: u32 = State::Listen.f();
+pub const TCPF_CLOSING: u32 = State::Closing.f();
 
 /// `icsk_ca_state` (`enum tcp_ca_state`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -190,7 +156,7 @@ pub enum SockState {
 }
 
 /// An errno a socket can hold in `sk_err`.
-pub type Errno = &'static str;
+pub use crate::vocab::Errno;
 
 /// Index of a socket in the world's arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -13,6 +13,7 @@ use super::close::tcp_done;
 use super::output::{self, send_ack};
 use super::sock::*;
 use super::{TimerRef, World, listen, recovery, timewait};
+use crate::vocab::{Counter, Errno, RstReason};
 
 /// When the timer wheel runs a timer armed at `now_j` to expire at
 /// `expires_j` (`calc_wheel_index`/`calc_index`): a timer lands in the
@@ -221,16 +222,16 @@ fn delack_timer_handler(w: &mut World, id: SockId) {
         }
         let h = s.host;
         send_ack(w, id, "delayed ACK (tcp_delack_timer)");
-        w.count(h, "DelayedACKs");
+        w.count(h, Counter::DelayedACKs);
     }
 }
 
 /// `tcp_write_err`: give up on the connection.
 fn write_err(w: &mut World, id: SockId) {
-    let err = w.sk(id).sk_err_soft.unwrap_or("ETIMEDOUT");
+    let err = w.sk(id).sk_err_soft.unwrap_or(Errno::ETIMEDOUT);
     let h = w.sk(id).host;
     super::input::tcp_done_with_error(w, id, err);
-    w.count(h, "TCPAbortOnTimeout");
+    w.count(h, Counter::TCPAbortOnTimeout);
 }
 
 /// `tcp_orphan_retries`: 0 in the sysctl means 8 while the peer is alive
@@ -376,7 +377,7 @@ fn retransmit_timer(w: &mut World, id: SockId) {
         reset_timer_backoff(w, id);
         return;
     }
-    w.count(h, "TCPTimeouts");
+    w.count(h, Counter::TCPTimeouts);
     if write_timeout(w, id) {
         return;
     }
@@ -384,20 +385,20 @@ fn retransmit_timer(w: &mut World, id: SockId) {
         let s = w.sk(id);
         let mib = match s.ca_state {
             CaState::Recovery => Some(if s.is_sack() {
-                "TCPSackRecoveryFail"
+                Counter::TCPSackRecoveryFail
             } else {
-                "TCPRenoRecoveryFail"
+                Counter::TCPRenoRecoveryFail
             }),
-            CaState::Loss => Some("TCPLossFailures"),
+            CaState::Loss => Some(Counter::TCPLossFailures),
             CaState::Disorder => Some(if s.is_sack() {
-                "TCPSackFailures"
+                Counter::TCPSackFailures
             } else {
-                "TCPRenoFailures"
+                Counter::TCPRenoFailures
             }),
             _ if s.sacked_out > 0 => Some(if s.is_sack() {
-                "TCPSackFailures"
+                Counter::TCPSackFailures
             } else {
-                "TCPRenoFailures"
+                Counter::TCPRenoFailures
             }),
             _ => None,
         };
@@ -504,7 +505,7 @@ fn keepalive_timer(w: &mut World, id: SockId) {
             w,
             id,
             "FIN_WAIT2 orphan timed out -> RST (tcp_keepalive_timer)",
-            "TCP_STATE",
+            RstReason::TcpState,
         );
         tcp_done(w, id);
     }

@@ -16,6 +16,7 @@ use super::sock::*;
 use super::timers::wheel_fire_us;
 use super::{Ehash, Key4, PortOwner, TimerRef, TimerSlot, World, listen};
 use crate::segment::{Segment, TcpOpt};
+use crate::vocab::{Counter, RstReason};
 use std::borrow::Cow;
 
 /// A time-wait socket.
@@ -73,7 +74,7 @@ pub fn tcp_in_window(seq: u32, end_seq: u32, s_win: u32, e_win: u32) -> bool {
 }
 
 /// `__tcp_oow_rate_limited` on a minisocket's `last_oow_ack_time`.
-pub fn oow_rate_limited(w: &mut World, host: usize, last: &mut Jiffies, mib: &'static str) -> bool {
+pub fn oow_rate_limited(w: &mut World, host: usize, last: &mut Jiffies, mib: Counter) -> bool {
     let now = w.jiffies();
     let limit = w.hosts[host].sysctl.tcp_invalid_ratelimit;
     if *last != 0 {
@@ -137,7 +138,14 @@ pub fn tcp_time_wait(w: &mut World, id: SockId, state: State, timeo: Jiffies) {
         .push(PortOwner::Tw(ti));
     w.ehash.insert(key, Ehash::Tw(ti));
     // __inet_twsk_schedule: "kill" when 3.5 RTO is at most 4 s.
-    w.count(h, if timeo <= 4 * HZ { "TWKilled" } else { "TW" });
+    w.count(
+        h,
+        if timeo <= 4 * HZ {
+            Counter::TWKilled
+        } else {
+            Counter::TW
+        },
+    );
     w.arm(TimerRef::Tw(ti), wheel_fire_us(now_j, now_j + timeo));
     // The state-change tracepoint sees the full socket go to CLOSE; a
     // capture of /proc/net/tcp (what the linux engine reads) sees the
@@ -148,7 +156,7 @@ pub fn tcp_time_wait(w: &mut World, id: SockId, state: State, timeo: Jiffies) {
             .as_ref()
             .map(|t| t.name.clone())
             .unwrap_or_default();
-        w.record_named(h, &n, from.name(), state.name());
+        w.record_named(h, &n, from, state);
     }
     close::tcp_done_quiet(w, id);
 }
@@ -190,7 +198,7 @@ pub fn tcp_timewait_state_process(w: &mut World, ti: usize, seg: &Segment) -> Tw
         // "Out of window, send ACK"
         if paws_rejected || !tcp_in_window(seq, end_seq, rcv_nxt, rcv_nxt.wrapping_add(tw.rcv_wnd))
         {
-            return check_oow_rate_limit(w, ti, seg, "TCPACKSkippedFinWait2");
+            return check_oow_rate_limit(w, ti, seg, Counter::TCPACKSkippedFinWait2);
         }
         if f.rst() {
             kill(w, ti);
@@ -219,7 +227,7 @@ pub fn tcp_timewait_state_process(w: &mut World, ti: usize, seg: &Segment) -> Tw
             }
             t.name.clone()
         };
-        w.record_named(h, &name, "FIN_WAIT2", "TIME_WAIT");
+        w.record_named(h, &name, State::FinWait2, State::TimeWait);
         reschedule(w, ti, TCP_TIMEWAIT_LEN);
         return TwStatus::Ack;
     }
@@ -261,7 +269,7 @@ pub fn tcp_timewait_state_process(w: &mut World, ti: usize, seg: &Segment) -> Tw
         return TwStatus::Syn(isn);
     }
     if paws_rejected {
-        w.count(h, "PAWSTimewait");
+        w.count(h, Counter::PAWSTimewait);
     }
     if !f.rst() {
         // "If it is ACKless SYN it may be both old duplicate and new good
@@ -270,13 +278,13 @@ pub fn tcp_timewait_state_process(w: &mut World, ti: usize, seg: &Segment) -> Tw
         if paws_rejected || f.ack() {
             reschedule(w, ti, TCP_TIMEWAIT_LEN);
         }
-        return check_oow_rate_limit(w, ti, seg, "TCPACKSkippedTimeWait");
+        return check_oow_rate_limit(w, ti, seg, Counter::TCPACKSkippedTimeWait);
     }
     TwStatus::Success
 }
 
 /// `tcp_timewait_check_oow_rate_limit`.
-fn check_oow_rate_limit(w: &mut World, ti: usize, seg: &Segment, mib: &'static str) -> TwStatus {
+fn check_oow_rate_limit(w: &mut World, ti: usize, seg: &Segment, mib: Counter) -> TwStatus {
     // tcp_oow_rate_limited: "Data packets without SYNs are not likely part
     // of an ACK loop." The test is end_seq != seq, so a FIN counts as data:
     // a retransmitted FIN into TIME_WAIT is always answered.
@@ -321,7 +329,7 @@ pub fn tcp_v4_rcv_tw(w: &mut World, ti: usize, seg: &Segment, key: Key4) {
                 h,
                 seg,
                 "segment a time-wait socket rejects -> RST (tcp_timewait_state_process)",
-                "TCP_TIMEWAIT_SOCKET",
+                RstReason::TcpTimewaitSocket,
             );
             kill(w, ti);
         }
@@ -368,7 +376,7 @@ pub fn kill(w: &mut World, ti: usize) {
             w.hosts[tw.host].ports.remove(&tw.local_port);
         }
     }
-    w.record_named(tw.host, &tw.name, tw.substate.name(), "CLOSE");
+    w.record_named(tw.host, &tw.name, tw.substate, State::Close);
 }
 
 /// `tw_timer_handler`: the time-wait socket's time is up.

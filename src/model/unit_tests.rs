@@ -7,6 +7,7 @@ use super::timewait::{TwStatus, tcp_timewait_state_process};
 use super::{ModelEngine, World};
 use crate::engine::{HostSpec, RunOptions};
 use crate::segment::{Flags, Segment, TcpOpt};
+use crate::vocab::Counter;
 
 /// Runs a script on the model (horizon 5 s, so time-wait sockets live on)
 /// and returns its world.
@@ -138,7 +139,7 @@ fn time_wait_accepts_a_syn_with_a_newer_timestamp_below_rcv_nxt() {
     );
     let paws_before = w.hosts[1]
         .counters
-        .get("PAWSTimewait")
+        .get(&Counter::PAWSTimewait)
         .copied()
         .unwrap_or(0);
     assert_eq!(
@@ -148,7 +149,7 @@ fn time_wait_accepts_a_syn_with_a_newer_timestamp_below_rcv_nxt() {
     assert_eq!(
         w.hosts[1]
             .counters
-            .get("PAWSTimewait")
+            .get(&Counter::PAWSTimewait)
             .copied()
             .unwrap_or(0),
         paws_before + 1

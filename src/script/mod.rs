@@ -46,6 +46,7 @@ mod parse;
 pub use parse::{ScriptError, parse, parse_duration, parse_file};
 
 use crate::segment::Flags;
+use crate::vocab::{Counter, Errno, Sysctl, TcpState};
 
 /// A parsed scenario.
 #[derive(Clone, Debug, PartialEq)]
@@ -104,7 +105,7 @@ pub enum StepKind {
     /// A host's sysctl, e.g. `net.ipv4.tcp_fin_timeout`.
     Sysctl {
         host: String,
-        key: String,
+        key: Sysctl,
         value: String,
     },
     /// A fault on the next segments a host sends.
@@ -367,11 +368,6 @@ impl GetOpt {
     }
 }
 
-/// The socket facts a `getsockopt` step reports, by name, in the order
-/// they are shown. Engines fill what they know; the trace shows them as
-/// `name=value` pairs and `compare` compares them.
-pub type SockInfo = Vec<(&'static str, i64)>;
-
 /// epoll event bits, as in `<sys/epoll.h>`.
 pub mod epoll {
     pub const EPOLLIN: u32 = 0x001;
@@ -411,7 +407,7 @@ pub enum Expected {
     /// `= 1`, `= 0`
     Value(i64),
     /// `= -1 ECONNRESET`
-    Errno(String),
+    Errno(Errno),
     /// `= EPOLLIN|EPOLLOUT` (for `poll`)
     Events(u32),
 }
@@ -443,12 +439,12 @@ pub enum Expect {
     State {
         host: String,
         sock: Option<String>,
-        state: String,
+        state: TcpState,
     },
     /// A TcpExt counter's change since the run began.
     Counter {
         host: String,
-        name: String,
+        name: Counter,
         value: i64,
     },
 }
@@ -462,84 +458,3 @@ pub enum Fault {
     /// Keep the next `count` segments (all, if `None`) until `release`.
     Hold { count: Option<u32> },
 }
-
-/// The TCP states as Linux names them in `/proc/net/tcp` and `ss`
-/// (`include/net/tcp_states.h`).
-pub const STATE_NAMES: [&str; 12] = [
-    "ESTABLISHED",
-    "SYN_SENT",
-    "SYN_RECV",
-    "FIN_WAIT1",
-    "FIN_WAIT2",
-    "TIME_WAIT",
-    "CLOSE",
-    "CLOSE_WAIT",
-    "LAST_ACK",
-    "LISTEN",
-    "CLOSING",
-    "NEW_SYN_RECV",
-];
-
-/// The errno names scripts may expect.
-pub const ERRNO_NAMES: [&str; 19] = [
-    "EAGAIN",
-    "ECONNRESET",
-    "EPIPE",
-    "ENOTCONN",
-    "EINVAL",
-    "ECONNREFUSED",
-    "ETIMEDOUT",
-    "ECONNABORTED",
-    "EBADF",
-    "EINPROGRESS",
-    "EISCONN",
-    "EALREADY",
-    "EADDRINUSE",
-    "EOPNOTSUPP",
-    "EWOULDBLOCK",
-    "EINTR",
-    "ENOPROTOOPT",
-    "EPERM",
-    "EADDRNOTAVAIL",
-];
-
-/// The TcpExt counters the model keeps (`/proc/net/netstat` names without
-/// the `TcpExt` prefix).
-pub const COUNTER_NAMES: [&str; 36] = [
-    "TCPAbortOnClose",
-    "TCPAbortOnData",
-    "TCPAbortOnLinger",
-    "TCPAbortOnMemory",
-    "TCPAbortOnTimeout",
-    "TCPAbortFailed",
-    "TW",
-    "TWKilled",
-    "TCPTimeWaitOverflow",
-    "TCPTimeouts",
-    "TCPLossProbes",
-    "TCPSynRetrans",
-    "TCPWinProbe",
-    "TCPZeroWindowDrop",
-    "TCPRcvQDrop",
-    "PruneCalled",
-    "RcvPruned",
-    "OfoPruned",
-    "TCPOFOQueue",
-    "TCPOFODrop",
-    "TCPChallengeACK",
-    "TCPSYNChallenge",
-    "PAWSActive",
-    "PAWSEstab",
-    "PAWSTimewait",
-    "TCPACKSkippedSynRecv",
-    "TCPACKSkippedPAWS",
-    "TCPACKSkippedSeq",
-    "TCPACKSkippedFinWait2",
-    "TCPACKSkippedTimeWait",
-    "TCPACKSkippedChallenge",
-    "EmbryonicRsts",
-    "ListenOverflows",
-    "ListenDrops",
-    "TCPReqQFullDrop",
-    "DelayedACKLost",
-];

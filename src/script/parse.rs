@@ -3,6 +3,7 @@
 //! of range returns a [`ScriptError`] instead (a proptest checks this).
 
 use super::*;
+use crate::vocab::{Counter, Errno, Sysctl, SysctlError, Sysctls, TcpState, list};
 use std::fmt;
 
 /// A script error: where, what was found, what was expected.
@@ -662,14 +663,12 @@ fn parse_step(l: &mut Line, script: &Script) -> Result<StepKind, ScriptError> {
         "sysctl" => {
             no_sock(l)?;
             let pos = l.pos;
-            let key = l.word("a sysctl name like net.ipv4.tcp_fin_timeout")?;
-            if !key.starts_with("net.") {
-                return Err(l.err_at(
-                    pos,
-                    "a sysctl name under net. (e.g. net.ipv4.tcp_fin_timeout)",
-                ));
-            }
+            let name = l.word("a sysctl name like net.ipv4.tcp_fin_timeout")?;
+            let key: Sysctl = name
+                .parse()
+                .map_err(|_| l.err_at(pos, format!("a sysctl name ({})", Sysctl::names())))?;
             l.eat_punct('=');
+            let pos = l.pos;
             let mut value = l.word("a sysctl value")?;
             // Vector sysctls such as tcp_rmem take several numbers.
             while let Some(w) = l.peek_word() {
@@ -678,6 +677,11 @@ fn parse_step(l: &mut Line, script: &Script) -> Result<StepKind, ScriptError> {
                 l.pos += 1;
             }
             l.end()?;
+            // A value the kernel's proc handler would refuse is a script
+            // error, whichever engine runs it.
+            if let Err(SysctlError::Value { why, .. }) = Sysctls::default().set(key, &value) {
+                return Err(l.err_at(pos, format!("a value for {key} ({why})")));
+            }
             return Ok(StepKind::Sysctl { host, key, value });
         }
         "drop" | "delay" | "hold" | "release" => {
@@ -955,21 +959,21 @@ fn expected(l: &mut Line, call: &Call) -> Result<Expected, ScriptError> {
     let v = l.int::<i64>("a result (a number, or -1 and an errno name)")?;
     if v == -1 {
         let pos = l.pos;
-        let e = l.word("an errno name after -1 (e.g. ECONNRESET)")?;
-        if !ERRNO_NAMES.contains(&e.as_str()) {
-            return Err(l.err_at(pos, format!("an errno name ({})", ERRNO_NAMES.join(", "))));
-        }
+        let e: Errno = l
+            .word("an errno name after -1 (e.g. ECONNRESET)")?
+            .parse()
+            .map_err(|_| {
+                l.err_at(
+                    pos,
+                    format!("an errno name ({})", list(Errno::NAMED.iter())),
+                )
+            })?;
         // packetdrill's `(Connection reset by peer)` may follow.
         if l.eat_punct('(') {
             while !l.at_end() && !l.eat_punct(')') {
                 l.pos += 1;
             }
         }
-        let e = if e == "EWOULDBLOCK" {
-            "EAGAIN".into()
-        } else {
-            e
-        };
         return Ok(Expected::Errno(e));
     }
     if v < -1 {
@@ -1029,30 +1033,29 @@ fn parse_expect(l: &mut Line, script: &Script) -> Result<Expect, ScriptError> {
     }
     if l.eat_word("state") {
         let pos = l.pos;
-        let st = l.word("a TCP state name")?;
-        if !STATE_NAMES.contains(&st.as_str()) {
-            return Err(l.err_at(
+        let state: TcpState = l.word("a TCP state name")?.parse().map_err(|_| {
+            l.err_at(
                 pos,
-                format!("a TCP state name ({})", STATE_NAMES.join(", ")),
-            ));
-        }
-        return Ok(Expect::State {
-            host,
-            sock,
-            state: st,
-        });
+                format!("a TCP state name ({})", list(TcpState::ALL.iter())),
+            )
+        })?;
+        return Ok(Expect::State { host, sock, state });
     }
     let pos = l.pos;
-    let name = l.word("'>', `state` or a counter name")?;
-    if !COUNTER_NAMES.contains(&name.as_str()) {
-        return Err(l.err_at(
-            pos,
-            format!(
-                "'>' for a segment, `state`, or a counter ({})",
-                COUNTER_NAMES.join(", ")
-            ),
-        ));
-    }
+    let name = l
+        .word("'>', `state` or a counter name")?
+        .parse::<Counter>()
+        .ok()
+        .filter(|c| c.reported())
+        .ok_or_else(|| {
+            l.err_at(
+                pos,
+                format!(
+                    "'>' for a segment, `state`, or a counter ({})",
+                    list(Counter::ALL.iter().filter(|c| c.reported()))
+                ),
+            )
+        })?;
     if sock.is_some() {
         return Err(l.err_at(pos - 1, "a host name without .SOCKET for a counter"));
     }

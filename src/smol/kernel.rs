@@ -12,7 +12,8 @@
 //! pair. The full kernel engine is a separate issue.
 
 use crate::engine::{CallCtx, CallOutcome};
-use crate::script::{COUNTER_NAMES, Call, How, MsgFlags, STATE_NAMES, SockOpt};
+use crate::script::{Call, How, MsgFlags, SockOpt};
+use crate::vocab::{Counter, Errno, TcpState};
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
@@ -88,9 +89,9 @@ impl Drop for Netns {
     }
 }
 
-/// The errno name a program would print (the linux engine's table).
-pub fn errno_name(e: i32) -> String {
-    crate::linux::sys::errno_name(e)
+/// The errno a program would see.
+pub fn errno_name(e: i32) -> Errno {
+    Errno::from_raw(e)
 }
 
 fn last_errno() -> i32 {
@@ -133,7 +134,7 @@ pub struct KernelHost {
     pub ns: Netns,
     pub addr: Ipv4Addr,
     socks: BTreeMap<String, KSock>,
-    netstat_start: BTreeMap<String, i64>,
+    netstat_start: BTreeMap<Counter, i64>,
 }
 
 impl KernelHost {
@@ -183,7 +184,7 @@ impl KernelHost {
         use KAttempt::*;
         let done_r = |r: Result<isize, i32>| match r {
             Ok(v) => Done(CallOutcome::ok(v as i64)),
-            Err(e) => Done(CallOutcome::err(&errno_name(e))),
+            Err(e) => Done(CallOutcome::err(errno_name(e))),
         };
         if let Call::Exit = call {
             let names: Vec<String> = self.socks.keys().cloned().collect();
@@ -214,12 +215,12 @@ impl KernelHost {
                     );
                     Done(CallOutcome::ok(0))
                 }
-                Ok(_) => Done(CallOutcome::err(&errno_name(last_errno()))),
-                Err(e) => Done(CallOutcome::err(&errno_name(e.raw_os_error().unwrap_or(0)))),
+                Ok(_) => Done(CallOutcome::err(errno_name(last_errno()))),
+                Err(e) => Done(CallOutcome::err(errno_name(e.raw_os_error().unwrap_or(0)))),
             };
         }
         let Some(fd) = self.fd(name) else {
-            return Done(CallOutcome::err("EBADF"));
+            return Done(CallOutcome::err(Errno::EBADF));
         };
         match call {
             Call::Socket | Call::Exit => unreachable!("handled above"),
@@ -263,13 +264,13 @@ impl KernelHost {
                         )
                     };
                     if err != 0 {
-                        return Done(CallOutcome::err(&errno_name(err)));
+                        return Done(CallOutcome::err(errno_name(err)));
                     }
                     self.remember_ends(name);
                     return Done(CallOutcome::ok(0));
                 }
                 let (Some(peer), Some(lport)) = (ctx.peer_addr, ctx.local_port) else {
-                    return Done(CallOutcome::err("ENETUNREACH"));
+                    return Done(CallOutcome::err(Errno::ENETUNREACH));
                 };
                 let local = sockaddr(self.addr, lport);
                 let remote = sockaddr(peer, *port);
@@ -281,7 +282,7 @@ impl KernelHost {
                             as isize,
                     )
                 {
-                    return Done(CallOutcome::err(&errno_name(e)));
+                    return Done(CallOutcome::err(errno_name(e)));
                 }
                 // SAFETY: as above.
                 match check(unsafe {
@@ -296,7 +297,7 @@ impl KernelHost {
                         self.socks.get_mut(name).expect("checked").connecting = true;
                         Block
                     }
-                    Err(e) => Done(CallOutcome::err(&errno_name(e))),
+                    Err(e) => Done(CallOutcome::err(errno_name(e))),
                 }
             }
             Call::Accept => {
@@ -314,7 +315,7 @@ impl KernelHost {
                     return if e == libc::EAGAIN {
                         Block
                     } else {
-                        Done(CallOutcome::err(&errno_name(e)))
+                        Done(CallOutcome::err(errno_name(e)))
                     };
                 }
                 let new = ctx.new_name.clone().unwrap_or_else(|| "conn".into());
@@ -350,7 +351,7 @@ impl KernelHost {
                 if *sent > 0 {
                     return Done(CallOutcome::ok(*sent as i64));
                 }
-                let mut o = CallOutcome::err(&errno_name(e));
+                let mut o = CallOutcome::err(errno_name(e));
                 if e == libc::EPIPE && !flags.nosignal {
                     o.note = Some("Linux also raises SIGPIPE (no MSG_NOSIGNAL)".into());
                 }
@@ -372,7 +373,7 @@ impl KernelHost {
                     return if e == libc::EAGAIN && !flags.dontwait {
                         Block
                     } else {
-                        Done(CallOutcome::err(&errno_name(e)))
+                        Done(CallOutcome::err(errno_name(e)))
                     };
                 }
                 buf.truncate(r as usize);
@@ -446,7 +447,7 @@ impl KernelHost {
     /// A socket's state: TCP_INFO while the program holds it, else the
     /// connection's line in the namespace's /proc/net/tcp (orphans,
     /// TIME_WAIT), else CLOSE.
-    pub fn state(&self, name: &str) -> Option<String> {
+    pub fn state(&self, name: &str) -> Option<TcpState> {
         let s = self.socks.get(name)?;
         if let Some(fd) = s.fd {
             let mut info = [0u8; 256];
@@ -467,7 +468,7 @@ impl KernelHost {
             }
         }
         let Some((lp, ra, rp)) = s.ends else {
-            return Some("CLOSE".into());
+            return Some(TcpState::Close);
         };
         let table = self
             .ns
@@ -483,11 +484,11 @@ impl KernelHost {
                 return Some(state_name(u8::from_str_radix(f[3], 16).unwrap_or(7)));
             }
         }
-        Some("CLOSE".into())
+        Some(TcpState::Close)
     }
 
     /// TcpExt counters of the namespace (`/proc/net/netstat`).
-    pub fn netstat(&self) -> BTreeMap<String, i64> {
+    pub fn netstat(&self) -> BTreeMap<Counter, i64> {
         let text = self
             .ns
             .enter(|| std::fs::read_to_string("/proc/thread-self/net/netstat"))
@@ -502,8 +503,10 @@ impl KernelHost {
                 .zip(values.split_whitespace())
                 .skip(1)
             {
-                if COUNTER_NAMES.contains(&n) {
-                    m.insert(n.to_string(), v.parse().unwrap_or(0));
+                if let Ok(c) = n.parse::<Counter>()
+                    && c.reported()
+                {
+                    m.insert(c, v.parse().unwrap_or(0));
                 }
             }
         }
@@ -511,7 +514,7 @@ impl KernelHost {
     }
 
     /// Counter changes since the run began (non-zero only).
-    pub fn counters(&self) -> BTreeMap<String, i64> {
+    pub fn counters(&self) -> BTreeMap<Counter, i64> {
         self.netstat()
             .into_iter()
             .map(|(k, v)| {
@@ -532,7 +535,7 @@ impl KernelHost {
     }
 
     /// Connections of this host the kernel still has, from /proc/net/tcp.
-    pub fn open_lines(&self) -> Vec<(u16, Ipv4Addr, u16, String)> {
+    pub fn open_lines(&self) -> Vec<(u16, Ipv4Addr, u16, TcpState)> {
         let table = self
             .ns
             .enter(|| std::fs::read_to_string("/proc/thread-self/net/tcp"))
@@ -546,7 +549,7 @@ impl KernelHost {
                 continue;
             }
             let st = state_name(u8::from_str_radix(f[3], 16).unwrap_or(7));
-            if st == "LISTEN" {
+            if st == TcpState::Listen {
                 continue;
             }
             let port =
@@ -580,12 +583,8 @@ impl Drop for KernelHost {
     }
 }
 
-fn state_name(st: u8) -> String {
-    STATE_NAMES
-        .get((st as usize).wrapping_sub(1))
-        .copied()
-        .unwrap_or("CLOSE")
-        .to_string()
+fn state_name(st: u8) -> TcpState {
+    TcpState::from_kernel(st as u32).unwrap_or(TcpState::Close)
 }
 
 fn msg_flags(f: &MsgFlags) -> i32 {

@@ -34,6 +34,7 @@ use crate::engine::{
 };
 use crate::script::{Call, Fault};
 use crate::segment::Segment;
+use crate::vocab::{Counter, EngineKind, Errno, Sysctl, TcpState};
 use dev::WireDev;
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::time::Instant;
@@ -311,7 +312,7 @@ impl SmolEngine {
                     if matches!(call, Call::Connect { .. }) {
                         // A connect that does not wait is a non-blocking
                         // connect: EINPROGRESS, as on the model and Linux.
-                        o.errno = Some("EINPROGRESS".into());
+                        o.errno = Some(Errno::EINPROGRESS);
                     }
                     return o;
                 }
@@ -353,15 +354,15 @@ impl SmolEngine {
 }
 
 impl Engine for SmolEngine {
-    fn name(&self) -> &'static str {
-        "smoltcp"
+    fn kind(&self) -> EngineKind {
+        EngineKind::Smoltcp
     }
 
     fn now_us(&self) -> u64 {
         self.w.now
     }
 
-    fn sysctl(&mut self, host: usize, key: &str, value: &str) -> Result<(), EngineError> {
+    fn sysctl(&mut self, host: usize, key: Sysctl, value: &str) -> Result<(), EngineError> {
         // smoltcp has no sysctls; the run goes on and the trace says so.
         let _ = host;
         self.w
@@ -430,11 +431,11 @@ impl Engine for SmolEngine {
         self.run_until(until, &mut |_| false);
     }
 
-    fn state(&mut self, host: usize, sock: &str) -> Option<String> {
+    fn state(&mut self, host: usize, sock: &str) -> Option<TcpState> {
         self.w.state_of(host, sock)
     }
 
-    fn counters(&mut self, _host: usize) -> BTreeMap<String, i64> {
+    fn counters(&mut self, _host: usize) -> BTreeMap<Counter, i64> {
         // smoltcp keeps no TcpExt (or any) counters.
         BTreeMap::new()
     }

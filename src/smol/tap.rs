@@ -26,6 +26,7 @@ use crate::engine::{
 };
 use crate::script::{Call, Fault};
 use crate::segment::Segment;
+use crate::vocab::{Counter, EngineKind, Errno, Sysctl, TcpState};
 use smoltcp::iface::SocketSet;
 use smoltcp::phy::{Medium, TunTapInterface};
 use smoltcp::time::Instant;
@@ -242,8 +243,8 @@ impl TapEngine {
                     KAttempt::Block if self.now() >= deadline => {
                         let mut o = match call {
                             Call::Send { .. } => CallOutcome::ok(sent as i64),
-                            Call::Connect { .. } => CallOutcome::err("ETIMEDOUT"),
-                            _ => CallOutcome::err("EAGAIN"),
+                            Call::Connect { .. } => CallOutcome::err(Errno::ETIMEDOUT),
+                            _ => CallOutcome::err(Errno::EAGAIN),
                         };
                         o.note = Some(format!(
                             "{} would block: the engine stopped waiting",
@@ -281,17 +282,17 @@ impl TapEngine {
 }
 
 impl Engine for TapEngine {
-    fn name(&self) -> &'static str {
-        "smoltcp-tap"
+    fn kind(&self) -> EngineKind {
+        EngineKind::SmoltcpTap
     }
 
     fn now_us(&self) -> u64 {
         self.now()
     }
 
-    fn sysctl(&mut self, host: usize, key: &str, value: &str) -> Result<(), EngineError> {
+    fn sysctl(&mut self, host: usize, key: Sysctl, value: &str) -> Result<(), EngineError> {
         if host == self.kern {
-            return self.k.sysctl(key, value).map_err(EngineError);
+            return self.k.sysctl(key.name(), value).map_err(EngineError);
         }
         self.w
             .note(format!("unsupported on smoltcp: sysctl {key} = {value}"));
@@ -332,7 +333,7 @@ impl Engine for TapEngine {
         self.run(until, &mut |_| false);
     }
 
-    fn state(&mut self, host: usize, sock: &str) -> Option<String> {
+    fn state(&mut self, host: usize, sock: &str) -> Option<TcpState> {
         if host == self.kern {
             self.k.state(sock)
         } else {
@@ -340,7 +341,7 @@ impl Engine for TapEngine {
         }
     }
 
-    fn counters(&mut self, host: usize) -> BTreeMap<String, i64> {
+    fn counters(&mut self, host: usize) -> BTreeMap<Counter, i64> {
         if host == self.kern {
             self.k.counters()
         } else {

@@ -16,6 +16,7 @@
 use crate::engine::{CallCtx, CallOutcome, HostSpec, OpenConn};
 use crate::script::{Call, How, MsgFlags, SockOpt, epoll};
 use crate::segment::Segment;
+use crate::vocab::{Errno, TcpState};
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, State};
@@ -34,21 +35,21 @@ pub const DEFAULT_BUF: usize = 65535;
 /// complete before accept(); the pool has that many, capped here.
 pub const MAX_POOL: u32 = 16;
 
-/// The Linux name (`include/net/tcp_states.h`, as `ss` prints it) of a
-/// smoltcp state.
-pub fn linux_state(s: State) -> &'static str {
+/// The Linux state (`include/net/tcp_states.h`) of a smoltcp state: the
+/// two follow RFC 793's diagram, named differently.
+pub fn linux_state(s: State) -> TcpState {
     match s {
-        State::Closed => "CLOSE",
-        State::Listen => "LISTEN",
-        State::SynSent => "SYN_SENT",
-        State::SynReceived => "SYN_RECV",
-        State::Established => "ESTABLISHED",
-        State::FinWait1 => "FIN_WAIT1",
-        State::FinWait2 => "FIN_WAIT2",
-        State::CloseWait => "CLOSE_WAIT",
-        State::Closing => "CLOSING",
-        State::LastAck => "LAST_ACK",
-        State::TimeWait => "TIME_WAIT",
+        State::Closed => TcpState::Close,
+        State::Listen => TcpState::Listen,
+        State::SynSent => TcpState::SynSent,
+        State::SynReceived => TcpState::SynRecv,
+        State::Established => TcpState::Established,
+        State::FinWait1 => TcpState::FinWait1,
+        State::FinWait2 => TcpState::FinWait2,
+        State::CloseWait => TcpState::CloseWait,
+        State::Closing => TcpState::Closing,
+        State::LastAck => TcpState::LastAck,
+        State::TimeWait => TcpState::TimeWait,
     }
 }
 
@@ -129,7 +130,7 @@ pub struct Sock {
     pub shut_wr: bool,
     /// Linux's `sk_err`, reported once by the next recv/send (and shown as
     /// EPOLLERR until then).
-    pub err: Option<&'static str>,
+    pub err: Option<Errno>,
     /// An RST closed the connection (Linux: `tcp_done`, SHUTDOWN_MASK).
     pub reset: bool,
     /// A FIN arrived (Linux: RCV_SHUTDOWN + SOCK_DONE).
@@ -184,8 +185,8 @@ impl Sock {
 pub struct StateRec {
     pub time_us: u64,
     pub sock: usize,
-    pub from: &'static str,
-    pub to: &'static str,
+    pub from: TcpState,
+    pub to: TcpState,
 }
 
 /// What an attempted call did.
@@ -293,22 +294,25 @@ impl<D: Device> World<D> {
     }
 
     /// The state a script's `expect ... state` sees.
-    pub fn state_of(&self, host: usize, name: &str) -> Option<String> {
+    pub fn state_of(&self, host: usize, name: &str) -> Option<TcpState> {
         let id = *self.names[host].get(name)?;
-        Some(self.state_name(id).to_string())
+        Some(self.state_name(id))
     }
 
-    fn state_name(&self, id: usize) -> &'static str {
+    fn state_name(&self, id: usize) -> TcpState {
         match &self.socks[id].kind {
-            Kind::Fresh => "CLOSE",
+            Kind::Fresh => TcpState::Close,
             Kind::Listener { open, .. } => {
                 if *open {
-                    "LISTEN"
+                    TcpState::Listen
                 } else {
-                    "CLOSE"
+                    TcpState::Close
                 }
             }
-            Kind::Conn { .. } => self.smol_state(id).map(linux_state).unwrap_or("CLOSE"),
+            Kind::Conn { .. } => self
+                .smol_state(id)
+                .map(linux_state)
+                .unwrap_or(TcpState::Close),
         }
     }
 
@@ -353,10 +357,10 @@ impl<D: Device> World<D> {
             let reset_here = st == State::Closed && rst.is_some() && rst == s.tuple;
             if reset_here {
                 match prev {
-                    Some(State::SynSent) => s.err = Some("ECONNREFUSED"),
+                    Some(State::SynSent) => s.err = Some(Errno::ECONNREFUSED),
                     // An RST ends a connection the program already left
                     // silently for the program, but Linux still marks it.
-                    _ => s.err = Some("ECONNRESET"),
+                    _ => s.err = Some(Errno::ECONNRESET),
                 }
                 s.reset = true;
             }
@@ -364,7 +368,7 @@ impl<D: Device> World<D> {
             // a program could see: the listener's LISTEN is recorded once.
             let pooled_listen = s.parent.is_some() && st == State::Listen && prev.is_none();
             if !pooled_listen {
-                let from = prev.map(linux_state).unwrap_or("CLOSE");
+                let from = prev.map(linux_state).unwrap_or(TcpState::Close);
                 self.states.push(StateRec {
                     time_us: self.now,
                     sock: id,
@@ -376,7 +380,7 @@ impl<D: Device> World<D> {
         }
     }
 
-    fn record_state(&mut self, id: usize, from: &'static str, to: &'static str) {
+    fn record_state(&mut self, id: usize, from: TcpState, to: TcpState) {
         self.states.push(StateRec {
             time_us: self.now,
             sock: id,
@@ -486,10 +490,10 @@ impl<D: Device> World<D> {
             return Attempt::Done(CallOutcome::ok(0));
         }
         let Some(&id) = self.names[host].get(name) else {
-            return Attempt::Done(CallOutcome::err("EBADF"));
+            return Attempt::Done(CallOutcome::err(Errno::EBADF));
         };
         if self.socks[id].prog_closed {
-            return Attempt::Done(CallOutcome::err("EBADF"));
+            return Attempt::Done(CallOutcome::err(Errno::EBADF));
         }
         match call {
             Call::Socket | Call::Exit => unreachable!("handled above"),
@@ -520,9 +524,9 @@ impl<D: Device> World<D> {
         why: &str,
     ) -> CallOutcome {
         let mut o = match call {
-            Call::Connect { .. } => CallOutcome::err("ETIMEDOUT"),
+            Call::Connect { .. } => CallOutcome::err(Errno::ETIMEDOUT),
             Call::Send { .. } => CallOutcome::ok(retry.sent as i64),
-            _ => CallOutcome::err("EAGAIN"),
+            _ => CallOutcome::err(Errno::EAGAIN),
         };
         o.note = Some(format!("{} would block: {why}", call.verb()));
         if let (Call::Connect { .. }, Some(&id)) = (call, self.names[host].get(name)) {
@@ -548,7 +552,7 @@ impl<D: Device> World<D> {
             // SOCK_BINDPORT_LOCK), so the script's bind-then-listen fails
             // in __inet_bind, as it does for a connection.
             Kind::Listener { open: false, .. } | Kind::Conn { .. } => {
-                return CallOutcome::err("EINVAL");
+                return CallOutcome::err(Errno::EINVAL);
             }
         }
         let host = self.socks[id].host;
@@ -557,7 +561,7 @@ impl<D: Device> World<D> {
                 && matches!(s.kind, Kind::Listener { port: p, open: true, .. } if p == port)
         });
         if in_use {
-            return CallOutcome::err("EADDRINUSE");
+            return CallOutcome::err(Errno::EADDRINUSE);
         }
         let n = backlog.saturating_add(1).min(MAX_POOL);
         let opts = self.socks[id].opts;
@@ -571,7 +575,7 @@ impl<D: Device> World<D> {
             open: true,
             unaccepted_seen: 0,
         };
-        self.record_state(id, "CLOSE", "LISTEN");
+        self.record_state(id, TcpState::Close, TcpState::Listen);
         let mut o = CallOutcome::ok(0);
         if backlog.saturating_add(1) > MAX_POOL {
             o.note = Some(format!(
@@ -603,7 +607,7 @@ impl<D: Device> World<D> {
                 State::SynSent => Attempt::Block,
                 State::Closed => {
                     self.socks[id].connecting = false;
-                    let e = self.socks[id].err.take().unwrap_or("ECONNREFUSED");
+                    let e = self.socks[id].err.take().unwrap_or(Errno::ECONNREFUSED);
                     Attempt::Done(CallOutcome::err(e))
                 }
                 _ => {
@@ -614,11 +618,11 @@ impl<D: Device> World<D> {
         }
         match self.socks[id].kind {
             Kind::Fresh => {}
-            Kind::Listener { .. } => return Attempt::Done(CallOutcome::err("EINVAL")),
-            Kind::Conn { .. } => return Attempt::Done(CallOutcome::err("EISCONN")),
+            Kind::Listener { .. } => return Attempt::Done(CallOutcome::err(Errno::EINVAL)),
+            Kind::Conn { .. } => return Attempt::Done(CallOutcome::err(Errno::EISCONN)),
         }
         let (Some(peer), Some(lport)) = (ctx.peer_addr, ctx.local_port) else {
-            return Attempt::Done(CallOutcome::err("ENETUNREACH"));
+            return Attempt::Done(CallOutcome::err(Errno::ENETUNREACH));
         };
         let host = self.socks[id].host;
         let opts = self.socks[id].opts;
@@ -632,7 +636,7 @@ impl<D: Device> World<D> {
             lport,
         );
         if r.is_err() {
-            return Attempt::Done(CallOutcome::err("EADDRNOTAVAIL"));
+            return Attempt::Done(CallOutcome::err(Errno::EADDRNOTAVAIL));
         }
         self.socks[id].connecting = true;
         self.observe(host, None);
@@ -654,10 +658,10 @@ impl<D: Device> World<D> {
     fn accept(&mut self, lid: usize, ctx: &CallCtx) -> Attempt {
         let (port, open) = match &self.socks[lid].kind {
             Kind::Listener { port, open, .. } => (*port, *open),
-            _ => return Attempt::Done(CallOutcome::err("EINVAL")),
+            _ => return Attempt::Done(CallOutcome::err(Errno::EINVAL)),
         };
         if !open {
-            return Attempt::Done(CallOutcome::err("EINVAL"));
+            return Attempt::Done(CallOutcome::err(Errno::EINVAL));
         }
         let Some(c) = self.acceptable(lid) else {
             return Attempt::Block;
@@ -685,7 +689,7 @@ impl<D: Device> World<D> {
             );
         }
         let epipe = |nosignal: bool| {
-            let mut o = CallOutcome::err("EPIPE");
+            let mut o = CallOutcome::err(Errno::EPIPE);
             if !nosignal {
                 o.note = Some("Linux also raises SIGPIPE (no MSG_NOSIGNAL)".into());
             }
@@ -702,7 +706,7 @@ impl<D: Device> World<D> {
         match st {
             State::SynSent | State::SynReceived => {
                 return if flags.dontwait {
-                    Attempt::Done(CallOutcome::err("EAGAIN"))
+                    Attempt::Done(CallOutcome::err(Errno::EAGAIN))
                 } else {
                     Attempt::Block
                 };
@@ -721,7 +725,7 @@ impl<D: Device> World<D> {
         }
         if flags.dontwait {
             return Attempt::Done(if retry.sent == 0 {
-                CallOutcome::err("EAGAIN")
+                CallOutcome::err(Errno::EAGAIN)
             } else {
                 CallOutcome::ok(retry.sent as i64)
             });
@@ -736,7 +740,7 @@ impl<D: Device> World<D> {
             );
         }
         if !matches!(self.socks[id].kind, Kind::Conn { .. }) {
-            return Attempt::Done(CallOutcome::err("ENOTCONN"));
+            return Attempt::Done(CallOutcome::err(Errno::ENOTCONN));
         }
         let queued = self.tcp(id).map(|t| t.recv_queue()).unwrap_or(0);
         if queued > 0 && len > 0 {
@@ -777,15 +781,15 @@ impl<D: Device> World<D> {
             return Attempt::Done(CallOutcome::ok(0));
         }
         match self.smol_state(id).unwrap_or(State::Closed) {
-            State::Closed | State::Listen => Attempt::Done(CallOutcome::err("ENOTCONN")),
-            _ if flags.dontwait => Attempt::Done(CallOutcome::err("EAGAIN")),
+            State::Closed | State::Listen => Attempt::Done(CallOutcome::err(Errno::ENOTCONN)),
+            _ if flags.dontwait => Attempt::Done(CallOutcome::err(Errno::EAGAIN)),
             _ => Attempt::Block,
         }
     }
 
     fn shutdown(&mut self, id: usize, how: How) -> CallOutcome {
         if !matches!(self.socks[id].kind, Kind::Conn { .. }) {
-            return CallOutcome::err("ENOTCONN");
+            return CallOutcome::err(Errno::ENOTCONN);
         }
         match how {
             How::Rd => self.unsupported("shutdown(SHUT_RD): smoltcp cannot close the receive half"),
@@ -854,7 +858,7 @@ impl<D: Device> World<D> {
             }
             _ => return,
         };
-        self.record_state(id, "LISTEN", "CLOSE");
+        self.record_state(id, TcpState::Listen, TcpState::Close);
         let mut k = 0;
         for c in pool {
             match self.smol_state(c) {
@@ -1100,7 +1104,7 @@ impl<D: Device> World<D> {
                 sock: self.display_name(id),
                 local_port: lp,
                 remote: format!("{}.{}", self.host_name(ra), rp),
-                state: linux_state(st).into(),
+                state: linux_state(st),
                 detail: detail.join("; "),
             });
         }
@@ -1115,8 +1119,8 @@ impl<D: Device> World<D> {
                 time_us: r.time_us,
                 host: self.hosts[self.socks[r.sock].host].name.clone(),
                 sock: self.display_name(r.sock),
-                from: r.from.into(),
-                to: r.to.into(),
+                from: r.from,
+                to: r.to,
             })
             .collect()
     }

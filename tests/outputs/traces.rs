@@ -8,6 +8,7 @@
 use finrst::engine::{HostSpec, StateChange};
 use finrst::segment::{Flags, Segment, TcpOpt};
 use finrst::trace::{CallRecord, Trace};
+pub use finrst::vocab::{Counter, EngineKind, Errno, Policy, TcpState};
 use std::net::Ipv4Addr;
 
 pub const C: usize = 0;
@@ -35,8 +36,8 @@ impl Builder {
             t: Trace {
                 scenario: scenario.into(),
                 title: format!("constructed trace {scenario}"),
-                engine: "model".into(),
-                policy: "linux".into(),
+                engine: EngineKind::Model,
+                policy: Policy::Linux,
                 hosts,
                 ..Default::default()
             },
@@ -137,25 +138,25 @@ impl Builder {
         self.seg(from, Flags::PSH | Flags::ACK, len, Some(why))
     }
 
-    pub fn state(&mut self, host: usize, from: &str, to: &str) -> &mut Self {
+    pub fn state(&mut self, host: usize, from: TcpState, to: TcpState) -> &mut Self {
         self.t.states.push(StateChange {
             time_us: self.now,
             host: self.names[host].into(),
             sock: if host == C { "conn" } else { "peer" }.into(),
-            from: from.into(),
-            to: to.into(),
+            from,
+            to,
         });
         self
     }
 
-    pub fn call(&mut self, host: usize, call: &str, ret: i64, errno: Option<&str>) -> &mut Self {
+    pub fn call(&mut self, host: usize, call: &str, ret: i64, errno: Option<Errno>) -> &mut Self {
         self.t.calls.push(CallRecord {
             time_us: self.now,
             host: self.names[host].into(),
             sock: if host == C { "conn" } else { "peer" }.into(),
             call: call.into(),
             ret,
-            errno: errno.map(str::to_string),
+            errno,
             line: self.t.calls.len() as u32 + 1,
             note: None,
             events: None,
@@ -164,13 +165,13 @@ impl Builder {
         self
     }
 
-    pub fn counter(&mut self, host: usize, name: &str) -> &mut Self {
+    pub fn counter(&mut self, host: usize, name: Counter) -> &mut Self {
         *self
             .t
             .counters
             .entry(self.names[host].into())
             .or_default()
-            .entry(name.into())
+            .entry(name)
             .or_default() += 1;
         self
     }
@@ -178,15 +179,15 @@ impl Builder {
     /// SYN, SYN-ACK, ACK with the calls and states around them.
     pub fn handshake(&mut self) -> &mut Self {
         self.call(S, "listen(9999, backlog 128)", 0, None);
-        self.state(S, "CLOSE", "LISTEN");
+        self.state(S, TcpState::Close, TcpState::Listen);
         self.call(C, "connect(server:9999)", 0, None);
-        self.state(C, "CLOSE", "SYN_SENT");
+        self.state(C, TcpState::Close, TcpState::SynSent);
         self.seg(C, Flags::SYN, 0, None);
-        self.state(S, "LISTEN", "SYN_RECV");
+        self.state(S, TcpState::Listen, TcpState::SynRecv);
         self.seg(S, Flags::SYN | Flags::ACK, 0, None);
-        self.state(C, "SYN_SENT", "ESTABLISHED");
+        self.state(C, TcpState::SynSent, TcpState::Established);
         self.seg(C, Flags::ACK, 0, None);
-        self.state(S, "SYN_RECV", "ESTABLISHED");
+        self.state(S, TcpState::SynRecv, TcpState::Established);
         self.call(S, "accept()", 4, None);
         self
     }
@@ -221,11 +222,11 @@ pub fn unread_close() -> Trace {
         0,
         Some("close() with 1 unread byte → RST (TCPAbortOnClose)"),
     );
-    b.state(C, "ESTABLISHED", "CLOSE");
-    b.counter(C, "TCPAbortOnClose");
+    b.state(C, TcpState::Established, TcpState::Close);
+    b.counter(C, Counter::TCPAbortOnClose);
     b.after(1_000);
-    b.call(S, "recv(10)", -1, Some("ECONNRESET"));
-    b.state(S, "ESTABLISHED", "CLOSE");
+    b.call(S, "recv(10)", -1, Some(Errno::ECONNRESET));
+    b.state(S, TcpState::Established, TcpState::Close);
     b.build()
 }
 
@@ -244,20 +245,20 @@ pub fn clean_close() -> Trace {
     b.after(9_000);
     b.call(C, "close()", 0, None);
     b.seg(C, Flags::FIN | Flags::ACK, 0, Some("close() → FIN"));
-    b.state(C, "ESTABLISHED", "FIN_WAIT1");
+    b.state(C, TcpState::Established, TcpState::FinWait1);
     b.seg(S, Flags::ACK, 0, None);
-    b.state(C, "FIN_WAIT1", "FIN_WAIT2");
-    b.state(S, "ESTABLISHED", "CLOSE_WAIT");
+    b.state(C, TcpState::FinWait1, TcpState::FinWait2);
+    b.state(S, TcpState::Established, TcpState::CloseWait);
     b.call(S, "recv(100)", 0, None);
     b.call(S, "close()", 0, None);
     b.seg(S, Flags::FIN | Flags::ACK, 0, Some("close() → FIN"));
-    b.state(S, "CLOSE_WAIT", "LAST_ACK");
+    b.state(S, TcpState::CloseWait, TcpState::LastAck);
     b.seg(C, Flags::ACK, 0, None);
-    b.state(C, "FIN_WAIT2", "TIME_WAIT");
-    b.state(S, "LAST_ACK", "CLOSE");
-    b.counter(C, "TW");
+    b.state(C, TcpState::FinWait2, TcpState::TimeWait);
+    b.state(S, TcpState::LastAck, TcpState::Close);
+    b.counter(C, Counter::TW);
     b.after(60_000_000);
-    b.state(C, "TIME_WAIT", "CLOSE");
+    b.state(C, TcpState::TimeWait, TcpState::Close);
     b.build()
 }
 
@@ -291,9 +292,9 @@ pub fn zero_window() -> Trace {
         0,
         Some("close() with 49152 unread bytes → RST (TCPAbortOnClose)"),
     );
-    b.state(S, "ESTABLISHED", "CLOSE");
-    b.counter(S, "TCPAbortOnClose");
-    b.state(C, "ESTABLISHED", "CLOSE");
+    b.state(S, TcpState::Established, TcpState::Close);
+    b.counter(S, Counter::TCPAbortOnClose);
+    b.state(C, TcpState::Established, TcpState::Close);
     b.build()
 }
 
@@ -317,10 +318,10 @@ pub fn lost_then_linger_zero() -> Trace {
         0,
         Some("close() with SO_LINGER {1, 0} → tcp_disconnect → RST (TCPAbortOnData)"),
     );
-    b.state(C, "ESTABLISHED", "CLOSE");
-    b.counter(C, "TCPAbortOnData");
+    b.state(C, TcpState::Established, TcpState::Close);
+    b.counter(C, Counter::TCPAbortOnData);
     b.call(S, "recv(100)", 100, None);
-    b.call(S, "recv(100)", -1, Some("ECONNRESET"));
+    b.call(S, "recv(100)", -1, Some(Errno::ECONNRESET));
     b.build()
 }
 
@@ -331,10 +332,10 @@ pub fn data_after_fin() -> Trace {
     b.handshake();
     b.call(S, "close()", 0, None);
     b.seg(S, Flags::FIN | Flags::ACK, 0, Some("close() → FIN"));
-    b.state(S, "ESTABLISHED", "FIN_WAIT1");
+    b.state(S, TcpState::Established, TcpState::FinWait1);
     b.seg(C, Flags::ACK, 0, None);
-    b.state(S, "FIN_WAIT1", "FIN_WAIT2");
-    b.state(C, "ESTABLISHED", "CLOSE_WAIT");
+    b.state(S, TcpState::FinWait1, TcpState::FinWait2);
+    b.state(C, TcpState::Established, TcpState::CloseWait);
     b.call(C, "send(5)", 5, None);
     b.seg(C, Flags::PSH | Flags::ACK, 5, None);
     // tcp_v4_send_reset answers a segment carrying an ACK with seq = that
@@ -345,8 +346,8 @@ pub fn data_after_fin() -> Trace {
         0,
         Some("data for a closed socket → RST (TCPAbortOnData)"),
     );
-    b.state(S, "FIN_WAIT2", "CLOSE");
-    b.state(C, "CLOSE_WAIT", "CLOSE");
+    b.state(S, TcpState::FinWait2, TcpState::Close);
+    b.state(C, TcpState::CloseWait, TcpState::Close);
     b.build()
 }
 
