@@ -4,8 +4,11 @@
 //!
 //! The chapters pull these files in with `{{#include generated/...}}` (text
 //! and tables) or `<img src="generated/...svg">` (ladders), so nothing in
-//! the book is written by hand. [`generate`] returns every file in memory;
-//! `finrst book-gen` writes them, `finrst book-gen --check` and
+//! the book is written by hand. Each scenario of `sim/` also gets a page
+//! ([`SCENARIO_PAGES`]), listed at the end of the summary ([`SUMMARY`]):
+//! the chapters link there rather than to `sim/`, outside the book, where
+//! a served or hosted copy has nothing. [`generate`] returns every file
+//! in memory; `finrst book-gen` writes them, `finrst book-gen --check` and
 //! `tests/book.rs` fail when a committed file differs.
 //!
 //! Everything is deterministic: the model and smoltcp engines run on a
@@ -31,6 +34,18 @@ pub const GENERATED_DIR: &str = "book/src/generated";
 pub const CONFORM_JSON: &str = "book/data/conform-model-linux.json";
 /// The command that rewrites the generated files.
 pub const REFRESH: &str = "cargo run -- book-gen";
+/// One page per scenario of `sim/`, in this directory under
+/// [`GENERATED_DIR`]: the chapters link there, not to `sim/` itself, so
+/// that every link stays inside the book when it is served or hosted.
+pub const SCENARIO_PAGES: &str = "scenarios";
+/// The book's table of contents (relative to the repository root). Its
+/// hand-written part ends with [`SUMMARY_MARK`]; [`generate`] writes the
+/// rest, the list of scenario pages, since mdBook renders only the pages
+/// the summary lists.
+pub const SUMMARY: &str = "book/src/SUMMARY.md";
+/// The line of [`SUMMARY`] after which the scenario pages are listed.
+pub const SUMMARY_MARK: &str =
+    "<!-- Everything below this line is written by `cargo run -- book-gen`. -->";
 
 /// One generated file: its path relative to the repository root, and text.
 #[derive(Clone, Debug, PartialEq)]
@@ -234,6 +249,9 @@ pub fn generate(root: &Path) -> Result<Vec<GenFile>, String> {
     }
 
     put("scenarios.md".into(), scenario_table(root)?);
+    for n in sim_names(root)? {
+        put(format!("{SCENARIO_PAGES}/{n}.md"), scenario_page(root, &n)?);
+    }
     put("close-branches.md".into(), branch_table(root)?);
     put("model-vs-smoltcp.md".into(), smoltcp_table(root)?);
     put("model-vs-linux.md".into(), linux_table(root)?);
@@ -249,7 +267,12 @@ pub fn generate(root: &Path) -> Result<Vec<GenFile>, String> {
     let pcap = crate::pcap::to_bytes(&t).map_err(|e| e.to_string())?;
     let report = crate::explain::explain_bytes("seed004.pcap", &pcap);
     put("explain-seed004.txt".into(), report.to_text());
+    put("explain-causes.md".into(), causes_table());
 
+    out.push(GenFile {
+        path: PathBuf::from(SUMMARY),
+        text: summary(root)?,
+    });
     Ok(out)
 }
 
@@ -263,10 +286,16 @@ pub fn stale(root: &Path, files: &[GenFile]) -> (Vec<PathBuf>, Vec<PathBuf>) {
         .map(|f| f.path.clone())
         .collect();
     let mut extra = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(root.join(GENERATED_DIR)) {
+    let mut dirs = vec![PathBuf::from(GENERATED_DIR)];
+    while let Some(dir) = dirs.pop() {
+        let Ok(rd) = std::fs::read_dir(root.join(&dir)) else {
+            continue;
+        };
         for e in rd.flatten() {
-            let rel = Path::new(GENERATED_DIR).join(e.file_name());
-            if !files.iter().any(|f| f.path == rel) {
+            let rel = dir.join(e.file_name());
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                dirs.push(rel);
+            } else if !files.iter().any(|f| f.path == rel) {
                 extra.push(rel);
             }
         }
@@ -277,9 +306,12 @@ pub fn stale(root: &Path, files: &[GenFile]) -> (Vec<PathBuf>, Vec<PathBuf>) {
 
 /// Writes the given files under `root` and removes the extra ones.
 pub fn write(root: &Path, files: &[GenFile], extra: &[PathBuf]) -> std::io::Result<()> {
-    std::fs::create_dir_all(root.join(GENERATED_DIR))?;
     for f in files {
-        std::fs::write(root.join(&f.path), &f.text)?;
+        let p = root.join(&f.path);
+        if let Some(dir) = p.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(p, &f.text)?;
     }
     for p in extra {
         std::fs::remove_file(root.join(p))?;
@@ -359,14 +391,120 @@ fn short_segment(s: &crate::segment::RelSegment) -> String {
     l
 }
 
+/// The link to a scenario's page from a chapter in `book/src` (the
+/// generated tables are included into those chapters, and mdBook resolves
+/// an included file's links from the including chapter).
+fn scenario_link(name: &str) -> String {
+    format!("[`{name}`](generated/{SCENARIO_PAGES}/{name}.md)")
+}
+
+fn parse_sim(root: &Path, name: &str) -> Result<script::Script, String> {
+    let p = format!("sim/{name}.sim");
+    let text = std::fs::read_to_string(root.join(&p)).map_err(|e| format!("{p}: {e}"))?;
+    script::parse(&p, &text).map_err(|e| e.to_string())
+}
+
 /// Every scenario with its title, as `finrst list` prints them.
 fn scenario_table(root: &Path) -> Result<String, String> {
     let mut o = String::from("| scenario | title |\n| --- | --- |\n");
     for n in sim_names(root)? {
-        let p = format!("sim/{n}.sim");
-        let text = std::fs::read_to_string(root.join(&p)).map_err(|e| format!("{p}: {e}"))?;
-        let s = script::parse(&p, &text).map_err(|e| e.to_string())?;
-        let _ = writeln!(o, "| `{n}` | {} |", cell(&s.title));
+        let s = parse_sim(root, &n)?;
+        let _ = writeln!(o, "| {} | {} |", scenario_link(&n), cell(&s.title));
+    }
+    Ok(o)
+}
+
+/// A cause of `finrst explain` as its JSON `cause_id` (`unread-data`).
+fn cause_id(c: crate::explain::Cause) -> String {
+    serde_json::to_value(c)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+/// One scenario's page: its title, its script, what `finrst explain`
+/// must say of its capture, and the traces and ladders the book generates
+/// for it.
+fn scenario_page(root: &Path, name: &str) -> Result<String, String> {
+    let s = parse_sim(root, name)?;
+    let mut o = format!("# {name}\n\n");
+    if !s.title.is_empty() {
+        let _ = writeln!(o, "{}\n", cell(&s.title));
+    }
+    // The script itself, included at build time (this page is four
+    // directories below the repository root).
+    let _ = writeln!(
+        o,
+        "`sim/{name}.sim`:\n\n```text\n{{{{#include ../../../../sim/{name}.sim}}}}\n```\n"
+    );
+    if let Some(b) = crate::explain::scenarios::built_to_show(name) {
+        let _ = writeln!(
+            o,
+            "Built to show: {} (`finrst explain` of its capture: `{}`).\n",
+            cell(b.shows),
+            cause_id(b.cause)
+        );
+    }
+    let _ = writeln!(
+        o,
+        "Run it from a checkout of finrst (see [Getting started](../../start.md)):\n\n\
+         ```sh\ncargo run -- run sim/{name}.sim --ladder {name}.svg\n```"
+    );
+    for r in RUNS.iter().filter(|r| r.scenario == name) {
+        let stem = r.stem();
+        let mut how = format!("on the {} engine", r.engine.name());
+        if r.engine == EngineKind::Model {
+            let _ = write!(how, ", {} policy", r.policy.name());
+        }
+        if let Some(h) = r.horizon_s {
+            let _ = write!(how, ", `--horizon {h}`");
+        }
+        let _ = writeln!(
+            o,
+            "\n## The trace {how}\n\n```text\n{{{{#include ../{stem}.trace.txt}}}}\n```"
+        );
+        if r.ladder {
+            let _ = writeln!(
+                o,
+                "\n<div class=\"ladder\"><a href=\"../{stem}.svg\"><img src=\"../{stem}.svg\" alt=\"ladder diagram of {stem}\"></a></div>"
+            );
+        }
+    }
+    Ok(o)
+}
+
+/// The causes `finrst explain` knows, each with the scenarios built to
+/// show it (from [`crate::explain::scenarios::BUILT_TO_SHOW`]).
+fn causes_table() -> String {
+    let mut by_cause: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for b in crate::explain::scenarios::BUILT_TO_SHOW {
+        by_cause
+            .entry(cause_id(b.cause))
+            .or_default()
+            .push(scenario_link(b.name));
+    }
+    let mut o = String::from("| `cause_id` | scenarios built to show it |\n| --- | --- |\n");
+    for (c, names) in &by_cause {
+        let _ = writeln!(o, "| `{c}` | {} |", names.join(", "));
+    }
+    o
+}
+
+/// [`SUMMARY`]: its hand-written part, up to and including
+/// [`SUMMARY_MARK`], then the scenarios chapter (`book/src/scenarios.md`)
+/// with one entry per scenario page under it. The chapter's own line is
+/// written here too: mdBook drops the nested entries of an item that an
+/// HTML comment (the mark) separates from them.
+fn summary(root: &Path) -> Result<String, String> {
+    let text =
+        std::fs::read_to_string(root.join(SUMMARY)).map_err(|e| format!("{SUMMARY}: {e}"))?;
+    let end = text
+        .find(SUMMARY_MARK)
+        .ok_or_else(|| format!("{SUMMARY}: no line {SUMMARY_MARK}"))?;
+    let mut o = text[..end + SUMMARY_MARK.len()].to_string();
+    o.push_str("\n- [Every scenario](scenarios.md)\n");
+    for n in sim_names(root)? {
+        let _ = writeln!(o, "    - [{n}](generated/{SCENARIO_PAGES}/{n}.md)");
     }
     Ok(o)
 }
@@ -388,11 +526,10 @@ fn branch_table(root: &Path) -> Result<String, String> {
         })?;
         let _ = writeln!(
             o,
-            "| {} | {} | [`{}`](../../sim/{}.sim) | {} |",
+            "| {} | {} | {} | {} |",
             b.number,
             b.kernel.replace('|', "\\|"),
-            b.scenario,
-            b.scenario,
+            scenario_link(b.scenario),
             cell(&shown)
         );
     }

@@ -8,6 +8,12 @@
 //! as a break across the host lines, labelled with their length, so a
 //! picture with both microseconds and minutes in it stays readable.
 //!
+//! Across, the picture is as wide as its labels need: an SVG cannot size
+//! itself to its text, so every label's width is estimated from its
+//! characters ([`text_width`], never narrower than the named fonts draw
+//! it) and the time column, the host lines and the margins are placed so
+//! that no label is clipped at the edge or runs into another.
+//!
 //! Legend (also drawn at the bottom of every diagram):
 //! - a black arrow per segment, sloped slightly from sender to receiver,
 //!   labelled like the trace (`S. seq 0 ack 1`, `P. 1:2 ack 1`, `R. seq 19
@@ -37,12 +43,67 @@ const ROW_SEG: f64 = 30.0;
 const ROW_NOTE: f64 = 18.0;
 const BREAK_H: f64 = 44.0;
 const SLOPE: f64 = 12.0;
-const TOP: f64 = 110.0;
-const FIRST_X: f64 = 330.0;
-const SPACING: f64 = 400.0;
-const RIGHT_MARGIN: f64 = 270.0;
+/// The left edge of the time column and of the title and footer.
+const MARGIN: f64 = 12.0;
+/// From a host's line to the labels beside it.
+const LABEL_OFF: f64 = 12.0;
+/// Free space between two labels side by side, and at the right edge.
+const GAP: f64 = 16.0;
+/// The narrowest distance between two host lines: arrows stay long enough
+/// to read their slope even when every label is short.
+const MIN_SPACING: f64 = 360.0;
+const HOSTBOX_W: f64 = 150.0;
 /// Characters per line of an RST's reason under its arrow.
 const WHY_WRAP: usize = 58;
+
+// Font sizes in px, the same as in [`STYLE`] (tests/outputs/ladder.rs reads
+// the sizes from the SVG's style and fails if a label these sizes place
+// overflows).
+const TIME_PX: f64 = 11.0;
+const LBL_PX: f64 = 12.0;
+const CALL_PX: f64 = 11.5;
+const STATE_PX: f64 = 11.0;
+const WHY_PX: f64 = 11.0;
+const TITLE_PX: f64 = 17.0;
+const SUB_PX: f64 = 12.0;
+const HOSTNAME_PX: f64 = 14.0;
+const FOOT_PX: f64 = 12.0;
+const LEGEND_PX: f64 = 11.0;
+
+/// A conservative estimate of how wide `text` is drawn at `px` pixels:
+/// never less than DejaVu Sans (Mono) draws it, the fonts the diagram
+/// names first, and wider than the usual fallbacks (Arial, Courier).
+///
+/// An SVG cannot size itself to its text, so the layout reserves room
+/// from this estimate. Chromium's widths of DejaVu Sans at 1 px: most
+/// lower-case letters and digits at most 0.64, capitals at most 0.79
+/// (except M, W: 0.86, 0.99), `m` 0.97, `i`, `l`, `.`, space about 0.3;
+/// bold at most 12% wider (W 1.10); DejaVu Sans Mono 0.602 for every
+/// character, bold too.
+pub fn text_width(text: &str, px: f64, mono: bool, bold: bool) -> f64 {
+    let em: f64 = text
+        .chars()
+        .map(|c| {
+            if !c.is_ascii() {
+                // Arrows, ✕, ·, …: at most one em in these fonts.
+                1.0
+            } else if mono {
+                0.62
+            } else {
+                let w = match c {
+                    'i' | 'j' | 'l' | 'I' | 'J' | '.' | ',' | ':' | ';' | '\'' | '|' | '!'
+                    | ' ' => 0.42,
+                    'm' | 'w' | 'M' | 'W' | '@' | '%' | '#' | '&' | '+' | '<' | '=' | '>' | '^'
+                    | '~' => 1.0,
+                    'A'..='Z' => 0.8,
+                    _ => 0.66,
+                };
+                if bold { w * 1.12 } else { w }
+            }
+        })
+        .sum();
+    em * px
+}
 
 enum Ev<'a> {
     Seg(&'a RelSegment),
@@ -116,6 +177,225 @@ pub fn label(s: &RelSegment) -> String {
     o
 }
 
+/// What a row of the diagram shows, with its label text worked out before
+/// the layout so that the columns can be sized from the widest label.
+enum Row<'a> {
+    Seg {
+        seg: &'a RelSegment,
+        from: usize,
+        to: usize,
+        /// `S. seq 0 ack 1`, with ` (lost)` for a lost segment.
+        label: String,
+        /// An RST's reason, wrapped, written under the arrow.
+        why: Vec<String>,
+    },
+    Call {
+        call: &'a crate::trace::CallRecord,
+        host: usize,
+        text: String,
+    },
+    State {
+        state: &'a crate::engine::StateChange,
+        host: usize,
+        text: String,
+    },
+}
+
+impl Row<'_> {
+    /// The label beside a host line: its host, text and font (mono, bold).
+    fn note(&self) -> Option<(usize, &str, f64, bool, bool)> {
+        match self {
+            Row::Seg { .. } => None,
+            Row::Call { call, host, text } => {
+                Some((*host, text, CALL_PX, true, call.errno.is_some()))
+            }
+            Row::State { host, text, .. } => Some((*host, text, STATE_PX, false, true)),
+        }
+    }
+}
+
+/// The horizontal layout: where each host's line is, and how wide the
+/// picture is.
+struct Columns {
+    xs: Vec<f64>,
+    /// Width of each host's box.
+    boxes: Vec<f64>,
+    width: f64,
+}
+
+/// Sizes the columns from the labels so that none is clipped and none runs
+/// into another: the time column, then host 0's labels (right-aligned to
+/// its line), then between each pair of lines the segment labels and RST
+/// reasons (centred) and the labels of the host on the left of the pair
+/// (every host but the first writes its labels to its right), then the
+/// last host's labels and the right margin.
+fn columns(hosts: &[String], rows: &[Row], time_w: f64, min_width: f64) -> Columns {
+    let n = hosts.len();
+    let boxes: Vec<f64> = hosts
+        .iter()
+        .map(|h| HOSTBOX_W.max(text_width(h, HOSTNAME_PX, false, true) + 20.0))
+        .collect();
+    // Widest label beside each host line.
+    let mut side = vec![0.0f64; n];
+    // Widest label over the space between host i and host i + 1, for
+    // segments between neighbours; others are fitted afterwards.
+    let mut between = vec![0.0f64; n.saturating_sub(1)];
+    let mut spans: Vec<(usize, usize, f64)> = Vec::new();
+    for r in rows {
+        if let Some((h, text, px, mono, bold)) = r.note() {
+            side[h] = side[h].max(text_width(text, px, mono, bold));
+        }
+        if let Row::Seg {
+            from,
+            to,
+            label,
+            why,
+            seg,
+        } = r
+        {
+            let (a, b) = ((*from).min(*to), (*from).max(*to));
+            if a == b {
+                continue;
+            }
+            let bold = seg.flags.contains('R');
+            let mut w = text_width(label, LBL_PX, true, bold) + 2.0 * GAP;
+            for l in why {
+                w = w.max(text_width(l, WHY_PX, false, false) + 2.0 * GAP);
+            }
+            if b == a + 1 {
+                between[a] = between[a].max(w);
+            } else {
+                spans.push((a, b, w));
+            }
+        }
+    }
+    let beside = |h: usize| {
+        if side[h] > 0.0 {
+            LABEL_OFF + side[h] + GAP
+        } else {
+            0.0
+        }
+    };
+    // Host 0 writes to its left when there is a host to its right.
+    let first_left = n > 1;
+    let time_end = MARGIN + time_w + GAP;
+    let x0 = if first_left {
+        (time_end + beside(0)).max(boxes[0] / 2.0 + MARGIN)
+    } else {
+        time_end.max(boxes[0] / 2.0 + MARGIN)
+    };
+    let mut spacing: Vec<f64> = (0..n.saturating_sub(1))
+        .map(|i| {
+            let mut s = MIN_SPACING
+                .max(between[i])
+                .max((boxes[i] + boxes[i + 1]) / 2.0 + GAP);
+            if i > 0 || !first_left {
+                s = s.max(beside(i));
+            }
+            s
+        })
+        .collect();
+    // A segment that passes over a host line: widen the last gap it spans
+    // until its label fits.
+    for (a, b, w) in spans {
+        let have: f64 = spacing[a..b].iter().sum();
+        if have < w {
+            spacing[b - 1] += w - have;
+        }
+    }
+    let mut xs = vec![x0];
+    for s in &spacing {
+        let x = xs[xs.len() - 1] + s;
+        xs.push(x);
+    }
+    let last = n - 1;
+    let mut right = xs[last] + boxes[last] / 2.0 + MARGIN;
+    if last > 0 || !first_left {
+        right = right.max(xs[last] + beside(last));
+    }
+    Columns {
+        xs,
+        boxes,
+        width: right.max(min_width).ceil(),
+    }
+}
+
+/// Splits text into lines no wider than `max_w` px by the estimate of
+/// [`text_width`]; a single word wider than that gets a line of its own.
+fn wrap_px(text: &str, max_w: f64, px: f64, bold: bool) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for w in text.split(' ') {
+        let next = if cur.is_empty() {
+            w.to_string()
+        } else {
+            format!("{cur} {w}")
+        };
+        if !cur.is_empty() && text_width(&next, px, false, bold) > max_w {
+            lines.push(std::mem::replace(&mut cur, w.to_string()));
+        } else {
+            cur = next;
+        }
+    }
+    if !cur.is_empty() || lines.is_empty() {
+        lines.push(cur);
+    }
+    lines
+}
+
+/// The legend's items at their x offsets: each item's x is where the
+/// previous one ends, by the width estimate, plus a gap.
+fn legend() -> (String, f64) {
+    let mut o = String::new();
+    let mut x = 0.0;
+    let text_gap = 8.0;
+    let text = |o: &mut String, x: &mut f64, t: &str, class: &str, mono: bool, bold: bool| {
+        let c = if class.is_empty() {
+            String::new()
+        } else {
+            format!(r#" class="{class}""#)
+        };
+        let px = if class == "call" { CALL_PX } else { LEGEND_PX };
+        let _ = write!(o, r#"<text x="{x:.1}" y="4"{c}>{}</text>"#, esc(t));
+        *x += text_width(t, px, mono, bold) + 2.0 * GAP;
+    };
+    let _ = write!(
+        o,
+        r##"<line x1="{x:.1}" y1="0" x2="{:.1}" y2="0" class="seg" marker-end="url(#ah)"/>"##,
+        x + 40.0
+    );
+    x += 40.0 + text_gap;
+    text(&mut o, &mut x, "segment", "", false, false);
+    let _ = write!(
+        o,
+        r##"<line x1="{x:.1}" y1="0" x2="{:.1}" y2="0" class="seg rst" marker-end="url(#ahr)"/>"##,
+        x + 40.0
+    );
+    x += 40.0 + text_gap;
+    text(&mut o, &mut x, "RST", "rstl", false, true);
+    let _ = write!(
+        o,
+        r##"<line x1="{x:.1}" y1="0" x2="{:.1}" y2="0" class="seg lost"/><text x="{:.1}" y="5" class="x">✕</text>"##,
+        x + 32.0,
+        x + 32.0
+    );
+    x += 32.0 + text_width("✕", LEGEND_PX, false, true) / 2.0 + text_gap;
+    text(&mut o, &mut x, "lost", "", false, false);
+    text(&mut o, &mut x, "call() = result", "call", true, false);
+    text(&mut o, &mut x, "TCP STATE", "state", false, true);
+    let _ = write!(
+        o,
+        r##"<path d="M{:.1} -8 l-7 5 l14 6 l-7 5" class="zig"/>"##,
+        x + 7.0
+    );
+    x += 14.0 + text_gap;
+    text(&mut o, &mut x, "time break", "", false, false);
+    let hover = "hover a segment for why it was sent";
+    let _ = write!(o, r#"<text x="{x:.1}" y="4">{hover}</text>"#);
+    x += text_width(hover, LEGEND_PX, false, false);
+    (o, x)
+}
+
 /// The diagram of a trace as SVG text.
 pub fn render(trace: &Trace) -> String {
     let segs = relative(&trace.segments);
@@ -139,11 +419,8 @@ pub fn render(trace: &Trace) -> String {
     if hosts.is_empty() {
         hosts.push("(no hosts)".into());
     }
-    let hx = |h: &str| FIRST_X + SPACING * hosts.iter().position(|x| x == h).unwrap_or(0) as f64;
+    let hi = |h: &str| hosts.iter().position(|x| x == h).unwrap_or(0);
     let last = hosts.len() - 1;
-    // Labels beside a line go outward: left of the first host, right of
-    // the others.
-    let outward = |h: &str| hosts.iter().position(|x| x == h) != Some(0) || last == 0;
     // Hosts with more than one socket name their socket in state labels.
     let multi_sock = |h: &str| {
         let mut names: Vec<&str> = trace
@@ -170,17 +447,117 @@ pub fn render(trace: &Trace) -> String {
     // Stable: records of one kind keep the trace's order.
     evs.sort_by_key(|e| (e.time(), e.order()));
 
-    let width = FIRST_X + SPACING * last as f64 + RIGHT_MARGIN;
+    let rows: Vec<Row> = evs
+        .iter()
+        .map(|e| match e {
+            Ev::Seg(s) => {
+                let mut label = label(s);
+                if s.lost {
+                    label.push_str(" (lost)");
+                }
+                let why = match &s.why {
+                    Some(w) if s.flags.contains('R') => wrap(w, WHY_WRAP),
+                    _ => Vec::new(),
+                };
+                Row::Seg {
+                    seg: s,
+                    from: hi(&s.src),
+                    to: hi(&s.dst),
+                    label,
+                    why,
+                }
+            }
+            Ev::Call(c) => {
+                let who = if c.sock == "-" || c.sock.is_empty() || !multi_sock(&c.host) {
+                    String::new()
+                } else {
+                    format!("{}: ", c.sock)
+                };
+                let mut text = format!("{who}{} = {}", c.call, c.result_text());
+                if let Some(n) = &c.note
+                    && n.len() <= 40
+                {
+                    let _ = write!(text, " ({n})");
+                }
+                Row::Call {
+                    call: c,
+                    host: hi(&c.host),
+                    text,
+                }
+            }
+            Ev::State(s) => {
+                let who = if multi_sock(&s.host) {
+                    format!("{}: ", s.sock)
+                } else {
+                    String::new()
+                };
+                Row::State {
+                    state: s,
+                    host: hi(&s.host),
+                    text: format!("{who}{}", s.to),
+                }
+            }
+        })
+        .collect();
+
+    // The width: the columns, but never narrower than the title or the
+    // legend; the subtitle and the footer wrap to it.
+    let times: Vec<String> = evs.iter().map(|e| fmt_time(e.time())).collect();
+    let time_w = times
+        .iter()
+        .map(|t| text_width(t, TIME_PX, true, false))
+        .fold(0.0, f64::max);
+    let (legend, legend_w) = legend();
+    let min_width = (MARGIN + legend_w)
+        .max(MARGIN + text_width(&trace.scenario, TITLE_PX, false, true))
+        + MARGIN;
+    let cols = columns(&hosts, &rows, time_w, min_width);
+    let width = cols.width;
+    let text_w = width - 2.0 * MARGIN;
+    let hx = |h: usize| cols.xs[h];
+    // Labels beside a line go outward: left of the first host, right of
+    // the others.
+    let outward = |h: usize| h != 0 || last == 0;
+
+    let policy = if trace.engine == EngineKind::Model {
+        format!(", {} policy", trace.policy)
+    } else {
+        String::new()
+    };
+    // The subtitle: the script's title, then the engine; when it does not
+    // fit the title wraps, and the engine goes on the last line if it fits
+    // there, else on a line of its own.
+    let engine = format!("{} engine{policy}", trace.engine);
+    let mut sub_lines = if trace.title.is_empty() {
+        Vec::new()
+    } else {
+        wrap_px(&trace.title, text_w, SUB_PX, false)
+    };
+    match sub_lines.last_mut() {
+        Some(l) if text_width(&format!("{l} · {engine}"), SUB_PX, false, false) <= text_w => {
+            l.push_str(" · ");
+            l.push_str(&engine);
+        }
+        _ => sub_lines.push(engine),
+    }
+    // Everything below the subtitle moves down by its extra lines.
+    let shift = 16.0 * (sub_lines.len() - 1) as f64;
+    let top = 110.0 + shift;
+
     let mut body = String::new();
-    let mut y = TOP;
+    let mut y = top;
     let mut prev_t: Option<u64> = None;
     // Vertical extents of each host line between breaks.
-    let mut line_start = TOP - 20.0;
+    let mut line_start = top - 20.0;
     let mut line_pieces: Vec<(f64, f64)> = Vec::new();
     let mut last_time_label = String::new();
 
-    for e in &evs {
-        let t = e.time();
+    for (row, tl) in rows.iter().zip(times) {
+        let t = match row {
+            Row::Seg { seg, .. } => seg.time_us,
+            Row::Call { call, .. } => call.time_us,
+            Row::State { state, .. } => state.time_us,
+        };
         if let Some(p) = prev_t {
             let gap = t - p;
             if gap > BREAK_US {
@@ -188,8 +565,7 @@ pub fn render(trace: &Trace) -> String {
                 // gap's length, and start the lines again below.
                 line_pieces.push((line_start, y + 4.0));
                 let mid = y + BREAK_H / 2.0;
-                for h in &hosts {
-                    let x = hx(h);
+                for x in &cols.xs {
                     let _ = writeln!(
                         body,
                         r##"<path d="M{:.1} {:.1} l-7 5 l14 6 l-7 5" class="zig"/>"##,
@@ -197,7 +573,7 @@ pub fn render(trace: &Trace) -> String {
                         mid - 8.0
                     );
                 }
-                let cx = (FIRST_X + hx(&hosts[last])) / 2.0;
+                let cx = (hx(0) + hx(last)) / 2.0;
                 let _ = writeln!(
                     body,
                     r##"<text x="{cx:.1}" y="{:.1}" class="gap">{} later</text>"##,
@@ -211,50 +587,42 @@ pub fn render(trace: &Trace) -> String {
             }
         }
         prev_t = Some(t);
-        let row = match e {
-            Ev::Seg(_) => ROW_SEG,
+        y += match row {
+            Row::Seg { .. } => ROW_SEG,
             _ => ROW_NOTE,
         };
-        y += row;
         // The time at the left edge, once per distinct time.
-        let tl = fmt_time(t);
         if tl != last_time_label {
-            let ty = match e {
-                Ev::Seg(_) => y,
+            let ty = match row {
+                Row::Seg { .. } => y,
                 _ => y + 4.0,
             };
             let _ = writeln!(
                 body,
-                r##"<text x="12" y="{ty:.1}" class="time">{tl}</text>"##
+                r##"<text x="{MARGIN}" y="{ty:.1}" class="time">{tl}</text>"##
             );
             last_time_label = tl;
         }
-        match e {
-            Ev::Seg(s) => {
-                let why_lines = draw_segment(&mut body, s, hx(&s.src), hx(&s.dst), y);
+        match row {
+            Row::Seg {
+                seg,
+                from,
+                to,
+                label,
+                why,
+            } => {
+                draw_segment(&mut body, seg, label, why, hx(*from), hx(*to), y);
                 // Room for the reason written under an RST.
-                y += 14.0 * why_lines as f64;
+                y += 14.0 * why.len() as f64;
             }
-            Ev::Call(c) => {
-                let x = hx(&c.host);
-                let out = outward(&c.host);
-                let (tx, anchor) = if out {
-                    (x + 12.0, "start")
+            Row::Call { call, host, text } => {
+                let x = hx(*host);
+                let (tx, anchor) = if outward(*host) {
+                    (x + LABEL_OFF, "start")
                 } else {
-                    (x - 12.0, "end")
+                    (x - LABEL_OFF, "end")
                 };
-                let who = if c.sock == "-" || c.sock.is_empty() || !multi_sock(&c.host) {
-                    String::new()
-                } else {
-                    format!("{}: ", c.sock)
-                };
-                let mut txt = format!("{who}{} = {}", c.call, c.result_text());
-                if let Some(n) = &c.note
-                    && n.len() <= 40
-                {
-                    let _ = write!(txt, " ({n})");
-                }
-                let class = if c.errno.is_some() {
+                let class = if call.errno.is_some() {
                     "call err"
                 } else {
                     "call"
@@ -264,32 +632,25 @@ pub fn render(trace: &Trace) -> String {
                     r##"<circle cx="{x:.1}" cy="{:.1}" r="3.5" class="calldot"/><text x="{tx:.1}" y="{:.1}" text-anchor="{anchor}" class="{class}">{}</text>"##,
                     y,
                     y + 4.0,
-                    esc(&txt)
+                    esc(text)
                 );
             }
-            Ev::State(s) => {
-                let x = hx(&s.host);
-                let out = outward(&s.host);
-                let (tx, anchor) = if out {
-                    (x + 12.0, "start")
+            Row::State { state, host, text } => {
+                let x = hx(*host);
+                let (tx, anchor) = if outward(*host) {
+                    (x + LABEL_OFF, "start")
                 } else {
-                    (x - 12.0, "end")
-                };
-                let who = if multi_sock(&s.host) {
-                    format!("{}: ", s.sock)
-                } else {
-                    String::new()
+                    (x - LABEL_OFF, "end")
                 };
                 let _ = writeln!(
                     body,
-                    r##"<rect x="{:.1}" y="{:.1}" width="8" height="3" class="tick"/><text x="{tx:.1}" y="{:.1}" text-anchor="{anchor}" class="state"><title>{} → {}</title>{}{}</text>"##,
+                    r##"<rect x="{:.1}" y="{:.1}" width="8" height="3" class="tick"/><text x="{tx:.1}" y="{:.1}" text-anchor="{anchor}" class="state"><title>{} → {}</title>{}</text>"##,
                     x - 4.0,
                     y - 1.5,
                     y + 4.0,
-                    esc(s.from.name()),
-                    esc(s.to.name()),
-                    esc(&who),
-                    esc(s.to.name())
+                    esc(state.from.name()),
+                    esc(state.to.name()),
+                    esc(text)
                 );
             }
         }
@@ -299,8 +660,8 @@ pub fn render(trace: &Trace) -> String {
 
     // Host lines and headers.
     let mut lines = String::new();
-    for h in &hosts {
-        let x = hx(h);
+    for (i, h) in hosts.iter().enumerate() {
+        let x = hx(i);
         for (a, b) in &line_pieces {
             let _ = writeln!(
                 lines,
@@ -313,18 +674,32 @@ pub fn render(trace: &Trace) -> String {
             .find(|x| &x.name == h)
             .map(|x| x.addr.to_string())
             .unwrap_or_default();
+        let bw = cols.boxes[i];
         let _ = writeln!(
             lines,
-            r##"<rect x="{:.1}" y="56" width="150" height="36" rx="5" class="hostbox"/><text x="{x:.1}" y="72" class="hostname">{}</text><text x="{x:.1}" y="86" class="addr">{}</text>"##,
-            x - 75.0,
+            r##"<rect x="{:.1}" y="{:.1}" width="{bw:.1}" height="36" rx="5" class="hostbox"/><text x="{x:.1}" y="{:.1}" class="hostname">{}</text><text x="{x:.1}" y="{:.1}" class="addr">{}</text>"##,
+            x - bw / 2.0,
+            56.0 + shift,
+            72.0 + shift,
             esc(h),
+            86.0 + shift,
             esc(&addr)
         );
     }
 
-    // Footer: counters, what was left open, the legend.
+    // Footer: counters, what was left open, the legend; long lines wrap.
     let mut foot = String::new();
     let mut fy = y + 10.0;
+    let mut foot_line = |foot: &mut String, text: &str| {
+        for l in wrap_px(text, text_w, FOOT_PX, false) {
+            let _ = writeln!(
+                foot,
+                r##"<text x="{MARGIN}" y="{fy:.1}" class="foot">{}</text>"##,
+                esc(&l)
+            );
+            fy += 18.0;
+        }
+    };
     let mut counters = Vec::new();
     for (h, m) in &trace.counters {
         for (k, v) in m {
@@ -332,28 +707,21 @@ pub fn render(trace: &Trace) -> String {
         }
     }
     if !counters.is_empty() {
-        let _ = writeln!(
-            foot,
-            r##"<text x="12" y="{fy:.1}" class="foot">counters: {}</text>"##,
-            esc(&counters.join(", "))
-        );
-        fy += 18.0;
+        foot_line(&mut foot, &format!("counters: {}", counters.join(", ")));
     }
     for c in &trace.open_at_end {
-        let _ = writeln!(
-            foot,
-            r##"<text x="12" y="{fy:.1}" class="foot">open at end: {}.{} {} {}</text>"##,
-            esc(&c.host),
-            esc(&c.sock),
-            esc(c.state.name()),
-            esc(&c.detail)
+        foot_line(
+            &mut foot,
+            &format!(
+                "open at end: {}.{} {} {}",
+                c.host, c.sock, c.state, c.detail
+            ),
         );
-        fy += 18.0;
     }
     fy += 8.0;
     let _ = write!(
         foot,
-        r##"<g class="legend" transform="translate(12 {fy:.1})"><line x1="0" y1="0" x2="40" y2="0" class="seg" marker-end="url(#ah)"/><text x="48" y="4">segment</text><line x1="130" y1="0" x2="170" y2="0" class="seg rst" marker-end="url(#ahr)"/><text x="178" y="4" class="rstl">RST</text><line x1="230" y1="0" x2="262" y2="0" class="seg lost"/><text x="262" y="5" class="x">✕</text><text x="278" y="4">lost</text><text x="330" y="4" class="call">call() = result</text><text x="450" y="4" class="state">TCP STATE</text><path d="M560 -8 l-7 5 l14 6 l-7 5" class="zig"/><text x="576" y="4">time break</text><text x="670" y="4">hover a segment for why it was sent</text></g>"##
+        r##"<g class="legend" transform="translate({MARGIN} {fy:.1})">{legend}</g>"##
     );
     fy += 20.0;
 
@@ -361,24 +729,24 @@ pub fn render(trace: &Trace) -> String {
     let mut o = String::new();
     let _ = writeln!(
         o,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{height:.0}" viewBox="0 0 {w:.0} {height:.0}" font-family="DejaVu Sans, Arial, sans-serif">"##,
-        w = width
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0}" height="{height:.0}" viewBox="0 0 {width:.0} {height:.0}" font-family="DejaVu Sans, Arial, sans-serif">"##
     );
     o.push_str(STYLE);
     let _ = writeln!(o, r##"<rect width="100%" height="100%" fill="#ffffff"/>"##);
-    let policy = if trace.engine == EngineKind::Model {
-        format!(", {} policy", trace.policy)
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
+    let _ = write!(
         o,
-        r##"<text x="12" y="24" class="title">{}</text><text x="12" y="42" class="sub">{}{}{}</text>"##,
-        esc(&trace.scenario),
-        esc(&trace.title),
-        if trace.title.is_empty() { "" } else { " · " },
-        esc(&format!("{} engine{policy}", trace.engine))
+        r##"<text x="{MARGIN}" y="24" class="title">{}</text>"##,
+        esc(&trace.scenario)
     );
+    for (i, l) in sub_lines.iter().enumerate() {
+        let _ = write!(
+            o,
+            r##"<text x="{MARGIN}" y="{:.1}" class="sub">{}</text>"##,
+            42.0 + 16.0 * i as f64,
+            esc(l)
+        );
+    }
+    o.push('\n');
     o.push_str(&lines);
     o.push_str(&body);
     o.push_str(&foot);
@@ -405,16 +773,24 @@ fn wrap(text: &str, n: usize) -> Vec<String> {
     lines
 }
 
-/// Draws one segment; returns how many lines of reason it wrote under
-/// the arrow (RSTs only), so the caller leaves room for them.
-fn draw_segment(o: &mut String, s: &RelSegment, x1: f64, x2: f64, y: f64) -> usize {
+/// Draws one segment with its label and, under the arrow, an RST's
+/// reason (`why`, already wrapped).
+fn draw_segment(
+    o: &mut String,
+    s: &RelSegment,
+    label: &str,
+    why: &[String],
+    x1: f64,
+    x2: f64,
+    y: f64,
+) {
     let rst = s.flags.contains('R');
     let dir = if x2 >= x1 { 1.0 } else { -1.0 };
     // Stop short of the line so the arrowhead touches it.
     let (sx, ex) = (x1 + dir * 2.0, x2 - dir * 2.0);
     let y2 = y + SLOPE;
     let mid = (x1 + x2) / 2.0;
-    let lab = esc(&label(s));
+    let lab = esc(label);
     let _ = write!(o, "<g>");
     if let Some(w) = &s.why {
         let _ = write!(o, "<title>{}</title>", esc(w));
@@ -426,7 +802,7 @@ fn draw_segment(o: &mut String, s: &RelSegment, x1: f64, x2: f64, y: f64) -> usi
         let ly = y + SLOPE * f;
         let _ = write!(
             o,
-            r##"<line x1="{sx:.1}" y1="{y:.1}" x2="{lx:.1}" y2="{ly:.1}" class="seg lost"/><text x="{lx:.1}" y="{:.1}" class="x">✕</text><text x="{mid:.1}" y="{:.1}" class="lbl lostl">{lab} (lost)</text>"##,
+            r##"<line x1="{sx:.1}" y1="{y:.1}" x2="{lx:.1}" y2="{ly:.1}" class="seg lost"/><text x="{lx:.1}" y="{:.1}" class="x">✕</text><text x="{mid:.1}" y="{:.1}" class="lbl lostl">{lab}</text>"##,
             ly + 5.0,
             y - 4.0
         );
@@ -442,20 +818,15 @@ fn draw_segment(o: &mut String, s: &RelSegment, x1: f64, x2: f64, y: f64) -> usi
             y - 4.0
         );
     }
-    let mut n = 0;
-    if rst && let Some(w) = &s.why {
-        for (i, l) in wrap(w, WHY_WRAP).iter().enumerate() {
-            let _ = write!(
-                o,
-                r##"<text x="{mid:.1}" y="{:.1}" class="why">{}</text>"##,
-                y2 + 13.0 + 14.0 * i as f64,
-                esc(l)
-            );
-            n += 1;
-        }
+    for (i, l) in why.iter().enumerate() {
+        let _ = write!(
+            o,
+            r##"<text x="{mid:.1}" y="{:.1}" class="why">{}</text>"##,
+            y2 + 13.0 + 14.0 * i as f64,
+            esc(l)
+        );
     }
     let _ = writeln!(o, "</g>");
-    n
 }
 
 const STYLE: &str = r##"<defs><marker id="ah" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="10" markerHeight="10" orient="auto"><path d="M0 0 L10 5 L0 10 z" fill="#222"/></marker><marker id="ahr" viewBox="0 0 10 10" refX="10" refY="5" markerUnits="userSpaceOnUse" markerWidth="13" markerHeight="13" orient="auto"><path d="M0 0 L10 5 L0 10 z" fill="#d00000"/></marker></defs>
@@ -466,7 +837,7 @@ const STYLE: &str = r##"<defs><marker id="ah" viewBox="0 0 10 10" refX="10" refY
 .hostbox{fill:#f2f2f2;stroke:#888}
 .hostname{font-size:14px;font-weight:bold;text-anchor:middle;fill:#111}
 .addr{font-size:11px;text-anchor:middle;fill:#666}
-.time{font-size:10px;fill:#999;font-family:DejaVu Sans Mono,monospace}
+.time{font-size:11px;fill:#999;font-family:DejaVu Sans Mono,monospace}
 .seg{stroke:#222;stroke-width:1.3}
 .seg.rst{stroke:#d00000;stroke-width:3}
 .seg.lost{stroke:#999;stroke-dasharray:6 4}

@@ -73,9 +73,9 @@ enum Cmd {
     /// script line, what was expected and what was sent. Exit 0 when all
     /// pass.
     Drill(DrillArgs),
-    /// Regenerate the book's traces, ladders and tables
-    /// (book/src/generated/) from sim/; with --check, only report stale
-    /// files (exit 1 if any).
+    /// Regenerate the book's traces, ladders, tables and scenario pages
+    /// (book/src/generated/, and the end of book/src/SUMMARY.md) from sim/;
+    /// with --check, only report stale files (exit 1 if any).
     BookGen {
         /// Report stale files without writing them.
         #[arg(long)]
