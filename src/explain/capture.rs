@@ -2,7 +2,7 @@
 //! timestamps) and pcapng, with the link types people capture TCP on:
 //! `RAW` (101, and 12/14/228), Ethernet (`EN10MB`, with VLAN tags),
 //! `LINUX_SLL` (`tcpdump -i any`), `LINUX_SLL2`, `NULL` and `LOOP`
-//! (BSD/macOS loopback).
+//! (BSD/macOS loopback, the address family in either byte order).
 //!
 //! Every read is bounds-checked: a truncated or corrupt file yields the
 //! packets before the damage and a note saying where reading stopped;
@@ -129,7 +129,7 @@ fn read_pcap(b: &[u8]) -> Read {
             } else {
                 u64::from(frac)
             };
-        match decode_link(link, data, e) {
+        match decode_link(link, data) {
             Ok(ip) => match decode_ipv4_tcp(ip, orig.saturating_sub(incl)) {
                 Ok(mut p) => {
                     p.index = n;
@@ -263,7 +263,6 @@ fn read_pcapng(b: &[u8]) -> Read {
                     us,
                     link,
                     data,
-                    e,
                     orig.saturating_sub(cap),
                 );
             }
@@ -279,7 +278,7 @@ fn read_pcapng(b: &[u8]) -> Read {
                 let data = &body[4.min(body.len())..];
                 let data = &data[..orig.min(data.len())];
                 let cut = orig.saturating_sub(data.len()) as u32;
-                push_packet(&mut r, &mut skipped, n, 0, link, data, e, cut);
+                push_packet(&mut r, &mut skipped, n, 0, link, data, cut);
             }
             _ => {}
         }
@@ -299,10 +298,9 @@ fn push_packet(
     us: u64,
     link: u32,
     data: &[u8],
-    e: Endian,
     cut: u32,
 ) {
-    match decode_link(link, data, e).and_then(|ip| decode_ipv4_tcp(ip, cut)) {
+    match decode_link(link, data).and_then(|ip| decode_ipv4_tcp(ip, cut)) {
         Ok(mut p) => {
             p.index = n;
             p.time_us = Some(us);
@@ -354,7 +352,7 @@ fn link_name(link: u32) -> String {
 }
 
 /// Strips the link-layer header; `Err` says why a packet is not IPv4.
-fn decode_link(link: u32, d: &[u8], e: Endian) -> Result<&[u8], String> {
+fn decode_link(link: u32, d: &[u8]) -> Result<&[u8], String> {
     let be16 = |at: usize| d.get(at..at + 2).map(|x| u16::from_be_bytes([x[0], x[1]]));
     let ip = match link {
         12 | 14 | 101 | 228 => d,
@@ -385,28 +383,44 @@ fn decode_link(link: u32, d: &[u8], e: Endian) -> Result<&[u8], String> {
             }
             d.get(20..).unwrap_or(&[])
         }
-        // NULL: the address family in the byte order of the machine that
-        // wrote the file (the file's order); LOOP: in network order.
         0 | 108 => {
-            let fam = if link == 0 {
-                e.u32(d, 0)
+            let head: [u8; 4] = d
+                .get(..4)
+                .and_then(|h| h.try_into().ok())
+                .ok_or("loopback header cut short")?;
+            // NULL holds the address family in the byte order of the host
+            // that wrote it, which need not be the file's (a capture can be
+            // rewritten on another machine); LOOP is meant to be in network
+            // order, but is taken the same way in case a writer got it
+            // wrong. An address family is a small number, and byte-swapped
+            // it is a large one, so trying both orders is unambiguous.
+            let fams = [u32::from_le_bytes(head), u32::from_be_bytes(head)];
+            if fams.contains(&AF_INET) {
+                &d[4..]
+            } else if fams.iter().any(|f| AF_INET6.contains(f)) {
+                return Err(IPV6.into());
             } else {
-                Endian { big: true }.u32(d, 0)
-            }
-            .ok_or("loopback header cut short")?;
-            if fam != 2 {
+                let fam = fams[0].min(fams[1]);
                 return Err(format!("address family {fam}, not AF_INET"));
             }
-            d.get(4..).unwrap_or(&[])
         }
         x => return Err(format!("link type {} is not supported", link_name(x))),
     };
     match ip.first().map(|v| v >> 4) {
         Some(4) => Ok(ip),
-        Some(6) => Err("IPv6 (only IPv4 is explained)".into()),
+        Some(6) => Err(IPV6.into()),
         _ => Err("not an IP packet".into()),
     }
 }
+
+/// Why a packet was skipped when it was IPv6, whatever the link type said.
+const IPV6: &str = "IPv6 (only IPv4 is explained)";
+
+/// `AF_INET` on every BSD, macOS and Linux.
+const AF_INET: u32 = 2;
+/// `AF_INET6` differs: 24 on NetBSD and OpenBSD, 28 on FreeBSD, 30 on
+/// macOS (libpcap's `BSD_AFNUM_INET6_*`).
+const AF_INET6: [u32; 3] = [24, 28, 30];
 
 /// Decodes the IPv4 and TCP headers. The payload length comes from the IP
 /// total length, not from what was captured, so a short snap length (the
