@@ -416,6 +416,10 @@ fn decode_link(link: u32, d: &[u8]) -> Result<&[u8], String> {
 /// Why a packet was skipped when it was IPv6, whatever the link type said.
 const IPV6: &str = "IPv6 (only IPv4 is explained)";
 
+/// Why a fragment was skipped: its TCP header (or its data) is split over
+/// several IP packets, and counting one as a segment would misread it.
+const FRAGMENT: &str = "IPv4 fragments are not reassembled";
+
 /// `AF_INET` on every BSD, macOS and Linux.
 const AF_INET: u32 = 2;
 /// `AF_INET6` differs: 24 on NetBSD and OpenBSD, 28 on FreeBSD, 30 on
@@ -434,8 +438,10 @@ fn decode_ipv4_tcp(b: &[u8], cut: u32) -> Result<Packet, String> {
     if b[9] != 6 {
         return Err(format!("IP protocol {}, not TCP", b[9]));
     }
-    if u16::from_be_bytes([b[6], b[7]]) & 0x1fff != 0 {
-        return Err("a later IP fragment".into());
+    // A fragment offset, or More Fragments on the first piece: the
+    // segment is split over several packets.
+    if u16::from_be_bytes([b[6], b[7]]) & 0x3fff != 0 {
+        return Err(FRAGMENT.into());
     }
     let total = usize::from(u16::from_be_bytes([b[2], b[3]]));
     // A total length of 0 is what TSO captures show: trust the bytes.

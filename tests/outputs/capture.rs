@@ -1,9 +1,10 @@
 //! The capture-reading layer of `finrst explain`: both byte orders of BSD
-//! loopback. Every capture is built here or written by `finrst::pcap`.
+//! loopback, IPv4 fragments. Every capture is built here or written by
+//! `finrst::pcap`.
 
 use crate::explain::{classic, records};
 use crate::traces;
-use finrst::explain::explain_bytes;
+use finrst::explain::{Cause, explain_bytes};
 
 /// The unread-data trace as a classic pcap (µs, little-endian, RAW).
 fn unread_pcap() -> Vec<u8> {
@@ -67,4 +68,38 @@ fn bsd_loopback_families_in_either_byte_order() {
             "1 packet skipped (address family 7, not AF_INET): #8"
         ]
     );
+}
+
+// ---- IPv4 fragments ----
+
+#[test]
+fn ipv4_fragments_are_counted_not_read_as_segments() {
+    let mut recs = records(&unread_pcap());
+    let frag = |ip: &[u8], field: u16| {
+        let mut ip = ip.to_vec();
+        ip[6..8].copy_from_slice(&field.to_be_bytes());
+        ip
+    };
+    let t = recs[0].0;
+    // A first fragment (MF, offset 0), a later one (offset 8 x 8 bytes),
+    // and a last one (no MF, offset): none is a whole segment.
+    let first = frag(&recs[3].1, 0x2000);
+    let later = frag(&recs[3].1, 0x2008);
+    let last = frag(&recs[3].1, 0x0010);
+    // DF alone is a whole packet.
+    let whole_df = frag(&recs[0].1, 0x4000);
+    recs[0].1 = whole_df;
+    recs.insert(1, (t, first));
+    recs.insert(2, (t, later));
+    recs.insert(3, (t, last));
+    let r = explain_bytes(
+        "x",
+        &classic(&recs, false, false, 101, &|ip: &[u8]| ip.to_vec()),
+    );
+    assert_eq!(
+        r.notes,
+        ["3 packets skipped (IPv4 fragments are not reassembled): #2, #3, #4"]
+    );
+    assert_eq!(r.tcp_segments, recs.len() - 3);
+    assert_eq!(r.connections[0].cause_id, Cause::UnreadData);
 }
