@@ -1,8 +1,8 @@
 //! `finrst explain CAPTURE`: why did this real connection end the way it
 //! did?
 //!
-//! Reads a capture ([`capture`]: pcap/pcapng; [`text`]: tcpdump's text
-//! output), splits it into connections, and for each says how it ended, the
+//! Reads a capture as a stream ([`capture`]: pcap/pcapng;
+//! [`text`]: tcpdump's text output), splits it into connections, and for each says how it ended, the
 //! most likely cause on a Linux endpoint (after the kernel facts in
 //! `__tcp_close`, `tcp_disconnect`, `tcp_rcv_state_process` and the
 //! no-socket reset), what the capture cannot tell apart, and which scenario
@@ -15,6 +15,8 @@
 //! about.
 
 pub mod capture;
+pub mod link;
+pub mod notes;
 pub mod scenarios;
 pub mod text;
 
@@ -22,6 +24,7 @@ use crate::segment::Flags;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::io;
 
 /// One TCP segment as a capture shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -139,27 +142,33 @@ pub struct Report {
     pub connections: Vec<Connection>,
     /// What could not be read.
     pub notes: Vec<String>,
+    /// Where reading stopped, when the capture is cut short or corrupt:
+    /// the connections are those of the packets before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<capture::Stopped>,
 }
 
-/// Reads a capture from bytes (pcap, pcapng, or tcpdump text) and explains
-/// it. `source` names it in the report.
+/// Reads a capture (pcap, pcapng, or tcpdump text) from `input` as a
+/// stream, and explains it. `source` names
+/// it in the report. `Err` only when the first read fails; a capture
+/// damaged later on gives a report of what came before, and says where
+/// it stopped ([`Report::stopped`]).
+pub fn explain_reader(source: &str, input: impl io::Read) -> io::Result<Report> {
+    let mut packets = capture::Reader::new(input)?;
+    let conns = split(&mut packets);
+    let read = packets.finish();
+    let mut r = report(source, &read.format, conns, read.notes);
+    r.stopped = read.stopped;
+    Ok(r)
+}
+
+/// Reads a capture held in memory (see [`explain_reader`]).
 pub fn explain_bytes(source: &str, bytes: &[u8]) -> Report {
-    let (format, packets, notes) = if capture::is_binary_capture(bytes) {
-        let r = capture::read(bytes);
-        (r.format, r.packets, r.notes)
-    } else {
-        let text = String::from_utf8_lossy(bytes);
-        let r = text::read(&text);
-        let mut notes = r.notes;
-        if bytes.contains(&0) {
-            notes.insert(
-                0,
-                "the file is neither a pcap/pcapng capture nor text; read as text".into(),
-            );
-        }
-        ("tcpdump text".to_string(), r.packets, notes)
-    };
-    explain_packets(source, &format, packets, notes)
+    match explain_reader(source, bytes) {
+        Ok(r) => r,
+        // Reading a byte slice does not fail; said anyway, not panicked.
+        Err(e) => report(source, "unknown", Vec::new(), vec![e.to_string()]),
+    }
 }
 
 /// Explains packets already read.
@@ -169,8 +178,12 @@ pub fn explain_packets(
     packets: Vec<Packet>,
     notes: Vec<String>,
 ) -> Report {
-    let n = packets.len();
-    let connections = split(packets)
+    report(source, format, split(packets), notes)
+}
+
+fn report(source: &str, format: &str, conns: Vec<Vec<Packet>>, notes: Vec<String>) -> Report {
+    let n = conns.iter().map(Vec::len).sum();
+    let connections = conns
         .into_iter()
         .enumerate()
         .map(|(i, c)| analyse(i + 1, &c))
@@ -181,13 +194,14 @@ pub fn explain_packets(
         tcp_segments: n,
         connections,
         notes,
+        stopped: None,
     }
 }
 
 /// Splits packets into connections by their endpoint pair, in order of
 /// first appearance. A new SYN (without ACK) on a pair whose connection
 /// already ended (RST, or both FINs) starts a new connection.
-fn split(packets: Vec<Packet>) -> Vec<Vec<Packet>> {
+fn split(packets: impl IntoIterator<Item = Packet>) -> Vec<Vec<Packet>> {
     let mut conns: Vec<Vec<Packet>> = Vec::new();
     let mut current: HashMap<(String, String), usize> = HashMap::new();
     let mut ended: Vec<bool> = Vec::new();
