@@ -19,7 +19,7 @@ use super::link::{decode_ipv4_tcp, decode_link, link_name};
 use super::notes::{Tally, Unit};
 use super::text;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
-use pcap_parser::{Block, LegacyPcapReader, PcapBlockOwned, PcapError, PcapNGReader};
+use pcap_parser::{Block, LegacyPcapReader, OptionCode, PcapBlockOwned, PcapError, PcapNGReader};
 use serde::Serialize;
 use std::cell::RefCell;
 use std::fmt;
@@ -434,13 +434,14 @@ impl<'a> Pcap<'a> {
                 Ok((used, PcapBlockOwned::Legacy(b))) => {
                     self.n += 1;
                     let frac = if self.nanos {
-                        u64::from(b.ts_usec) / 1000
-                    } else {
                         u64::from(b.ts_usec)
+                    } else {
+                        u64::from(b.ts_usec) * 1000
                     };
-                    let us = u64::from(b.ts_sec) * 1_000_000 + frac;
+                    // At most 2^32 s * 10^9 + 2^32 * 1000: no overflow.
+                    let ns = u64::from(b.ts_sec) * 1_000_000_000 + frac;
                     let cut = b.origlen.saturating_sub(b.caplen);
-                    let p = packet(&mut self.tally, self.n, Some(us), self.link, b.data, cut);
+                    let p = packet(&mut self.tally, self.n, Some(ns), self.link, b.data, cut);
                     (used, p)
                 }
                 Ok((used, PcapBlockOwned::NG(_))) => (used, None),
@@ -523,13 +524,15 @@ impl Refill for Pcap<'_> {
 }
 
 /// One pcapng interface: its link type, and how to turn its timestamps
-/// into microseconds.
+/// into nanoseconds.
 #[derive(Clone, Copy)]
 struct Iface {
     link: u32,
     /// Timestamp units per second (`if_tsresol`; µs by default), or `None`
     /// when that does not fit in 128 bits (10^39 and beyond).
     units: Option<u128>,
+    /// Seconds added to every timestamp (`if_tsoffset`).
+    offset: i64,
 }
 
 /// A pcapng file.
@@ -609,6 +612,18 @@ impl<'a> Ng<'a> {
                         }
                         Block::InterfaceDescription(idb) => {
                             let link = (idb.linktype.0 as u32) & 0xffff;
+                            let offset = idb
+                                .options
+                                .iter()
+                                .find(|o| o.code == OptionCode::IfTsoffset)
+                                .and_then(|o| o.value().get(..8)?.try_into().ok())
+                                .map_or(0, |v: [u8; 8]| {
+                                    if self.big {
+                                        i64::from_be_bytes(v)
+                                    } else {
+                                        i64::from_le_bytes(v)
+                                    }
+                                });
                             let name = link_name(link);
                             if !self.links.contains(&name) && self.links.len() < 16 {
                                 self.links.push(name);
@@ -617,6 +632,7 @@ impl<'a> Ng<'a> {
                                 self.ifaces.push(Iface {
                                     link,
                                     units: units_per_second(idb.if_tsresol),
+                                    offset,
                                 });
                             }
                             None
@@ -750,10 +766,20 @@ fn stamped(
         tally.skip(n, &why);
         return None;
     };
-    let us = i
-        .units
-        .map_or(0, |units| (u128::from(ts) * 1_000_000 / units) as u64);
-    packet(tally, n, Some(us), i.link, data, cut)
+    let ns = i.units.and_then(|units| {
+        // ts / units seconds, exact in 128 bits, then the offset.
+        let ns = u128::from(ts) * 1_000_000_000 / units;
+        let ns = i128::try_from(ns).ok()? + i128::from(i.offset) * 1_000_000_000;
+        u64::try_from(ns).ok()
+    });
+    if ns.is_none() {
+        tally.caveat(
+            n,
+            "kept without a time (the timestamp, scaled by if_tsresol and if_tsoffset, \
+             is outside 64-bit nanoseconds since 1970)",
+        );
+    }
+    packet(tally, n, ns, i.link, data, cut)
 }
 
 /// The obsolete Packet Block's body: interface (16 bits), drops (16),
@@ -850,7 +876,7 @@ fn units_per_second(v: u8) -> Option<u128> {
 fn packet(
     tally: &mut Tally,
     n: u64,
-    us: Option<u64>,
+    ns: Option<u64>,
     link: u32,
     data: &[u8],
     cut: u32,
@@ -858,8 +884,9 @@ fn packet(
     match decode_link(link, data).and_then(|ip| decode_ipv4_tcp(ip, cut)) {
         Ok(mut p) => {
             p.index = n as usize;
-            p.time_us = us;
-            p.time_text = us.map_or(String::new(), crate::trace::fmt_time);
+            p.time_ns = ns;
+            // Shown in µs, as `tcpdump -tt` does without `--nano`.
+            p.time_text = ns.map_or(String::new(), |ns| crate::trace::fmt_time(ns / 1000));
             Some(p)
         }
         Err(why) => {

@@ -138,7 +138,7 @@ pub fn decode_ipv4_tcp(b: &[u8], cut: u32) -> Result<Packet, String> {
     Ok(Packet {
         index: 0,
         line: None,
-        time_us: None,
+        time_ns: None,
         time_text: String::new(),
         src: format!("{src}.{}", be16(0)),
         dst: format!("{dst}.{}", be16(2)),

@@ -34,7 +34,10 @@ pub struct Packet {
     pub index: usize,
     /// The text line it came from (text captures).
     pub line: Option<usize>,
-    pub time_us: Option<u64>,
+    /// Nanoseconds: since the epoch (pcap), or as the text shows it (a
+    /// time of day, epoch seconds). Kept to the nanosecond when the
+    /// capture has it (pcap `a1b23c4d`, pcapng `if_tsresol`, `--nano`).
+    pub time_ns: Option<u64>,
     /// The time as the capture shows it (text) or as `-tt` would (pcap).
     pub time_text: String,
     /// `host.port` as written (`localhost.37776`, `10.0.0.1.40000`,
@@ -367,12 +370,12 @@ fn fin_acked_at(rp: &[RelPacket], f: usize, upto: usize) -> Option<usize> {
 
 /// `0.250 s` between two packets, when both have a time.
 fn gap(a: &Packet, b: &Packet) -> Option<String> {
-    let (x, y) = (a.time_us?, b.time_us?);
+    let (x, y) = (a.time_ns?, b.time_ns?);
     let d = y.checked_sub(x)?;
-    Some(if d >= 10_000_000 {
-        format!("{} s", d / 1_000_000)
+    Some(if d >= 10_000_000_000 {
+        format!("{} s", d / 1_000_000_000)
     } else {
-        format!("{:.3} s", d as f64 / 1e6)
+        format!("{:.3} s", d as f64 / 1e9)
     })
 }
 

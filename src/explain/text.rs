@@ -142,20 +142,20 @@ impl<R: BufRead> Lines<R> {
     }
 }
 
-/// A time of day `HH:MM:SS[.frac]` or epoch seconds `N.frac` as µs.
-fn parse_time(tok: &str) -> Option<u64> {
-    let frac_us = |f: &str| -> Option<u64> {
+/// A time of day `HH:MM:SS[.frac]` or epoch seconds `N.frac`: `None` when
+/// the token is not a time, `Some(None)` when it is one too large for
+/// 64-bit nanoseconds.
+fn parse_time(tok: &str) -> Option<Option<u64>> {
+    // Up to 9 digits (`tcpdump --nano`), kept to the nanosecond.
+    let frac_ns = |f: &str| -> Option<u64> {
         if f.is_empty() || f.len() > 9 || !f.bytes().all(|c| c.is_ascii_digit()) {
             return None;
         }
         let v: u64 = f.parse().ok()?;
-        Some(
-            v * 10u64.pow(6u32.saturating_sub(f.len() as u32))
-                / 10u64.pow((f.len() as u32).saturating_sub(6)),
-        )
+        Some(v * 10u64.pow(9 - f.len() as u32))
     };
     let (whole, frac) = match tok.split_once('.') {
-        Some((w, f)) => (w, frac_us(f)?),
+        Some((w, f)) => (w, frac_ns(f)?),
         None => (tok, 0),
     };
     let parts: Vec<&str> = whole.split(':').collect();
@@ -172,7 +172,10 @@ fn parse_time(tok: &str) -> Option<u64> {
         }
         _ => return None,
     };
-    secs.checked_mul(1_000_000)?.checked_add(frac)
+    Some(
+        secs.checked_mul(1_000_000_000)
+            .and_then(|ns| ns.checked_add(frac)),
+    )
 }
 
 fn is_date(tok: &str) -> bool {
@@ -187,14 +190,14 @@ fn parse_line(line: &str) -> Result<(Packet, bool), String> {
     let toks: Vec<&str> = line.split_whitespace().collect();
     // The time, if any: `-tttt` puts a date first.
     let mut k = 0;
-    let mut time_us = None;
+    let mut time_ns = None;
     let mut time_text = String::new();
     if toks.first().is_some_and(|t| is_date(t)) {
         k = 1;
     }
-    if let Some(us) = toks.get(k).and_then(|t| parse_time(t)) {
+    if let Some(ns) = toks.get(k).and_then(|t| parse_time(t)) {
         time_text = toks[..=k].join(" ");
-        time_us = Some(us);
+        time_ns = ns;
         k += 1;
     } else {
         k = 0;
@@ -233,7 +236,7 @@ fn parse_line(line: &str) -> Result<(Packet, bool), String> {
     let mut p = Packet {
         index: 0,
         line: None,
-        time_us,
+        time_ns,
         time_text,
         src: src.to_string(),
         dst: dst.to_string(),

@@ -1,11 +1,12 @@
 //! The capture-reading layer of `finrst explain`: captures read as a
 //! stream (in any chunking, from a pipe), both byte orders of BSD loopback,
-//! IPv4 fragments, notes counted per reason, and damaged files ending in a
-//! one-line error. Every capture is built here or written by
+//! nanosecond timestamps, pcapng timestamps past 64 bits, IPv4 fragments,
+//! notes counted per reason, and damaged files ending in a one-line error. Every capture is built here or written by
 //! `finrst::pcap`.
 
 use crate::explain::{classic, pcapng, records};
 use crate::traces;
+use finrst::explain::capture::Reader;
 use finrst::explain::{Cause, Report, explain_bytes, explain_reader};
 use proptest::prelude::*;
 use std::io::{self, Read, Write};
@@ -110,6 +111,11 @@ fn ng(big: bool, tsresol: Option<u8>, tsoffset: Option<i64>, pkts: &[(u64, Vec<u
     o
 }
 
+/// The times a reader gives, in ns.
+fn times(b: &[u8]) -> Vec<Option<u64>> {
+    Reader::new(b).unwrap().map(|p| p.time_ns).collect()
+}
+
 // ---- streaming ----
 
 #[test]
@@ -202,6 +208,74 @@ fn bsd_loopback_families_in_either_byte_order() {
             "1 packet skipped (address family 7, not AF_INET): #8"
         ]
     );
+}
+
+// ---- time ----
+
+#[test]
+fn nanosecond_timestamps_are_kept_whole() {
+    let recs = records(&unread_pcap());
+    // Classic pcap, ns magic, both byte orders.
+    let t0 = 1_700_000_000u64;
+    let ns_recs: Vec<(u64, Vec<u8>)> = recs.iter().map(|(_, ip)| (0, ip.clone())).collect();
+    for big in [false, true] {
+        let mut b = classic(&ns_recs, big, true, 101, &|ip: &[u8]| ip.to_vec());
+        // Patch each record's time to t0 s + (i * 1001 + 7) ns.
+        let mut at = 24;
+        for (i, (_, ip)) in ns_recs.iter().enumerate() {
+            let (s, f) = (t0 as u32, (i as u32) * 1001 + 7);
+            let (s, f) = if big {
+                (s.to_be_bytes(), f.to_be_bytes())
+            } else {
+                (s.to_le_bytes(), f.to_le_bytes())
+            };
+            b[at..at + 4].copy_from_slice(&s);
+            b[at + 4..at + 8].copy_from_slice(&f);
+            at += 16 + ip.len();
+        }
+        let want: Vec<Option<u64>> = (0..ns_recs.len() as u64)
+            .map(|i| Some(t0 * 1_000_000_000 + i * 1001 + 7))
+            .collect();
+        assert_eq!(times(&b), want, "big-endian {big}");
+    }
+    // pcapng: ns (10^-9), 2^-30 and µs resolutions, and an offset.
+    let pkts: Vec<(u64, Vec<u8>)> = vec![(1_234_567_891, recs[0].1.clone())];
+    assert_eq!(
+        times(&ng(false, Some(9), None, &pkts)),
+        [Some(1_234_567_891)]
+    );
+    assert_eq!(
+        times(&ng(true, Some(0x80 | 30), None, &pkts)),
+        [Some((1_234_567_891u64 * 1_000_000_000) >> 30)]
+    );
+    assert_eq!(
+        times(&ng(false, None, Some(10), &pkts)),
+        [Some(1_234_567_891_000 + 10_000_000_000)]
+    );
+}
+
+#[test]
+fn pcapng_times_past_64_bits_are_said_not_wrapped() {
+    let ip = records(&unread_pcap())[0].1.clone();
+    for (name, resol, offset, ts) in [
+        // 2^64 - 1 seconds.
+        ("seconds", Some(0u8), None, u64::MAX),
+        // Valid, moved before 1970 by the offset.
+        ("offset", Some(9), Some(-10i64), 5),
+        // Units of 10^-39 s do not fit in 128 bits.
+        ("resolution", Some(39), None, 1),
+    ] {
+        let b = ng(false, resol, offset, &[(ts, ip.clone())]);
+        assert_eq!(times(&b), [None], "{name}");
+        let r = explain_bytes("x", &b);
+        assert_eq!(r.tcp_segments, 1, "{name}: the packet is kept");
+        assert_eq!(r.notes.len(), 1, "{name}: {:?}", r.notes);
+        assert!(
+            r.notes[0].starts_with("1 packet kept without a time"),
+            "{name}: {:?}",
+            r.notes
+        );
+    }
 }
 
 // ---- IPv4 fragments ----
