@@ -39,10 +39,11 @@ enum Cmd {
     ///
     /// Reads a pcap or pcapng file (raw IP, Ethernet, Linux cooked, BSD
     /// loopback) or tcpdump's text output (as pasted in a bug report, with
-    /// or without -S, -tt, -nn), splits it into connections and names the
-    /// most likely cause of each ending, what the capture cannot tell, and
-    /// the scenario in sim/ that reproduces it. A capture cut short or
-    /// corrupt is explained up to the damage, and the exit status is 2.
+    /// or without -S, -tt, -nn), gzip-compressed or not, splits it into
+    /// connections and names the most likely cause of each ending, what the
+    /// capture cannot tell, and the scenario in sim/ that reproduces it. A
+    /// capture cut short or corrupt is explained up to the damage, and the
+    /// exit status is 2.
     Explain(ExplainArgs),
     /// List the scenarios in a directory with their titles.
     List {
@@ -129,8 +130,8 @@ struct RunArgs {
 
 #[derive(clap::Args)]
 struct ExplainArgs {
-    /// A capture: .pcap, .pcapng, or a text file of tcpdump lines (`-` for
-    /// standard input).
+    /// A capture: .pcap, .pcapng, or a text file of tcpdump lines, any of
+    /// them gzip-compressed (`-` for standard input).
     capture: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]

@@ -1,7 +1,7 @@
 //! Reads a capture as a stream, one TCP segment at a time: classic pcap
 //! (both byte orders, µs and ns timestamps, and the "modified" format) and
-//! pcapng through `pcap-parser`'s streaming readers, and tcpdump's text
-//! through [`super::text`].
+//! pcapng through `pcap-parser`'s streaming readers, tcpdump's text
+//! through [`super::text`], and any of these compressed with gzip.
 //!
 //! Memory does not grow with the file: the container readers hold one
 //! buffer (grown only for a record larger than it, up to
@@ -42,7 +42,8 @@ const MAX_INTERFACES: usize = 65_536;
 /// Where and why reading stopped before the end of the capture.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Stopped {
-    /// Offset of the damage in the file.
+    /// Offset of the damage in the file (in the decompressed data when the
+    /// file is gzip-compressed).
     pub byte: u64,
     /// Packets (pcap records, pcapng packet blocks) or text lines read
     /// before it.
@@ -71,6 +72,7 @@ pub fn is_binary_capture(b: &[u8]) -> bool {
 }
 
 const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// A classic pcap's magic as written: (big-endian, ns timestamps).
 fn pcap_magic(b: &[u8]) -> Option<(bool, bool)> {
@@ -89,6 +91,7 @@ fn pcap_magic(b: &[u8]) -> Option<(bool, bool)> {
 /// then tells the format, the notes, and where reading stopped, if it did.
 pub struct Reader<'a> {
     inner: Inner<'a>,
+    gzip: bool,
     stopped: Option<Stopped>,
 }
 
@@ -96,7 +99,7 @@ enum Inner<'a> {
     Pcap(Pcap<'a>),
     Ng(Ng<'a>),
     Text(text::Lines<BufReader<Box<dyn Read + 'a>>>),
-    /// Stopped before the format was known.
+    /// Stopped before the format was known (a corrupt gzip header).
     Nothing,
 }
 
@@ -105,9 +108,30 @@ impl<'a> Reader<'a> {
     /// `Err` only when the first read fails (nothing was read: a
     /// directory, say); damage later on is [`Reader::finish`]'s `stopped`.
     pub fn new(input: impl Read + 'a) -> io::Result<Reader<'a>> {
-        let (head, input) = peek(Box::new(input))?;
+        let (mut head, mut input) = peek(Box::new(input))?;
+        let gzip = head.starts_with(&GZIP_MAGIC);
+        if gzip {
+            // Several gzip members one after another (`cat a.gz b.gz`)
+            // decompress to their concatenation, as with gunzip.
+            let unzipped: Box<dyn Read + 'a> = Box::new(flate2::read::MultiGzDecoder::new(input));
+            match peek(unzipped) {
+                Ok((h, r)) => (head, input) = (h, r),
+                Err(e) => {
+                    return Ok(Reader {
+                        inner: Inner::Nothing,
+                        gzip,
+                        stopped: Some(Stopped {
+                            byte: 0,
+                            read: 0,
+                            what: format!("the gzip data is unreadable from its start: {e}"),
+                        }),
+                    });
+                }
+            }
+        }
         let mut r = Reader {
             inner: Inner::Nothing,
+            gzip,
             stopped: None,
         };
         let opened = if let Some((big, nanos)) = pcap_magic(&head) {
@@ -135,6 +159,11 @@ impl<'a> Reader<'a> {
             Inner::Text(t) => ("tcpdump text".to_string(), t.notes()),
             Inner::Nothing => ("unknown".to_string(), Vec::new()),
         };
+        let format = if self.gzip {
+            format!("{format}, gzip-compressed")
+        } else {
+            format
+        };
         if let Some(s) = &self.stopped {
             // Text notes may open with what the file looked like; where
             // reading stopped comes before the per-reason counts.
@@ -151,7 +180,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A read error's [`Stopped`].
+    /// A read error's [`Stopped`], said as what failed: the gzip data or
+    /// the file.
     fn located(&self, s: Stop) -> Stopped {
         match s {
             Stop::Damage(s) => s,
@@ -163,7 +193,14 @@ impl<'a> Reader<'a> {
             } => Stopped {
                 byte,
                 read,
-                what: format!("reading failed at byte {byte}, after {read} {unit}: {error}"),
+                what: if self.gzip {
+                    format!(
+                        "the gzip data fails at byte {byte} of the decompressed data, after \
+                         {read} {unit}: {error}"
+                    )
+                } else {
+                    format!("reading failed at byte {byte}, after {read} {unit}: {error}")
+                },
             },
         }
     }
@@ -205,7 +242,7 @@ impl Iterator for Reader<'_> {
 enum Stop {
     /// The file is cut short or corrupt: said in full.
     Damage(Stopped),
-    /// Reading failed.
+    /// Reading failed (the file, or the gzip data in it).
     Io {
         byte: u64,
         /// What was read before, in `unit`s (`packets`, `lines`).
@@ -243,7 +280,7 @@ fn fill(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 ///
 /// Each read fills the buffer it is given, as far as the input goes: the
 /// readers parse the file header from their very first read, and a pipe
-/// hands out a few bytes at a time. And the readers
+/// or a gzip decoder hands out a few bytes at a time. And the readers
 /// reduce any I/O error to `PcapError::ReadError`, so the error itself is
 /// kept here to be reported.
 struct Source<'a> {

@@ -1,7 +1,7 @@
 //! `finrst explain CAPTURE`: why did this real connection end the way it
 //! did?
 //!
-//! Reads a capture as a stream ([`capture`]: pcap/pcapng;
+//! Reads a capture as a stream ([`capture`]: pcap/pcapng, gzip or not;
 //! [`text`]: tcpdump's text output), splits it into connections, and for each says how it ended, the
 //! most likely cause on a Linux endpoint (after the kernel facts in
 //! `__tcp_close`, `tcp_disconnect`, `tcp_rcv_state_process` and the
@@ -151,8 +151,8 @@ pub struct Report {
     pub stopped: Option<capture::Stopped>,
 }
 
-/// Reads a capture (pcap, pcapng, or tcpdump text) from `input` as a
-/// stream, and explains it. `source` names
+/// Reads a capture (pcap, pcapng, or tcpdump text, any of them gzip-
+/// compressed) from `input` as a stream, and explains it. `source` names
 /// it in the report. `Err` only when the first read fails; a capture
 /// damaged later on gives a report of what came before, and says where
 /// it stopped ([`Report::stopped`]).

@@ -1,19 +1,28 @@
 //! The capture-reading layer of `finrst explain`: captures read as a
-//! stream (in any chunking, from a pipe), both byte orders of BSD loopback,
-//! nanosecond timestamps, pcapng timestamps past 64 bits, IPv4 fragments,
-//! notes counted per reason, and damaged files ending in a one-line error. Every capture is built here or written by
+//! stream (in any chunking, from a pipe), gzip, both byte orders of BSD
+//! loopback, nanosecond timestamps, pcapng timestamps past 64 bits, IPv4
+//! fragments, notes counted per reason, and damaged files ending in a
+//! one-line error. Every capture is built here or written by
 //! `finrst::pcap`.
 
 use crate::explain::{classic, pcapng, records};
 use crate::traces;
 use finrst::explain::capture::Reader;
 use finrst::explain::{Cause, Report, explain_bytes, explain_reader};
+use flate2::Compression;
+use flate2::write::GzEncoder;
 use proptest::prelude::*;
 use std::io::{self, Read, Write};
 
 /// The unread-data trace as a classic pcap (µs, little-endian, RAW).
 fn unread_pcap() -> Vec<u8> {
     finrst::pcap::to_bytes(&traces::unread_close()).unwrap()
+}
+
+fn gzip(b: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::default());
+    e.write_all(b).unwrap();
+    e.finish().unwrap()
 }
 
 /// Hands out at most `n` bytes per read, as a pipe may.
@@ -129,6 +138,7 @@ fn any_chunking_reads_the_same() {
         ("pcap", raw.clone()),
         ("pcapng", pcapng(&recs, true)),
         ("text", text.as_bytes().to_vec()),
+        ("pcap.gz", gzip(&raw)),
     ] {
         let want = explain_bytes("x", &bytes);
         assert!(want.stopped.is_none(), "{name}: {:?}", want.stopped);
@@ -149,6 +159,57 @@ fn a_record_larger_than_the_buffer_is_read() {
     assert!(r.stopped.is_none() && r.notes.is_empty(), "{:?}", r.notes);
     assert_eq!(r.tcp_segments, recs.len());
     assert_eq!(r.connections[0].cause_id, Cause::UnreadData);
+}
+
+// ---- gzip ----
+
+#[test]
+fn gzip_captures_read_like_the_plain_ones() {
+    let raw = unread_pcap();
+    let text = std::fs::read(format!(
+        "{}/tests/fixtures/explain/seed004-http-unread.txt",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    for (name, plain) in [
+        ("pcap", raw.clone()),
+        ("pcapng", pcapng(&records(&raw), false)),
+        ("text", text),
+    ] {
+        let want = explain_bytes("x", &plain);
+        let r = explain_bytes("x", &gzip(&plain));
+        assert_eq!(
+            r.format,
+            format!("{}, gzip-compressed", want.format),
+            "{name}"
+        );
+        assert_eq!(r.notes, want.notes, "{name}");
+        assert_eq!(r.tcp_segments, want.tcp_segments, "{name}");
+        let (a, b) = (&r.connections[0], &want.connections[0]);
+        assert_eq!((a.cause_id, &a.ended), (b.cause_id, &b.ended), "{name}");
+    }
+    // Two members one after the other (`cat a.gz b.gz`): one stream.
+    let half = raw.len() / 2;
+    let two = [gzip(&raw[..half]), gzip(&raw[half..])].concat();
+    assert_eq!(
+        said(&explain_bytes("x", &two)),
+        said(&explain_bytes("x", &gzip(&raw)))
+    );
+}
+
+#[test]
+fn a_damaged_gzip_capture_stops_with_what_it_read() {
+    let z = gzip(&unread_pcap());
+    // Cut in the middle of the compressed data.
+    let r = explain_bytes("cut.pcap.gz", &z[..z.len() / 2]);
+    let s = r.stopped.as_ref().expect("a cut gzip stream is damage");
+    assert!(s.what.contains("gzip"), "{s}");
+    // A corrupt header: nothing is read.
+    let mut bad = z.clone();
+    bad[3] = 0xff; // reserved flag bits
+    let r = explain_bytes("bad.gz", &bad);
+    assert!(r.stopped.is_some(), "{}", r.to_text());
+    assert_eq!(r.tcp_segments, 0);
 }
 
 // ---- BSD loopback ----
@@ -464,22 +525,24 @@ fn cli_damaged_capture_is_one_line_and_exit_2() {
     // What came before is still explained.
     assert!(String::from_utf8_lossy(&out.stdout).contains("connection 1:"));
 
-    // Through a pipe.
-    let mut child = finrst()
-        .args(["explain", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&raw).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("sent RST after acknowledging"));
+    // gzip from standard input, and a plain pcap through a pipe.
+    for bytes in [gzip(&raw), raw.clone()] {
+        let mut child = finrst()
+            .args(["explain", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&bytes).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("sent RST after acknowledging"));
+    }
     let _ = std::fs::remove_dir_all(p.parent().unwrap());
 }
 
@@ -492,7 +555,7 @@ fn clean(r: &Report) -> Result<(), TestCaseError> {
     if let Some(s) = &r.stopped {
         prop_assert!(!s.what.contains('\n'), "one line: {s}");
         prop_assert!(
-            s.what.contains("byte") || s.what.contains("header"),
+            s.what.contains("byte") || s.what.contains("header") || s.what.contains("gzip"),
             "says where: {s}"
         );
         prop_assert!(r.notes.contains(&s.what), "noted too: {:?}", r.notes);
@@ -506,12 +569,12 @@ proptest! {
     #[test]
     fn random_bytes_end_cleanly(
         b in proptest::collection::vec(any::<u8>(), 0..2000),
-        magic in 0usize..6,
+        magic in 0usize..7,
         chunk in 1usize..64,
     ) {
-        let m: [&[u8]; 6] = [
+        let m: [&[u8]; 7] = [
             &[], &[0xd4, 0xc3, 0xb2, 0xa1], &[0x4d, 0x3c, 0xb2, 0xa1], &[0xa1, 0xb2, 0xc3, 0xd4],
-            &[0x0a, 0x0d, 0x0d, 0x0a], &[0x34, 0xcd, 0xb2, 0xa1],
+            &[0x0a, 0x0d, 0x0d, 0x0a], &[0x1f, 0x8b], &[0x34, 0xcd, 0xb2, 0xa1],
         ];
         let bytes = [m[magic], &b[..]].concat();
         let r = explain_reader("x", Trickle { b: &bytes, n: chunk }).unwrap();
@@ -521,7 +584,7 @@ proptest! {
     #[test]
     fn mangled_captures_end_cleanly(
         which in 0usize..5,
-        form in 0usize..4,
+        form in 0usize..6,
         cut in any::<prop::sample::Index>(),
         flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..8),
         chunk in 1usize..512,
@@ -534,6 +597,8 @@ proptest! {
             0 => raw,
             1 => pcapng(&recs, which % 2 == 0),
             2 => classic(&recs, true, true, 1, &eth),
+            3 => gzip(&raw),
+            4 => gzip(&pcapng(&recs, false)),
             _ => ng(which % 2 == 1, Some(which as u8 * 40), Some(-(which as i64)), &recs),
         };
         for (i, v) in flips {
