@@ -39,9 +39,11 @@ enum Cmd {
     ///
     /// Reads a pcap or pcapng file (raw IP, Ethernet, Linux cooked, BSD
     /// loopback) or tcpdump's text output (as pasted in a bug report, with
-    /// or without -S, -tt, -nn), splits it into connections and names the
-    /// most likely cause of each ending, what the capture cannot tell, and
-    /// the scenario in sim/ that reproduces it.
+    /// or without -S, -tt, -nn), gzip-compressed or not, splits it into
+    /// connections and names the most likely cause of each ending, what the
+    /// capture cannot tell, and the scenario in sim/ that reproduces it. A
+    /// capture cut short or corrupt is explained up to the damage, and the
+    /// exit status is 2.
     Explain(ExplainArgs),
     /// List the scenarios in a directory with their titles.
     List {
@@ -128,8 +130,8 @@ struct RunArgs {
 
 #[derive(clap::Args)]
 struct ExplainArgs {
-    /// A capture: .pcap, .pcapng, or a text file of tcpdump lines (`-` for
-    /// standard input).
+    /// A capture: .pcap, .pcapng, or a text file of tcpdump lines, any of
+    /// them gzip-compressed (`-` for standard input).
     capture: String,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
@@ -482,26 +484,38 @@ fn write_outputs(a: &RunArgs, trace: &finrst::trace::Trace, file: &str) -> Resul
 }
 
 fn explain(a: &ExplainArgs) -> ExitCode {
-    let bytes = if a.capture == "-" {
-        let mut v = Vec::new();
-        if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut v) {
-            eprintln!("finrst: cannot read standard input: {e}");
-            return ExitCode::from(2);
-        }
-        v
+    // Read as a stream: a capture of any size is explained in bounded
+    // memory for the file itself (the connections it holds still count).
+    let (read, what) = if a.capture == "-" {
+        let r = finrst::explain::explain_reader(&a.capture, std::io::stdin().lock());
+        (r, "standard input".to_string())
     } else {
-        match std::fs::read(&a.capture) {
-            Ok(v) => v,
+        match std::fs::File::open(&a.capture) {
+            Ok(f) => (
+                finrst::explain::explain_reader(&a.capture, f),
+                a.capture.clone(),
+            ),
             Err(e) => {
                 eprintln!("finrst: cannot read {}: {e}", a.capture);
                 return ExitCode::from(2);
             }
         }
     };
-    let report = finrst::explain::explain_bytes(&a.capture, &bytes);
+    let report = match read {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("finrst: cannot read {what}: {e}");
+            return ExitCode::from(2);
+        }
+    };
     match a.format {
         Format::Text => print!("{}", report.to_text()),
         Format::Json => println!("{}", report.to_json()),
+    }
+    // A damaged capture is explained as far as it goes, and fails.
+    if let Some(s) = &report.stopped {
+        eprintln!("finrst: {what}: {s}");
+        return ExitCode::from(2);
     }
     if report.connections.is_empty() {
         eprintln!("finrst: no TCP connection found in {}", a.capture);

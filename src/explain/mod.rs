@@ -1,8 +1,8 @@
 //! `finrst explain CAPTURE`: why did this real connection end the way it
 //! did?
 //!
-//! Reads a capture ([`capture`]: pcap/pcapng; [`text`]: tcpdump's text
-//! output), splits it into connections, and for each says how it ended, the
+//! Reads a capture as a stream ([`capture`]: pcap/pcapng, gzip or not;
+//! [`text`]: tcpdump's text output), splits it into connections, and for each says how it ended, the
 //! most likely cause on a Linux endpoint (after the kernel facts in
 //! `__tcp_close`, `tcp_disconnect`, `tcp_rcv_state_process` and the
 //! no-socket reset), what the capture cannot tell apart, and which scenario
@@ -15,6 +15,8 @@
 //! about.
 
 pub mod capture;
+pub mod link;
+pub mod notes;
 pub mod scenarios;
 pub mod text;
 
@@ -23,6 +25,7 @@ use crate::vocab::TcpState;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::io;
 
 /// One TCP segment as a capture shows it.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,7 +35,10 @@ pub struct Packet {
     pub index: usize,
     /// The text line it came from (text captures).
     pub line: Option<usize>,
-    pub time_us: Option<u64>,
+    /// Nanoseconds: since the epoch (pcap), or as the text shows it (a
+    /// time of day, epoch seconds). Kept to the nanosecond when the
+    /// capture has it (pcap `a1b23c4d`, pcapng `if_tsresol`, `--nano`).
+    pub time_ns: Option<u64>,
     /// The time as the capture shows it (text) or as `-tt` would (pcap).
     pub time_text: String,
     /// `host.port` as written (`localhost.37776`, `10.0.0.1.40000`,
@@ -140,27 +146,33 @@ pub struct Report {
     pub connections: Vec<Connection>,
     /// What could not be read.
     pub notes: Vec<String>,
+    /// Where reading stopped, when the capture is cut short or corrupt:
+    /// the connections are those of the packets before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<capture::Stopped>,
 }
 
-/// Reads a capture from bytes (pcap, pcapng, or tcpdump text) and explains
-/// it. `source` names it in the report.
+/// Reads a capture (pcap, pcapng, or tcpdump text, any of them gzip-
+/// compressed) from `input` as a stream, and explains it. `source` names
+/// it in the report. `Err` only when the first read fails; a capture
+/// damaged later on gives a report of what came before, and says where
+/// it stopped ([`Report::stopped`]).
+pub fn explain_reader(source: &str, input: impl io::Read) -> io::Result<Report> {
+    let mut packets = capture::Reader::new(input)?;
+    let conns = split(&mut packets);
+    let read = packets.finish();
+    let mut r = report(source, &read.format, conns, read.notes);
+    r.stopped = read.stopped;
+    Ok(r)
+}
+
+/// Reads a capture held in memory (see [`explain_reader`]).
 pub fn explain_bytes(source: &str, bytes: &[u8]) -> Report {
-    let (format, packets, notes) = if capture::is_binary_capture(bytes) {
-        let r = capture::read(bytes);
-        (r.format, r.packets, r.notes)
-    } else {
-        let text = String::from_utf8_lossy(bytes);
-        let r = text::read(&text);
-        let mut notes = r.notes;
-        if bytes.contains(&0) {
-            notes.insert(
-                0,
-                "the file is neither a pcap/pcapng capture nor text; read as text".into(),
-            );
-        }
-        ("tcpdump text".to_string(), r.packets, notes)
-    };
-    explain_packets(source, &format, packets, notes)
+    match explain_reader(source, bytes) {
+        Ok(r) => r,
+        // Reading a byte slice does not fail; said anyway, not panicked.
+        Err(e) => report(source, "unknown", Vec::new(), vec![e.to_string()]),
+    }
 }
 
 /// Explains packets already read.
@@ -170,8 +182,12 @@ pub fn explain_packets(
     packets: Vec<Packet>,
     notes: Vec<String>,
 ) -> Report {
-    let n = packets.len();
-    let connections = split(packets)
+    report(source, format, split(packets), notes)
+}
+
+fn report(source: &str, format: &str, conns: Vec<Vec<Packet>>, notes: Vec<String>) -> Report {
+    let n = conns.iter().map(Vec::len).sum();
+    let connections = conns
         .into_iter()
         .enumerate()
         .map(|(i, c)| analyse(i + 1, &c))
@@ -182,13 +198,14 @@ pub fn explain_packets(
         tcp_segments: n,
         connections,
         notes,
+        stopped: None,
     }
 }
 
 /// Splits packets into connections by their endpoint pair, in order of
 /// first appearance. A new SYN (without ACK) on a pair whose connection
 /// already ended (RST, or both FINs) starts a new connection.
-fn split(packets: Vec<Packet>) -> Vec<Vec<Packet>> {
+fn split(packets: impl IntoIterator<Item = Packet>) -> Vec<Vec<Packet>> {
     let mut conns: Vec<Vec<Packet>> = Vec::new();
     let mut current: HashMap<(String, String), usize> = HashMap::new();
     let mut ended: Vec<bool> = Vec::new();
@@ -354,12 +371,12 @@ fn fin_acked_at(rp: &[RelPacket], f: usize, upto: usize) -> Option<usize> {
 
 /// `0.250 s` between two packets, when both have a time.
 fn gap(a: &Packet, b: &Packet) -> Option<String> {
-    let (x, y) = (a.time_us?, b.time_us?);
+    let (x, y) = (a.time_ns?, b.time_ns?);
     let d = y.checked_sub(x)?;
-    Some(if d >= 10_000_000 {
-        format!("{} s", d / 1_000_000)
+    Some(if d >= 10_000_000_000 {
+        format!("{} s", d / 1_000_000_000)
     } else {
-        format!("{:.3} s", d as f64 / 1e6)
+        format!("{:.3} s", d as f64 / 1e9)
     })
 }
 

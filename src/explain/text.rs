@@ -8,60 +8,154 @@
 //! 12771346 ..`, `Flags [R .] ...`): what is there is used, the rest is
 //! unknown.
 //!
-//! Lines that are not TCP segments are skipped with a note naming the line.
+//! Lines that are not TCP segments are skipped, counted per reason with
+//! the first line numbers ([`super::notes`]).
 
 use super::Packet;
+use super::notes::{Tally, Unit};
 use crate::segment::Flags;
+use std::io::{self, BufRead};
 
-pub struct Read {
-    pub packets: Vec<Packet>,
-    pub notes: Vec<String>,
+/// The longest line read. tcpdump's lines are a few hundred bytes; a
+/// longer one is skipped unread, so that a file without newlines is not
+/// held in memory whole.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// The note opening the notes of a file with NUL bytes in it.
+pub const NOT_TEXT: &str = "the file is neither a pcap/pcapng capture nor text; read as text";
+
+/// tcpdump text read a line at a time: an iterator of its TCP segments
+/// (through [`Lines::next_packet`]), with notes on the lines it skipped
+/// counted per reason.
+pub struct Lines<R> {
+    input: R,
+    line: Vec<u8>,
+    /// Lines read.
+    lineno: u64,
+    /// Segments read.
+    packets: usize,
+    /// Bytes read.
+    offset: u64,
+    nul: bool,
+    tally: Tally,
+    /// Set when reading failed: nothing more is read.
+    pub done: bool,
 }
 
-/// Parses tcpdump text. Never panics; every unusable non-blank line gets a
-/// note.
-pub fn read(text: &str) -> Read {
-    let mut r = Read {
-        packets: Vec::new(),
-        notes: Vec::new(),
-    };
-    for (i, raw) in text.lines().enumerate() {
-        let lineno = i + 1;
-        let line = raw.trim();
-        if line.is_empty() {
-            continue;
-        }
-        match parse_line(line) {
-            Ok((mut p, elided)) => {
-                p.line = Some(lineno);
-                p.index = r.packets.len() + 1;
-                if elided {
-                    r.notes.push(format!(
-                        "line {lineno}: shortened by hand (`..`); the missing fields are unknown"
-                    ));
-                }
-                r.packets.push(p);
-            }
-            Err(why) => r.notes.push(format!("line {lineno}: {why}, skipped")),
+impl<R: BufRead> Lines<R> {
+    pub fn new(input: R) -> Lines<R> {
+        Lines {
+            input,
+            line: Vec::new(),
+            lineno: 0,
+            packets: 0,
+            offset: 0,
+            nul: false,
+            tally: Tally::new(Unit::Line),
+            done: false,
         }
     }
-    r
+
+    /// The next TCP segment, `None` at the end. Every unusable non-blank
+    /// line is counted in the notes. `Err` when reading failed: the byte
+    /// offset, the lines read before, and the error.
+    pub fn next_packet(&mut self) -> Result<Option<Packet>, (u64, u64, io::Error)> {
+        while !self.done {
+            let too_long = match self.read_line() {
+                Ok(Some(too_long)) => too_long,
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    self.done = true;
+                    return Err((self.offset, self.lineno, e));
+                }
+            };
+            self.lineno += 1;
+            if too_long {
+                let why = format!("longer than {MAX_LINE} bytes");
+                self.tally.skip(self.lineno, &why);
+                continue;
+            }
+            let text = String::from_utf8_lossy(&self.line);
+            let line = text.trim();
+            if line.is_empty() {
+                continue;
+            }
+            match parse_line(line) {
+                Ok((mut p, elided)) => {
+                    p.line = Some(self.lineno as usize);
+                    self.packets += 1;
+                    p.index = self.packets;
+                    if elided {
+                        self.tally.caveat(
+                            self.lineno,
+                            "shortened by hand (`..`); the missing fields are unknown",
+                        );
+                    }
+                    return Ok(Some(p));
+                }
+                Err(why) => self.tally.skip(self.lineno, &why),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Reads the next line into `self.line`, without its newline and cut
+    /// at [`MAX_LINE`]; `Some(true)` when it was longer, `None` at the end.
+    fn read_line(&mut self) -> io::Result<Option<bool>> {
+        self.line.clear();
+        let (mut any, mut too_long) = (false, false);
+        loop {
+            let buf = match self.input.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if buf.is_empty() {
+                return Ok(any.then_some(too_long));
+            }
+            any = true;
+            let end = buf.iter().position(|&c| c == b'\n');
+            let part = &buf[..end.unwrap_or(buf.len())];
+            self.nul |= part.contains(&0);
+            let room = MAX_LINE - self.line.len();
+            if part.len() > room {
+                too_long = true;
+            }
+            self.line.extend_from_slice(&part[..part.len().min(room)]);
+            let used = part.len() + usize::from(end.is_some());
+            self.input.consume(used);
+            self.offset += used as u64;
+            if end.is_some() {
+                return Ok(Some(too_long));
+            }
+        }
+    }
+
+    /// The notes, in line order; first, when the file had NUL bytes, that
+    /// it did not look like text.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = self.tally.render();
+        if self.nul {
+            notes.insert(0, NOT_TEXT.into());
+        }
+        notes
+    }
 }
 
-/// A time of day `HH:MM:SS[.frac]` or epoch seconds `N.frac` as µs.
-fn parse_time(tok: &str) -> Option<u64> {
-    let frac_us = |f: &str| -> Option<u64> {
+/// A time of day `HH:MM:SS[.frac]` or epoch seconds `N.frac`: `None` when
+/// the token is not a time, `Some(None)` when it is one too large for
+/// 64-bit nanoseconds.
+fn parse_time(tok: &str) -> Option<Option<u64>> {
+    // Up to 9 digits (`tcpdump --nano`), kept to the nanosecond.
+    let frac_ns = |f: &str| -> Option<u64> {
         if f.is_empty() || f.len() > 9 || !f.bytes().all(|c| c.is_ascii_digit()) {
             return None;
         }
         let v: u64 = f.parse().ok()?;
-        Some(
-            v * 10u64.pow(6u32.saturating_sub(f.len() as u32))
-                / 10u64.pow((f.len() as u32).saturating_sub(6)),
-        )
+        Some(v * 10u64.pow(9 - f.len() as u32))
     };
     let (whole, frac) = match tok.split_once('.') {
-        Some((w, f)) => (w, frac_us(f)?),
+        Some((w, f)) => (w, frac_ns(f)?),
         None => (tok, 0),
     };
     let parts: Vec<&str> = whole.split(':').collect();
@@ -78,7 +172,10 @@ fn parse_time(tok: &str) -> Option<u64> {
         }
         _ => return None,
     };
-    secs.checked_mul(1_000_000)?.checked_add(frac)
+    Some(
+        secs.checked_mul(1_000_000_000)
+            .and_then(|ns| ns.checked_add(frac)),
+    )
 }
 
 fn is_date(tok: &str) -> bool {
@@ -93,14 +190,14 @@ fn parse_line(line: &str) -> Result<(Packet, bool), String> {
     let toks: Vec<&str> = line.split_whitespace().collect();
     // The time, if any: `-tttt` puts a date first.
     let mut k = 0;
-    let mut time_us = None;
+    let mut time_ns = None;
     let mut time_text = String::new();
     if toks.first().is_some_and(|t| is_date(t)) {
         k = 1;
     }
-    if let Some(us) = toks.get(k).and_then(|t| parse_time(t)) {
+    if let Some(ns) = toks.get(k).and_then(|t| parse_time(t)) {
         time_text = toks[..=k].join(" ");
-        time_us = Some(us);
+        time_ns = ns;
         k += 1;
     } else {
         k = 0;
@@ -139,7 +236,7 @@ fn parse_line(line: &str) -> Result<(Packet, bool), String> {
     let mut p = Packet {
         index: 0,
         line: None,
-        time_us,
+        time_ns,
         time_text,
         src: src.to_string(),
         dst: dst.to_string(),

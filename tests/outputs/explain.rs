@@ -179,7 +179,7 @@ fn pcaps_of_constructed_traces_are_explained() {
 // ---- the same capture in every container the reader claims to handle ----
 
 /// (time µs, IPv4 packet) records of a classic RAW pcap written by us.
-fn records(pcap: &[u8]) -> Vec<(u64, Vec<u8>)> {
+pub(crate) fn records(pcap: &[u8]) -> Vec<(u64, Vec<u8>)> {
     let (_, cap) = pcap_parser::parse_pcap(pcap).unwrap();
     cap.blocks
         .iter()
@@ -194,7 +194,7 @@ fn records(pcap: &[u8]) -> Vec<(u64, Vec<u8>)> {
 
 /// Writes a classic pcap with any byte order, resolution and link type,
 /// `frame` turning each IPv4 packet into a link-layer frame.
-fn classic(
+pub(crate) fn classic(
     recs: &[(u64, Vec<u8>)],
     big: bool,
     nanos: bool,
@@ -240,7 +240,7 @@ fn classic(
 
 /// A pcapng file: section header, one interface (with if_tsresol = 9, ns),
 /// one enhanced packet block per record.
-fn pcapng(recs: &[(u64, Vec<u8>)], big: bool) -> Vec<u8> {
+pub(crate) fn pcapng(recs: &[(u64, Vec<u8>)], big: bool) -> Vec<u8> {
     let w32 = |v: u32| {
         if big {
             v.to_be_bytes()

@@ -3,6 +3,7 @@
 //! diagrams and `finrst explain`. The traces are built by hand
 //! ([`traces`]) so these tests do not depend on an engine.
 
+mod capture;
 mod cli;
 mod explain;
 mod ladder;
