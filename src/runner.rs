@@ -57,6 +57,10 @@ struct Names {
     /// them (with the options set on it), as a program's
     /// socket/setsockopt/bind/listen sequence does.
     fresh: Vec<String>,
+    /// Sockets a `listen` was made on, oldest first: an `accept` that names
+    /// no socket accepts on the newest still open, as a program's accept()
+    /// on the descriptor it listened on.
+    listening: Vec<String>,
 }
 
 struct Runner<'a> {
@@ -84,6 +88,8 @@ struct Runner<'a> {
     schedule: Option<std::sync::Arc<[u64]>>,
     /// This run's own step times ([`Trace::step_times_us`]).
     times: Vec<u64>,
+    /// The close policy the run follows (for `when policy` blocks).
+    policy: crate::vocab::Policy,
 }
 
 /// Runs a script on an engine to the end (or the horizon).
@@ -132,6 +138,7 @@ fn run_into<'a>(
         shown: HashMap::new(),
         schedule: opts.schedule.clone(),
         times: Vec::new(),
+        policy: opts.policy,
     };
     let head = Head {
         scenario: script.name(),
@@ -242,10 +249,11 @@ impl Runner<'_> {
     }
 
     fn step(&mut self, step: &Step) -> Result<(), RunError> {
-        if !matches!(step.kind, StepKind::Repeat { .. }) {
+        let block = matches!(step.kind, StepKind::Repeat { .. } | StepKind::When { .. });
+        if !block {
             self.begin_step();
         }
-        if !matches!(step.kind, StepKind::Expect(_) | StepKind::Repeat { .. }) {
+        if !block && !matches!(step.kind, StepKind::Expect(_)) {
             self.mark_step();
         }
         match &step.kind {
@@ -271,6 +279,13 @@ impl Runner<'_> {
                     self.record(s, c, name, call, out);
                 }
                 self.settle();
+            }
+            StepKind::When { policy, steps } => {
+                if *policy == self.policy {
+                    for s in steps {
+                        self.step(s)?;
+                    }
+                }
             }
             StepKind::Repeat { count, steps } => {
                 for _ in 0..*count {
@@ -301,9 +316,7 @@ impl Runner<'_> {
             }
             StepKind::Expect(e) => self.expect(step, e)?,
         }
-        if !matches!(step.kind, StepKind::Repeat { .. })
-            && let Some(k) = self.sink.as_mut()
-        {
+        if !block && let Some(k) = self.sink.as_mut() {
             k.step_done();
         }
         Ok(())
@@ -354,6 +367,9 @@ impl Runner<'_> {
                     .or(fresh)
                     .unwrap_or_else(|| default.into());
                 self.names[h].fresh.retain(|s| s != &n);
+                if matches!(c.call, Call::Listen { .. }) && !self.names[h].listening.contains(&n) {
+                    self.names[h].listening.push(n.clone());
+                }
                 if !exists(self, &n) {
                     self.names[h].socks.push(n.clone());
                     // The implicit socket() a program makes first.
@@ -386,7 +402,19 @@ impl Runner<'_> {
                 n
             }
             Call::Accept => {
-                let l = c.sock.clone().unwrap_or_else(|| "listener".into());
+                let names = &self.names[h];
+                let l = c
+                    .sock
+                    .clone()
+                    .or_else(|| {
+                        names
+                            .listening
+                            .iter()
+                            .rev()
+                            .find(|s| !names.closed.contains(s))
+                            .cloned()
+                    })
+                    .unwrap_or_else(|| "listener".into());
                 if !exists(self, &l) {
                     return Err(self.script_err(
                         step,
@@ -414,12 +442,24 @@ impl Runner<'_> {
                 let n = match &c.sock {
                     Some(s) => s.clone(),
                     None => {
-                        // The default socket: the newest open `conn*`, else the listener.
-                        let open: Vec<&String> = self.names[h]
-                            .socks
-                            .iter()
-                            .filter(|s| !self.names[h].closed.contains(s))
-                            .collect();
+                        // The default socket: the open `conn`, else the
+                        // first open `conn*`, else the first open socket;
+                        // a listening socket only when no other is open (a
+                        // program reads and writes on the descriptors
+                        // accept() and connect() gave it).
+                        let names = &self.names[h];
+                        let open_where = |listening: bool| -> Vec<&String> {
+                            names
+                                .socks
+                                .iter()
+                                .filter(|s| !names.closed.contains(s))
+                                .filter(|s| names.listening.contains(s) == listening)
+                                .collect()
+                        };
+                        let mut open = open_where(false);
+                        if open.is_empty() {
+                            open = open_where(true);
+                        }
                         match open
                             .iter()
                             .find(|s| s.as_str() == "conn")

@@ -290,3 +290,20 @@ fn readme_lists_the_departures() {
         "README.md must contain src/model/departures.md verbatim"
     );
 }
+
+#[test]
+fn when_policy_blocks_are_checked_under_their_policy_only() {
+    // The same exchange: unread data, then close. Each block states what
+    // its policy does; run_policy fails on any unmet expectation.
+    let body = format!(
+        "{CONNECT}server send \"abc\" = 3\nclient close = 0\n\
+         when policy linux {{\n expect client > server R.\n}}\n\
+         when policy always-fin {{\n expect client > server F.\n expect no client > server R.\n}}\n"
+    );
+    let linux = run_policy(&body, Policy::Linux);
+    let fin = run_policy(&body, Policy::AlwaysFin);
+    // One more checked under always-fin: its block has two, linux's one.
+    assert_eq!(fin.expectations_checked, linux.expectations_checked + 1);
+    assert!(segs(&linux).iter().any(|s| s.starts_with("client R.")));
+    assert!(segs(&fin).iter().any(|s| s.starts_with("client F.")));
+}

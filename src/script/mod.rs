@@ -36,6 +36,9 @@
 //! expect no client > server F.
 //! expect client state TIME_WAIT
 //! expect client TCPAbortOnClose = 1
+//! when policy always-fin {          # checked only under --policy always-fin
+//!   expect client > server F.
+//! }
 //! ```
 //!
 //! [`parse`] turns text into a [`Script`]; every error carries
@@ -46,7 +49,7 @@ mod parse;
 pub use parse::{ScriptError, parse, parse_duration, parse_file};
 
 use crate::segment::Flags;
-use crate::vocab::{Counter, Errno, Sysctl, TcpState};
+use crate::vocab::{Counter, Errno, Policy, Sysctl, TcpState};
 
 /// A parsed scenario.
 #[derive(Clone, Debug, PartialEq)]
@@ -102,6 +105,12 @@ pub enum StepKind {
         count: u32,
         steps: Vec<Step>,
     },
+    /// `when policy NAME { ... }`: expectations checked only when the run
+    /// follows that close policy (`--policy`); the run itself is the same.
+    When {
+        policy: Policy,
+        steps: Vec<Step>,
+    },
     /// A host's sysctl, e.g. `net.ipv4.tcp_fin_timeout`.
     Sysctl {
         host: String,
@@ -127,6 +136,7 @@ pub fn step_count(steps: &[Step]) -> u64 {
         .iter()
         .map(|s| match &s.kind {
             StepKind::Repeat { count, steps } => (*count as u64).saturating_mul(step_count(steps)),
+            StepKind::When { steps, .. } => steps.len() as u64,
             _ => 1,
         })
         .fold(0u64, u64::saturating_add)

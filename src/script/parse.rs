@@ -3,7 +3,7 @@
 //! of range returns a [`ScriptError`] instead (a proptest checks this).
 
 use super::*;
-use crate::vocab::{Counter, Errno, Sysctl, SysctlError, Sysctls, TcpState, list};
+use crate::vocab::{Counter, Errno, Policy, Sysctl, SysctlError, Sysctls, TcpState, list};
 use std::fmt;
 
 /// A script error: where, what was found, what was expected.
@@ -328,13 +328,34 @@ const VERBS: &str = "socket, listen, connect, accept, send, recv, shutdown, clos
 /// The largest `repeat` count.
 pub const MAX_REPEAT: u64 = 100_000_000;
 
-/// A block being parsed: `repeat N {` (`repeat` is `Some(N)`) or
-/// `together {`.
+/// The kinds of block a script can open.
+#[derive(Clone, Copy, PartialEq)]
+enum Block {
+    /// `repeat N {`: any steps, nests.
+    Repeat(u32),
+    /// `together {`: calls only, innermost.
+    Together,
+    /// `when policy NAME {`: expectations only, innermost.
+    When(Policy),
+}
+
+impl Block {
+    /// How the block is written, for messages.
+    fn head(self) -> &'static str {
+        match self {
+            Block::Repeat(_) => "repeat N",
+            Block::Together => "together",
+            Block::When(_) => "when policy NAME",
+        }
+    }
+}
+
+/// A block being parsed.
 struct Open {
     line: u32,
     col: u32,
     text: String,
-    repeat: Option<u32>,
+    kind: Block,
     steps: Vec<Step>,
 }
 
@@ -368,7 +389,9 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             end_col,
         };
         let stripped = strip_comment(raw).trim().to_string();
-        let in_together = matches!(blocks.last(), Some(b) if b.repeat.is_none());
+        let innermost = blocks.last().map(|b| b.kind);
+        let in_together = innermost == Some(Block::Together);
+        let in_when = matches!(innermost, Some(Block::When(_)));
         let head = match l.peek() {
             Some(Tok::Word(w)) => w.clone(),
             Some(Tok::Punct('}')) => {
@@ -377,33 +400,39 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
                 let Some(b) = blocks.pop() else {
                     return Err(l.err_at(
                         0,
-                        "a step (there is no open `together {` or `repeat N {`)",
+                        "a step (there is no open `together {`, `repeat N {` or `when policy NAME {`)",
                     ));
                 };
                 if b.steps.is_empty() {
-                    let what = if b.repeat.is_some() { "repeat" } else { "together" };
                     return Err(ScriptError {
                         file: file.into(),
                         line: ln,
                         col: first_col,
-                        found: format!("an empty {what} block"),
-                        expected: if b.repeat.is_some() {
-                            "at least one step inside `repeat N { }`".into()
-                        } else {
-                            "at least one call inside `together { }`".into()
-                        },
+                        found: format!("an empty {} block", b.kind.head()),
+                        expected: match b.kind {
+                            Block::Repeat(_) => "at least one step inside `repeat N { }`",
+                            Block::Together => "at least one call inside `together { }`",
+                            Block::When(_) => {
+                                "at least one expectation inside `when policy NAME { }`"
+                            }
+                        }
+                        .into(),
                     });
                 }
                 let step = Step {
                     line: b.line,
                     col: b.col,
                     text: b.text,
-                    kind: match b.repeat {
-                        Some(count) => StepKind::Repeat {
+                    kind: match b.kind {
+                        Block::Repeat(count) => StepKind::Repeat {
                             count,
                             steps: b.steps,
                         },
-                        None => StepKind::Together(b.steps),
+                        Block::Together => StepKind::Together(b.steps),
+                        Block::When(policy) => StepKind::When {
+                            policy,
+                            steps: b.steps,
+                        },
                     },
                 };
                 match blocks.last_mut() {
@@ -412,7 +441,7 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
                 }
                 continue;
             }
-            _ => return Err(l.err(format!("a directive (title, description, hosts, horizon, wait, together, repeat, expect) or a host name followed by a call ({VERBS})"))),
+            _ => return Err(l.err(format!("a directive (title, description, hosts, horizon, wait, together, repeat, when, expect) or a host name followed by a call ({VERBS})"))),
         };
         // Directives whose argument is the rest of the line.
         if head == "title" || head == "description" {
@@ -424,9 +453,12 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
                 .to_string();
             if !blocks.is_empty() {
                 return Err(l.err(if in_together {
-                    "a call inside `together { }`"
+                    "a call inside `together { }`".to_string()
                 } else {
-                    "a step inside `repeat N { }` (title and description stand outside blocks)"
+                    format!(
+                        "a step inside `{} {{ }}` (title and description stand outside blocks)",
+                        innermost.map_or("", Block::head)
+                    )
                 }));
             }
             if head == "title" {
@@ -481,9 +513,15 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             l.end()?;
             continue;
         }
-        if head == "together" || head == "repeat" {
+        if head == "together" || head == "repeat" || head == "when" {
             if in_together {
                 return Err(l.err_at(0, "a call (blocks do not nest inside `together { }`)"));
+            }
+            if in_when {
+                return Err(l.err_at(
+                    0,
+                    "an expectation (blocks do not nest inside `when policy NAME { }`)",
+                ));
             }
             if !hosts_line {
                 return Err(l.err_at(
@@ -492,16 +530,31 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
                 ));
             }
             l.pos += 1;
-            let repeat = if head == "repeat" {
-                let pos = l.pos;
-                let what = "a repeat count (1 to 100000000)";
-                let n: u64 = l.int(what)?;
-                if !(1..=MAX_REPEAT).contains(&n) {
-                    return Err(l.err_at(pos, what));
+            let kind = match head.as_str() {
+                "repeat" => {
+                    let pos = l.pos;
+                    let what = "a repeat count (1 to 100000000)";
+                    let n: u64 = l.int(what)?;
+                    if !(1..=MAX_REPEAT).contains(&n) {
+                        return Err(l.err_at(pos, what));
+                    }
+                    Block::Repeat(n as u32)
                 }
-                Some(n as u32)
-            } else {
-                None
+                "when" => {
+                    if !l.eat_word("policy") {
+                        return Err(l.err("`policy` (as in `when policy always-fin {`)"));
+                    }
+                    let pos = l.pos;
+                    let name = l.word("a policy name")?;
+                    let policy = name.parse::<Policy>().map_err(|_| {
+                        l.err_at(
+                            pos,
+                            format!("a policy name ({})", crate::vocab::list(Policy::ALL.iter())),
+                        )
+                    })?;
+                    Block::When(policy)
+                }
+                _ => Block::Together,
             };
             l.punct('{')?;
             l.end()?;
@@ -509,7 +562,7 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
                 line: ln,
                 col: first_col,
                 text: stripped,
-                repeat,
+                kind,
                 steps: Vec::new(),
             });
             continue;
@@ -528,7 +581,7 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             kind,
         };
         match blocks.last_mut() {
-            Some(b) if b.repeat.is_none() => match step.kind {
+            Some(b) if b.kind == Block::Together => match step.kind {
                 StepKind::Call(_) => b.steps.push(step),
                 _ => {
                     return Err(
@@ -536,21 +589,27 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
                     );
                 }
             },
+            // The run is the same under every policy; only what is checked
+            // differs.
+            Some(b) if matches!(b.kind, Block::When(_)) => match step.kind {
+                StepKind::Expect(_) => b.steps.push(step),
+                _ => {
+                    return Err(l.err_at(
+                        0,
+                        "an expectation (only `expect` lines stand in `when policy NAME { }`)",
+                    ));
+                }
+            },
             Some(b) => b.steps.push(step),
             None => script.steps.push(step),
         }
     }
     if let Some(b) = blocks.last() {
-        let what = if b.repeat.is_some() {
-            "repeat N"
-        } else {
-            "together"
-        };
         return Err(ScriptError {
             file: file.into(),
             line: b.line,
             col: b.col,
-            found: format!("a `{what} {{` that is never closed"),
+            found: format!("a `{} {{` that is never closed", b.kind.head()),
             expected: "a line with `}`".into(),
         });
     }
@@ -566,9 +625,10 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
     Ok(script)
 }
 
-const RESERVED: [&str; 9] = [
+const RESERVED: [&str; 10] = [
     "title",
     "repeat",
+    "when",
     "description",
     "hosts",
     "horizon",
@@ -1070,6 +1130,31 @@ mod tests {
 
     fn err(text: &str) -> ScriptError {
         parse("t.sim", text).unwrap_err()
+    }
+
+    #[test]
+    fn when_policy_holds_expectations_only() {
+        let s = parse(
+            "t.sim",
+            "hosts a b\nb listen 9\nwhen policy always-fin {\n  expect a > b F.\n}\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            &s.steps[1].kind,
+            StepKind::When { policy: Policy::AlwaysFin, steps } if steps.len() == 1
+        ));
+        let e = err("hosts a\nwhen policy always-fin {\n a close\n}\n");
+        assert_eq!((e.line, e.col), (3, 2));
+        assert!(e.expected.contains("only `expect` lines"), "{e}");
+        let e = err("hosts a\nwhen policy sometimes {\n}\n");
+        assert_eq!((e.line, e.col), (2, 13));
+        assert!(e.expected.contains("always-fin"), "{e}");
+        let e = err("hosts a\nwhen policy linux {\n}\n");
+        assert!(e.found.contains("empty when policy NAME block"), "{e}");
+        let e = err("hosts a\nwhen policy linux {\nrepeat 2 {\n");
+        assert_eq!(e.line, 3);
+        let e = err("hosts a\nwhen policy linux {\nexpect a TW = 1\n");
+        assert!(e.found.contains("never closed"), "{e}");
     }
 
     #[test]
