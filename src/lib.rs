@@ -28,9 +28,12 @@ pub mod smol;
 pub mod trace;
 pub mod vocab;
 
-use engine::{Engine, EngineError, HostSpec, RunOptions};
+use engine::{Engine, EngineError, HostSpec};
 
-pub use vocab::EngineKind;
+pub use engine::RunOptions;
+pub use script::{Call, Scenario, Script};
+pub use trace::Trace;
+pub use vocab::{Counter, EngineKind, Errno, Policy, RstReason, TcpState};
 
 /// Builds an engine for a script's hosts.
 pub fn make_engine(
@@ -50,6 +53,18 @@ pub fn make_engine(
         }
         EngineKind::Linux => Ok(Box::new(linux::LinuxEngine::new(hosts, opts)?)),
     }
+}
+
+/// Runs a script (parsed from a file, or built with [`Scenario`]) on an
+/// engine, to its end or its horizon.
+pub fn run(
+    script: &script::Script,
+    kind: EngineKind,
+    opts: &RunOptions,
+) -> Result<trace::Trace, Error> {
+    let hosts = HostSpec::for_hosts(&script.hosts);
+    let mut engine = make_engine(kind, &hosts, opts).map_err(Error::Engine)?;
+    runner::run(script, engine.as_mut(), opts, None).map_err(Error::Run)
 }
 
 /// Parses and runs one script file.

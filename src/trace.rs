@@ -539,6 +539,13 @@ impl<W: Write> TraceSink for TraceWriter<W> {
 }
 
 impl Trace {
+    /// The segments with relative sequence numbers, as the text trace
+    /// prints them (`seq` from the sender's ISN, `ack` from the
+    /// receiver's).
+    pub fn relative_segments(&self) -> Vec<RelSegment> {
+        relative(&self.segments)
+    }
+
     /// The head of the trace.
     pub fn head(&self) -> Head {
         Head {

@@ -44,9 +44,17 @@
 //! [`parse`] turns text into a [`Script`]; every error carries
 //! `file:line:col`, the offending text and what was expected.
 
+mod builder;
 mod parse;
+mod print;
 
+pub use builder::Scenario;
 pub use parse::{ScriptError, parse, parse_duration, parse_file};
+pub use print::duration as duration_text;
+
+/// `listen`'s backlog when the script gives none (a common server's
+/// `listen(fd, 128)`).
+pub const DEFAULT_BACKLOG: u32 = 128;
 
 use crate::segment::Flags;
 use crate::vocab::{Counter, Errno, Policy, Sysctl, TcpState};

@@ -780,7 +780,7 @@ fn parse_step(l: &mut Line, script: &Script) -> Result<StepKind, ScriptError> {
             let backlog = if l.eat_word("backlog") {
                 l.int::<u32>("a backlog (a number)")?
             } else {
-                128
+                DEFAULT_BACKLOG
             };
             Call::Listen { port, backlog }
         }
