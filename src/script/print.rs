@@ -8,9 +8,9 @@ use std::fmt::{self, Display, Formatter};
 /// A duration in the largest unit that says it exactly (`61s`, `500ms`,
 /// `20us`).
 pub fn duration(us: u64) -> String {
-    if us % 1_000_000 == 0 {
+    if us.is_multiple_of(1_000_000) {
         format!("{}s", us / 1_000_000)
-    } else if us % 1_000 == 0 {
+    } else if us.is_multiple_of(1_000) {
         format!("{}ms", us / 1_000)
     } else {
         format!("{us}us")
