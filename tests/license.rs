@@ -68,7 +68,11 @@ fn every_linked_crate_is_gpl2_compatible() {
         .arg(format!("{root}/Cargo.toml"))
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let m: Value = serde_json::from_slice(&out.stdout).unwrap();
     let packages: HashMap<&str, &Value> = m["packages"]
         .as_array()
@@ -110,5 +114,9 @@ fn every_linked_crate_is_gpl2_compatible() {
         .map(|p| format!("{} {}: {}", p["name"], p["version"], p["license"]))
         .collect();
     assert!(seen.len() > 20, "the graph looks empty: {seen:?}");
-    assert!(bad.is_empty(), "not GPL-2.0-compatible:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "not GPL-2.0-compatible:\n{}",
+        bad.join("\n")
+    );
 }
