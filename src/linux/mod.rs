@@ -5,7 +5,7 @@
 //!
 //! - **One network namespace per host**, each created by a forked child
 //!   process ([`host`]) that then *is* the host's program: it performs the
-//!   socket calls it is sent with plain libc calls, and `exit` is SIGKILL of
+//!   socket calls it is sent with plain system calls, and `exit` is SIGKILL of
 //!   that process, so the kernel closes its descriptors exactly as for kill
 //!   -9 (`do_exit` with `PF_EXITING`: `inet_release` skips the SO_LINGER
 //!   wait). Per-host namespaces give per-host sysctls (`server sysctl
@@ -74,7 +74,7 @@ use crate::engine::{
     CallCtx, CallOutcome, Engine, EngineError, Finish, HostSpec, OpenConn, RunOptions,
     SETTLE_QUIET_US, StateChange,
 };
-use crate::script::{COUNTER_NAMES, Call, Data, Fault, GetOpt, How, SockOpt};
+use crate::script::{COUNTER_NAMES, Call, Fault, GetOpt, SockOpt};
 use crate::segment::Segment;
 use host::{Cmd, HostProc, Reply};
 use relay::Relay;
@@ -223,8 +223,7 @@ impl LinuxEngine {
             DEFAULT_CALL_BOUND_US,
         ));
         let max_wait_us = env_duration_us("FINRST_LINUX_MAX_WAIT", DEFAULT_MAX_WAIT_US);
-        // SAFETY: getpid is a plain query.
-        let pid = unsafe { libc::getpid() } as u32;
+        let pid = std::process::id();
         let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
         let id = (pid.wrapping_mul(97).wrapping_add(n)) % (255 * 256);
         let (a, b) = (1 + (id / 256) as u8, (id % 256) as u8);
@@ -237,7 +236,7 @@ impl LinuxEngine {
         let mut taps = Vec::new();
         for (i, addr) in real.iter().enumerate() {
             let want_tp = i == 0 && TRACEPOINT.get().is_none();
-            let h = host::spawn_new(*addr, want_tp, bound)
+            let h = host::spawn_new(*addr, host::Link::Relay, want_tp, bound)
                 .map_err(|e| EngineError(format!("linux engine: host {}: {e}", hosts[i].name)))?;
             if let Some(tp) = h.tracepoint {
                 let _ = TRACEPOINT.set(tp);
@@ -246,7 +245,12 @@ impl LinuxEngine {
             procs.push(h.proc);
             netns.push(h.netns);
             tuns.push(h.tun);
-            taps.push(h.tap);
+            taps.push(h.tap.ok_or_else(|| {
+                EngineError(format!(
+                    "linux engine: host {}: no packet socket on its TUN device",
+                    hosts[i].name
+                ))
+            })?);
         }
         let (id, format) = TRACEPOINT.get().ok_or_else(|| {
             EngineError(
@@ -675,104 +679,23 @@ impl LinuxEngine {
                     nonblock: *nonblock,
                 }
             }
-            Call::Accept => Cmd::Accept {
-                name,
-                new_name: ctx.new_name.clone().unwrap_or_else(|| "conn".into()),
-            },
-            Call::Send { data, flags } => {
-                let mut f = 0;
-                if flags.oob {
-                    f |= libc::MSG_OOB;
+            Call::SetSockOpt(SockOpt::Linger { on, secs }) => {
+                if *on {
+                    self.linger[h].insert(name.clone(), (*secs).max(0));
+                } else {
+                    self.linger[h].remove(&name);
                 }
-                if flags.nosignal {
-                    f |= libc::MSG_NOSIGNAL;
-                }
-                if flags.dontwait {
-                    f |= libc::MSG_DONTWAIT;
-                }
-                let data = match data {
-                    Data::Count(n) => host::Payload::Count(*n),
-                    Data::Bytes(b) => host::Payload::Hex(host::hex(b)),
-                };
-                Cmd::Send {
-                    name,
-                    data,
-                    flags: f,
-                }
-            }
-            Call::Recv { len, flags } => {
-                let mut f = 0;
-                if flags.oob {
-                    f |= libc::MSG_OOB;
-                }
-                if flags.peek {
-                    f |= libc::MSG_PEEK;
-                }
-                if flags.dontwait {
-                    f |= libc::MSG_DONTWAIT;
-                }
-                Cmd::Recv {
-                    name,
-                    len: *len,
-                    flags: f,
-                }
-            }
-            Call::Shutdown(how) => Cmd::Shutdown {
-                name,
-                how: match how {
-                    How::Rd => libc::SHUT_RD,
-                    How::Wr => libc::SHUT_WR,
-                    How::RdWr => libc::SHUT_RDWR,
-                },
-            },
-            Call::Close => Cmd::Close { name },
-            Call::Poll { interest } => Cmd::Poll {
-                name,
-                interest: *interest,
-            },
-            Call::SetSockOpt(o) => {
-                let (level, opt, linger, value) = match *o {
-                    SockOpt::Linger { on, secs } => {
-                        if on {
-                            self.linger[h].insert(name.clone(), secs.max(0));
-                        } else {
-                            self.linger[h].remove(&name);
-                        }
-                        (
-                            libc::SOL_SOCKET,
-                            libc::SO_LINGER,
-                            Some((on as i32, secs)),
-                            0,
-                        )
-                    }
-                    SockOpt::RcvBuf(v) => (libc::SOL_SOCKET, libc::SO_RCVBUF, None, v),
-                    SockOpt::SndBuf(v) => (libc::SOL_SOCKET, libc::SO_SNDBUF, None, v),
-                    SockOpt::OobInline(b) => (libc::SOL_SOCKET, libc::SO_OOBINLINE, None, b as i32),
-                    SockOpt::NoDelay(b) => (libc::IPPROTO_TCP, libc::TCP_NODELAY, None, b as i32),
-                    SockOpt::Repair(b) => (libc::IPPROTO_TCP, libc::TCP_REPAIR, None, b as i32),
-                    SockOpt::Linger2(v) => (libc::IPPROTO_TCP, libc::TCP_LINGER2, None, v),
-                };
                 Cmd::SetSockOpt {
                     name,
-                    level,
-                    opt,
-                    linger,
-                    value,
+                    opt: SockOpt::Linger {
+                        on: *on,
+                        secs: *secs,
+                    },
                 }
             }
-            Call::Disconnect => Cmd::Disconnect { name },
-            Call::GetSockOpt(o) => Cmd::GetSockOpt {
-                name,
-                level: match o {
-                    GetOpt::MemInfo => libc::SOL_SOCKET,
-                    GetOpt::TcpInfo => libc::IPPROTO_TCP,
-                },
-                opt: match o {
-                    GetOpt::MemInfo => libc::SO_MEMINFO,
-                    GetOpt::TcpInfo => libc::TCP_INFO,
-                },
-            },
             Call::Exit => unreachable!("exit is handled before commands"),
+            _ => Cmd::for_call(name, call, ctx.new_name.as_deref())
+                .expect("every other call is a plain command"),
         })
     }
 
