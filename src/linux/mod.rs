@@ -217,7 +217,7 @@ pub struct LinuxEngine {
 impl LinuxEngine {
     /// Creates the hosts' namespaces, the link and the state tracer.
     pub fn new(hosts: &[HostSpec], opts: &RunOptions) -> Result<LinuxEngine, EngineError> {
-        check_privileges()?;
+        check_privileges("linux engine", "model")?;
         let bound = Duration::from_micros(env_duration_us(
             "FINRST_LINUX_CALL_BOUND",
             DEFAULT_CALL_BOUND_US,
@@ -836,8 +836,11 @@ impl LinuxEngine {
     }
 }
 
-/// One line saying what is missing, or Ok.
-fn check_privileges() -> Result<(), EngineError> {
+/// One line saying what is missing, or Ok: what a real-kernel engine
+/// needs, checked before anything is created. `engine` names the engine in
+/// the message ("linux engine") and `instead` the engine to use without
+/// the privileges.
+pub(crate) fn check_privileges(engine: &str, instead: &str) -> Result<(), EngineError> {
     let caps = sys::effective_caps();
     let mut missing = Vec::new();
     if caps & (1 << sys::CAP_SYS_ADMIN) == 0 {
@@ -848,14 +851,14 @@ fn check_privileges() -> Result<(), EngineError> {
     }
     if !missing.is_empty() {
         return Err(EngineError(format!(
-            "linux engine: missing {}: run as root, or use --engine model",
+            "{engine}: missing {}: run as root, or use --engine {instead}",
             missing.join(" and ")
         )));
     }
     if !std::path::Path::new("/dev/net/tun").exists() {
-        return Err(EngineError(
-            "linux engine: /dev/net/tun does not exist (CONFIG_TUN, or a container without the device); use --engine model".into(),
-        ));
+        return Err(EngineError(format!(
+            "{engine}: /dev/net/tun does not exist (CONFIG_TUN, or a container without the device); use --engine {instead}"
+        )));
     }
     Ok(())
 }
