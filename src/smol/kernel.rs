@@ -32,7 +32,7 @@ struct KSock {
     /// A listener's port (the local port of what it accepts).
     listen_port: Option<u16>,
     /// (local port, remote addr, remote port) once connected, kept to find
-    /// the connection in /proc/<pid>/net/tcp after close().
+    /// the connection in `/proc/<pid>/net/tcp` after close().
     ends: Option<(u16, Ipv4Addr, u16)>,
     /// SO_LINGER's seconds when on: how long close() may block.
     linger: u64,
@@ -239,7 +239,7 @@ impl KernelHost {
     }
 
     /// A socket's state: TCP_INFO's `tcpi_state` while the program holds
-    /// it, else the connection's line in /proc/<pid>/net/tcp (orphans,
+    /// it, else the connection's line in `/proc/<pid>/net/tcp` (orphans,
     /// time-wait sockets), else CLOSE.
     pub fn state(&mut self, name: &str) -> Option<String> {
         let s = self.socks.get(name)?;
