@@ -1,30 +1,35 @@
 //! One script host = one forked child process living in its own network
 //! namespace, running the host's "program": it performs each socket call it
-//! is sent over a UNIX socket with plain libc calls and answers with the
-//! result.
+//! is sent over a UNIX socket with one plain system call (rustix) and
+//! answers with the result. Both real-kernel engines drive their kernel
+//! hosts through it: the linux engine (a TUN device per host, [`Link::Relay`])
+//! and the smoltcp-tap engine's kernel host (a TAP device, [`Link::Tap`]).
 //!
 //! Why a process and not a thread: `exit` in a script must look to the
 //! kernel exactly like kill -9 — `do_exit` closes every descriptor with
 //! `PF_EXITING` set, so `inet_release` does not honour SO_LINGER's timeout —
 //! and only a real process dying gives that. The child is forked without
-//! exec; after `fork` it touches only its own socket, libc and the
-//! allocator (glibc's malloc is fork-safe), never a lock of the parent.
+//! exec (`sys::fork_child`); after `fork` it touches only its own socket,
+//! system calls and the allocator (glibc's malloc is fork-safe), never a
+//! lock of the parent.
 //!
 //! Cleanup: the child asks for SIGKILL when the thread that forked it dies
 //! (`PR_SET_PDEATHSIG`), closes every inherited descriptor but its own
 //! (`close_range`), and its namespace is unnamed: it lives only as long as
-//! the child or a descriptor the parent holds (the TUN device, the nsfs
-//! handle). Killing the parent, even with SIGKILL, therefore frees
+//! the child or a descriptor the parent holds (the TUN or TAP device, the
+//! nsfs handle). Killing the parent, even with SIGKILL, therefore frees
 //! everything.
 
 use super::sys;
+use crate::script::{Call, Data, GetOpt, How, MsgFlags, SockOpt};
 use crate::vocab::Errno;
 use crate::vocab::{Scope, Sysctl, Sysctls};
+use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use rustix::net::sockopt;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -44,13 +49,16 @@ pub fn default_sysctls() -> Vec<(&'static str, String)> {
         .collect()
 }
 
-/// The TUN device every host namespace gets.
+/// The TUN (or TAP) device every host namespace gets.
 pub const TUN_NAME: &str = "fr0";
 /// As loopback's 65536 would: advmss = 65535 - 40 = 65495, so the SYN says
 /// `mss 65495` exactly as on `lo`. (65535 is the most a TUN device takes.)
 pub const TUN_MTU: i32 = 65535;
 
-/// What the parent asks a host's program to do.
+/// An Ethernet TAP device's MTU: the kernel's default for one, so the
+/// kernel host's SYN says `mss 1460`.
+pub const TAP_MTU: i32 = 1500;
+
 /// What a `send` writes.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub enum Payload {
@@ -62,6 +70,7 @@ pub enum Payload {
     Count(u32),
 }
 
+/// What the parent asks a host's program to do.
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub enum Cmd {
     /// Lowers the bound on blocking calls for sockets created from now on
@@ -95,16 +104,16 @@ pub enum Cmd {
     Send {
         name: String,
         data: Payload,
-        flags: i32,
+        flags: MsgFlags,
     },
     Recv {
         name: String,
         len: u32,
-        flags: i32,
+        flags: MsgFlags,
     },
     Shutdown {
         name: String,
-        how: i32,
+        how: How,
     },
     Close {
         name: String,
@@ -115,25 +124,59 @@ pub enum Cmd {
     },
     SetSockOpt {
         name: String,
-        level: i32,
-        opt: i32,
-        /// `struct linger` as (on, secs), or an int.
-        linger: Option<(i32, i32)>,
-        value: i32,
+        opt: SockOpt,
     },
     Disconnect {
         name: String,
     },
-    /// `getsockopt(level, opt)`: the raw bytes come back in `data`.
+    /// `getsockopt`: the option's raw bytes come back in `data`.
     GetSockOpt {
         name: String,
-        level: i32,
-        opt: i32,
+        opt: GetOpt,
     },
     Sysctl {
         key: String,
         value: String,
     },
+}
+
+impl Cmd {
+    /// The command for a script call that needs no address: every call but
+    /// listen, connect (each engine names the addresses) and exit (which
+    /// kills the program rather than asking it). `new_name` is what an
+    /// accepted socket is called.
+    pub fn for_call(name: String, call: &Call, new_name: Option<&str>) -> Option<Cmd> {
+        Some(match call {
+            Call::Socket => Cmd::Socket { name },
+            Call::Accept => Cmd::Accept {
+                name,
+                new_name: new_name.unwrap_or("conn").to_string(),
+            },
+            Call::Send { data, flags } => Cmd::Send {
+                name,
+                data: match data {
+                    Data::Count(n) => Payload::Count(*n),
+                    Data::Bytes(b) => Payload::Hex(hex(b)),
+                },
+                flags: *flags,
+            },
+            Call::Recv { len, flags } => Cmd::Recv {
+                name,
+                len: *len,
+                flags: *flags,
+            },
+            Call::Shutdown(how) => Cmd::Shutdown { name, how: *how },
+            Call::Close => Cmd::Close { name },
+            Call::Poll { interest } => Cmd::Poll {
+                name,
+                interest: *interest,
+            },
+            Call::SetSockOpt(opt) => Cmd::SetSockOpt { name, opt: *opt },
+            Call::GetSockOpt(opt) => Cmd::GetSockOpt { name, opt: *opt },
+            Call::Disconnect => Cmd::Disconnect { name },
+            Call::Listen { .. } | Call::Connect { .. } | Call::Exit => return None,
+        })
+    }
 }
 
 /// What a call returned.
@@ -203,13 +246,27 @@ pub struct HostProc {
     sock: UnixStream,
 }
 
+/// What joins a new host namespace to the world.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// The linux engine's: a TUN device (raw IPv4, [`TUN_MTU`]) that the
+    /// relay reads and writes, and a packet socket on it that stamps each
+    /// packet's send time.
+    Relay,
+    /// The smoltcp-tap engine's: a TAP device (Ethernet, [`TAP_MTU`])
+    /// whose other end is smoltcp in this process.
+    Tap,
+}
+
 /// A freshly created host namespace.
 pub struct NewHost {
     pub proc: HostProc,
+    /// The TUN (or, for [`Link::Tap`], TAP) device's descriptor: the
+    /// device lives as long as it does.
     pub tun: OwnedFd,
-    /// A packet socket on the TUN device: the kernel's send time of each
-    /// packet (`sys::tap_create`).
-    pub tap: OwnedFd,
+    /// [`Link::Relay`]: a packet socket on the TUN device, the kernel's
+    /// send time of each packet (`sys::tap_create`).
+    pub tap: Option<OwnedFd>,
     pub netns: OwnedFd,
     pub tracepoint: Option<(u64, String)>,
     pub reset_tracepoint: Option<(u64, String)>,
@@ -217,18 +274,41 @@ pub struct NewHost {
 
 /// How a child starts.
 enum Setup<'a> {
-    /// `unshare(CLONE_NEWNET)`, configure it, create the TUN device.
-    New { addr: Ipv4Addr, tracefs: bool },
+    /// `unshare(CLONE_NEWNET)`, configure it, create the link's device.
+    New {
+        addr: Ipv4Addr,
+        link: Link,
+        tracefs: bool,
+    },
     /// `setns` into an existing host namespace (after `exit`).
     Join { netns: &'a OwnedFd },
 }
 
-/// Forks a host child in a new network namespace with address `addr`.
-pub fn spawn_new(addr: Ipv4Addr, tracefs: bool, bound: Duration) -> Result<NewHost, String> {
-    let (proc, fds, ready) = fork_child(Setup::New { addr, tracefs }, bound)?;
+/// Forks a host child in a new network namespace with address `addr` on
+/// `link`'s device.
+pub fn spawn_new(
+    addr: Ipv4Addr,
+    link: Link,
+    tracefs: bool,
+    bound: Duration,
+) -> Result<NewHost, String> {
+    let (proc, fds, ready) = fork_child(
+        Setup::New {
+            addr,
+            link,
+            tracefs,
+        },
+        bound,
+    )?;
     let mut fds = fds.into_iter();
-    let (Some(tun), Some(tap), Some(netns)) = (fds.next(), fds.next(), fds.next()) else {
-        return Err("host child sent no TUN/tap/netns descriptors".into());
+    let tun = fds.next();
+    let tap = if link == Link::Relay {
+        fds.next()
+    } else {
+        None
+    };
+    let (Some(tun), Some(netns)) = (tun, fds.next()) else {
+        return Err("host child sent no TUN/netns descriptors".into());
     };
     Ok(NewHost {
         proc,
@@ -248,27 +328,23 @@ pub fn spawn_join(netns: &OwnedFd, bound: Duration) -> Result<HostProc, String> 
 fn fork_child(setup: Setup, bound: Duration) -> Result<(HostProc, Vec<OwnedFd>, Ready), String> {
     let (parent_end, child_end) =
         UnixStream::pair().map_err(|e| format!("socketpair for a host child: {e}"))?;
-    let netns_fd = match &setup {
-        Setup::Join { netns } => netns.as_raw_fd(),
-        Setup::New { .. } => -1,
-    };
-    // SAFETY: getpid/fork are plain syscalls; the child runs only
-    // `child_main`, which never returns.
-    let parent_pid = unsafe { libc::getpid() };
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(format!("fork: {}", io::Error::last_os_error()));
+    let parent_pid = rustix::process::getpid();
+    // The child keeps its end of the socket and, to join it, the
+    // namespace handle; every other descriptor is closed in it.
+    let mut keep = vec![child_end.as_fd()];
+    if let Setup::Join { netns } = &setup {
+        keep.push(netns.as_fd());
     }
-    if pid == 0 {
-        child_main(parent_pid, child_end.as_raw_fd(), netns_fd, &setup, bound);
-    }
+    let pid = sys::fork_child(&keep, || child_main(parent_pid, &child_end, &setup, bound))
+        .map_err(|e| e.to_string())?;
+    drop(keep);
     drop(child_end);
     let mut proc = HostProc {
         pid,
         sock: parent_end,
     };
     // The child answers with a Ready frame, then (new namespace only) the
-    // TUN and namespace descriptors.
+    // device and namespace descriptors.
     let _ = proc.sock.set_read_timeout(Some(Duration::from_secs(20)));
     let ready: Ready = match read_frame(&mut proc.sock)
         .map_err(|e| e.to_string())
@@ -284,20 +360,22 @@ fn fork_child(setup: Setup, bound: Duration) -> Result<(HostProc, Vec<OwnedFd>, 
         proc.kill();
         return Err(e);
     }
-    let fds = if matches!(setup, Setup::New { .. }) {
-        match sys::recv_fds(proc.sock.as_raw_fd(), 3) {
-            Ok(f) if f.len() == 3 => f,
-            Ok(_) => {
-                proc.kill();
-                return Err("host child sent no TUN/netns descriptors".into());
-            }
-            Err(e) => {
-                proc.kill();
-                return Err(format!("host child descriptors: {e}"));
+    let fds = match setup {
+        Setup::New { link, .. } => {
+            let n = if link == Link::Relay { 3 } else { 2 };
+            match sys::recv_fds(proc.sock.as_fd(), n) {
+                Ok(f) if f.len() == n => f,
+                Ok(_) => {
+                    proc.kill();
+                    return Err("host child sent no TUN/netns descriptors".into());
+                }
+                Err(e) => {
+                    proc.kill();
+                    return Err(format!("host child descriptors: {e}"));
+                }
             }
         }
-    } else {
-        Vec::new()
+        Setup::Join { .. } => Vec::new(),
     };
     Ok((proc, fds, ready))
 }
@@ -317,6 +395,12 @@ impl HostProc {
         let b =
             read_frame(&mut self.sock).map_err(|e| format!("no answer from host child: {e}"))?;
         serde_json::from_slice(&b).map_err(|e| format!("bad answer from host child: {e}"))
+    }
+
+    /// Sends a command and waits for its answer, at most `timeout`.
+    pub fn ask(&mut self, cmd: &Cmd, timeout: Duration) -> Result<Reply, String> {
+        self.send(cmd)?;
+        self.recv(timeout)
     }
 
     /// Whether the program is asleep inside the call it was given: its
@@ -351,25 +435,29 @@ impl HostProc {
 
     /// Whether an answer is already waiting (without blocking).
     pub fn answer_ready(&self) -> bool {
-        let mut p = libc::pollfd {
-            fd: self.sock.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
+        use rustix::event::{PollFd, PollFlags, Timespec};
+        let mut p = [PollFd::new(&self.sock, PollFlags::IN)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
         };
-        // SAFETY: one pollfd, timeout 0.
-        unsafe { libc::poll(&mut p, 1, 0) > 0 }
+        rustix::event::poll(&mut p, Some(&now)).is_ok_and(|n| n > 0)
     }
 
     /// kill -9 and reap.
     pub fn kill(&mut self) {
-        if self.pid > 0 {
-            // SAFETY: our own child, reaped right after.
-            unsafe {
-                libc::kill(self.pid, libc::SIGKILL);
-                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
-            }
+        if let Some(pid) = rustix::process::Pid::from_raw(self.pid) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            let _ = rustix::process::waitpid(Some(pid), rustix::process::WaitOptions::empty());
             self.pid = 0;
         }
+    }
+}
+
+/// The program's end of the command socket: readable when an answer waits.
+impl AsFd for HostProc {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.sock.as_fd()
     }
 }
 
@@ -382,75 +470,63 @@ impl Drop for HostProc {
 // ---------------------------------------------------------------------------
 // The child side. Everything below runs in the forked child only.
 
-fn child_main(parent: libc::pid_t, sock: RawFd, netns: RawFd, setup: &Setup, bound: Duration) -> ! {
-    // SAFETY: plain syscalls in a freshly forked, single-threaded child.
-    unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-        if libc::getppid() != parent {
-            libc::_exit(1);
-        }
-        // Keep only our socket (as 3) and the namespace handle (as 4):
-        // descriptors of other runs (their TUN devices, sockets) must not
-        // stay alive in us. First move both above 4 so neither dup2
-        // clobbers the other.
-        let s_hi = libc::fcntl(sock, libc::F_DUPFD, 5);
-        let n_hi = if netns >= 0 {
-            libc::fcntl(netns, libc::F_DUPFD, 5)
-        } else {
-            -1
-        };
-        libc::dup2(s_hi, 3);
-        if n_hi >= 0 {
-            libc::dup2(n_hi, 4);
-            libc::close_range(5, u32::MAX, 0);
-        } else {
-            libc::close_range(4, u32::MAX, 0);
-        }
-        // A program that writes to a reset socket must get EPIPE, not die.
-        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+fn child_main(
+    parent: rustix::process::Pid,
+    sock: &UnixStream,
+    setup: &Setup,
+    bound: Duration,
+) -> ! {
+    // Die with the thread that forked us (prctl(2) PR_SET_PDEATHSIG); if it
+    // is gone already, the signal will never come: leave now.
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    if rustix::process::getppid() != Some(parent) {
+        sys::exit_now(1);
     }
-    // SAFETY: fd 3 is our socket now, owned by this stream.
-    let mut s = unsafe { UnixStream::from_raw_fd(3) };
+    // A program that writes to a reset socket must get EPIPE, not die.
+    sys::ignore_sigpipe();
+    let mut s = sock;
     let mut ready = Ready::default();
-    let mut fds: Option<(OwnedFd, OwnedFd, RawFd)> = None;
+    let mut fds: Option<(OwnedFd, Option<OwnedFd>, OwnedFd)> = None;
     let res = match setup {
-        Setup::New { addr, tracefs } => {
-            setup_new(*addr, *tracefs, &mut ready).map(|f| fds = Some(f))
-        }
-        Setup::Join { .. } => {
-            // SAFETY: fd 4 is the nsfs handle kept above.
-            if unsafe { libc::setns(4, libc::CLONE_NEWNET) } < 0 {
-                Err(format!("setns: {}", io::Error::last_os_error()))
-            } else {
-                unsafe { libc::close(4) };
-                Ok(())
-            }
-        }
+        Setup::New {
+            addr,
+            link,
+            tracefs,
+        } => setup_new(*addr, *link, *tracefs, &mut ready).map(|f| fds = Some(f)),
+        // The handle stays open in the program: the namespace lives as long
+        // as the program anyway.
+        Setup::Join { netns } => rustix::thread::move_into_link_name_space(
+            netns.as_fd(),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .map_err(|e| format!("setns: {}", io::Error::from(e))),
     };
     if let Err(e) = res {
         ready.error = Some(e);
         let _ = write_frame(&mut s, &serde_json::to_vec(&ready).unwrap_or_default());
-        // SAFETY: leaving the child without running the parent's atexit.
-        unsafe { libc::_exit(1) };
+        sys::exit_now(1);
     }
     let _ = write_frame(&mut s, &serde_json::to_vec(&ready).unwrap_or_default());
     if let Some((tun, tap, ns)) = fds {
-        if sys::send_fds(s.as_raw_fd(), &[tun.as_raw_fd(), tap.as_raw_fd(), ns]).is_err() {
-            unsafe { libc::_exit(1) };
+        let mut send = vec![tun.as_fd()];
+        send.extend(tap.as_ref().map(|t| t.as_fd()));
+        send.push(ns.as_fd());
+        if sys::send_fds(s.as_fd(), &send).is_err() {
+            sys::exit_now(1);
         }
         // The parent holds its copies now; the program keeps none.
-        drop(tun);
-        drop(tap);
-        unsafe { libc::close(ns) };
+        drop(send);
+        drop((tun, tap, ns));
     }
     let mut prog = Program {
         fds: HashMap::new(),
+        unnamed: Vec::new(),
         bound,
     };
     loop {
         let Ok(b) = read_frame(&mut s) else {
             // The parent is gone: a program with no controller exits.
-            unsafe { libc::_exit(0) };
+            sys::exit_now(0);
         };
         let reply = match serde_json::from_slice::<Cmd>(&b) {
             Ok(cmd) => prog.run(cmd),
@@ -461,37 +537,34 @@ fn child_main(parent: libc::pid_t, sock: RawFd, netns: RawFd, setup: &Setup, bou
             },
         };
         if write_frame(&mut s, &serde_json::to_vec(&reply).unwrap_or_default()).is_err() {
-            unsafe { libc::_exit(0) };
+            sys::exit_now(0);
         }
     }
 }
 
 fn setup_new(
     addr: Ipv4Addr,
+    link: Link,
     tracefs: bool,
     ready: &mut Ready,
-) -> Result<(OwnedFd, OwnedFd, RawFd), String> {
-    let flags = libc::CLONE_NEWNET | if tracefs { libc::CLONE_NEWNS } else { 0 };
-    let unshare = |flags| {
-        // SAFETY: unshare of this single-threaded child.
-        if unsafe { libc::unshare(flags) } < 0 {
-            let e = io::Error::last_os_error();
-            return Err(format!(
+) -> Result<(OwnedFd, Option<OwnedFd>, OwnedFd), String> {
+    let unshare = |mounts| {
+        sys::unshare_net(mounts).map_err(|e| {
+            format!(
                 "cannot create a network namespace (unshare(CLONE_NEWNET): {e}): the linux engine needs root (CAP_SYS_ADMIN); use --engine model"
-            ));
-        }
-        Ok(())
+            )
+        })
     };
     // Two steps: a throwaway namespace whose tcp_child_ehash_entries gives
     // the host's namespace, created from it, a small private established
     // hash (tcp_set_hashinfo). Otherwise the host shares init_net's table
     // (262144 buckets here) and every read of /proc/<pid>/net/tcp walks all
     // of it. The throwaway namespace dies at the second unshare.
-    unshare(flags)?;
+    unshare(tracefs)?;
     if write_sysctl("net.ipv4.tcp_child_ehash_entries", "1024").is_err() {
         // An older kernel without per-namespace hash tables: shared table.
     }
-    unshare(libc::CLONE_NEWNET)?;
+    unshare(false)?;
     if tracefs {
         ready.tracepoint = read_tracepoint("sock/inet_sock_set_state").ok();
         ready.reset_tracepoint = read_tracepoint("tcp/tcp_send_reset").ok();
@@ -511,22 +584,28 @@ fn setup_new(
         }
     }
     sys::if_up("lo", None, None).map_err(|e| e.to_string())?;
-    let tun = sys::tun_create(TUN_NAME).map_err(|e| format!("TUN device: {e}"))?;
-    sys::if_up(TUN_NAME, Some(addr), Some(TUN_MTU)).map_err(|e| e.to_string())?;
-    let tap = sys::tap_create(TUN_NAME).map_err(|e| format!("packet socket on {TUN_NAME}: {e}"))?;
-    // SAFETY: open(2) of a constant path.
-    let ns = unsafe {
-        libc::open(
-            c"/proc/self/ns/net".as_ptr(),
-            libc::O_RDONLY | libc::O_CLOEXEC,
-        )
+    let (tun, tap) = match link {
+        Link::Relay => {
+            let tun = sys::tun_create(TUN_NAME, sys::TunKind::Tun)
+                .map_err(|e| format!("TUN device: {e}"))?;
+            sys::if_up(TUN_NAME, Some(addr), Some(TUN_MTU)).map_err(|e| e.to_string())?;
+            let tap = sys::tap_create(TUN_NAME)
+                .map_err(|e| format!("packet socket on {TUN_NAME}: {e}"))?;
+            (tun, Some(tap))
+        }
+        Link::Tap => {
+            let tap = sys::tun_create(TUN_NAME, sys::TunKind::Tap)
+                .map_err(|e| format!("TAP device: {e}"))?;
+            sys::if_up(TUN_NAME, Some(addr), Some(TAP_MTU)).map_err(|e| e.to_string())?;
+            (tap, None)
+        }
     };
-    if ns < 0 {
-        return Err(format!(
-            "open /proc/self/ns/net: {}",
-            io::Error::last_os_error()
-        ));
-    }
+    let ns = rustix::fs::open(
+        "/proc/self/ns/net",
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| format!("open /proc/self/ns/net: {}", io::Error::from(e)))?;
     Ok((tun, tap, ns))
 }
 
@@ -535,6 +614,7 @@ fn setup_new(
 /// the child) and reads a tracepoint's id and format (`event` is
 /// `group/name`).
 fn read_tracepoint(event: &str) -> Result<(u64, String), String> {
+    use rustix::mount::{MountFlags, MountPropagationFlags};
     let dir = format!("/sys/kernel/tracing/events/{event}");
     let read = || -> io::Result<(u64, String)> {
         let id = std::fs::read_to_string(format!("{dir}/id"))?;
@@ -548,32 +628,19 @@ fn read_tracepoint(event: &str) -> Result<(u64, String), String> {
     if let Ok(r) = read() {
         return Ok(r);
     }
-    // SAFETY: mount(2) with constant strings, in a private mount namespace.
-    unsafe {
-        if libc::mount(
-            std::ptr::null(),
-            c"/".as_ptr(),
-            std::ptr::null(),
-            libc::MS_REC | libc::MS_PRIVATE,
-            std::ptr::null(),
-        ) < 0
-        {
-            return Err(format!(
-                "make mounts private: {}",
-                io::Error::last_os_error()
-            ));
-        }
-        if libc::mount(
-            c"tracefs".as_ptr(),
-            c"/sys/kernel/tracing".as_ptr(),
-            c"tracefs".as_ptr(),
-            0,
-            std::ptr::null(),
-        ) < 0
-        {
-            return Err(format!("mount tracefs: {}", io::Error::last_os_error()));
-        }
-    }
+    rustix::mount::mount_change(
+        "/",
+        MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+    )
+    .map_err(|e| format!("make mounts private: {}", io::Error::from(e)))?;
+    rustix::mount::mount(
+        "tracefs",
+        "/sys/kernel/tracing",
+        "tracefs",
+        MountFlags::empty(),
+        None,
+    )
+    .map_err(|e| format!("mount tracefs: {}", io::Error::from(e)))?;
     read().map_err(|e| format!("{dir}: {e}"))
 }
 
@@ -584,12 +651,11 @@ fn write_sysctl(key: &str, value: &str) -> io::Result<()> {
 
 /// The host's program: its descriptors by script name.
 struct Program {
-    fds: HashMap<String, RawFd>,
+    fds: HashMap<String, OwnedFd>,
+    /// Sockets whose name a later accept took: still open, as in a C
+    /// program that stored a new descriptor over an old one.
+    unnamed: Vec<OwnedFd>,
     bound: Duration,
-}
-
-fn errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
 fn fail(e: i32) -> Reply {
@@ -600,42 +666,33 @@ fn fail(e: i32) -> Reply {
     }
 }
 
-fn res(r: isize) -> Reply {
-    if r < 0 {
-        fail(errno())
-    } else {
-        Reply {
-            ret: r as i64,
-            ..Default::default()
-        }
+/// A failed call's answer, from rustix's errno.
+fn failed(e: rustix::io::Errno) -> Reply {
+    fail(e.raw_os_error())
+}
+
+fn ok(ret: i64) -> Reply {
+    Reply {
+        ret,
+        ..Default::default()
     }
 }
 
 impl Program {
-    fn fd(&self, name: &str) -> Result<RawFd, Reply> {
-        self.fds.get(name).copied().ok_or_else(|| fail(libc::EBADF))
+    fn fd(&self, name: &str) -> Result<BorrowedFd<'_>, Reply> {
+        self.fds
+            .get(name)
+            .map(|f| f.as_fd())
+            .ok_or_else(|| fail(libc::EBADF))
     }
 
     /// Blocking calls are bounded with SO_RCVTIMEO/SO_SNDTIMEO (honoured by
     /// `inet_csk_accept`, `tcp_recvmsg`, `tcp_sendmsg` and
     /// `inet_stream_connect` through `sock_rcvtimeo`/`sock_sndtimeo`): a run
     /// cannot hang, and nothing else about the socket changes.
-    fn bound_timeouts(&self, fd: RawFd) {
-        let tv = libc::timeval {
-            tv_sec: self.bound.as_secs() as _,
-            tv_usec: self.bound.subsec_micros() as _,
-        };
-        for opt in [libc::SO_RCVTIMEO, libc::SO_SNDTIMEO] {
-            // SAFETY: setsockopt with a timeval.
-            unsafe {
-                libc::setsockopt(
-                    fd,
-                    libc::SOL_SOCKET,
-                    opt,
-                    (&tv as *const libc::timeval).cast(),
-                    std::mem::size_of::<libc::timeval>() as u32,
-                );
-            }
+    fn bound_timeouts(&self, fd: BorrowedFd) {
+        for t in [sockopt::Timeout::Recv, sockopt::Timeout::Send] {
+            let _ = sockopt::set_socket_timeout(fd, t, Some(self.bound));
         }
     }
 
@@ -647,18 +704,8 @@ impl Program {
     /// asks for CUBIC itself (TCP_CONGESTION; CAP_NET_ADMIN lets it pick a
     /// restricted one); accepted sockets inherit it from the listener
     /// (`tcp_ca_openreq_child`) and get it set again anyway.
-    fn cubic(&self, fd: RawFd) {
-        let name = b"cubic";
-        // SAFETY: setsockopt with a byte string.
-        unsafe {
-            libc::setsockopt(
-                fd,
-                libc::IPPROTO_TCP,
-                libc::TCP_CONGESTION,
-                name.as_ptr().cast(),
-                name.len() as u32,
-            );
-        }
+    fn cubic(&self, fd: BorrowedFd) {
+        let _ = sockopt::set_tcp_congestion(fd, "cubic");
     }
 
     fn run(&mut self, cmd: Cmd) -> Reply {
@@ -674,210 +721,206 @@ impl Program {
     }
 
     fn exec(&mut self, cmd: Cmd) -> Result<Reply, Reply> {
-        // SAFETY (whole function): socket syscalls on descriptors this
-        // program owns, with buffers that live across each call.
-        unsafe {
-            Ok(match cmd {
-                Cmd::SetBound { us } => {
-                    self.bound = Duration::from_micros(us.max(1_000));
-                    Reply::default()
+        use rustix::net::{self as net, AddressFamily, RecvFlags, SendFlags, SocketType};
+        Ok(match cmd {
+            Cmd::SetBound { us } => {
+                self.bound = Duration::from_micros(us.max(1_000));
+                Reply::default()
+            }
+            Cmd::Socket { name } => {
+                let fd =
+                    net::socket(AddressFamily::INET, SocketType::STREAM, None).map_err(failed)?;
+                self.bound_timeouts(fd.as_fd());
+                self.cubic(fd.as_fd());
+                let ret = fd.as_raw_fd() as i64;
+                // A new socket under an old name closes the old one.
+                self.fds.insert(name, fd);
+                ok(ret)
+            }
+            Cmd::Listen {
+                name,
+                addr,
+                port,
+                backlog,
+            } => {
+                let fd = self.fd(&name)?;
+                net::bind(fd, &SocketAddrV4::new(addr.into(), port)).map_err(failed)?;
+                // As listen(2) takes it: the kernel clamps it to somaxconn.
+                net::listen(fd, backlog as i32).map_err(failed)?;
+                ok(0)
+            }
+            Cmd::Connect {
+                name,
+                laddr,
+                lport,
+                raddr,
+                rport,
+                nonblock,
+            } => {
+                let fd = self.fd(&name)?;
+                // A disconnected socket keeps its bound port: bind only once.
+                let bound = net::getsockname(fd)
+                    .ok()
+                    .and_then(|a| SocketAddrV4::try_from(a).ok())
+                    .is_some_and(|a| a.port() != 0);
+                if !bound {
+                    net::bind(fd, &SocketAddrV4::new(laddr.into(), lport)).map_err(failed)?;
                 }
-                Cmd::Socket { name } => {
-                    let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-                    if fd < 0 {
-                        return Err(fail(errno()));
-                    }
-                    self.bound_timeouts(fd);
-                    self.cubic(fd);
-                    if let Some(old) = self.fds.insert(name, fd) {
-                        libc::close(old);
-                    }
-                    Reply {
-                        ret: fd as i64,
-                        ..Default::default()
-                    }
+                if nonblock {
+                    let _ = rustix::io::ioctl_fionbio(fd, true);
                 }
-                Cmd::Listen {
-                    name,
-                    addr,
-                    port,
-                    backlog,
-                } => {
-                    let fd = self.fd(&name)?;
-                    let sa = sys::sockaddr_in(Ipv4Addr::from(addr), port);
-                    let r = libc::bind(
-                        fd,
-                        (&sa as *const libc::sockaddr_in).cast(),
-                        std::mem::size_of::<libc::sockaddr_in>() as u32,
-                    );
-                    if r < 0 {
-                        return Err(fail(errno()));
-                    }
-                    res(libc::listen(fd, backlog as i32) as isize)
+                let r = net::connect(fd, &SocketAddrV4::new(raddr.into(), rport));
+                if nonblock {
+                    let _ = rustix::io::ioctl_fionbio(fd, false);
                 }
-                Cmd::Connect {
-                    name,
-                    laddr,
-                    lport,
-                    raddr,
-                    rport,
-                    nonblock,
-                } => {
-                    let fd = self.fd(&name)?;
-                    let la = sys::sockaddr_in(Ipv4Addr::from(laddr), lport);
-                    let len = std::mem::size_of::<libc::sockaddr_in>() as u32;
-                    // A disconnected socket keeps its bound port: bind only once.
-                    let mut cur: libc::sockaddr_in = std::mem::zeroed();
-                    let mut cl = len;
-                    libc::getsockname(fd, (&mut cur as *mut libc::sockaddr_in).cast(), &mut cl);
-                    if cur.sin_port == 0
-                        && libc::bind(fd, (&la as *const libc::sockaddr_in).cast(), len) < 0
-                    {
-                        return Err(fail(errno()));
-                    }
-                    let ra = sys::sockaddr_in(Ipv4Addr::from(raddr), rport);
-                    let flags = libc::fcntl(fd, libc::F_GETFL);
-                    if nonblock {
-                        libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK);
-                    }
-                    let r = libc::connect(fd, (&ra as *const libc::sockaddr_in).cast(), len);
-                    let e = errno();
-                    if nonblock {
-                        libc::fcntl(fd, libc::F_SETFL, flags);
-                    }
-                    if r < 0 {
-                        return Err(fail(e));
-                    }
-                    res(r as isize)
+                r.map_err(failed)?;
+                ok(0)
+            }
+            Cmd::Accept { name, new_name } => {
+                // accept(2)'s own address (inet_getname with peer 2), which
+                // a child reset before it was accepted still has; a later
+                // getpeername would say ENOTCONN.
+                let (c, peer) = net::acceptfrom(self.fd(&name)?).map_err(failed)?;
+                self.bound_timeouts(c.as_fd());
+                self.cubic(c.as_fd());
+                let peer = peer
+                    .and_then(|a| SocketAddrV4::try_from(a).ok())
+                    .unwrap_or(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0));
+                let ret = c.as_raw_fd() as i64;
+                if let Some(old) = self.fds.insert(new_name, c) {
+                    self.unnamed.push(old);
                 }
-                Cmd::Accept { name, new_name } => {
-                    let fd = self.fd(&name)?;
-                    let mut sa: libc::sockaddr_in = std::mem::zeroed();
-                    let mut len = std::mem::size_of::<libc::sockaddr_in>() as u32;
-                    let c = libc::accept(fd, (&mut sa as *mut libc::sockaddr_in).cast(), &mut len);
-                    if c < 0 {
-                        return Err(fail(errno()));
-                    }
-                    self.bound_timeouts(c);
-                    self.cubic(c);
-                    self.fds.insert(new_name, c);
-                    Reply {
-                        ret: c as i64,
-                        peer: Some((sa.sin_addr.s_addr.to_ne_bytes(), u16::from_be(sa.sin_port))),
-                        ..Default::default()
-                    }
+                Reply {
+                    ret,
+                    peer: Some((peer.ip().octets(), peer.port())),
+                    ..Default::default()
                 }
-                Cmd::Send { name, data, flags } => {
-                    let fd = self.fd(&name)?;
-                    let b = match data {
-                        Payload::Count(n) => crate::script::Data::Count(n).bytes(),
-                        Payload::Hex(h) => unhex(&h),
-                    };
-                    res(libc::send(fd, b.as_ptr().cast(), b.len(), flags))
+            }
+            Cmd::Send { name, data, flags } => {
+                let fd = self.fd(&name)?;
+                let b = match data {
+                    Payload::Count(n) => crate::script::Data::Count(n).bytes(),
+                    Payload::Hex(h) => unhex(&h),
+                };
+                let mut f = SendFlags::empty();
+                f.set(SendFlags::OOB, flags.oob);
+                f.set(SendFlags::NOSIGNAL, flags.nosignal);
+                f.set(SendFlags::DONTWAIT, flags.dontwait);
+                ok(net::send(fd, &b, f).map_err(failed)? as i64)
+            }
+            Cmd::Recv { name, len, flags } => {
+                let fd = self.fd(&name)?;
+                let mut f = RecvFlags::empty();
+                f.set(RecvFlags::OOB, flags.oob);
+                f.set(RecvFlags::PEEK, flags.peek);
+                f.set(RecvFlags::DONTWAIT, flags.dontwait);
+                let mut b = vec![0u8; len as usize];
+                let (n, _) = net::recv(fd, &mut b[..], f).map_err(failed)?;
+                Reply {
+                    ret: n as i64,
+                    data: Some(hex(&b[..n])),
+                    ..Default::default()
                 }
-                Cmd::Recv { name, len, flags } => {
-                    let fd = self.fd(&name)?;
-                    let mut b = vec![0u8; len as usize];
-                    let r = libc::recv(fd, b.as_mut_ptr().cast(), b.len(), flags);
-                    let mut out = res(r);
-                    if r >= 0 {
-                        out.data = Some(hex(&b[..r as usize]));
-                    }
-                    out
+            }
+            Cmd::Shutdown { name, how } => {
+                let how = match how {
+                    How::Rd => net::Shutdown::Read,
+                    How::Wr => net::Shutdown::Write,
+                    How::RdWr => net::Shutdown::Both,
+                };
+                net::shutdown(self.fd(&name)?, how).map_err(failed)?;
+                ok(0)
+            }
+            Cmd::Close { name } => {
+                let Some(fd) = self.fds.remove(&name) else {
+                    return Err(fail(libc::EBADF));
+                };
+                // close(2) → sock_close → inet_release → tcp_close; with
+                // SO_LINGER {1, N} this blocks in sk_stream_wait_close.
+                // sock_close always returns 0.
+                drop(fd);
+                ok(0)
+            }
+            Cmd::Poll { name, interest } => {
+                use rustix::event::{Timespec, epoll};
+                let fd = self.fd(&name)?;
+                let ep = epoll::create(epoll::CreateFlags::CLOEXEC).map_err(failed)?;
+                epoll::add(
+                    &ep,
+                    fd,
+                    epoll::EventData::new_u64(0),
+                    epoll::EventFlags::from_bits_retain(interest),
+                )
+                .map_err(failed)?;
+                let mut out = Vec::with_capacity(1);
+                let now = Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                epoll::wait(&ep, rustix::buffer::spare_capacity(&mut out), Some(&now))
+                    .map_err(failed)?;
+                // Copied out: rustix's `Event` is packed, as the kernel's is.
+                let flags = out.first().map(|e| e.flags);
+                ok(flags.map_or(0, |f| f.bits() as i64))
+            }
+            Cmd::SetSockOpt { name, opt } => {
+                set_sockopt(self.fd(&name)?, opt)
+                    .map_err(|e| fail(e.raw_os_error().unwrap_or(libc::EINVAL)))?;
+                ok(0)
+            }
+            Cmd::Disconnect { name } => {
+                // connect(AF_UNSPEC): __inet_stream_connect → tcp_disconnect.
+                net::connect_unspec(self.fd(&name)?).map_err(failed)?;
+                ok(0)
+            }
+            Cmd::GetSockOpt { name, opt } => {
+                let (level, o) = match opt {
+                    GetOpt::MemInfo => (libc::SOL_SOCKET, libc::SO_MEMINFO),
+                    GetOpt::TcpInfo => (libc::IPPROTO_TCP, libc::TCP_INFO),
+                };
+                let mut b = [0u8; 512];
+                let n = sys::getsockopt_bytes(self.fd(&name)?, level, o, &mut b)
+                    .map_err(|e| fail(e.raw_os_error().unwrap_or(libc::EINVAL)))?;
+                Reply {
+                    data: Some(hex(&b[..n])),
+                    ..Default::default()
                 }
-                Cmd::Shutdown { name, how } => res(libc::shutdown(self.fd(&name)?, how) as isize),
-                Cmd::Close { name } => {
-                    let fd = self.fd(&name)?;
-                    self.fds.remove(&name);
-                    // close(2) → sock_close → inet_release → tcp_close; with
-                    // SO_LINGER {1, N} this blocks in sk_stream_wait_close.
-                    res(libc::close(fd) as isize)
-                }
-                Cmd::Poll { name, interest } => {
-                    let fd = self.fd(&name)?;
-                    let ep = libc::epoll_create1(libc::EPOLL_CLOEXEC);
-                    if ep < 0 {
-                        return Err(fail(errno()));
-                    }
-                    let mut ev = libc::epoll_event {
-                        events: interest,
-                        u64: 0,
-                    };
-                    if libc::epoll_ctl(ep, libc::EPOLL_CTL_ADD, fd, &mut ev) < 0 {
-                        let e = errno();
-                        libc::close(ep);
-                        return Err(fail(e));
-                    }
-                    let mut out = [libc::epoll_event { events: 0, u64: 0 }];
-                    let n = libc::epoll_wait(ep, out.as_mut_ptr(), 1, 0);
-                    let e = errno();
-                    libc::close(ep);
-                    if n < 0 {
-                        return Err(fail(e));
-                    }
-                    Reply {
-                        ret: if n == 0 { 0 } else { out[0].events as i64 },
-                        ..Default::default()
-                    }
-                }
-                Cmd::SetSockOpt {
-                    name,
-                    level,
-                    opt,
-                    linger,
-                    value,
-                } => {
-                    let fd = self.fd(&name)?;
-                    let r = match linger {
-                        Some((on, secs)) => {
-                            let l = libc::linger {
-                                l_onoff: on,
-                                l_linger: secs,
-                            };
-                            libc::setsockopt(
-                                fd,
-                                level,
-                                opt,
-                                (&l as *const libc::linger).cast(),
-                                std::mem::size_of::<libc::linger>() as u32,
-                            )
-                        }
-                        None => libc::setsockopt(
-                            fd,
-                            level,
-                            opt,
-                            (&value as *const i32).cast(),
-                            std::mem::size_of::<i32>() as u32,
-                        ),
-                    };
-                    res(r as isize)
-                }
-                Cmd::Disconnect { name } => {
-                    let fd = self.fd(&name)?;
-                    // connect(AF_UNSPEC): __inet_stream_connect → tcp_disconnect.
-                    let mut sa: libc::sockaddr = std::mem::zeroed();
-                    sa.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
-                    res(
-                        libc::connect(fd, &sa, std::mem::size_of::<libc::sockaddr>() as u32)
-                            as isize,
-                    )
-                }
-                Cmd::GetSockOpt { name, level, opt } => {
-                    let fd = self.fd(&name)?;
-                    let mut b = vec![0u8; 512];
-                    let mut len = b.len() as libc::socklen_t;
-                    let r = libc::getsockopt(fd, level, opt, b.as_mut_ptr().cast(), &mut len);
-                    let mut out = res(r as isize);
-                    if r >= 0 {
-                        out.data = Some(hex(&b[..len as usize]));
-                    }
-                    out
-                }
-                Cmd::Sysctl { key, value } => match write_sysctl(&key, &value) {
-                    Ok(()) => Reply::default(),
-                    Err(e) => fail(e.raw_os_error().unwrap_or(libc::EINVAL)),
-                },
-            })
+            }
+            Cmd::Sysctl { key, value } => match write_sysctl(&key, &value) {
+                Ok(()) => Reply::default(),
+                Err(e) => fail(e.raw_os_error().unwrap_or(libc::EINVAL)),
+            },
+        })
+    }
+}
+
+/// `setsockopt` of a script's option: rustix's typed setter where it has
+/// one that can say the value; the raw int (or `struct linger`) where it
+/// has none (TCP_REPAIR, TCP_LINGER2) or the value is negative, which
+/// `sk_setsockopt` takes as a huge unsigned one (SO_RCVBUF clamped to
+/// rmem_max, a linger time of MAX_SCHEDULE_TIMEOUT).
+fn set_sockopt(fd: BorrowedFd, opt: SockOpt) -> io::Result<()> {
+    let raw = |level, name, v: i32| sys::setsockopt(fd, level, name, &v);
+    match opt {
+        SockOpt::Linger { on, secs } if !on || secs >= 0 => {
+            // With l_onoff 0 the kernel ignores l_linger.
+            let t = on.then(|| Duration::from_secs(secs as u64));
+            Ok(sockopt::set_socket_linger(fd, t)?)
         }
+        SockOpt::Linger { on, secs } => {
+            let l = libc::linger {
+                l_onoff: on as i32,
+                l_linger: secs,
+            };
+            sys::setsockopt(fd, libc::SOL_SOCKET, libc::SO_LINGER, &l)
+        }
+        SockOpt::RcvBuf(n) if n >= 0 => Ok(sockopt::set_socket_recv_buffer_size(fd, n as usize)?),
+        SockOpt::RcvBuf(n) => raw(libc::SOL_SOCKET, libc::SO_RCVBUF, n),
+        SockOpt::SndBuf(n) if n >= 0 => Ok(sockopt::set_socket_send_buffer_size(fd, n as usize)?),
+        SockOpt::SndBuf(n) => raw(libc::SOL_SOCKET, libc::SO_SNDBUF, n),
+        SockOpt::OobInline(b) => Ok(sockopt::set_socket_oobinline(fd, b)?),
+        SockOpt::NoDelay(b) => Ok(sockopt::set_tcp_nodelay(fd, b)?),
+        SockOpt::Repair(b) => raw(libc::IPPROTO_TCP, libc::TCP_REPAIR, b as i32),
+        SockOpt::Linger2(n) => raw(libc::IPPROTO_TCP, libc::TCP_LINGER2, n),
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! - **One network namespace per host**, each created by a forked child
 //!   process ([`host`]) that then *is* the host's program: it performs the
-//!   socket calls it is sent with plain libc calls, and `exit` is SIGKILL of
+//!   socket calls it is sent with plain system calls, and `exit` is SIGKILL of
 //!   that process, so the kernel closes its descriptors exactly as for kill
 //!   -9 (`do_exit` with `PF_EXITING`: `inet_release` skips the SO_LINGER
 //!   wait). Per-host namespaces give per-host sysctls (`server sysctl
@@ -75,7 +75,7 @@ use crate::engine::{
     CallCtx, CallOutcome, Engine, EngineError, Finish, HostSpec, OpenConn, RunOptions,
     SETTLE_QUIET_US, StateChange,
 };
-use crate::script::{Call, Data, Fault, GetOpt, How, SockOpt};
+use crate::script::{Call, Fault, GetOpt, SockOpt};
 use crate::segment::Segment;
 use crate::vocab::{Counter, EngineKind, Errno, Sysctl, TcpState};
 use host::{Cmd, HostProc, Reply};
@@ -194,7 +194,7 @@ pub struct LinuxEngine {
     /// and whether a full socket's CLOSE has been matched to it yet, and the
     /// connection (index on the 4-tuple) it carries.
     tw: Vec<HashMap<Key, (u32, bool, usize)>>,
-    baseline: Vec<HashMap<String, i64>>,
+    baseline: Vec<BTreeMap<Counter, i64>>,
     /// When /proc/<pid>/net/tcp was last read for time-wait sockets.
     last_tw_poll_ns: u64,
     /// (host, 4-tuple) of sockets whose last recorded state is not CLOSE
@@ -207,14 +207,13 @@ pub struct LinuxEngine {
 impl LinuxEngine {
     /// Creates the hosts' namespaces, the link and the state tracer.
     pub fn new(hosts: &[HostSpec], opts: &RunOptions) -> Result<LinuxEngine, EngineError> {
-        check_privileges()?;
+        check_privileges("linux engine", "model")?;
         let bound = Duration::from_micros(env_duration_us(
             "FINRST_LINUX_CALL_BOUND",
             DEFAULT_CALL_BOUND_US,
         ));
         let max_wait_us = env_duration_us("FINRST_LINUX_MAX_WAIT", DEFAULT_MAX_WAIT_US);
-        // SAFETY: getpid is a plain query.
-        let pid = unsafe { libc::getpid() } as u32;
+        let pid = std::process::id();
         let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
         let id = (pid.wrapping_mul(97).wrapping_add(n)) % (255 * 256);
         let (a, b) = (1 + (id / 256) as u8, (id % 256) as u8);
@@ -227,7 +226,7 @@ impl LinuxEngine {
         let mut taps = Vec::new();
         for (i, addr) in real.iter().enumerate() {
             let want_tp = i == 0 && TRACEPOINT.get().is_none();
-            let h = host::spawn_new(*addr, want_tp, bound)
+            let h = host::spawn_new(*addr, host::Link::Relay, want_tp, bound)
                 .map_err(|e| EngineError(format!("linux engine: host {}: {e}", hosts[i].name)))?;
             if let Some(tp) = h.tracepoint {
                 let _ = TRACEPOINT.set(tp);
@@ -236,7 +235,12 @@ impl LinuxEngine {
             procs.push(h.proc);
             netns.push(h.netns);
             tuns.push(h.tun);
-            taps.push(h.tap);
+            taps.push(h.tap.ok_or_else(|| {
+                EngineError(format!(
+                    "linux engine: host {}: no packet socket on its TUN device",
+                    hosts[i].name
+                ))
+            })?);
         }
         let (id, format) = TRACEPOINT.get().ok_or_else(|| {
             EngineError(
@@ -277,10 +281,10 @@ impl LinuxEngine {
         .map_err(|e| EngineError(format!("linux engine: {e}")))?;
         let mut baseline = Vec::new();
         for p in &procs {
-            let c = states::read_tcpext(p.pid).map_err(|e| {
+            let c = states::read_counters(p.pid).map_err(|e| {
                 EngineError(format!("linux engine: /proc/{}/net/netstat: {e}", p.pid))
             })?;
-            baseline.push(c.into_iter().collect());
+            baseline.push(c);
         }
         let nh = hosts.len();
         Ok(LinuxEngine {
@@ -667,104 +671,23 @@ impl LinuxEngine {
                     nonblock: *nonblock,
                 }
             }
-            Call::Accept => Cmd::Accept {
-                name,
-                new_name: ctx.new_name.clone().unwrap_or_else(|| "conn".into()),
-            },
-            Call::Send { data, flags } => {
-                let mut f = 0;
-                if flags.oob {
-                    f |= libc::MSG_OOB;
+            Call::SetSockOpt(SockOpt::Linger { on, secs }) => {
+                if *on {
+                    self.linger[h].insert(name.clone(), (*secs).max(0));
+                } else {
+                    self.linger[h].remove(&name);
                 }
-                if flags.nosignal {
-                    f |= libc::MSG_NOSIGNAL;
-                }
-                if flags.dontwait {
-                    f |= libc::MSG_DONTWAIT;
-                }
-                let data = match data {
-                    Data::Count(n) => host::Payload::Count(*n),
-                    Data::Bytes(b) => host::Payload::Hex(host::hex(b)),
-                };
-                Cmd::Send {
-                    name,
-                    data,
-                    flags: f,
-                }
-            }
-            Call::Recv { len, flags } => {
-                let mut f = 0;
-                if flags.oob {
-                    f |= libc::MSG_OOB;
-                }
-                if flags.peek {
-                    f |= libc::MSG_PEEK;
-                }
-                if flags.dontwait {
-                    f |= libc::MSG_DONTWAIT;
-                }
-                Cmd::Recv {
-                    name,
-                    len: *len,
-                    flags: f,
-                }
-            }
-            Call::Shutdown(how) => Cmd::Shutdown {
-                name,
-                how: match how {
-                    How::Rd => libc::SHUT_RD,
-                    How::Wr => libc::SHUT_WR,
-                    How::RdWr => libc::SHUT_RDWR,
-                },
-            },
-            Call::Close => Cmd::Close { name },
-            Call::Poll { interest } => Cmd::Poll {
-                name,
-                interest: *interest,
-            },
-            Call::SetSockOpt(o) => {
-                let (level, opt, linger, value) = match *o {
-                    SockOpt::Linger { on, secs } => {
-                        if on {
-                            self.linger[h].insert(name.clone(), secs.max(0));
-                        } else {
-                            self.linger[h].remove(&name);
-                        }
-                        (
-                            libc::SOL_SOCKET,
-                            libc::SO_LINGER,
-                            Some((on as i32, secs)),
-                            0,
-                        )
-                    }
-                    SockOpt::RcvBuf(v) => (libc::SOL_SOCKET, libc::SO_RCVBUF, None, v),
-                    SockOpt::SndBuf(v) => (libc::SOL_SOCKET, libc::SO_SNDBUF, None, v),
-                    SockOpt::OobInline(b) => (libc::SOL_SOCKET, libc::SO_OOBINLINE, None, b as i32),
-                    SockOpt::NoDelay(b) => (libc::IPPROTO_TCP, libc::TCP_NODELAY, None, b as i32),
-                    SockOpt::Repair(b) => (libc::IPPROTO_TCP, libc::TCP_REPAIR, None, b as i32),
-                    SockOpt::Linger2(v) => (libc::IPPROTO_TCP, libc::TCP_LINGER2, None, v),
-                };
                 Cmd::SetSockOpt {
                     name,
-                    level,
-                    opt,
-                    linger,
-                    value,
+                    opt: SockOpt::Linger {
+                        on: *on,
+                        secs: *secs,
+                    },
                 }
             }
-            Call::Disconnect => Cmd::Disconnect { name },
-            Call::GetSockOpt(o) => Cmd::GetSockOpt {
-                name,
-                level: match o {
-                    GetOpt::MemInfo => libc::SOL_SOCKET,
-                    GetOpt::TcpInfo => libc::IPPROTO_TCP,
-                },
-                opt: match o {
-                    GetOpt::MemInfo => libc::SO_MEMINFO,
-                    GetOpt::TcpInfo => libc::TCP_INFO,
-                },
-            },
             Call::Exit => unreachable!("exit is handled before commands"),
+            _ => Cmd::for_call(name, call, ctx.new_name.as_deref())
+                .expect("every other call is a plain command"),
         })
     }
 
@@ -911,8 +834,11 @@ impl LinuxEngine {
     }
 }
 
-/// One line saying what is missing, or Ok.
-fn check_privileges() -> Result<(), EngineError> {
+/// One line saying what is missing, or Ok: what a real-kernel engine
+/// needs, checked before anything is created. `engine` names the engine in
+/// the message ("linux engine") and `instead` the engine to use without
+/// the privileges.
+pub(crate) fn check_privileges(engine: &str, instead: &str) -> Result<(), EngineError> {
     let caps = sys::effective_caps();
     let mut missing = Vec::new();
     if caps & (1 << sys::CAP_SYS_ADMIN) == 0 {
@@ -923,14 +849,14 @@ fn check_privileges() -> Result<(), EngineError> {
     }
     if !missing.is_empty() {
         return Err(EngineError(format!(
-            "linux engine: missing {}: run as root, or use --engine model",
+            "{engine}: missing {}: run as root, or use --engine {instead}",
             missing.join(" and ")
         )));
     }
     if !std::path::Path::new("/dev/net/tun").exists() {
-        return Err(EngineError(
-            "linux engine: /dev/net/tun does not exist (CONFIG_TUN, or a container without the device); use --engine model".into(),
-        ));
+        return Err(EngineError(format!(
+            "{engine}: /dev/net/tun does not exist (CONFIG_TUN, or a container without the device); use --engine {instead}"
+        )));
     }
     Ok(())
 }
@@ -1108,20 +1034,10 @@ impl Engine for LinuxEngine {
     }
 
     fn counters(&mut self, host: usize) -> BTreeMap<Counter, i64> {
-        let mut out = BTreeMap::new();
-        let Ok(now) = states::read_tcpext(self.procs[host].pid) else {
-            return out;
-        };
-        for (k, v) in now {
-            let Some(c) = k.parse::<Counter>().ok().filter(|c| c.reported()) else {
-                continue;
-            };
-            let d = v - self.baseline[host].get(&k).copied().unwrap_or(0);
-            if d != 0 {
-                out.insert(c, d);
-            }
+        match states::read_counters(self.procs[host].pid) {
+            Ok(now) => states::counter_changes(&now, &self.baseline[host]),
+            Err(_) => BTreeMap::new(),
         }
-        out
     }
 
     fn segments(&self) -> &[Segment] {

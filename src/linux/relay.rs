@@ -15,9 +15,11 @@
 use super::sys;
 use crate::script::Fault;
 use crate::segment::Segment;
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::pipe::PipeFlags;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -109,15 +111,8 @@ impl Relay {
             write_errors: Vec::new(),
             raw: vec![false; n],
         }));
-        let mut p = [0; 2];
-        // SAFETY: pipe2 fills two fds that are owned right away.
-        if unsafe { libc::pipe2(p.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) } < 0 {
-            return Err(format!("pipe2: {}", std::io::Error::last_os_error()));
-        }
-        let (wake_r, wake_w) = unsafe {
-            use std::os::fd::FromRawFd;
-            (OwnedFd::from_raw_fd(p[0]), OwnedFd::from_raw_fd(p[1]))
-        };
+        let (wake_r, wake_w) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK)
+            .map_err(|e| format!("pipe2: {e}"))?;
         let stop = Arc::new(AtomicBool::new(false));
         let (sh, st) = (shared.clone(), stop.clone());
         let thread = std::thread::Builder::new()
@@ -161,8 +156,9 @@ impl Relay {
 
     /// Makes the relay look at its state again (a release, a resume).
     pub fn wake(&self) {
-        // SAFETY: one byte into our own non-blocking pipe.
-        unsafe { libc::write(self.wake_w.as_raw_fd(), b"w".as_ptr().cast(), 1) };
+        // One byte into our own non-blocking pipe: a full pipe is awake
+        // already.
+        let _ = rustix::io::write(&self.wake_w, b"w");
     }
 
     pub fn fault(&self, host: usize, f: &Fault) {
@@ -234,9 +230,7 @@ impl Drop for Relay {
 /// Failing to get the class (no CAP_SYS_NICE, RT throttled to zero in a
 /// container) is not an error: the wire then runs as before.
 fn real_time_priority() {
-    let param = libc::sched_param { sched_priority: 10 };
-    // SAFETY: pid 0 is the calling thread; param is a live struct.
-    unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    let _ = sys::set_fifo_priority(10);
 }
 
 fn relay_loop(
@@ -248,7 +242,7 @@ fn relay_loop(
 ) {
     real_time_priority();
     let mut buf = vec![0u8; 65536 + 64];
-    let raw: Vec<RawFd> = tuns.iter().map(|t| t.as_raw_fd()).collect();
+    let raw: Vec<BorrowedFd> = tuns.iter().map(|t| t.as_fd()).collect();
     let mut stamps = Stamps::new(&taps);
     while !stop.load(Ordering::SeqCst) {
         // Sleep until a packet, a wake-up, or the next delayed packet.
@@ -260,21 +254,20 @@ fn relay_loop(
                 _ => 100,
             }
         };
-        let mut pfds: Vec<libc::pollfd> = raw
+        let mut pfds: Vec<PollFd> = raw
             .iter()
-            .chain(std::iter::once(&wake_r.as_raw_fd()))
-            .map(|&fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
+            .chain(std::iter::once(&wake_r.as_fd()))
+            .map(|fd| PollFd::from_borrowed_fd(*fd, PollFlags::IN))
             .collect();
-        // SAFETY: pfds is a live array of pollfd.
-        unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as _, timeout_ms) };
-        if pfds[raw.len()].revents != 0 {
+        let timeout = Timespec {
+            tv_sec: (timeout_ms / 1000) as _,
+            tv_nsec: (timeout_ms % 1000) as i64 * 1_000_000,
+        };
+        let _ = rustix::event::poll(&mut pfds, Some(&timeout));
+        if !pfds[raw.len()].revents().is_empty() {
             let mut b = [0u8; 64];
-            // SAFETY: draining our own pipe into a local buffer.
-            while unsafe { libc::read(wake_r.as_raw_fd(), b.as_mut_ptr().cast(), b.len()) } > 0 {}
+            // Drain our own pipe.
+            while rustix::io::read(&wake_r, &mut b).is_ok_and(|n| n > 0) {}
         }
         // Read everything every host has sent, in the order the kernels
         // sent it.
@@ -300,16 +293,15 @@ fn relay_loop(
         };
         let delivered = !due.is_empty();
         for p in due {
-            // SAFETY: writing one whole IPv4 packet into a TUN fd.
-            let r = unsafe { libc::write(raw[p.dst], p.bytes.as_ptr().cast(), p.bytes.len()) };
+            // One whole IPv4 packet into a TUN device.
+            let r = rustix::io::write(raw[p.dst], &p.bytes);
             // The receiving kernel handles the packet inside write(2)
             // (tun_get_user → netif_rx, softirq at local_bh_enable), so
             // whatever it answers is queued already: capture it now, before
             // the next delivery, so that the capture order is the order in
             // which the hosts sent.
             drain_all(&raw, &mut buf, &shared, &mut stamps);
-            if r < 0 {
-                let e = std::io::Error::last_os_error();
+            if let Err(e) = r {
                 shared.lock().unwrap().write_errors.push(format!(
                     "deliver {} bytes to host {}: {e}",
                     p.bytes.len(),
@@ -336,8 +328,8 @@ fn relay_loop(
 /// TUN queue; a host's packets reach its tap and its TUN queue in the same
 /// order, so the i-th TUN packet is matched with the oldest tap packet with
 /// the same first bytes.
-struct Stamps {
-    taps: Vec<RawFd>,
+struct Stamps<'a> {
+    taps: Vec<BorrowedFd<'a>>,
     /// Per host: tap packets read and not yet matched (first bytes, their
     /// length, the CLOCK_REALTIME stamp).
     pending: Vec<VecDeque<([u8; sys::TAP_SNAPLEN], usize, u64)>>,
@@ -345,10 +337,10 @@ struct Stamps {
     last: u64,
 }
 
-impl Stamps {
-    fn new(taps: &[OwnedFd]) -> Stamps {
+impl<'a> Stamps<'a> {
+    fn new(taps: &'a [OwnedFd]) -> Stamps<'a> {
         Stamps {
-            taps: taps.iter().map(|t| t.as_raw_fd()).collect(),
+            taps: taps.iter().map(|t| t.as_fd()).collect(),
             pending: vec![VecDeque::new(); taps.len()],
             last: 0,
         }
@@ -376,18 +368,14 @@ impl Stamps {
 /// Reads every packet waiting in the hosts' TUN devices and hands them to
 /// [`on_packet`] in the order the hosts sent them: by the kernel's stamp
 /// (see [`Stamps`]), each host's own packets in their TUN order.
-fn drain_all(raw: &[RawFd], buf: &mut [u8], shared: &Mutex<Shared>, stamps: &mut Stamps) {
+fn drain_all(raw: &[BorrowedFd], buf: &mut [u8], shared: &Mutex<Shared>, stamps: &mut Stamps) {
     let mut batch: Vec<VecDeque<(u64, Vec<u8>)>> = vec![VecDeque::new(); raw.len()];
     let offset = sys::realtime_offset_ns();
     let mut any = false;
     for (h, &fd) in raw.iter().enumerate() {
-        loop {
-            // SAFETY: reading into our buffer from a non-blocking TUN fd.
-            let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-            if n <= 0 {
-                break;
-            }
-            let bytes = buf[..n as usize].to_vec();
+        // Every packet waiting in the non-blocking TUN device.
+        while let Ok(n @ 1..) = rustix::io::read(fd, &mut *buf) {
+            let bytes = buf[..n].to_vec();
             let now = sys::monotonic_ns();
             let sent = stamps
                 .sent_realtime(h, &bytes)

@@ -16,10 +16,11 @@
 //! `/proc/<pid>/net/tcp` of the host (`get_timewait4_sock` prints
 //! `tw_substate`); see [`TcpEntry`].
 
-use crate::vocab::{RstReason, TcpState};
+use super::sys;
+use crate::vocab::{Counter, RstReason, TcpState};
+use std::collections::BTreeMap;
 use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 /// The state with the kernel's number (`include/net/tcp_states.h`);
 /// `CLOSE` for a number this kernel should never print.
@@ -103,63 +104,10 @@ impl Layout {
     }
 }
 
-/// `struct perf_event_attr` (PERF_ATTR_SIZE_VER8, 136 bytes).
-#[repr(C)]
-#[derive(Default)]
-struct PerfEventAttr {
-    type_: u32,
-    size: u32,
-    config: u64,
-    sample_period: u64,
-    sample_type: u64,
-    read_format: u64,
-    flags: u64,
-    wakeup_events: u32,
-    bp_type: u32,
-    config1: u64,
-    config2: u64,
-    branch_sample_type: u64,
-    sample_regs_user: u64,
-    sample_stack_user: u32,
-    clockid: i32,
-    sample_regs_intr: u64,
-    aux_watermark: u32,
-    sample_max_stack: u16,
-    reserved2: u16,
-    aux_sample_size: u32,
-    reserved3: u32,
-    sig_data: u64,
-    config3: u64,
-}
-
-const PERF_TYPE_TRACEPOINT: u32 = 2;
-const PERF_SAMPLE_TIME: u64 = 1 << 2;
-const PERF_SAMPLE_RAW: u64 = 1 << 10;
 const PERF_RECORD_LOST: u32 = 2;
 const PERF_RECORD_SAMPLE: u32 = 9;
-/// `use_clockid` is bit 25 of the flag word.
-const FLAG_USE_CLOCKID: u64 = 1 << 25;
-const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
 /// 2^4 data pages per CPU: ~64 KiB, thousands of events between drains.
 const DATA_PAGES: usize = 16;
-
-struct Ring {
-    fd: OwnedFd,
-    base: *mut u8,
-    len: usize,
-    page: usize,
-}
-
-// SAFETY: the mapping is owned by the Ring and only touched through &mut.
-unsafe impl Send for Ring {}
-
-impl Drop for Ring {
-    fn drop(&mut self) {
-        // SAFETY: unmapping our own mapping once.
-        unsafe { libc::munmap(self.base.cast(), self.len) };
-        let _ = self.fd.as_raw_fd();
-    }
-}
 
 /// How a tracepoint's raw record becomes an event.
 pub trait Decode {
@@ -186,7 +134,7 @@ impl Decode for Layout {
 /// Per-CPU ring buffers of one tracepoint (by default
 /// `sock:inet_sock_set_state`).
 pub struct Tracer<L: Decode = Layout> {
-    rings: Vec<Ring>,
+    rings: Vec<sys::PerfRing>,
     layout: L,
     /// PERF_RECORD_LOST totals (reported in the notes).
     pub lost: u64,
@@ -195,66 +143,19 @@ pub struct Tracer<L: Decode = Layout> {
 impl<L: Decode> Tracer<L> {
     pub fn open(id: u64, format: &str) -> Result<Tracer<L>, String> {
         let layout = L::parse(format)?;
-        // SAFETY: sysconf is a plain query.
-        let ncpu = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_CONF) }.max(1) as i32;
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
         let mut rings = Vec::new();
-        for cpu in 0..ncpu {
-            let attr = PerfEventAttr {
-                type_: PERF_TYPE_TRACEPOINT,
-                size: std::mem::size_of::<PerfEventAttr>() as u32,
-                config: id,
-                sample_period: 1,
-                sample_type: PERF_SAMPLE_TIME | PERF_SAMPLE_RAW,
-                flags: FLAG_USE_CLOCKID,
-                wakeup_events: 1,
-                clockid: libc::CLOCK_MONOTONIC,
-                ..Default::default()
-            };
-            // SAFETY: perf_event_open with a valid attr; pid -1 + cpu = every
-            // task on that CPU, softirq context included.
-            let fd = unsafe {
-                libc::syscall(
-                    libc::SYS_perf_event_open,
-                    &attr as *const PerfEventAttr,
-                    -1 as libc::pid_t,
-                    cpu,
-                    -1 as libc::c_int,
-                    PERF_FLAG_FD_CLOEXEC,
-                )
-            };
-            if fd < 0 {
-                let e = io::Error::last_os_error();
-                if e.raw_os_error() == Some(libc::ENODEV)
-                    || e.raw_os_error() == Some(libc::EINVAL) && cpu > 0
+        for cpu in 0..sys::cpus_configured() {
+            let fd = match sys::perf_tracepoint_open(id, cpu) {
+                Ok(fd) => fd,
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ENODEV)
+                        || e.raw_os_error() == Some(libc::EINVAL) && cpu > 0 =>
                 {
                     continue; // an offline CPU
                 }
-                return Err(format!("perf_event_open({}, cpu {cpu}): {e}", L::NAME));
-            }
-            // SAFETY: the fd was just returned to us.
-            let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
-            let len = page * (1 + DATA_PAGES);
-            // SAFETY: mapping the perf ring of our own fd.
-            let base = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_SHARED,
-                    fd.as_raw_fd(),
-                    0,
-                )
+                Err(e) => return Err(format!("perf_event_open({}, cpu {cpu}): {e}", L::NAME)),
             };
-            if base == libc::MAP_FAILED {
-                return Err(format!("mmap perf ring: {}", io::Error::last_os_error()));
-            }
-            rings.push(Ring {
-                fd,
-                base: base.cast(),
-                len,
-                page,
-            });
+            rings.push(sys::PerfRing::map(fd, DATA_PAGES).map_err(|e| e.to_string())?);
         }
         Ok(Tracer {
             rings,
@@ -267,44 +168,18 @@ impl<L: Decode> Tracer<L> {
     pub fn drain(&mut self) -> Vec<L::Event> {
         let mut out = Vec::new();
         for r in &mut self.rings {
-            // SAFETY: the first page is `struct perf_event_mmap_page`;
-            // data_head is at 1024 and data_tail at 1032. The kernel writes
-            // data before data_head (release), we read head with acquire and
-            // publish tail with release.
-            unsafe {
-                let head_p = r.base.add(1024) as *const std::sync::atomic::AtomicU64;
-                let tail_p = r.base.add(1032) as *const std::sync::atomic::AtomicU64;
-                let head = (*head_p).load(std::sync::atomic::Ordering::Acquire);
-                let mut tail = (*tail_p).load(std::sync::atomic::Ordering::Relaxed);
-                let data = r.base.add(r.page);
-                let size = (r.len - r.page) as u64;
-                let copy = |from: u64, n: usize| -> Vec<u8> {
-                    (0..n as u64)
-                        .map(|i| *data.add(((from + i) % size) as usize))
-                        .collect()
-                };
-                while tail < head {
-                    let h = copy(tail, 8);
-                    let typ = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]);
-                    let sz = u16::from_ne_bytes([h[6], h[7]]) as u64;
-                    if sz < 8 {
-                        break;
+            for (typ, rec) in r.take() {
+                if typ == PERF_RECORD_SAMPLE && rec.len() >= 12 {
+                    let time_ns = u64::from_ne_bytes(rec[0..8].try_into().unwrap_or_default());
+                    let rsize =
+                        u32::from_ne_bytes(rec[8..12].try_into().unwrap_or_default()) as usize;
+                    let raw = &rec[12..(12 + rsize).min(rec.len())];
+                    if let Some(e) = self.layout.event(time_ns, raw) {
+                        out.push((time_ns, e));
                     }
-                    let rec = copy(tail + 8, sz as usize - 8);
-                    if typ == PERF_RECORD_SAMPLE && rec.len() >= 12 {
-                        let time_ns = u64::from_ne_bytes(rec[0..8].try_into().unwrap_or_default());
-                        let rsize =
-                            u32::from_ne_bytes(rec[8..12].try_into().unwrap_or_default()) as usize;
-                        let raw = &rec[12..(12 + rsize).min(rec.len())];
-                        if let Some(e) = self.layout.event(time_ns, raw) {
-                            out.push((time_ns, e));
-                        }
-                    } else if typ == PERF_RECORD_LOST && rec.len() >= 16 {
-                        self.lost += u64::from_ne_bytes(rec[8..16].try_into().unwrap_or_default());
-                    }
-                    tail += sz;
+                } else if typ == PERF_RECORD_LOST && rec.len() >= 16 {
+                    self.lost += u64::from_ne_bytes(rec[8..16].try_into().unwrap_or_default());
                 }
-                (*tail_p).store(tail, std::sync::atomic::Ordering::Release);
             }
         }
         out.sort_by_key(|(t, _)| *t);
@@ -537,6 +412,26 @@ pub fn read_tcpext(pid: libc::pid_t) -> io::Result<Vec<(String, i64)>> {
     Ok(parse_tcpext(&text))
 }
 
+/// The reported counters ([`Counter::reported`]) of a host's namespace.
+pub fn read_counters(pid: libc::pid_t) -> io::Result<BTreeMap<Counter, i64>> {
+    Ok(read_tcpext(pid)?
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.parse::<Counter>().ok().filter(|c| c.reported())?, v)))
+        .collect())
+}
+
+/// What changed between two readings of [`read_counters`] (non-zero only):
+/// the counters a script checks are changes since the run began.
+pub fn counter_changes(
+    now: &BTreeMap<Counter, i64>,
+    start: &BTreeMap<Counter, i64>,
+) -> BTreeMap<Counter, i64> {
+    now.iter()
+        .map(|(k, v)| (*k, v - start.get(k).copied().unwrap_or(0)))
+        .filter(|(_, d)| *d != 0)
+        .collect()
+}
+
 pub fn parse_tcpext(text: &str) -> Vec<(String, i64)> {
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
     if lines.len() < 2 {
@@ -553,7 +448,6 @@ pub fn parse_tcpext(text: &str) -> Vec<(String, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vocab::Counter;
 
     #[test]
     fn proc_tcp_line_with_a_time_wait_socket() {

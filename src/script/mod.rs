@@ -298,7 +298,7 @@ impl Data {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MsgFlags {
     pub oob: bool,
     pub nosignal: bool,
@@ -324,7 +324,7 @@ impl MsgFlags {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum How {
     Rd,
     Wr,
@@ -341,7 +341,7 @@ impl How {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SockOpt {
     Linger { on: bool, secs: i32 },
     RcvBuf(i32),
@@ -367,7 +367,7 @@ impl SockOpt {
 }
 
 /// What `getsockopt` asks for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum GetOpt {
     /// `SO_MEMINFO`: `sk_rmem_alloc`, `sk_rcvbuf`, `sk_wmem_queued`,
     /// `sk_sndbuf`, `sk_forward_alloc` (`sk_get_meminfo`).

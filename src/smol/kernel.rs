@@ -1,568 +1,309 @@
-//! The real-kernel host of a `--engine smoltcp-tap` pair: plain Linux
-//! sockets in a private network namespace, driven by this process.
+//! The real-kernel host of a `--engine smoltcp-tap` pair, run by the linux
+//! engine's host machinery ([`crate::linux::host`]): a forked child in an
+//! unnamed network namespace, with the same sysctl defaults, performs the
+//! socket calls; the child creates the TAP device in its namespace and
+//! hands its descriptor back over SCM_RIGHTS ([`Link::Tap`]); counters and
+//! the connections left come from the same /proc readers
+//! ([`crate::linux::states`]). Nothing is named, so nothing global is left
+//! behind (see "Cleanup" in [`crate::linux`]).
 //!
-//! A network namespace belongs to a thread, and a socket stays in the
-//! namespace it was created in; so the engine enters the namespace
-//! (`setns`) only to create sockets and read its `/proc` files, and goes
-//! straight back. Every socket is non-blocking: a call that would block
-//! returns [`KAttempt::Block`] and the TAP engine moves the network on
-//! before attempting it again, as it does for smoltcp calls.
-//!
-//! This is deliberately small: it only has to be the other end of a TAP
-//! pair. The full kernel engine is a separate issue.
+//! What is here is only the pair's view of that host: the script's socket
+//! names and their 4-tuples, and the program's answers in the terms this
+//! engine gives them (a call still blocked when the engine stops waiting,
+//! SIGPIPE's note, getsockopt not offered).
 
 use crate::engine::{CallCtx, CallOutcome};
-use crate::script::{Call, How, MsgFlags, SockOpt};
-use crate::vocab::{Counter, Errno, TcpState};
+use crate::linux::host::{self, Cmd, HostProc, Link, Reply};
+use crate::linux::states::{self, state_name};
+use crate::script::{Call, GetOpt, SockOpt};
+use crate::vocab::{Counter, Errno, Sysctl, TcpState};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io;
 use std::net::Ipv4Addr;
-use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
 
-/// A named network namespace (`ip netns add`), removed on drop.
-pub struct Netns {
-    pub name: String,
-    file: File,
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = std::process::Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`ip {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-impl Netns {
-    pub fn create(name: &str) -> Result<Netns, String> {
-        ip(&["netns", "add", name])?;
-        let file = File::open(format!("/run/netns/{name}")).map_err(|e| {
-            let _ = ip(&["netns", "del", name]);
-            format!("cannot open /run/netns/{name}: {e}")
-        })?;
-        Ok(Netns {
-            name: name.into(),
-            file,
-        })
-    }
-
-    /// Runs `ip -n NS ...` inside the namespace.
-    pub fn ip(&self, args: &[&str]) -> Result<(), String> {
-        let mut v = vec!["-n", self.name.as_str()];
-        v.extend_from_slice(args);
-        ip(&v)
-    }
-
-    /// Runs `f` on this thread inside the namespace.
-    pub fn enter<T>(&self, f: impl FnOnce() -> T) -> io::Result<T> {
-        let orig = File::open("/proc/thread-self/ns/net")?;
-        // SAFETY: setns on valid namespace descriptors; it changes only the
-        // calling thread's network namespace, restored right after `f`.
-        if unsafe { libc::setns(self.file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let r = f();
-        // SAFETY: as above, back to the namespace the thread came from.
-        if unsafe { libc::setns(orig.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            panic!(
-                "cannot leave network namespace {}: {}",
-                self.name,
-                io::Error::last_os_error()
-            );
-        }
-        Ok(r)
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = ip(&["netns", "del", &self.name]);
-    }
-}
-
-/// The errno a program would see.
-pub fn errno_name(e: i32) -> Errno {
-    Errno::from_raw(e)
-}
-
-fn last_errno() -> i32 {
-    io::Error::last_os_error().raw_os_error().unwrap_or(0)
-}
-
-fn sockaddr(addr: Ipv4Addr, port: u16) -> libc::sockaddr_in {
-    libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: port.to_be(),
-        sin_addr: libc::in_addr {
-            s_addr: u32::from(addr).to_be(),
-        },
-        sin_zero: [0; 8],
-    }
-}
-
-/// A kernel call's result in the script's terms: `Err(errno)` or the value.
-fn check(r: isize) -> Result<isize, i32> {
-    if r < 0 { Err(last_errno()) } else { Ok(r) }
-}
-
-#[derive(Debug)]
-pub enum KAttempt {
-    Done(CallOutcome),
-    Block,
-}
+/// How long a command that does not block (a sysctl, a state query) may
+/// take to be answered.
+const QUICK: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 struct KSock {
-    fd: Option<RawFd>,
-    connecting: bool,
-    /// (local port, remote addr, remote port), kept to find the
-    /// connection in /proc/net/tcp after close().
+    /// The program holds a descriptor under this name.
+    held: bool,
+    /// A listener's port (the local port of what it accepts).
+    listen_port: Option<u16>,
+    /// (local port, remote addr, remote port) once connected, kept to find
+    /// the connection in `/proc/<pid>/net/tcp` after close().
     ends: Option<(u16, Ipv4Addr, u16)>,
+    /// SO_LINGER's seconds when on: how long close() may block.
+    linger: u64,
 }
 
-/// The kernel host's sockets, by script name.
+/// The kernel host: its program, and its sockets by script name.
 pub struct KernelHost {
-    pub ns: Netns,
+    proc: HostProc,
+    netns: OwnedFd,
     pub addr: Ipv4Addr,
+    /// The bound on one blocking call (SO_RCVTIMEO/SO_SNDTIMEO).
+    bound: Duration,
     socks: BTreeMap<String, KSock>,
     netstat_start: BTreeMap<Counter, i64>,
 }
 
 impl KernelHost {
-    pub fn new(ns: Netns, addr: Ipv4Addr) -> Self {
+    /// Forks the host's program in a new namespace with `addr` on a TAP
+    /// device; returns the host and the TAP's descriptor.
+    pub fn spawn(addr: Ipv4Addr, bound: Duration) -> Result<(KernelHost, OwnedFd), String> {
+        let h = host::spawn_new(addr, Link::Tap, false, bound)?;
         let mut k = KernelHost {
-            ns,
+            proc: h.proc,
+            netns: h.netns,
             addr,
+            bound,
             socks: BTreeMap::new(),
             netstat_start: BTreeMap::new(),
         };
         k.netstat_start = k.netstat();
-        k
+        Ok((k, h.tun))
     }
 
-    fn fd(&self, name: &str) -> Option<RawFd> {
-        self.socks.get(name).and_then(|s| s.fd)
-    }
-
-    fn remember_ends(&mut self, name: &str) {
-        let Some(fd) = self.fd(name) else { return };
-        let mut l: libc::sockaddr_in = sockaddr(Ipv4Addr::UNSPECIFIED, 0);
-        let mut r = l;
-        let mut n = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        let mut m = n;
-        // SAFETY: valid fd and buffers sized for sockaddr_in.
-        let ok = unsafe {
-            libc::getsockname(fd, &mut l as *mut _ as *mut libc::sockaddr, &mut n) == 0
-                && libc::getpeername(fd, &mut r as *mut _ as *mut libc::sockaddr, &mut m) == 0
-        };
-        if ok && let Some(s) = self.socks.get_mut(name) {
-            s.ends = Some((
-                u16::from_be(l.sin_port),
-                Ipv4Addr::from(u32::from_be(r.sin_addr.s_addr)),
-                u16::from_be(r.sin_port),
-            ));
-        }
-    }
-
-    /// Attempts one call without blocking.
-    pub fn attempt(
-        &mut self,
-        name: &str,
-        call: &Call,
-        ctx: &CallCtx,
-        sent: &mut usize,
-    ) -> KAttempt {
-        use KAttempt::*;
-        let done_r = |r: Result<isize, i32>| match r {
-            Ok(v) => Done(CallOutcome::ok(v as i64)),
-            Err(e) => Done(CallOutcome::err(errno_name(e))),
-        };
-        if let Call::Exit = call {
-            let names: Vec<String> = self.socks.keys().cloned().collect();
-            for n in names {
-                self.close(&n);
-            }
-            return Done(CallOutcome::ok(0));
-        }
-        if let Call::Socket = call {
-            let r = self.ns.enter(|| {
-                // SAFETY: plain socket(2).
-                unsafe {
-                    libc::socket(
-                        libc::AF_INET,
-                        libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                        0,
-                    )
-                }
-            });
-            return match r {
-                Ok(fd) if fd >= 0 => {
-                    self.socks.insert(
-                        name.into(),
-                        KSock {
-                            fd: Some(fd),
-                            ..Default::default()
-                        },
-                    );
-                    Done(CallOutcome::ok(0))
-                }
-                Ok(_) => Done(CallOutcome::err(errno_name(last_errno()))),
-                Err(e) => Done(CallOutcome::err(errno_name(e.raw_os_error().unwrap_or(0)))),
-            };
-        }
-        let Some(fd) = self.fd(name) else {
-            return Done(CallOutcome::err(Errno::EBADF));
-        };
-        match call {
-            Call::Socket | Call::Exit => unreachable!("handled above"),
-            Call::Listen { port, backlog } => {
-                let sa = sockaddr(Ipv4Addr::UNSPECIFIED, *port);
-                // SAFETY: valid fd and sockaddr_in.
-                let r = check(unsafe {
-                    libc::bind(
-                        fd,
-                        &sa as *const _ as *const libc::sockaddr,
-                        std::mem::size_of_val(&sa) as libc::socklen_t,
-                    )
-                } as isize)
-                .and_then(|_| check(unsafe { libc::listen(fd, *backlog as i32) } as isize));
-                done_r(r)
-            }
+    /// Sends a call to the program. `Err` is the outcome of a call
+    /// answered without it.
+    pub fn start(&mut self, name: &str, call: &Call, ctx: &CallCtx) -> Result<(), CallOutcome> {
+        let n = name.to_string();
+        let cmd = match call {
+            Call::Exit => unreachable!("exit is KernelHost::exit"),
+            Call::Listen { port, backlog } => Cmd::Listen {
+                name: n,
+                addr: Ipv4Addr::UNSPECIFIED.octets(),
+                port: *port,
+                backlog: *backlog,
+            },
             Call::Connect { port, .. } => {
-                let s = self.socks.get_mut(name).expect("checked");
-                if s.connecting {
-                    let mut p = libc::pollfd {
-                        fd,
-                        events: libc::POLLOUT,
-                        revents: 0,
-                    };
-                    // SAFETY: one valid pollfd, no wait.
-                    unsafe { libc::poll(&mut p, 1, 0) };
-                    if p.revents == 0 {
-                        return Block;
-                    }
-                    s.connecting = false;
-                    let mut err: libc::c_int = 0;
-                    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-                    // SAFETY: SO_ERROR into an int.
-                    unsafe {
-                        libc::getsockopt(
-                            fd,
-                            libc::SOL_SOCKET,
-                            libc::SO_ERROR,
-                            &mut err as *mut _ as *mut libc::c_void,
-                            &mut len,
-                        )
-                    };
-                    if err != 0 {
-                        return Done(CallOutcome::err(errno_name(err)));
-                    }
-                    self.remember_ends(name);
-                    return Done(CallOutcome::ok(0));
-                }
                 let (Some(peer), Some(lport)) = (ctx.peer_addr, ctx.local_port) else {
-                    return Done(CallOutcome::err(Errno::ENETUNREACH));
+                    return Err(CallOutcome::err(Errno::ENETUNREACH));
                 };
-                let local = sockaddr(self.addr, lport);
-                let remote = sockaddr(peer, *port);
-                let sz = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-                // SAFETY: valid fd and sockaddr_in.
-                if let Err(e) =
-                    check(
-                        unsafe { libc::bind(fd, &local as *const _ as *const libc::sockaddr, sz) }
-                            as isize,
-                    )
-                {
-                    return Done(CallOutcome::err(errno_name(e)));
-                }
-                // SAFETY: as above.
-                match check(unsafe {
-                    libc::connect(fd, &remote as *const _ as *const libc::sockaddr, sz)
-                } as isize)
-                {
-                    Ok(_) => {
-                        self.remember_ends(name);
-                        Done(CallOutcome::ok(0))
-                    }
-                    Err(libc::EINPROGRESS) => {
-                        self.socks.get_mut(name).expect("checked").connecting = true;
-                        Block
-                    }
-                    Err(e) => Done(CallOutcome::err(errno_name(e))),
+                // A socket disconnected with connect(AF_UNSPEC) keeps its
+                // port (the program binds only once).
+                let lport = self
+                    .socks
+                    .get(name)
+                    .and_then(|s| s.ends)
+                    .map_or(lport, |e| e.0);
+                // Always a blocking connect: the engine moves the network
+                // on while it waits.
+                Cmd::Connect {
+                    name: n,
+                    laddr: self.addr.octets(),
+                    lport,
+                    raddr: peer.octets(),
+                    rport: *port,
+                    nonblock: false,
                 }
             }
-            Call::Accept => {
-                // SAFETY: accept4 without an address.
-                let r = unsafe {
-                    libc::accept4(
-                        fd,
-                        std::ptr::null_mut(),
-                        std::ptr::null_mut(),
-                        libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                    )
-                };
-                if r < 0 {
-                    let e = last_errno();
-                    return if e == libc::EAGAIN {
-                        Block
-                    } else {
-                        Done(CallOutcome::err(errno_name(e)))
-                    };
-                }
-                let new = ctx.new_name.clone().unwrap_or_else(|| "conn".into());
-                self.socks.insert(
-                    new.clone(),
-                    KSock {
-                        fd: Some(r),
-                        ..Default::default()
-                    },
-                );
-                self.remember_ends(&new);
-                Done(CallOutcome::ok(0))
-            }
-            Call::Send { data, flags } => {
-                let bytes = data.bytes();
-                let rest = &bytes[(*sent).min(bytes.len())..];
-                // MSG_NOSIGNAL always: SIGPIPE would kill the engine itself.
-                let f = msg_flags(flags) | libc::MSG_NOSIGNAL;
-                // SAFETY: valid fd and buffer.
-                let r =
-                    unsafe { libc::send(fd, rest.as_ptr() as *const libc::c_void, rest.len(), f) };
-                if r >= 0 {
-                    *sent += r as usize;
-                    if *sent == bytes.len() || flags.dontwait {
-                        return Done(CallOutcome::ok(*sent as i64));
-                    }
-                    return Block;
-                }
-                let e = last_errno();
-                if e == libc::EAGAIN && !flags.dontwait {
-                    return Block;
-                }
-                if *sent > 0 {
-                    return Done(CallOutcome::ok(*sent as i64));
-                }
-                let mut o = CallOutcome::err(errno_name(e));
-                if e == libc::EPIPE && !flags.nosignal {
-                    o.note = Some("Linux also raises SIGPIPE (no MSG_NOSIGNAL)".into());
-                }
-                Done(o)
-            }
-            Call::Recv { len, flags } => {
-                let mut buf = vec![0u8; *len as usize];
-                // SAFETY: valid fd and buffer.
-                let r = unsafe {
-                    libc::recv(
-                        fd,
-                        buf.as_mut_ptr() as *mut libc::c_void,
-                        buf.len(),
-                        msg_flags(flags),
-                    )
-                };
-                if r < 0 {
-                    let e = last_errno();
-                    return if e == libc::EAGAIN && !flags.dontwait {
-                        Block
-                    } else {
-                        Done(CallOutcome::err(errno_name(e)))
-                    };
-                }
-                buf.truncate(r as usize);
-                let mut o = CallOutcome::ok(r as i64);
-                if r > 0 {
-                    o.data = Some(Box::new(crate::payload::Payload::from_vec(buf)));
-                }
-                Done(o)
-            }
-            Call::Shutdown(how) => {
-                let h = match how {
-                    How::Rd => libc::SHUT_RD,
-                    How::Wr => libc::SHUT_WR,
-                    How::RdWr => libc::SHUT_RDWR,
-                };
-                // SAFETY: valid fd.
-                done_r(check(unsafe { libc::shutdown(fd, h) } as isize))
-            }
-            Call::Close => {
-                self.close(name);
-                Done(CallOutcome::ok(0))
-            }
-            Call::Poll { interest } => {
-                let mut p = libc::pollfd {
-                    fd,
-                    events: libc::POLLIN | libc::POLLPRI | libc::POLLOUT | libc::POLLRDHUP,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd, no wait.
-                unsafe { libc::poll(&mut p, 1, 0) };
-                // poll(2)'s bits are epoll's bits for these events.
-                let m = p.revents as u16 as u32;
-                let i = if *interest == 0 {
+            Call::Poll { interest } => Cmd::Poll {
+                name: n,
+                interest: if *interest == 0 {
                     crate::script::epoll::ALL
                 } else {
                     *interest
-                };
-                let keep = i | crate::script::epoll::EPOLLERR | crate::script::epoll::EPOLLHUP;
-                Done(CallOutcome::ok((m & keep) as i64))
+                },
+            },
+            Call::GetSockOpt(o) => {
+                return Err(CallOutcome::unsupported(
+                    "the TAP pair's kernel host",
+                    &format!("getsockopt {}", o.name()),
+                ));
             }
-            Call::SetSockOpt(o) => done_r(setsockopt(fd, o)),
-            Call::GetSockOpt(o) => Done(CallOutcome::unsupported(
-                "the TAP pair's kernel host",
-                &format!("getsockopt {}", o.name()),
-            )),
-            Call::Disconnect => {
-                let sa = libc::sockaddr {
-                    sa_family: libc::AF_UNSPEC as libc::sa_family_t,
-                    sa_data: [0; 14],
-                };
-                // SAFETY: connect(AF_UNSPEC) on a valid fd.
-                done_r(check(unsafe {
-                    libc::connect(fd, &sa, std::mem::size_of_val(&sa) as libc::socklen_t)
-                } as isize))
-            }
+            _ => Cmd::for_call(n, call, ctx.new_name.as_deref())
+                .expect("every other call is a plain command"),
+        };
+        self.proc
+            .send(&cmd)
+            .map_err(|e| failure(format!("{} to the kernel host: {e}", call.verb())))
+    }
+
+    /// Whether the program has answered the call it was sent.
+    pub fn answer_ready(&self) -> bool {
+        self.proc.answer_ready()
+    }
+
+    /// How long the answer to a call on `name` may take: the bound, or a
+    /// lingering close's time, and then some.
+    pub fn answer_timeout(&self, name: &str) -> Duration {
+        let linger = self.socks.get(name).map_or(0, |s| s.linger);
+        self.bound.max(Duration::from_secs(linger)) + QUICK
+    }
+
+    /// Takes the program's answer to a call sent with [`Self::start`].
+    pub fn finish(&mut self, name: &str, call: &Call, ctx: &CallCtx) -> CallOutcome {
+        match self.proc.recv(Duration::from_millis(1)) {
+            Ok(r) => self.outcome(name, call, ctx, r),
+            Err(e) => failure(format!("{}: {e}", call.verb())),
         }
     }
 
-    fn close(&mut self, name: &str) {
-        if self.fd(name).is_some() && self.socks[name].ends.is_none() {
-            self.remember_ends(name);
+    /// The answer in the script's terms, and what it tells about the
+    /// socket's name.
+    fn outcome(&mut self, name: &str, call: &Call, ctx: &CallCtx, r: Reply) -> CallOutcome {
+        let ok = r.errno.is_none();
+        let mut o = CallOutcome {
+            ret: r.ret,
+            errno: r.errno,
+            ..Default::default()
+        };
+        match call {
+            Call::Socket if ok => {
+                self.socks.insert(
+                    name.into(),
+                    KSock {
+                        held: true,
+                        ..Default::default()
+                    },
+                );
+            }
+            Call::Listen { port, .. } if ok => {
+                self.sock(name).listen_port = Some(*port);
+            }
+            Call::Connect { port, .. } if ok => {
+                let (Some(peer), Some(lport)) = (ctx.peer_addr, ctx.local_port) else {
+                    return o;
+                };
+                let s = self.sock(name);
+                let lport = s.ends.map_or(lport, |e| e.0);
+                s.ends = Some((lport, peer, *port));
+            }
+            Call::Accept if ok => {
+                let lport = self.sock(name).listen_port.unwrap_or(0);
+                let (a, p) = r.peer.unwrap_or(([0; 4], 0));
+                let new = ctx.new_name.clone().unwrap_or_else(|| "conn".into());
+                self.socks.insert(
+                    new,
+                    KSock {
+                        held: true,
+                        ends: Some((lport, Ipv4Addr::from(a), p)),
+                        ..Default::default()
+                    },
+                );
+            }
+            Call::Close if ok => self.sock(name).held = false,
+            Call::SetSockOpt(SockOpt::Linger { on, secs }) if ok => {
+                self.sock(name).linger = if *on { (*secs).max(0) as u64 } else { 0 };
+            }
+            Call::Recv { .. } if r.ret > 0 => {
+                let b = host::unhex(r.data.as_deref().unwrap_or(""));
+                o.data = Some(Box::new(crate::payload::Payload::from_vec(b)));
+            }
+            Call::Send { flags, .. } if o.errno == Some(Errno::EPIPE) && !flags.nosignal => {
+                o.note = Some("Linux also raises SIGPIPE (no MSG_NOSIGNAL)".into());
+            }
+            _ => {}
         }
-        if let Some(s) = self.socks.get_mut(name)
-            && let Some(fd) = s.fd.take()
-        {
-            // SAFETY: closing a descriptor this host owns, once.
-            unsafe { libc::close(fd) };
-        }
-    }
-
-    /// A socket's state: TCP_INFO while the program holds it, else the
-    /// connection's line in the namespace's /proc/net/tcp (orphans,
-    /// TIME_WAIT), else CLOSE.
-    pub fn state(&self, name: &str) -> Option<TcpState> {
-        let s = self.socks.get(name)?;
-        if let Some(fd) = s.fd {
-            let mut info = [0u8; 256];
-            let mut len = info.len() as libc::socklen_t;
-            // SAFETY: TCP_INFO into a buffer larger than struct tcp_info's
-            // first byte, which is tcpi_state.
-            let r = unsafe {
-                libc::getsockopt(
-                    fd,
-                    libc::IPPROTO_TCP,
-                    libc::TCP_INFO,
-                    info.as_mut_ptr() as *mut libc::c_void,
-                    &mut len,
-                )
+        // The call was still blocked when its bound ran out: what the
+        // program got then, as the engine has always said it.
+        let cut =
+            r.elapsed_us + 20_000 >= self.bound.as_micros() as u64 && !matches!(call, Call::Close);
+        if cut && (o.errno.is_some() || matches!(call, Call::Send { .. })) {
+            o = match call {
+                Call::Send { .. } => CallOutcome::ok(r.ret.max(0)),
+                // SO_SNDTIMEO ran out in inet_stream_connect: EINPROGRESS.
+                Call::Connect { .. } => CallOutcome::err(Errno::ETIMEDOUT),
+                _ => CallOutcome::err(Errno::EAGAIN),
             };
-            if r == 0 {
-                return Some(state_name(info[0]));
+            o.note = Some(format!(
+                "{} would block: the engine stopped waiting",
+                call.verb()
+            ));
+        }
+        o
+    }
+
+    fn sock(&mut self, name: &str) -> &mut KSock {
+        self.socks.entry(name.to_string()).or_default()
+    }
+
+    /// `exit`: kill -9 the program (every descriptor closes as the kernel
+    /// closes a dying process's, `do_exit` with `PF_EXITING`), then give
+    /// the host a fresh, empty program in the same namespace.
+    pub fn exit(&mut self) -> CallOutcome {
+        self.proc.kill();
+        for s in self.socks.values_mut() {
+            s.held = false;
+        }
+        match host::spawn_join(&self.netns, self.bound) {
+            Ok(p) => {
+                self.proc = p;
+                CallOutcome::ok(0)
+            }
+            Err(e) => failure(format!("respawn the kernel host after exit: {e}")),
+        }
+    }
+
+    /// A socket's state: TCP_INFO's `tcpi_state` while the program holds
+    /// it, else the connection's line in `/proc/<pid>/net/tcp` (orphans,
+    /// time-wait sockets), else CLOSE.
+    pub fn state(&mut self, name: &str) -> Option<TcpState> {
+        let s = self.socks.get(name)?;
+        let ends = s.ends;
+        if s.held {
+            let cmd = Cmd::GetSockOpt {
+                name: name.into(),
+                opt: GetOpt::TcpInfo,
+            };
+            if let Ok(Reply {
+                errno: None,
+                data: Some(d),
+                ..
+            }) = self.proc.ask(&cmd, QUICK)
+                && let Some(&st) = host::unhex(&d).first()
+            {
+                return Some(state_name(st as u32));
             }
         }
-        let Some((lp, ra, rp)) = s.ends else {
+        let Some((lp, ra, rp)) = ends else {
             return Some(TcpState::Close);
         };
-        let table = self
-            .ns
-            .enter(|| std::fs::read_to_string("/proc/thread-self/net/tcp"))
-            .ok()
-            .and_then(|r| r.ok())
-            .unwrap_or_default();
-        let want_l = format!("{lp:04X}");
-        let want_r = format!("{:08X}:{rp:04X}", u32::from(ra).swap_bytes());
-        for line in table.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() > 3 && f[1].ends_with(&format!(":{want_l}")) && f[2] == want_r {
-                return Some(state_name(u8::from_str_radix(f[3], 16).unwrap_or(7)));
-            }
-        }
-        Some(TcpState::Close)
+        let entries = states::read_proc_tcp(self.proc.pid).unwrap_or_default();
+        Some(
+            entries
+                .iter()
+                .find(|e| e.lport == lp && e.raddr == ra && e.rport == rp)
+                .map_or(TcpState::Close, |e| state_name(e.state)),
+        )
     }
 
-    /// TcpExt counters of the namespace (`/proc/net/netstat`).
-    pub fn netstat(&self) -> BTreeMap<Counter, i64> {
-        let text = self
-            .ns
-            .enter(|| std::fs::read_to_string("/proc/thread-self/net/netstat"))
-            .ok()
-            .and_then(|r| r.ok())
-            .unwrap_or_default();
-        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("TcpExt:")).collect();
-        let mut m = BTreeMap::new();
-        if let [names, values] = lines[..] {
-            for (n, v) in names
-                .split_whitespace()
-                .zip(values.split_whitespace())
-                .skip(1)
-            {
-                if let Ok(c) = n.parse::<Counter>()
-                    && c.reported()
-                {
-                    m.insert(c, v.parse().unwrap_or(0));
-                }
-            }
-        }
-        m
+    /// TcpExt counters of the namespace (`/proc/<pid>/net/netstat`).
+    fn netstat(&self) -> BTreeMap<Counter, i64> {
+        states::read_counters(self.proc.pid).unwrap_or_default()
     }
 
     /// Counter changes since the run began (non-zero only).
     pub fn counters(&self) -> BTreeMap<Counter, i64> {
-        self.netstat()
-            .into_iter()
-            .map(|(k, v)| {
-                let d = v - self.netstat_start.get(&k).copied().unwrap_or(0);
-                (k, d)
-            })
-            .filter(|(_, d)| *d != 0)
-            .collect()
+        states::counter_changes(&self.netstat(), &self.netstat_start)
     }
 
     /// Writes a sysctl of the namespace (net.* sysctls are per namespace).
-    pub fn sysctl(&self, key: &str, value: &str) -> Result<(), String> {
-        let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        self.ns
-            .enter(|| std::fs::write(&path, value))
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("cannot write {path}: {e}"))
+    pub fn sysctl(&mut self, key: Sysctl, value: &str) -> Result<(), String> {
+        let cmd = Cmd::Sysctl {
+            key: key.name().into(),
+            value: value.into(),
+        };
+        match self.proc.ask(&cmd, QUICK)?.errno {
+            None => Ok(()),
+            Some(e) => Err(format!(
+                "sysctl {key} = {value} failed in the kernel host's namespace: {e}"
+            )),
+        }
     }
 
     /// Connections of this host the kernel still has, from /proc/net/tcp.
     pub fn open_lines(&self) -> Vec<(u16, Ipv4Addr, u16, TcpState)> {
-        let table = self
-            .ns
-            .enter(|| std::fs::read_to_string("/proc/thread-self/net/tcp"))
-            .ok()
-            .and_then(|r| r.ok())
-            .unwrap_or_default();
-        let mut v = Vec::new();
-        for line in table.lines().skip(1) {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() < 4 {
-                continue;
-            }
-            let st = state_name(u8::from_str_radix(f[3], 16).unwrap_or(7));
-            if st == TcpState::Listen {
-                continue;
-            }
-            let port =
-                |s: &str| u16::from_str_radix(s.rsplit(':').next().unwrap_or("0"), 16).unwrap_or(0);
-            let raddr = f[2]
-                .split(':')
-                .next()
-                .and_then(|h| u32::from_str_radix(h, 16).ok())
-                .map(|x| Ipv4Addr::from(x.swap_bytes()))
-                .unwrap_or(Ipv4Addr::UNSPECIFIED);
-            v.push((port(f[1]), raddr, port(f[2]), st));
-        }
-        v
+        states::read_proc_tcp(self.proc.pid)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.state != TcpState::Listen as u32)
+            .map(|e| (e.lport, e.raddr, e.rport, state_name(e.state)))
+            .collect()
     }
 
     /// The name of the socket with these ends, if the script has one.
@@ -574,68 +315,20 @@ impl KernelHost {
     }
 }
 
-impl Drop for KernelHost {
-    fn drop(&mut self) {
-        let names: Vec<String> = self.socks.keys().cloned().collect();
-        for n in names {
-            self.close(&n);
-        }
+/// Readable when the program's answer waits.
+impl AsFd for KernelHost {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.proc.as_fd()
     }
 }
 
-fn state_name(st: u8) -> TcpState {
-    TcpState::from_kernel(st as u32).unwrap_or(TcpState::Close)
-}
-
-fn msg_flags(f: &MsgFlags) -> i32 {
-    let mut x = 0;
-    if f.oob {
-        x |= libc::MSG_OOB;
-    }
-    if f.peek {
-        x |= libc::MSG_PEEK;
-    }
-    if f.dontwait {
-        x |= libc::MSG_DONTWAIT;
-    }
-    x
-}
-
-fn setsockopt(fd: RawFd, o: &SockOpt) -> Result<isize, i32> {
-    let int = |level, name, v: i32| {
-        // SAFETY: an int option on a valid fd.
-        check(unsafe {
-            libc::setsockopt(
-                fd,
-                level,
-                name,
-                &v as *const _ as *const libc::c_void,
-                std::mem::size_of::<i32>() as libc::socklen_t,
-            )
-        } as isize)
-    };
-    match *o {
-        SockOpt::Linger { on, secs } => {
-            let l = libc::linger {
-                l_onoff: on as i32,
-                l_linger: secs,
-            };
-            // SAFETY: struct linger on a valid fd.
-            check(unsafe {
-                libc::setsockopt(
-                    fd,
-                    libc::SOL_SOCKET,
-                    libc::SO_LINGER,
-                    &l as *const _ as *const libc::c_void,
-                    std::mem::size_of_val(&l) as libc::socklen_t,
-                )
-            } as isize)
-        }
-        SockOpt::RcvBuf(n) => int(libc::SOL_SOCKET, libc::SO_RCVBUF, n),
-        SockOpt::SndBuf(n) => int(libc::SOL_SOCKET, libc::SO_SNDBUF, n),
-        SockOpt::OobInline(b) => int(libc::SOL_SOCKET, libc::SO_OOBINLINE, b as i32),
-        SockOpt::NoDelay(b) => int(libc::IPPROTO_TCP, libc::TCP_NODELAY, b as i32),
-        SockOpt::Repair(b) => int(libc::IPPROTO_TCP, libc::TCP_REPAIR, b as i32),
-        SockOpt::Linger2(n) => int(libc::IPPROTO_TCP, libc::TCP_LINGER2, n),
+/// A call the kernel host could not be asked or did not answer.
+fn failure(why: String) -> CallOutcome {
+    CallOutcome {
+        ret: -1,
+        errno: Some(Errno::EINVAL),
+        note: Some(format!("ENGINE FAILURE (the trace is incomplete): {why}")),
+        unsupported: true,
+        ..Default::default()
     }
 }

@@ -1,23 +1,26 @@
 //! `--engine smoltcp-tap`: one host on smoltcp over a TAP device, the other
 //! on the real kernel in a private network namespace.
 //!
-//! Setup, per run: a TAP device is created (smoltcp's `TunTapInterface`,
-//! Ethernet), moved into a fresh namespace (`ip netns add finrst-PID-N`),
-//! and given the kernel host's address there; smoltcp keeps the TAP's file
-//! descriptor, which stays attached to the device wherever it lives. The
-//! kernel host's sockets are made by this process inside the namespace
-//! ([`super::kernel`]). Every frame crosses the TAP, so the [`Capture`]
-//! wrapper on smoltcp's side sees both directions; ARP and IPv6 frames are
-//! not TCP and are left out of the trace.
+//! Setup, per run: the kernel host is the linux engine's host program
+//! ([`super::kernel`] over [`crate::linux::host`]): a forked child unshares
+//! an unnamed network namespace, writes the same sysctl defaults, creates
+//! a TAP device (Ethernet) there with the kernel host's address, and passes
+//! its descriptor back over SCM_RIGHTS; smoltcp takes that descriptor
+//! (`TunTapInterface::from_fd`). The child performs the kernel host's
+//! socket calls, blocking ones included, while this engine moves smoltcp
+//! and the network on. Every frame crosses the TAP, so the [`Capture`]
+//! wrapper on smoltcp's side sees both directions; ARP frames are not TCP
+//! and are left out of the trace.
 //!
 //! Time is real here (the kernel does not run on a virtual clock): segment
 //! times are microseconds since the run began, and a blocking call waits
-//! at most [`TAP_BLOCK_LIMIT_US`]. Dropping the engine closes the sockets,
-//! closes the TAP (which removes it) and deletes the namespace: nothing is
-//! left behind.
+//! at most [`TAP_BLOCK_LIMIT_US`]. Nothing is named: the namespace and the
+//! TAP die with the child and the descriptors this process holds, so a
+//! run, even one killed with SIGKILL, leaves nothing behind (the linux
+//! engine's "Cleanup").
 
 use super::dev::{Capture, Dir, ipv4_of};
-use super::kernel::{KAttempt, KernelHost, Netns};
+use super::kernel::KernelHost;
 use super::world::{Attempt, Retry, Stack, Tuple, World};
 use super::{host_seed, make_iface};
 use crate::engine::{
@@ -26,14 +29,15 @@ use crate::engine::{
 };
 use crate::script::{Call, Fault};
 use crate::segment::Segment;
-use crate::vocab::{Counter, EngineKind, Errno, Sysctl, TcpState};
+use crate::vocab::{Counter, EngineKind, Sysctl, TcpState};
+use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::fd::{AsFd, IntoRawFd, OwnedFd};
 use smoltcp::iface::SocketSet;
 use smoltcp::phy::{Medium, TunTapInterface};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress};
 use std::collections::BTreeMap;
-use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 /// How long a blocking call waits, in real time, before the engine gives
 /// up on it.
@@ -42,29 +46,23 @@ pub const TAP_BLOCK_LIMIT_US: u64 = 10_000_000;
 /// The longest sleep between two looks at the TAP and the kernel sockets.
 const SLICE_US: u64 = 2_000;
 
-static RUNS: AtomicU32 = AtomicU32::new(0);
-
-/// Whether this process runs as root (the effective uid in
-/// /proc/self/status).
+/// Whether this process may run the pair: the linux engine's privilege
+/// check (root, or CAP_SYS_ADMIN and CAP_NET_ADMIN, and /dev/net/tun).
 pub fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
-        })
-        .unwrap_or(false)
+    crate::linux::check_privileges("", "").is_ok()
 }
 
 pub struct TapEngine {
-    // Field order is drop order: the TAP closes before the kernel sockets
-    // and the namespace go.
+    // Field order is drop order: the TAP closes before the kernel host's
+    // program is killed and its namespace goes.
     w: World<Capture<TunTapInterface>>,
+    /// A second descriptor of the TAP, to wait on (smoltcp owns the first).
+    tap_watch: OwnedFd,
     k: KernelHost,
+    /// A call of the kernel host is waiting for its answer.
+    pending: bool,
     smol: usize,
     kern: usize,
-    tap_fd: RawFd,
     start: std::time::Instant,
     segs: Vec<Segment>,
 }
@@ -77,11 +75,7 @@ impl TapEngine {
         opts: &RunOptions,
         smol_host: &str,
     ) -> Result<Self, EngineError> {
-        if !is_root() {
-            return Err(EngineError(
-                "--engine smoltcp-tap needs root (it creates a TAP device and a network namespace); run it as root or use --engine smoltcp".into(),
-            ));
-        }
+        crate::linux::check_privileges("smoltcp-tap engine", "smoltcp")?;
         if hosts.len() != 2 {
             return Err(EngineError(format!(
                 "--engine smoltcp-tap pairs exactly two hosts; the script has {}",
@@ -102,26 +96,16 @@ impl TapEngine {
                 ))
             })?;
         let kern = 1 - smol;
-        let pid = std::process::id();
-        let n = RUNS.fetch_add(1, Ordering::Relaxed);
-        let tap_name: String = format!("frst{pid}n{n}").chars().take(15).collect();
         let e = |m: String| EngineError(format!("smoltcp-tap setup: {m}"));
-        let tap = TunTapInterface::new(&tap_name, Medium::Ethernet)
-            .map_err(|x| e(format!("cannot create TAP {tap_name}: {x}")))?;
-        let tap_fd = tap.as_raw_fd();
-        let ns = Netns::create(&format!("finrst-{pid}-{n}")).map_err(e)?;
-        let kaddr = format!("{}/24", hosts[kern].addr);
-        ns.ip(&["link", "set", "lo", "up"]).map_err(e)?;
-        let moved = std::process::Command::new("ip")
-            .args(["link", "set", &tap_name, "netns", &ns.name])
-            .status()
-            .map_err(|x| e(x.to_string()))?;
-        if !moved.success() {
-            return Err(e(format!("cannot move {tap_name} into {}", ns.name)));
-        }
-        ns.ip(&["addr", "add", &kaddr, "dev", &tap_name])
-            .map_err(e)?;
-        ns.ip(&["link", "set", &tap_name, "up"]).map_err(e)?;
+        let bound = Duration::from_micros(TAP_BLOCK_LIMIT_US);
+        let (k, tap_fd) = KernelHost::spawn(hosts[kern].addr, bound).map_err(e)?;
+        let tap_watch = rustix::io::fcntl_dupfd_cloexec(&tap_fd, 0)
+            .map_err(|x| e(format!("dup the TAP descriptor: {x}")))?;
+        // smoltcp counts the Ethernet header in the MTU.
+        let mtu = crate::linux::host::TAP_MTU as usize
+            + smoltcp::wire::EthernetFrame::<&[u8]>::header_len();
+        let tap = TunTapInterface::from_fd(tap_fd.into_raw_fd(), Medium::Ethernet, mtu)
+            .map_err(|x| e(format!("the TAP device: {x}")))?;
         let mut dev = Capture::new(tap);
         let mac = EthernetAddress([0x02, 0, 0, 0, 0, smol as u8 + 1]);
         let iface = make_iface(
@@ -137,13 +121,13 @@ impl TapEngine {
             sockets: SocketSet::new(Vec::new()),
             dev,
         });
-        let k = KernelHost::new(ns, hosts[kern].addr);
         Ok(TapEngine {
             w: World::new(hosts.to_vec(), stacks),
+            tap_watch,
             k,
+            pending: false,
             smol,
             kern,
-            tap_fd,
             start: std::time::Instant::now(),
             segs: Vec::new(),
         })
@@ -223,8 +207,22 @@ impl TapEngine {
             }
             let next = self.stack().poll_at(now).unwrap_or(u64::MAX);
             let d = next.saturating_sub(now).min(until - now).min(SLICE_US);
-            let _ = smoltcp::phy::wait(self.tap_fd, Some(smoltcp::time::Duration::from_micros(d)));
+            self.wait_io(d);
         }
+    }
+
+    /// Sleeps at most `us` µs, until a frame waits on the TAP or, while a
+    /// call of the kernel host is pending, its answer.
+    fn wait_io(&self, us: u64) {
+        let mut fds = vec![PollFd::new(&self.tap_watch, PollFlags::IN)];
+        if self.pending {
+            fds.push(PollFd::from_borrowed_fd(self.k.as_fd(), PollFlags::IN));
+        }
+        let t = Timespec {
+            tv_sec: (us / 1_000_000) as _,
+            tv_nsec: (us % 1_000_000) as i64 * 1000,
+        };
+        let _ = rustix::event::poll(&mut fds, Some(&t));
     }
 
     fn smol_pending(&mut self) -> bool {
@@ -234,31 +232,23 @@ impl TapEngine {
 
     fn do_call(&mut self, host: usize, sock: &str, call: &Call, ctx: &CallCtx) -> CallOutcome {
         self.pump();
-        let deadline = self.now() + TAP_BLOCK_LIMIT_US;
         if host == self.kern {
-            let mut sent = 0;
-            loop {
-                match self.k.attempt(sock, call, ctx, &mut sent) {
-                    KAttempt::Done(o) => return o,
-                    KAttempt::Block if self.now() >= deadline => {
-                        let mut o = match call {
-                            Call::Send { .. } => CallOutcome::ok(sent as i64),
-                            Call::Connect { .. } => CallOutcome::err(Errno::ETIMEDOUT),
-                            _ => CallOutcome::err(Errno::EAGAIN),
-                        };
-                        o.note = Some(format!(
-                            "{} would block: the engine stopped waiting",
-                            call.verb()
-                        ));
-                        return o;
-                    }
-                    KAttempt::Block => {
-                        let until = (self.now() + SLICE_US).min(deadline);
-                        self.run(until, &mut |_| false);
-                    }
-                }
+            if matches!(call, Call::Exit) {
+                return self.k.exit();
             }
+            if let Err(o) = self.k.start(sock, call, ctx) {
+                return o;
+            }
+            // The program performs the call, blocking if it blocks (at most
+            // TAP_BLOCK_LIMIT_US, its SO_RCVTIMEO/SO_SNDTIMEO); smoltcp and
+            // the network move on meanwhile.
+            let cap = self.now() + self.k.answer_timeout(sock).as_micros() as u64;
+            self.pending = true;
+            self.run(cap, &mut |e: &mut Self| e.k.answer_ready());
+            self.pending = false;
+            return self.k.finish(sock, call, ctx);
         }
+        let deadline = self.now() + TAP_BLOCK_LIMIT_US;
         let mut retry = Retry::default();
         loop {
             self.w.now = self.now();
@@ -292,7 +282,7 @@ impl Engine for TapEngine {
 
     fn sysctl(&mut self, host: usize, key: Sysctl, value: &str) -> Result<(), EngineError> {
         if host == self.kern {
-            return self.k.sysctl(key.name(), value).map_err(EngineError);
+            return self.k.sysctl(key, value).map_err(EngineError);
         }
         self.w
             .note(format!("unsupported on smoltcp: sysctl {key} = {value}"));

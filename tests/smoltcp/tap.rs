@@ -41,25 +41,57 @@ fn client_close_flags(t: &Trace) -> String {
         .unwrap_or_else(|| panic!("no FIN or RST from the client:\n{}", t.to_text()))
 }
 
-/// Nothing of this process's runs is left: no namespace, no TAP.
-fn assert_nothing_left() {
-    let pid = std::process::id();
-    let ns = std::process::Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .unwrap();
-    let ns = String::from_utf8_lossy(&ns.stdout);
-    assert!(
-        !ns.contains(&format!("finrst-{pid}-")),
-        "namespace left behind:\n{ns}"
-    );
-    for e in std::fs::read_dir("/sys/class/net").unwrap() {
-        let n = e.unwrap().file_name().to_string_lossy().to_string();
-        assert!(
-            !n.starts_with(&format!("frst{pid}n")),
-            "TAP {n} left behind"
-        );
+/// Every network namespace a process holds (`/proc/*/ns/net`) or a
+/// descriptor refers to (`net:[inode]`).
+fn referenced_netns() -> std::collections::HashSet<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut s = std::collections::HashSet::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let path = p.path();
+        if let Ok(m) = std::fs::metadata(path.join("ns/net")) {
+            s.insert(m.ino());
+        }
+        for fd in std::fs::read_dir(path.join("fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Ok(l) = std::fs::read_link(fd.path()) {
+                let l = l.to_string_lossy().to_string();
+                if let Some(n) = l.strip_prefix("net:[").and_then(|x| x.strip_suffix(']')) {
+                    s.insert(n.parse().unwrap_or(0));
+                }
+            }
+        }
     }
+    s
+}
+
+/// Nothing of the run is left: every namespace it made has no process and
+/// no descriptor left (an unnamed namespace then ceases to exist), no
+/// child of this process lives on, and nothing was named in /run/netns.
+fn assert_nothing_left(before: &std::collections::HashSet<u64>) {
+    let new: Vec<u64> = referenced_netns().difference(before).copied().collect();
+    assert!(new.is_empty(), "namespaces left behind: {new:?}");
+    let me = std::process::id().to_string();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(p.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: the fields after the last ')'.
+        let rest: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |x| x.1)
+            .split_whitespace()
+            .collect();
+        if rest.get(1) == Some(&me.as_str()) && rest.first() != Some(&"Z") {
+            panic!("a child of the test lives on: {stat}");
+        }
+    }
+    let named = std::fs::read_dir("/run/netns")
+        .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    assert!(named.is_empty(), "named namespaces: {named:?}");
 }
 
 const UNREAD: &str = "tests/fixtures/smol-tap/unread-close.sim";
@@ -70,6 +102,7 @@ fn smoltcp_client_kernel_server_fin() {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let before = referenced_netns();
     let t = run_tap(UNREAD, "client");
     assert!(t.failures.is_empty(), "{}", t.to_text());
     // smoltcp closes with unread data by FIN; the kernel server reads EOF.
@@ -78,7 +111,7 @@ fn smoltcp_client_kernel_server_fin() {
     assert_eq!((recv.ret, recv.errno), (0, None), "{}", t.to_text());
     assert!(t.counters.is_empty(), "{:?}", t.counters);
     drop(t);
-    assert_nothing_left();
+    assert_nothing_left(&before);
 }
 
 #[test]
@@ -87,6 +120,7 @@ fn kernel_client_smoltcp_server_rst() {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let before = referenced_netns();
     let t = run_tap(UNREAD, "server");
     assert!(t.failures.is_empty(), "{}", t.to_text());
     // The kernel closes with unread data by RST (TCPAbortOnClose), and the
@@ -105,7 +139,7 @@ fn kernel_client_smoltcp_server_rst() {
         "{}",
         t.to_text()
     );
-    assert_nothing_left();
+    assert_nothing_left(&before);
 }
 
 #[test]
@@ -130,6 +164,7 @@ fn urgent_byte_arrives_inline_on_smoltcp() {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let before = referenced_netns();
     let t = run_tap("tests/fixtures/smol-tap/urgent-to-smoltcp.sim", "server");
     assert!(t.failures.is_empty(), "{}", t.to_text());
     // The kernel really sent URG; smoltcp ignored it and read "c" inline.
@@ -147,5 +182,5 @@ fn urgent_byte_arrives_inline_on_smoltcp() {
         "{}",
         t.to_text()
     );
-    assert_nothing_left();
+    assert_nothing_left(&before);
 }
