@@ -95,17 +95,22 @@ pub fn run_file(
 }
 
 /// [`run_file`], streaming segments and calls into `sink` as they happen
-/// (see [`runner::run_streaming`]).
+/// (see [`runner::run_streaming`]). `started` is called once the script is
+/// parsed and the engine is up, before the first step: with the script's
+/// name and [`script::step_count`], e.g. to size a progress bar that the
+/// sink's [`trace::TraceSink::step_done`] then moves.
 pub fn run_file_streaming(
     path: &str,
     kind: EngineKind,
     opts: &RunOptions,
     horizon_us: Option<u64>,
     sink: &mut dyn trace::TraceSink,
+    started: &mut dyn FnMut(&str, u64),
 ) -> Result<trace::Trace, Error> {
     let script = script::parse_file(path).map_err(Error::Script)?;
     let hosts = HostSpec::for_hosts(&script.hosts);
     let mut engine = make_engine(kind, &hosts, opts).map_err(Error::Engine)?;
+    started(&script.name(), script::step_count(&script.steps));
     runner::run_streaming(&script, engine.as_mut(), opts, horizon_us, sink).map_err(Error::Run)
 }
 

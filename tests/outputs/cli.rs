@@ -1,7 +1,7 @@
-//! The command line: `explain` on a fixture and on a pcap, and `run` with
-//! `--pcap` / `--ladder` writing their files (whatever the engine did: the
-//! model is still a stub in this branch, so the run's trace may be empty,
-//! and both writers must still produce valid files).
+//! The command line, run as a user runs it (the built binary): `explain`
+//! on a fixture and on a pcap, `run` with `--pcap` / `--ladder` writing
+//! their files, exit codes (2 with one line `finrst: ...` for bad input,
+//! 1 for a failed expectation).
 
 use std::process::Command;
 
@@ -122,4 +122,69 @@ fn run_writes_pcap_and_ladder() {
         assert!(cap.blocks.len() >= 3, "handshake and close in the pcap");
         assert!(svg.contains("close() = 0"));
     }
+}
+
+/// The binary's output as (exit code, stdout, stderr).
+fn output(cmd: &mut Command) -> (Option<i32>, String, String) {
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn run_finrst(args: &[&str]) -> (Option<i32>, String, String) {
+    output(finrst().args(args))
+}
+
+/// Exit 2 and exactly one line on standard error, `finrst: ...`.
+#[track_caller]
+fn assert_one_line_error((code, stdout, stderr): &(Option<i32>, String, String), says: &str) {
+    assert_eq!(*code, Some(2), "stdout: {stdout}\nstderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "stderr: {stderr}");
+    assert!(
+        stderr.starts_with("finrst: ") && stderr.contains(says),
+        "stderr: {stderr}"
+    );
+}
+
+#[test]
+fn bad_input_is_one_line_and_exit_2() {
+    assert_one_line_error(
+        &run_finrst(&["run", "/nonexistent/x.sim"]),
+        "/nonexistent/x.sim",
+    );
+    let bad = tmp("conect.sim");
+    std::fs::write(&bad, "title t\nhosts a b\na conect b:1\n").unwrap();
+    assert_one_line_error(
+        &run_finrst(&["run", bad.to_str().unwrap()]),
+        "conect.sim:3:3: expected a call",
+    );
+    assert_one_line_error(
+        &run_finrst(&[
+            "compare",
+            "sim/close-fin-handshake.sim",
+            "--engines",
+            "model",
+        ]),
+        "--engines takes exactly two engines",
+    );
+    assert_one_line_error(&run_finrst(&["drill", bad.to_str().unwrap()]), "conect.sim");
+}
+
+#[test]
+fn an_expectation_that_fails_is_exit_1() {
+    let f = tmp("expect-fails.sim");
+    std::fs::write(
+        &f,
+        "title t\nhosts client server\nserver listen 9999\nclient connect server:9999 = 0\nclient close\nexpect client > server R.\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_finrst(&["run", f.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.starts_with("finrst: expectation failed: "),
+        "{stderr}"
+    );
 }

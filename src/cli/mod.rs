@@ -1,0 +1,4 @@
+//! The command line's own plumbing, beside `main.rs` and not part of the
+//! library: progress bars on standard error.
+
+pub mod progress;
