@@ -24,7 +24,7 @@
 
 use crate::EngineKind;
 use crate::compare::{Comparison, compare_file};
-use crate::engine::RunOptions;
+use crate::engine::{EngineError, RunOptions};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -746,6 +746,8 @@ pub enum FuzzError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// An engine cannot run on this machine.
+    Engine(EngineError),
 }
 
 impl FuzzError {
@@ -764,6 +766,7 @@ impl std::fmt::Display for FuzzError {
             FuzzError::Io { what, path, source } => {
                 write!(f, "cannot {what} {}: {source}", path.display())
             }
+            FuzzError::Engine(e) => write!(f, "{e}"),
         }
     }
 }
@@ -798,13 +801,18 @@ impl Drop for Scratch {
 /// Runs a fuzz campaign: generates the scenarios, runs each on both
 /// engines, runs every difference again, shrinks each
 /// confirmed difference not in the known list and writes it to
-/// `cfg.out`. Fails only when the campaign cannot run at all (`out` not
-/// writable); a scenario that cannot run is a verdict.
+/// `cfg.out`. Fails only when the campaign cannot run at all (an engine
+/// unavailable, `out` not writable); a scenario that cannot run is a
+/// verdict.
 pub fn campaign(
     cfg: &CampaignConfig,
     progress: &(dyn Fn(CampaignEvent) + Sync),
 ) -> Result<CampaignReport, FuzzError> {
     let (ea, eb) = cfg.engines;
+    ea.check_available().map_err(FuzzError::Engine)?;
+    if eb != ea {
+        eb.check_available().map_err(FuzzError::Engine)?;
+    }
     std::fs::create_dir_all(&cfg.out).map_err(|e| FuzzError::io("create", &cfg.out, e))?;
     let work = Scratch::new()?;
     let opts = &cfg.opts;

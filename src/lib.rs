@@ -59,6 +59,19 @@ impl EngineKind {
             EngineKind::Linux => "linux",
         }
     }
+
+    /// Whether this engine can run on this machine, checked by building
+    /// one for two idle hosts and dropping it: the answer is the engine's
+    /// own (for `linux`, its one line naming the missing capability), and
+    /// a command that runs many scripts can fail once, up front, instead
+    /// of once per script.
+    pub fn check_available(self) -> Result<(), EngineError> {
+        if !self.real_time() {
+            return Ok(());
+        }
+        let hosts = HostSpec::for_hosts(&["a".to_string(), "b".to_string()]);
+        make_engine(self, &hosts, &RunOptions::default()).map(drop)
+    }
 }
 
 /// Builds an engine for a script's hosts.

@@ -161,6 +161,17 @@ impl EnginesArg {
             _ => bail!("--engines takes exactly two engines, e.g. --engines model,linux"),
         }
     }
+
+    /// The pair, once each engine is known to run here: a command that
+    /// runs many scripts fails once, up front, not once per script.
+    fn available(&self) -> anyhow::Result<(EngineKind, EngineKind)> {
+        let (a, b) = self.pair()?;
+        a.check_available()?;
+        if b != a {
+            b.check_available()?;
+        }
+        Ok((a, b))
+    }
 }
 
 #[derive(clap::Args)]
@@ -503,7 +514,7 @@ fn list(dir: &str) -> anyhow::Result<ExitCode> {
 }
 
 fn compare(a: &CompareArgs) -> anyhow::Result<ExitCode> {
-    let (ea, eb) = a.engines.pair()?;
+    let (ea, eb) = a.engines.available()?;
     let opts = a.clock.run_options();
     let mut all_same = true;
     let mut json = Vec::new();
@@ -583,7 +594,7 @@ fn fuzz(a: &FuzzArgs) -> anyhow::Result<ExitCode> {
 
 fn conform(a: &ConformArgs) -> anyhow::Result<ExitCode> {
     let files = sim_files(&a.dir)?;
-    let (ea, eb) = a.engines.pair()?;
+    let (ea, eb) = a.engines.available()?;
     let bar = progress::count("conform", files.len() as u64);
     let rows = finrst::compare::conform_with(
         &files,
@@ -654,6 +665,7 @@ fn drill(a: &DrillArgs) -> anyhow::Result<ExitCode> {
     if files.is_empty() {
         bail!("no .pkt files in {}", a.paths.join(" "));
     }
+    kind.check_available()?;
     let bar = progress::count("drill", files.len() as u64);
     let results = finrst::fuzz::par_map(&files, a.jobs, &|f| {
         let r = finrst::drill::run_file(f, engine, a.tolerance_usecs);

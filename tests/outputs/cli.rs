@@ -1,7 +1,8 @@
 //! The command line, run as a user runs it (the built binary): `explain`
 //! on a fixture and on a pcap, `run` with `--pcap` / `--ladder` writing
-//! their files, exit codes (2 with one line `finrst: ...` for bad input,
-//! 1 for a failed expectation).
+//! their files, exit codes (2 with one line
+//! `finrst: ...` for bad input or an engine that cannot run, checked up
+//! front and as an unprivileged user; 1 for a failed expectation).
 
 use std::process::Command;
 
@@ -187,4 +188,69 @@ fn an_expectation_that_fails_is_exit_1() {
         stderr.starts_with("finrst: expectation failed: "),
         "{stderr}"
     );
+}
+
+/// The command as a user without privileges runs it: as root, through
+/// setpriv as nobody with no capabilities; otherwise as is. `None` when
+/// root cannot drop them (no setpriv).
+fn unprivileged(args: &[&str]) -> Option<Command> {
+    // SAFETY: geteuid is a plain query.
+    if unsafe { libc::geteuid() } != 0 {
+        let mut c = finrst();
+        c.args(args);
+        return Some(c);
+    }
+    let setpriv = Command::new("setpriv").arg("--version").output();
+    if !setpriv.is_ok_and(|o| o.status.success()) {
+        eprintln!("no setpriv: cannot run as an unprivileged user; skipped");
+        return None;
+    }
+    let mut c = Command::new("setpriv");
+    c.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--inh-caps=-all",
+        env!("CARGO_BIN_EXE_finrst"),
+    ])
+    .args(args);
+    Some(c)
+}
+
+/// An engine that cannot run stops conform, compare, fuzz and drill up
+/// front, with the engine's own line (exit 2), instead of one ERROR row
+/// per scenario and exit 1.
+#[test]
+fn engines_that_cannot_run_stop_every_command_up_front() {
+    let out = std::env::temp_dir().join("finrst-cli-fuzz-nobody");
+    let cases: [(&[&str], &str); 6] = [
+        (&["conform", "sim"], "CAP_NET_ADMIN"),
+        (&["compare", "sim/close-fin-handshake.sim"], "CAP_NET_ADMIN"),
+        (
+            &["fuzz", "--count", "2", "--out", out.to_str().unwrap()],
+            "CAP_NET_ADMIN",
+        ),
+        (
+            &["drill", "tests/pkt", "--engine", "linux"],
+            "CAP_NET_ADMIN",
+        ),
+        (
+            &["run", "sim/close-fin-handshake.sim", "--engine", "linux"],
+            "CAP_NET_ADMIN",
+        ),
+        (
+            &["conform", "sim", "--engines", "model,smoltcp-tap"],
+            "smoltcp-tap needs root",
+        ),
+    ];
+    for (args, says) in cases {
+        let Some(mut cmd) = unprivileged(args) else {
+            return;
+        };
+        let got = output(&mut cmd);
+        assert_one_line_error(&got, says);
+        assert!(got.2.contains("--engine model") || got.2.contains("--engine smoltcp"));
+        assert!(got.1.is_empty(), "{args:?} printed: {}", got.1);
+    }
+    assert!(!out.exists(), "fuzz created its output before failing");
 }
