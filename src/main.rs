@@ -25,6 +25,7 @@ use cli::progress;
   finrst run sim/seed000-epollout-unread.sim
   finrst run sim/rfc2525-zero-window.sim --policy always-fin --horizon 40s
   finrst run sim/seed004-http-unread.sim --format json
+  finrst run sim/*.sim --format json | jq .scenario
   finrst run sim/seed000-epollout-unread.sim --pcap out.pcap --ladder out.svg
   finrst explain capture.pcap
   tcpdump -nn -r capture.pcap | finrst explain -
@@ -112,7 +113,8 @@ struct RunArgs {
     /// The model's close rule (model engine only).
     #[arg(long, value_enum, default_value = "linux")]
     policy: Policy,
-    /// Output format.
+    /// Output format. JSON: one object for one file; with several files,
+    /// JSON Lines (one compact object per line, one line per file).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Seed for initial sequence numbers and timestamps.
@@ -141,7 +143,7 @@ struct ExplainArgs {
     /// A capture: .pcap, .pcapng, or a text file of tcpdump lines (`-` for
     /// standard input).
     capture: String,
-    /// Output format.
+    /// Output format (JSON: one object).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
 }
@@ -181,7 +183,7 @@ struct CompareArgs {
     files: Vec<String>,
     #[command(flatten)]
     engines: EnginesArg,
-    /// Output format.
+    /// Output format (JSON: one array, one object per file).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Stop each run at this time (e.g. 90s); overrides the script's horizon.
@@ -218,7 +220,7 @@ struct ConformArgs {
     dir: String,
     #[command(flatten)]
     engines: EnginesArg,
-    /// Output format.
+    /// Output format (JSON: one object).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Scenarios run at the same time. Default: four per CPU (real-kernel
@@ -367,7 +369,15 @@ fn run_cmd(a: &RunArgs) -> anyhow::Result<ExitCode> {
 /// closed.
 fn run_one(a: &RunArgs, f: &str, opts: &RunOptions) -> anyhow::Result<Option<Trace>> {
     use finrst::trace::Format as TF;
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    // One object for one file; JSON Lines for several, so that the output
+    // is one stream a reader can split (`jq`, `json.loads` per line).
+    let one_line = a.format == Format::Json && a.files.len() > 1;
+    let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut out: Box<dyn Write> = if one_line {
+        Box::new(cli::json_lines::OneLine::new(stdout))
+    } else {
+        Box::new(stdout)
+    };
     let format = match a.format {
         Format::Text => TF::Text,
         Format::Json => TF::Json,

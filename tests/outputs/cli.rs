@@ -1,6 +1,6 @@
 //! The command line, run as a user runs it (the built binary): `explain`
 //! on a fixture and on a pcap, `run` with `--pcap` / `--ladder` writing
-//! their files, exit codes (2 with one line
+//! their files, JSON Lines for several files, exit codes (2 with one line
 //! `finrst: ...` for bad input or an engine that cannot run, checked up
 //! front and as an unprivileged user; 1 for a failed expectation).
 
@@ -148,6 +148,49 @@ fn assert_one_line_error((code, stdout, stderr): &(Option<i32>, String, String),
         stderr.starts_with("finrst: ") && stderr.contains(says),
         "stderr: {stderr}"
     );
+}
+
+#[test]
+fn run_of_several_files_in_json_is_json_lines() {
+    let files = [
+        "sim/close-fin-handshake.sim",
+        "sim/close-unread-rst.sim",
+        "sim/bulk-repeat-close.sim",
+    ];
+    let mut args = vec!["run", "--format", "json"];
+    args.extend(files);
+    let (code, stdout, _) = run_finrst(&args);
+    assert_eq!(code, Some(0));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), files.len(), "{stdout}");
+    for (line, file) in lines.iter().zip(files) {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let name = file.trim_start_matches("sim/").trim_end_matches(".sim");
+        assert_eq!(v["scenario"], name);
+        assert!(v["segments"].as_array().is_some_and(|s| !s.is_empty()));
+        // The same object as the file's own run prints, only compact.
+        let (_, alone, _) = run_finrst(&["run", "--format", "json", file]);
+        assert_eq!(
+            v,
+            serde_json::from_str::<serde_json::Value>(&alone).unwrap()
+        );
+    }
+    // With --ladder (the trace is rendered whole): the same lines.
+    let svg = tmp("jsonl.svg");
+    let mut with_ladder = args.clone();
+    with_ladder.extend(["--ladder", svg.to_str().unwrap()]);
+    let (code, again, _) = run_finrst(&with_ladder);
+    assert_eq!(code, Some(0));
+    assert_eq!(again, stdout);
+}
+
+#[test]
+fn run_of_one_file_in_json_is_one_pretty_object() {
+    let (code, stdout, _) = run_finrst(&["run", "--format", "json", "sim/close-fin-handshake.sim"]);
+    assert_eq!(code, Some(0));
+    assert!(stdout.starts_with("{\n  \"scenario\""), "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["scenario"], "close-fin-handshake");
 }
 
 #[test]
