@@ -56,7 +56,7 @@ enum Cmd {
     Explain(ExplainArgs),
     /// List the scenarios in a directory with their titles.
     List {
-        /// The directory (default: sim).
+        /// The directory.
         #[arg(default_value = "sim")]
         dir: String,
     },
@@ -86,7 +86,8 @@ enum Cmd {
     Drill(DrillArgs),
     /// Regenerate the book's traces, ladders and tables
     /// (book/src/generated/) from sim/; with --check, only report stale
-    /// files (exit 1 if any).
+    /// files (exit 1 if any). A maintainer's command: hidden from --help.
+    #[command(hide = true)]
     BookGen {
         /// Report stale files without writing them.
         #[arg(long)]
@@ -152,7 +153,7 @@ struct ExplainArgs {
 #[derive(clap::Args)]
 struct EnginesArg {
     /// The two engines, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values = ["model", "linux"])]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "model,linux")]
     engines: Vec<EngineKind>,
 }
 
@@ -273,9 +274,9 @@ struct DrillArgs {
     /// .pkt files or directories of them.
     #[arg(required = true)]
     paths: Vec<String>,
-    /// The engine the local socket runs on: model or linux.
+    /// The engine the local socket runs on.
     #[arg(long, value_enum, default_value = "model")]
-    engine: EngineKind,
+    engine: DrillOn,
     /// How far (µs) a packet or a return may be from its script time
     /// (packetdrill's option; a script's own `--tolerance_usecs=` line is
     /// used when this is not given). Default 4000.
@@ -285,6 +286,24 @@ struct DrillArgs {
     /// wait).
     #[arg(long, default_value_t = 8)]
     jobs: usize,
+}
+
+/// The engines a drill runs on (a subset of --engine's).
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DrillOn {
+    /// The pure model of the Linux close path (virtual time, no root).
+    Model,
+    /// The machine's real kernel, in private network namespaces (root).
+    Linux,
+}
+
+impl DrillOn {
+    fn engine(self) -> (finrst::drill::DrillEngine, EngineKind) {
+        match self {
+            DrillOn::Model => (finrst::drill::DrillEngine::Model, EngineKind::Model),
+            DrillOn::Linux => (finrst::drill::DrillEngine::Linux, EngineKind::Linux),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -502,9 +521,7 @@ fn sim_files(dir: &str) -> anyhow::Result<Vec<String>> {
 
 fn list(dir: &str) -> anyhow::Result<ExitCode> {
     let mut errors = Vec::new();
-    let files =
-        finrst::compare::sim_files(dir).with_context(|| format!("cannot read directory {dir}"))?;
-    for f in files {
+    for f in sim_files(dir)? {
         match finrst::script::parse_file(&f) {
             Ok(s) => println!("{:<36} {}", s.name(), s.title),
             Err(e) => errors.push(e),
@@ -662,12 +679,7 @@ fn book_gen(check: bool, root: &str) -> anyhow::Result<ExitCode> {
 
 fn drill(a: &DrillArgs) -> anyhow::Result<ExitCode> {
     use finrst::drill::DrillError;
-    let kind = a.engine;
-    let engine = match kind {
-        EngineKind::Model => finrst::drill::DrillEngine::Model,
-        EngineKind::Linux => finrst::drill::DrillEngine::Linux,
-        _ => bail!("drill: --engine must be model or linux"),
-    };
+    let (engine, kind) = a.engine.engine();
     let mut files = Vec::new();
     for p in &a.paths {
         files.extend(finrst::drill::pkt_files(p).map_err(anyhow::Error::msg)?);

@@ -2,7 +2,8 @@
 //! on a fixture and on a pcap, `run` with `--pcap` / `--ladder` writing
 //! their files, JSON Lines for several files, exit codes (2 with one line
 //! `finrst: ...` for bad input or an engine that cannot run, checked up
-//! front and as an unprivileged user; 1 for a failed expectation).
+//! front and as an unprivileged user; 1 for a failed expectation), and
+//! what `--help` shows.
 
 use std::process::Command;
 
@@ -231,6 +232,48 @@ fn an_expectation_that_fails_is_exit_1() {
         stderr.starts_with("finrst: expectation failed: "),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_directory_without_scenarios_is_exit_2_for_list_and_conform() {
+    let empty = tmp("no-sims");
+    std::fs::create_dir_all(&empty).unwrap();
+    let dir = empty.to_str().unwrap();
+    for cmd in ["list", "conform"] {
+        assert_one_line_error(&run_finrst(&[cmd, dir]), "no .sim files in");
+    }
+}
+
+#[test]
+fn help_shows_only_what_works() {
+    // drill runs on model and linux only, and says so.
+    let (_, drill, _) = run_finrst(&["drill", "--help"]);
+    assert!(
+        drill.contains("- model:") && drill.contains("- linux:"),
+        "{drill}"
+    );
+    assert!(!drill.contains("smoltcp"), "{drill}");
+    let (code, _, stderr) = run_finrst(&["drill", "tests/pkt", "--engine", "smoltcp"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("invalid value 'smoltcp'"), "{stderr}");
+    // A comma list's default is shown as it is typed.
+    for cmd in ["compare", "conform", "fuzz"] {
+        let (_, help, _) = run_finrst(&[cmd, "--help"]);
+        assert!(help.contains("[default: model,linux]"), "{cmd}: {help}");
+    }
+    // list's default, once.
+    let (_, list, _) = run_finrst(&["list", "--help"]);
+    assert_eq!(list.matches("default").count(), 1, "{list}");
+    assert!(list.contains("[default: sim]"), "{list}");
+    // book-gen is a maintainer's command: not in the user's help, still there.
+    let (_, help, _) = run_finrst(&["--help"]);
+    assert!(!help.contains("book-gen"), "{help}");
+    let (code, book_gen, _) = run_finrst(&["book-gen", "--help"]);
+    assert_eq!(code, Some(0));
+    assert!(book_gen.contains("--check"));
+    // JSON Lines is documented where it applies.
+    let (_, run, _) = run_finrst(&["run", "--help"]);
+    assert!(run.contains("JSON Lines"), "{run}");
 }
 
 /// The command as a user without privileges runs it: as root, through
