@@ -15,7 +15,8 @@
 //! stays (delta debugging: chunks of steps, then single steps, then smaller
 //! arguments), so what is written out is a short, readable `.sim`.
 //!
-//! [`campaign`] is `finrst fuzz` as a library call: the batch, the reruns that tell a difference from the kernel's timing,
+//! [`campaign`] is `finrst fuzz` as a library call: the batch (longest
+//! first), the reruns that tell a difference from the kernel's timing,
 //! the [`KnownList`], shrinking and the files written, returned as a
 //! [`CampaignReport`] that the command line only prints.
 //!
@@ -25,7 +26,7 @@
 use crate::EngineKind;
 use crate::compare::{Comparison, compare_file};
 use crate::engine::{EngineError, RunOptions};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -408,25 +409,115 @@ pub fn run_text(
 
 /// Runs `f` over `items` on `jobs` threads, results in item order.
 pub fn par_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: &(dyn Fn(&T) -> R + Sync)) -> Vec<R> {
-    let next = Mutex::new(0usize);
+    par_map_heaviest_first(items, &[], jobs, f, &|_, _| {})
+}
+
+/// How far a batch is, by estimated wall time: `done_us` of `total_us`
+/// (finished items count their whole estimate, running ones the time
+/// they have run, up to their estimate), and `finished` of `count`
+/// items.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub done_us: u64,
+    pub total_us: u64,
+    pub finished: usize,
+    pub count: usize,
+}
+
+/// What [`par_map_heaviest_first`] calls: the batch's progress, and the
+/// item that just finished (its index and result), if one did.
+pub type OnProgress<'a, R> = dyn Fn(Progress, Option<(usize, &R)>) + Sync + 'a;
+
+/// How often [`par_map_heaviest_first`] reports progress between two
+/// items finishing.
+const TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// [`par_map`], starting the heaviest items first: `weights[i]` is item
+/// i's estimated wall time in µs (see [`crate::compare::estimate_us`]; a
+/// missing weight counts as 1). `progress` is called from a worker
+/// thread with the item's index and result as each item finishes, and
+/// from the calling thread with `None` every quarter second in between.
+/// Results are in item order.
+///
+/// Why heaviest first: a batch ends when its last item does, so a long
+/// item started last makes the batch as long as everything before it
+/// plus itself; started first, it runs beside the short ones. Why by
+/// time, with running items credited as they go: a bar that counts items
+/// runs through the short ones and then stands still for the long ones,
+/// and its estimate of the time left is minutes off.
+pub fn par_map_heaviest_first<T: Sync, R: Send>(
+    items: &[T],
+    weights: &[u64],
+    jobs: usize,
+    f: &(dyn Fn(&T) -> R + Sync),
+    progress: &OnProgress<'_, R>,
+) -> Vec<R> {
+    use std::time::Instant;
+    struct State {
+        next: usize,
+        done_us: u64,
+        finished: usize,
+        running: BTreeMap<usize, Instant>,
+    }
+    let weight = |i: usize| weights.get(i).copied().unwrap_or(1).max(1);
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    // Stable: equal weights keep their item order.
+    order.sort_by_key(|&i| std::cmp::Reverse(weight(i)));
+    let total_us = (0..items.len()).map(weight).sum();
+    let state = Mutex::new(State {
+        next: 0,
+        done_us: 0,
+        finished: 0,
+        running: BTreeMap::new(),
+    });
+    let changed = std::sync::Condvar::new();
+    let now = |s: &State| Progress {
+        done_us: s.done_us
+            + s.running
+                .iter()
+                .map(|(&i, t)| (t.elapsed().as_micros() as u64).min(weight(i)))
+                .sum::<u64>(),
+        total_us,
+        finished: s.finished,
+        count: items.len(),
+    };
     let out: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
     std::thread::scope(|sc| {
         for _ in 0..jobs.clamp(1, items.len().max(1)) {
             sc.spawn(|| {
                 loop {
                     let i = {
-                        let mut n = next.lock().unwrap();
-                        let i = *n;
-                        *n += 1;
+                        let mut s = state.lock().unwrap();
+                        let Some(&i) = order.get(s.next) else {
+                            break;
+                        };
+                        s.next += 1;
+                        s.running.insert(i, Instant::now());
                         i
                     };
-                    if i >= items.len() {
-                        break;
-                    }
                     let r = f(&items[i]);
+                    let p = {
+                        let mut s = state.lock().unwrap();
+                        s.running.remove(&i);
+                        s.done_us += weight(i);
+                        s.finished += 1;
+                        now(&s)
+                    };
+                    changed.notify_all();
+                    progress(p, Some((i, &r)));
                     out.lock().unwrap()[i] = Some(r);
                 }
             });
+        }
+        let mut s = state.lock().unwrap();
+        while s.finished < items.len() {
+            s = changed.wait_timeout(s, TICK).unwrap().0;
+            if s.finished < items.len() {
+                let p = now(&s);
+                drop(s);
+                progress(p, None);
+                s = state.lock().unwrap();
+            }
         }
     });
     out.into_inner()
@@ -725,8 +816,12 @@ impl CampaignReport {
 /// What a campaign reports while it runs (e.g. to a progress bar).
 #[derive(Clone, Copy, Debug)]
 pub enum CampaignEvent<'a> {
-    /// A scenario of the first batch finished.
-    Ran { scenario: &'a str },
+    /// The first batch is this far (see [`par_map_heaviest_first`]);
+    /// with the scenario that just finished, if one did.
+    Batch {
+        scenario: Option<&'a str>,
+        progress: Progress,
+    },
     /// The batch is done; this many differences are run again.
     Confirming { differences: usize },
     /// Shrinking the `k`-th (from 1) of `n` confirmed differences.
@@ -799,7 +894,7 @@ impl Drop for Scratch {
 }
 
 /// Runs a fuzz campaign: generates the scenarios, runs each on both
-/// engines, runs every difference again, shrinks each
+/// engines (longest first), runs every difference again, shrinks each
 /// confirmed difference not in the known list and writes it to
 /// `cfg.out`. Fails only when the campaign cannot run at all (an engine
 /// unavailable, `out` not writable); a scenario that cannot run is a
@@ -823,12 +918,28 @@ pub fn campaign(
             std::fs::write(&path, s.to_sim()).map_err(|e| FuzzError::io("write", &path, e))?;
         }
     }
-    let outcomes = par_map(&scenarios, cfg.jobs, &|s| {
-        let file = format!("{}.sim", s.name);
-        let o = run_text(&work.0, &file, &s.to_sim(), ea, eb, opts);
-        progress(CampaignEvent::Ran { scenario: &s.name });
-        o
-    });
+    let weights: Vec<u64> = scenarios
+        .iter()
+        .map(|s| {
+            crate::script::parse(&format!("{}.sim", s.name), &s.to_sim())
+                .map_or(1, |sc| crate::compare::estimate_us(&sc, ea, eb, opts))
+        })
+        .collect();
+    let outcomes = par_map_heaviest_first(
+        &scenarios,
+        &weights,
+        cfg.jobs,
+        &|s| {
+            let file = format!("{}.sim", s.name);
+            run_text(&work.0, &file, &s.to_sim(), ea, eb, opts)
+        },
+        &|p, ran| {
+            progress(CampaignEvent::Batch {
+                scenario: ran.map(|(i, _)| scenarios[i].name.as_str()),
+                progress: p,
+            })
+        },
+    );
     // The kernel runs in real time: a difference that a scheduling hiccup
     // caused does not come back. Each difference is run once more; one
     // that is identical then is unstable (neither identical nor a
@@ -1001,6 +1112,39 @@ mod tests {
     }
 
     #[test]
+    fn the_heaviest_items_start_first_and_progress_counts_weight() {
+        let started = Mutex::new(Vec::new());
+        let seen = Mutex::new(Vec::new());
+        let out = par_map_heaviest_first(
+            &["a", "b", "c", "d"],
+            &[10, 300, 20, 300],
+            1,
+            &|x| {
+                started.lock().unwrap().push(*x);
+                x.to_uppercase()
+            },
+            &|p, ran| {
+                if let Some((i, r)) = ran {
+                    seen.lock().unwrap().push((i, r.clone(), p));
+                }
+            },
+        );
+        assert_eq!(out, ["A", "B", "C", "D"], "results stay in item order");
+        // Heaviest first; equal weights in item order.
+        assert_eq!(*started.lock().unwrap(), ["b", "d", "c", "a"]);
+        let seen = seen.into_inner().unwrap();
+        let done: Vec<(usize, u64, usize)> = seen
+            .iter()
+            .map(|(i, _, p)| (*i, p.done_us, p.finished))
+            .collect();
+        assert_eq!(done, [(1, 300, 1), (3, 600, 2), (2, 620, 3), (0, 630, 4)]);
+        assert!(
+            seen.iter()
+                .all(|(_, _, p)| p.total_us == 630 && p.count == 4)
+        );
+    }
+
+    #[test]
     fn a_known_list_is_names_with_comments() {
         let k = KnownList::parse("# header\nfuzz-s1-67  # why\n\n  fuzz-s1-91\n");
         assert!(k.contains("fuzz-s1-67") && k.contains("fuzz-s1-91"));
@@ -1017,7 +1161,10 @@ mod tests {
         };
         let batch = Mutex::new(0);
         let r = campaign(&cfg, &|e| {
-            if let CampaignEvent::Ran { .. } = e {
+            if let CampaignEvent::Batch {
+                scenario: Some(_), ..
+            } = e
+            {
                 *batch.lock().unwrap() += 1;
             }
         })

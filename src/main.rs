@@ -66,7 +66,8 @@ enum Cmd {
     Compare(CompareArgs),
     /// Run every script of a directory on two engines, in parallel, and print
     /// a table with one row per scenario and `N/M scenarios identical`.
-    /// Exit 0 when every scenario is identical in every column, 1 when not.
+    /// The longest scenarios start first. Exit 0 when every scenario is
+    /// identical in every column, 1 when not.
     Conform(ConformArgs),
     /// Generate random valid scenarios, run each on two engines, shrink
     /// every difference to a minimal script (written to --out) and print
@@ -568,21 +569,21 @@ fn fuzz(a: &FuzzArgs) -> anyhow::Result<ExitCode> {
     if let Some(known) = &a.known {
         cfg.known = KnownList::read(known.as_ref())?;
     }
-    let bar = progress::count("fuzz", a.count);
+    let bar = progress::Batch::new("fuzz");
     let report = finrst::fuzz::campaign(&cfg, &|event| {
         let Some(b) = &bar else { return };
         match event {
-            CampaignEvent::Ran { .. } => b.inc(1),
+            CampaignEvent::Batch { scenario, progress } => b.show(progress, scenario),
             CampaignEvent::Confirming { differences } => {
-                b.set_message(format!("fuzz: running {differences} differences again"))
+                b.say(format!("running {differences} differences again"))
             }
             CampaignEvent::Shrinking { scenario, k, n } => {
-                b.set_message(format!("fuzz: shrinking {scenario} ({k}/{n})"))
+                b.say(format!("shrinking {scenario} ({k}/{n})"))
             }
         }
     });
     if let Some(b) = &bar {
-        b.finish_and_clear();
+        b.clear();
     }
     let report = report?;
     for r in &report.scenarios {
@@ -622,22 +623,21 @@ fn fuzz(a: &FuzzArgs) -> anyhow::Result<ExitCode> {
 fn conform(a: &ConformArgs) -> anyhow::Result<ExitCode> {
     let files = sim_files(&a.dir)?;
     let (ea, eb) = a.engines.available()?;
-    let bar = progress::count("conform", files.len() as u64);
+    let bar = progress::Batch::new("conform");
     let rows = finrst::compare::conform_with(
         &files,
         ea,
         eb,
         &a.clock.run_options(),
         a.jobs.unwrap_or_else(finrst::fuzz::default_jobs),
-        &|r| {
+        &|p, row| {
             if let Some(b) = &bar {
-                b.set_message(r.scenario.clone());
-                b.inc(1);
+                b.show(p, row.map(|r| r.scenario.as_str()));
             }
         },
     );
     if let Some(b) = &bar {
-        b.finish_and_clear();
+        b.clear();
     }
     match a.format {
         Format::Text => print!("{}", finrst::compare::table(&rows)),

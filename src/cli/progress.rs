@@ -10,8 +10,8 @@ fn style(template: &str) -> ProgressStyle {
         .progress_chars("=> ")
 }
 
-/// A bar that counts items (`drill`'s scripts, `conform`'s and `fuzz`'s
-/// scenarios), or `None` when standard error is not a terminal.
+/// A bar that counts items (`drill`'s scripts), or `None` when standard
+/// error is not a terminal.
 pub fn count(what: &str, total: u64) -> Option<ProgressBar> {
     std::io::stderr().is_terminal().then(|| {
         let b = ProgressBar::new(total);
@@ -21,6 +21,49 @@ pub fn count(what: &str, total: u64) -> Option<ProgressBar> {
         b.set_message(what.to_string());
         b
     })
+}
+
+/// A bar for a batch of scenarios (`conform`, `fuzz`), or `None` when
+/// standard error is not a terminal. It counts estimated run time
+/// ([`finrst::fuzz::Progress`]), not scenarios, so its time left holds
+/// when one scenario is much longer than the rest.
+pub struct Batch {
+    bar: ProgressBar,
+    what: &'static str,
+}
+
+impl Batch {
+    pub fn new(what: &'static str) -> Option<Batch> {
+        std::io::stderr().is_terminal().then(|| {
+            let bar = ProgressBar::new(0);
+            bar.set_style(style(
+                "{prefix} [{bar:30}] {percent:>3}% ({elapsed}, ~{eta} left) {msg}",
+            ));
+            bar.set_prefix(what);
+            Batch { bar, what }
+        })
+    }
+
+    /// The batch is this far; `last` just finished.
+    pub fn show(&self, p: finrst::fuzz::Progress, last: Option<&str>) {
+        self.bar.set_length(p.total_us);
+        self.bar.set_position(p.done_us);
+        self.bar
+            .set_prefix(format!("{} {}/{}", self.what, p.finished, p.count));
+        if let Some(name) = last {
+            self.bar.set_message(name.to_string());
+        }
+    }
+
+    /// What is happening once the batch is done (reruns, shrinking).
+    pub fn say(&self, msg: String) {
+        self.bar.set_prefix(self.what);
+        self.bar.set_message(msg);
+    }
+
+    pub fn clear(&self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 /// A trace sink that writes the trace and moves a bar of the run's steps.
