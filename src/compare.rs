@@ -65,6 +65,31 @@ pub struct Comparison {
     pub states: Section,
     /// Notes of either run (cuts, unsupported calls), prefixed by engine.
     pub notes: Vec<String>,
+    /// Set when one run was cut short ([`cut_short`]): both traces end
+    /// there, and nothing later is compared.
+    pub compared_until: Option<Cut>,
+}
+
+/// Where a run was cut short, and which.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Cut {
+    /// The engine whose run was cut.
+    pub engine: String,
+    pub at_us: u64,
+    /// The engine whose run was repeated with `at_us` as its horizon.
+    pub repeated: String,
+}
+
+impl std::fmt::Display for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "compared up to {} s, where the {} run was cut short (FINRST_LINUX_MAX_WAIT); the {} run was repeated with that horizon",
+            crate::trace::fmt_time(self.at_us),
+            self.engine,
+            self.repeated
+        )
+    }
 }
 
 impl Comparison {
@@ -320,6 +345,7 @@ pub fn compare(a: &Trace, b: &Trace) -> Comparison {
         counters: sec("counters", counter_lines(a), counter_lines(b)),
         states: sec("states", state_lines(a), state_lines(b)),
         notes,
+        compared_until: None,
     }
 }
 
@@ -393,6 +419,13 @@ impl Row {
 }
 
 /// Runs one script on two engines and compares the traces.
+///
+/// When one engine's run was cut short (see [`cut_short`]) and the other
+/// ran on past that time, only what both observed is compared: the other
+/// is run again with the cut time as its horizon, and the comparison's
+/// `compared_until_us` and notes say so. Otherwise the engine that
+/// waited for its timers would differ in every segment, state and counter
+/// the cut one never got to, for no reason of TCP's.
 pub fn compare_file(
     path: &str,
     a: EngineKind,
@@ -403,7 +436,7 @@ pub fn compare_file(
     // A real-time engine makes its calls when the virtual-time engine made
     // them (see RunOptions::schedule): the comparison is then about what
     // each stack does, not about how late a real run's steps fall.
-    if !opts.own_clock && a.real_time() != b.real_time() {
+    let (mut ta, opts_a, mut tb, opts_b) = if !opts.own_clock && a.real_time() != b.real_time() {
         let (lead, follower) = if a.real_time() { (b, a) } else { (a, b) };
         let tl = run_file(path, lead, opts, horizon_us)?;
         let on_schedule = RunOptions {
@@ -411,12 +444,51 @@ pub fn compare_file(
             ..opts.clone()
         };
         let tf = run_file(path, follower, &on_schedule, horizon_us)?;
-        let (ta, tb) = if a.real_time() { (tf, tl) } else { (tl, tf) };
-        return Ok(compare(&ta, &tb));
+        if a.real_time() {
+            (tf, on_schedule, tl, opts.clone())
+        } else {
+            (tl, opts.clone(), tf, on_schedule)
+        }
+    } else {
+        let ta = run_file(path, a, opts, horizon_us)?;
+        let tb = run_file(path, b, opts, horizon_us)?;
+        (ta, opts.clone(), tb, opts.clone())
+    };
+    let mut until = None;
+    if let Some(at_us) = cut_short(&tb).filter(|&cut| ta.end_us > cut) {
+        ta = run_file(path, a, &opts_a, Some(at_us))?;
+        until = Some(Cut {
+            engine: b.name().into(),
+            at_us,
+            repeated: a.name().into(),
+        });
+    } else if let Some(at_us) = cut_short(&ta).filter(|&cut| tb.end_us > cut) {
+        tb = run_file(path, b, &opts_b, Some(at_us))?;
+        until = Some(Cut {
+            engine: a.name().into(),
+            at_us,
+            repeated: b.name().into(),
+        });
     }
-    let ta = run_file(path, a, opts, horizon_us)?;
-    let tb = run_file(path, b, opts, horizon_us)?;
-    Ok(compare(&ta, &tb))
+    let mut c = compare(&ta, &tb);
+    if let Some(cut) = until {
+        c.notes.insert(0, cut.to_string());
+        c.compared_until = Some(cut);
+    }
+    Ok(c)
+}
+
+/// When a run stopped before its horizon with timers still pending, the
+/// time it stopped: the linux engine waits at most
+/// [`crate::linux::DEFAULT_MAX_WAIT_US`] (or `FINRST_LINUX_MAX_WAIT`)
+/// after the last step and says so in a note beginning `cut at`
+/// (`LinuxEngine::finish`). A run that stopped *at* its horizon is not
+/// cut short: every engine stops there.
+pub fn cut_short(t: &Trace) -> Option<u64> {
+    t.notes
+        .iter()
+        .any(|n| n.starts_with("cut at "))
+        .then_some(t.end_us)
 }
 
 /// The `.sim` files of a directory, sorted.
@@ -615,6 +687,16 @@ pub fn table(rows: &[Row]) -> String {
             }
         }
     }
+    // Under the table, so that its columns stay as they are.
+    for r in rows {
+        if let Some(cut) = r
+            .comparison
+            .as_ref()
+            .and_then(|c| c.compared_until.as_ref())
+        {
+            let _ = writeln!(o, "note: {}: {cut}", r.scenario);
+        }
+    }
     let _ = writeln!(o, "{}", summary(rows));
     o
 }
@@ -639,6 +721,9 @@ struct JsonRow<'a> {
     counters: Option<bool>,
     states: Option<bool>,
     error: Option<&'a str>,
+    /// Set when one engine's run was cut short: nothing after it was
+    /// compared.
+    compared_until: Option<&'a Cut>,
     /// Diff lines of each differing section.
     diffs: BTreeMap<&'static str, Vec<String>>,
 }
@@ -673,6 +758,7 @@ pub fn to_json(rows: &[Row]) -> String {
                 counters: c.map(|c| c.counters.same()),
                 states: c.map(|c| c.states.same()),
                 error: r.error.as_deref(),
+                compared_until: c.and_then(|c| c.compared_until.as_ref()),
                 diffs,
             }
         })
@@ -871,6 +957,18 @@ mod tests {
         assert!((70_000_000..80_000_000).contains(&e), "{e}");
         // Two virtual-time engines: CPU, by steps.
         assert!(est("close-fin-handshake", EngineKind::Smoltcp) < 1_000);
+    }
+
+    #[test]
+    fn only_a_run_cut_by_its_wait_bound_is_cut_short() {
+        let mut t = Trace {
+            end_us: 5_400_000,
+            ..Trace::default()
+        };
+        assert_eq!(cut_short(&t), None);
+        t.notes
+            .push("cut at 5.4 s of the 600.0 s horizon: ...".into());
+        assert_eq!(cut_short(&t), Some(5_400_000));
     }
 
     #[test]

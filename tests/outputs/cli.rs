@@ -2,8 +2,8 @@
 //! on a fixture and on a pcap, `run` with `--pcap` / `--ladder` writing
 //! their files, JSON Lines for several files, exit codes (2 with one line
 //! `finrst: ...` for bad input or an engine that cannot run, checked up
-//! front and as an unprivileged user; 1 for a failed expectation), and
-//! what `--help` shows.
+//! front and as an unprivileged user; 1 for a failed expectation), what
+//! `--help` shows, and a kernel run cut short compared up to the cut.
 
 use std::process::Command;
 
@@ -339,4 +339,50 @@ fn engines_that_cannot_run_stop_every_command_up_front() {
         assert!(got.1.is_empty(), "{args:?} printed: {}", got.1);
     }
     assert!(!out.exists(), "fuzz created its output before failing");
+}
+
+/// `FINRST_LINUX_MAX_WAIT` cuts the kernel's run in TIME_WAIT while the
+/// model runs on to the end of it: compare and conform compare the two up
+/// to the cut, and say so (root only; FINRST_SKIP_LINUX=1 skips it
+/// without root).
+#[test]
+fn a_run_cut_short_is_compared_up_to_the_cut() {
+    // SAFETY: geteuid is a plain query.
+    if unsafe { libc::geteuid() } != 0 {
+        if std::env::var("FINRST_SKIP_LINUX").as_deref() == Ok("1") {
+            eprintln!("FINRST_SKIP_LINUX=1: skipping a linux-engine test (not root)");
+            return;
+        }
+        panic!("this test needs root: run it as root, or set FINRST_SKIP_LINUX=1 to skip it");
+    }
+    let (code, stdout, stderr) = output(
+        finrst()
+            .args(["compare", "sim/close-fin-handshake.sim"])
+            .env("FINRST_LINUX_MAX_WAIT", "5s"),
+    );
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("note: compared up to 5.")
+            && stdout.contains("where the linux run was cut short (FINRST_LINUX_MAX_WAIT); the model run was repeated")
+            && stdout.ends_with("identical\n"),
+        "{stdout}"
+    );
+    let dir = tmp("cut");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        "sim/close-fin-handshake.sim",
+        dir.join("close-fin-handshake.sim"),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = output(
+        finrst()
+            .args(["conform", dir.to_str().unwrap(), "--format", "json"])
+            .env("FINRST_LINUX_MAX_WAIT", "5s"),
+    );
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let row = &v["scenarios"][0];
+    assert_eq!(row["identical"], true, "{stdout}");
+    assert_eq!(row["compared_until"]["engine"], "linux", "{stdout}");
+    assert!(row["compared_until"]["at_us"].as_u64().unwrap() < 10_000_000);
 }
