@@ -24,13 +24,14 @@
 //!   way), then the connections left open and their state.
 
 use crate::engine::RunOptions;
+use crate::fuzz::{Progress, par_map_heaviest_first};
+use crate::script::Script;
 use crate::segment::RelSegment;
 use crate::trace::{Trace, relative};
 use crate::{EngineKind, run_file};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
-use std::sync::Mutex;
 
 /// One section of a comparison: the normalised lines of each trace.
 #[derive(Clone, Debug, Serialize)]
@@ -64,6 +65,31 @@ pub struct Comparison {
     pub states: Section,
     /// Notes of either run (cuts, unsupported calls), prefixed by engine.
     pub notes: Vec<String>,
+    /// Set when one run was cut short ([`cut_short`]): both traces end
+    /// there, and nothing later is compared.
+    pub compared_until: Option<Cut>,
+}
+
+/// Where a run was cut short, and which.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Cut {
+    /// The engine whose run was cut.
+    pub engine: String,
+    pub at_us: u64,
+    /// The engine whose run was repeated with `at_us` as its horizon.
+    pub repeated: String,
+}
+
+impl std::fmt::Display for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "compared up to {} s, where the {} run was cut short (FINRST_LINUX_MAX_WAIT); the {} run was repeated with that horizon",
+            crate::trace::fmt_time(self.at_us),
+            self.engine,
+            self.repeated
+        )
+    }
 }
 
 impl Comparison {
@@ -319,6 +345,7 @@ pub fn compare(a: &Trace, b: &Trace) -> Comparison {
         counters: sec("counters", counter_lines(a), counter_lines(b)),
         states: sec("states", state_lines(a), state_lines(b)),
         notes,
+        compared_until: None,
     }
 }
 
@@ -392,6 +419,13 @@ impl Row {
 }
 
 /// Runs one script on two engines and compares the traces.
+///
+/// When one engine's run was cut short (see [`cut_short`]) and the other
+/// ran on past that time, only what both observed is compared: the other
+/// is run again with the cut time as its horizon, and the comparison's
+/// `compared_until_us` and notes say so. Otherwise the engine that
+/// waited for its timers would differ in every segment, state and counter
+/// the cut one never got to, for no reason of TCP's.
 pub fn compare_file(
     path: &str,
     a: EngineKind,
@@ -402,7 +436,7 @@ pub fn compare_file(
     // A real-time engine makes its calls when the virtual-time engine made
     // them (see RunOptions::schedule): the comparison is then about what
     // each stack does, not about how late a real run's steps fall.
-    if !opts.own_clock && a.real_time() != b.real_time() {
+    let (mut ta, opts_a, mut tb, opts_b) = if !opts.own_clock && a.real_time() != b.real_time() {
         let (lead, follower) = if a.real_time() { (b, a) } else { (a, b) };
         let tl = run_file(path, lead, opts, horizon_us)?;
         let on_schedule = RunOptions {
@@ -410,12 +444,51 @@ pub fn compare_file(
             ..opts.clone()
         };
         let tf = run_file(path, follower, &on_schedule, horizon_us)?;
-        let (ta, tb) = if a.real_time() { (tf, tl) } else { (tl, tf) };
-        return Ok(compare(&ta, &tb));
+        if a.real_time() {
+            (tf, on_schedule, tl, opts.clone())
+        } else {
+            (tl, opts.clone(), tf, on_schedule)
+        }
+    } else {
+        let ta = run_file(path, a, opts, horizon_us)?;
+        let tb = run_file(path, b, opts, horizon_us)?;
+        (ta, opts.clone(), tb, opts.clone())
+    };
+    let mut until = None;
+    if let Some(at_us) = cut_short(&tb).filter(|&cut| ta.end_us > cut) {
+        ta = run_file(path, a, &opts_a, Some(at_us))?;
+        until = Some(Cut {
+            engine: b.name().into(),
+            at_us,
+            repeated: a.name().into(),
+        });
+    } else if let Some(at_us) = cut_short(&ta).filter(|&cut| tb.end_us > cut) {
+        tb = run_file(path, b, &opts_b, Some(at_us))?;
+        until = Some(Cut {
+            engine: a.name().into(),
+            at_us,
+            repeated: b.name().into(),
+        });
     }
-    let ta = run_file(path, a, opts, horizon_us)?;
-    let tb = run_file(path, b, opts, horizon_us)?;
-    Ok(compare(&ta, &tb))
+    let mut c = compare(&ta, &tb);
+    if let Some(cut) = until {
+        c.notes.insert(0, cut.to_string());
+        c.compared_until = Some(cut);
+    }
+    Ok(c)
+}
+
+/// When a run stopped before its horizon with timers still pending, the
+/// time it stopped: the linux engine waits at most
+/// [`crate::linux::DEFAULT_MAX_WAIT_US`] (or `FINRST_LINUX_MAX_WAIT`)
+/// after the last step and says so in a note beginning `cut at`
+/// (`LinuxEngine::finish`). A run that stopped *at* its horizon is not
+/// cut short: every engine stops there.
+pub fn cut_short(t: &Trace) -> Option<u64> {
+    t.notes
+        .iter()
+        .any(|n| n.starts_with("cut at "))
+        .then_some(t.end_us)
 }
 
 /// The `.sim` files of a directory, sorted.
@@ -439,73 +512,118 @@ pub fn conform(
     opts: &RunOptions,
     jobs: usize,
 ) -> Vec<Row> {
-    conform_with(files, a, b, opts, jobs, &|_| {})
+    conform_with(files, a, b, opts, jobs, &|_, _| {})
 }
 
-/// [`conform`], calling `done` with each row as it finishes (in the order
-/// they finish, from the worker threads), e.g. to move a progress bar.
+/// [`conform`], longest scenario first (see [`estimate_us`]), calling
+/// `progress` with the run's [`Progress`] by estimated wall time and each
+/// row as it finishes (in the order they finish, from the worker
+/// threads), and with `None` every quarter second in between: e.g. to
+/// move a progress bar whose estimate of the time left holds.
 pub fn conform_with(
     files: &[String],
     a: EngineKind,
     b: EngineKind,
     opts: &RunOptions,
     jobs: usize,
-    done: &(dyn Fn(&Row) + Sync),
+    progress: &(dyn Fn(Progress, Option<&Row>) + Sync),
 ) -> Vec<Row> {
-    let queue: Mutex<VecDeque<(usize, String)>> =
-        Mutex::new(files.iter().cloned().enumerate().collect());
-    let rows: Mutex<Vec<Option<Row>>> = Mutex::new(vec![None; files.len()]);
-    std::thread::scope(|sc| {
-        for _ in 0..jobs.clamp(1, files.len().max(1)) {
-            let (q, r) = (&queue, &rows);
-            sc.spawn(move || {
-                loop {
-                    let Some((i, f)) = q.lock().unwrap().pop_front() else {
-                        break;
-                    };
-                    let scenario = f
-                        .rsplit('/')
-                        .next()
-                        .unwrap_or(&f)
-                        .trim_end_matches(".sim")
-                        .to_string();
-                    // A panic (a bug) fails this row, not the whole table.
-                    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        compare_file(&f, a, b, opts, None).map_err(|e| e.to_string())
-                    }))
-                    .unwrap_or_else(|_| Err("the engine panicked on it (a bug)".into()));
-                    let row = match got {
-                        Ok(c) => Row {
-                            file: f.clone(),
-                            scenario,
-                            comparison: Some(c),
-                            error: None,
-                        },
-                        Err(e) => Row {
-                            file: f.clone(),
-                            scenario,
-                            comparison: None,
-                            error: Some(e),
-                        },
-                    };
-                    done(&row);
-                    r.lock().unwrap()[i] = Some(row);
-                }
-            });
-        }
-    });
-    let rows = std::mem::take(&mut *rows.lock().unwrap());
-    rows.into_iter()
-        .zip(files)
-        .map(|(r, f)| {
-            r.unwrap_or_else(|| Row {
-                file: f.clone(),
-                scenario: f.clone(),
-                comparison: None,
-                error: Some("the worker running it panicked".into()),
-            })
+    // A script that does not parse weighs nothing: its row is an error at
+    // once.
+    let weights: Vec<u64> = files
+        .iter()
+        .map(|f| crate::script::parse_file(f).map_or(1, |s| estimate_us(&s, a, b, opts)))
+        .collect();
+    par_map_heaviest_first(
+        files,
+        &weights,
+        jobs,
+        &|f| conform_row(f, a, b, opts),
+        &|p, row| progress(p, row.map(|(_, r)| r)),
+    )
+}
+
+/// One row of a conformance run.
+fn conform_row(f: &str, a: EngineKind, b: EngineKind, opts: &RunOptions) -> Row {
+    let scenario = f
+        .rsplit('/')
+        .next()
+        .unwrap_or(f)
+        .trim_end_matches(".sim")
+        .to_string();
+    // A panic (a bug) fails this row, not the whole table.
+    let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        compare_file(f, a, b, opts, None).map_err(|e| e.to_string())
+    }))
+    .unwrap_or_else(|_| Err("the engine panicked on it (a bug)".into()));
+    let (comparison, error) = match got {
+        Ok(c) => (Some(c), None),
+        Err(e) => (None, Some(e)),
+    };
+    Row {
+        file: f.to_string(),
+        scenario,
+        comparison,
+        error,
+    }
+}
+
+/// What comparing `script` on engines `a` and `b` costs, in microseconds
+/// of wall time (roughly): what `conform` and `fuzz` sort their batch by,
+/// longest first, and what their progress bars count.
+///
+/// A real-time engine takes as long as the script's timeline: its steps,
+/// then its timers until none is pending (the linux engine stops waiting
+/// [`crate::linux::DEFAULT_MAX_WAIT_US`] after the last step, or
+/// `FINRST_LINUX_MAX_WAIT`). The script alone does not say how long its
+/// timers run (60 s of TIME_WAIT, a 131 s linger, a prober that never
+/// stops), but the model does, in virtual time and about a millisecond:
+/// so the model runs it, and its end time, capped by the wait bound, is
+/// the estimate (plus the engine's start-up). Recorded durations of an
+/// earlier run would need a file to keep and would be wrong for a new or
+/// edited scenario; this is right for both. Two virtual-time engines
+/// cost CPU time instead, roughly in proportion to the steps.
+pub fn estimate_us(script: &Script, a: EngineKind, b: EngineKind, opts: &RunOptions) -> u64 {
+    /// Starting a real-time engine (namespaces, host processes).
+    const START_US: u64 = 200_000;
+    /// CPU per step of a virtual-time engine, roughly.
+    const STEP_US: u64 = 20;
+    let steps = crate::script::step_count(&script.steps).max(1);
+    if !a.real_time() && !b.real_time() {
+        return steps * STEP_US;
+    }
+    let own = RunOptions {
+        schedule: None,
+        ..opts.clone()
+    };
+    let hosts = crate::engine::HostSpec::for_hosts(&script.hosts);
+    let mut model = crate::model::ModelEngine::new(&hosts, &own);
+    let Ok(t) = crate::runner::run(script, &mut model, &own, None) else {
+        // The scenario fails on the model: it will fail soon on the kernel
+        // too, or differ; either way its steps are all it costs.
+        return START_US + steps * crate::engine::SETTLE_QUIET_US;
+    };
+    // The last entry is when the run's end began: where the linux
+    // engine's bound starts.
+    let end_began = t.step_times_us.last().copied().unwrap_or(0);
+    let end = if a == EngineKind::Linux || b == EngineKind::Linux {
+        t.end_us.min(end_began + linux_max_wait_us())
+    } else {
+        t.end_us
+    };
+    START_US + end
+}
+
+/// The linux engine's bound on waiting after the last step, as it reads
+/// it (`FINRST_LINUX_MAX_WAIT`: a duration like `120s`, or seconds).
+fn linux_max_wait_us() -> u64 {
+    std::env::var("FINRST_LINUX_MAX_WAIT")
+        .ok()
+        .and_then(|v| {
+            crate::script::parse_duration(&v)
+                .or_else(|| v.trim().parse::<u64>().ok().map(|s| s * 1_000_000))
         })
-        .collect()
+        .unwrap_or(crate::linux::DEFAULT_MAX_WAIT_US)
 }
 
 /// `N/M scenarios identical`: every column, windows included.
@@ -569,6 +687,16 @@ pub fn table(rows: &[Row]) -> String {
             }
         }
     }
+    // Under the table, so that its columns stay as they are.
+    for r in rows {
+        if let Some(cut) = r
+            .comparison
+            .as_ref()
+            .and_then(|c| c.compared_until.as_ref())
+        {
+            let _ = writeln!(o, "note: {}: {cut}", r.scenario);
+        }
+    }
     let _ = writeln!(o, "{}", summary(rows));
     o
 }
@@ -593,6 +721,9 @@ struct JsonRow<'a> {
     counters: Option<bool>,
     states: Option<bool>,
     error: Option<&'a str>,
+    /// Set when one engine's run was cut short: nothing after it was
+    /// compared.
+    compared_until: Option<&'a Cut>,
     /// Diff lines of each differing section.
     diffs: BTreeMap<&'static str, Vec<String>>,
 }
@@ -627,6 +758,7 @@ pub fn to_json(rows: &[Row]) -> String {
                 counters: c.map(|c| c.counters.same()),
                 states: c.map(|c| c.states.same()),
                 error: r.error.as_deref(),
+                compared_until: c.and_then(|c| c.compared_until.as_ref()),
                 diffs,
             }
         })
@@ -792,6 +924,51 @@ mod tests {
                 proptest::prop_assert!(same_up_to_swaps(&a, &la, &b, &lb).is_none());
             }
         }
+    }
+
+    /// The estimate the batch sorts by: the model's timeline, so the
+    /// 131 s linger comes first and a scenario whose timers stop at once
+    /// last; capped by the linux engine's wait bound.
+    #[test]
+    fn the_estimate_is_the_scripts_timeline() {
+        let est = |f: &str, b| {
+            let s = crate::script::parse_file(&format!("sim/{f}.sim")).unwrap();
+            estimate_us(&s, EngineKind::Model, b, &RunOptions::default())
+        };
+        let files = sim_files("sim").unwrap();
+        let longest = files
+            .iter()
+            .map(|f| f.trim_start_matches("sim/").trim_end_matches(".sim"))
+            .max_by_key(|f| est(f, EngineKind::Linux))
+            .unwrap();
+        assert_eq!(longest, "seed003-linger-timeout");
+        assert!(est("close-fin-handshake", EngineKind::Linux) > 60_000_000);
+        assert!(est("close-unread-rst", EngineKind::Linux) < 2_000_000);
+        // Without the RFC 2525 rule the prober never stops: the model
+        // runs to the horizon, the kernel stops waiting 70 s after the
+        // last step.
+        let mut s = crate::script::parse_file("sim/rfc2525-zero-window.sim").unwrap();
+        s.horizon_us = Some(300_000_000);
+        let always_fin = RunOptions {
+            policy: crate::engine::Policy::AlwaysFin,
+            ..RunOptions::default()
+        };
+        let e = estimate_us(&s, EngineKind::Model, EngineKind::Linux, &always_fin);
+        assert!((70_000_000..80_000_000).contains(&e), "{e}");
+        // Two virtual-time engines: CPU, by steps.
+        assert!(est("close-fin-handshake", EngineKind::Smoltcp) < 1_000);
+    }
+
+    #[test]
+    fn only_a_run_cut_by_its_wait_bound_is_cut_short() {
+        let mut t = Trace {
+            end_us: 5_400_000,
+            ..Trace::default()
+        };
+        assert_eq!(cut_short(&t), None);
+        t.notes
+            .push("cut at 5.4 s of the 600.0 s horizon: ...".into());
+        assert_eq!(cut_short(&t), Some(5_400_000));
     }
 
     #[test]

@@ -15,15 +15,23 @@
 //! stays (delta debugging: chunks of steps, then single steps, then smaller
 //! arguments), so what is written out is a short, readable `.sim`.
 //!
+//! [`campaign`] is `finrst fuzz` as a library call: the batch (longest
+//! first), the reruns that tell a difference from the kernel's timing,
+//! the [`KnownList`], shrinking and the files written, returned as a
+//! [`CampaignReport`] that the command line only prints.
+//!
 //! Determinism: the scenarios depend only on the seed (SplitMix64, written
 //! out here so that no crate update can change them).
 
 use crate::EngineKind;
 use crate::compare::{Comparison, compare_file};
-use crate::engine::RunOptions;
+use crate::engine::{EngineError, RunOptions};
 use crate::vocab::Sysctl;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// SplitMix64 (Steele, Lea, Flood 2014): small, fast, and fixed forever.
 #[derive(Clone, Debug)]
@@ -402,25 +410,115 @@ pub fn run_text(
 
 /// Runs `f` over `items` on `jobs` threads, results in item order.
 pub fn par_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: &(dyn Fn(&T) -> R + Sync)) -> Vec<R> {
-    let next = Mutex::new(0usize);
+    par_map_heaviest_first(items, &[], jobs, f, &|_, _| {})
+}
+
+/// How far a batch is, by estimated wall time: `done_us` of `total_us`
+/// (finished items count their whole estimate, running ones the time
+/// they have run, up to their estimate), and `finished` of `count`
+/// items.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub done_us: u64,
+    pub total_us: u64,
+    pub finished: usize,
+    pub count: usize,
+}
+
+/// What [`par_map_heaviest_first`] calls: the batch's progress, and the
+/// item that just finished (its index and result), if one did.
+pub type OnProgress<'a, R> = dyn Fn(Progress, Option<(usize, &R)>) + Sync + 'a;
+
+/// How often [`par_map_heaviest_first`] reports progress between two
+/// items finishing.
+const TICK: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// [`par_map`], starting the heaviest items first: `weights[i]` is item
+/// i's estimated wall time in µs (see [`crate::compare::estimate_us`]; a
+/// missing weight counts as 1). `progress` is called from a worker
+/// thread with the item's index and result as each item finishes, and
+/// from the calling thread with `None` every quarter second in between.
+/// Results are in item order.
+///
+/// Why heaviest first: a batch ends when its last item does, so a long
+/// item started last makes the batch as long as everything before it
+/// plus itself; started first, it runs beside the short ones. Why by
+/// time, with running items credited as they go: a bar that counts items
+/// runs through the short ones and then stands still for the long ones,
+/// and its estimate of the time left is minutes off.
+pub fn par_map_heaviest_first<T: Sync, R: Send>(
+    items: &[T],
+    weights: &[u64],
+    jobs: usize,
+    f: &(dyn Fn(&T) -> R + Sync),
+    progress: &OnProgress<'_, R>,
+) -> Vec<R> {
+    use std::time::Instant;
+    struct State {
+        next: usize,
+        done_us: u64,
+        finished: usize,
+        running: BTreeMap<usize, Instant>,
+    }
+    let weight = |i: usize| weights.get(i).copied().unwrap_or(1).max(1);
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    // Stable: equal weights keep their item order.
+    order.sort_by_key(|&i| std::cmp::Reverse(weight(i)));
+    let total_us = (0..items.len()).map(weight).sum();
+    let state = Mutex::new(State {
+        next: 0,
+        done_us: 0,
+        finished: 0,
+        running: BTreeMap::new(),
+    });
+    let changed = std::sync::Condvar::new();
+    let now = |s: &State| Progress {
+        done_us: s.done_us
+            + s.running
+                .iter()
+                .map(|(&i, t)| (t.elapsed().as_micros() as u64).min(weight(i)))
+                .sum::<u64>(),
+        total_us,
+        finished: s.finished,
+        count: items.len(),
+    };
     let out: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
     std::thread::scope(|sc| {
         for _ in 0..jobs.clamp(1, items.len().max(1)) {
             sc.spawn(|| {
                 loop {
                     let i = {
-                        let mut n = next.lock().unwrap();
-                        let i = *n;
-                        *n += 1;
+                        let mut s = state.lock().unwrap();
+                        let Some(&i) = order.get(s.next) else {
+                            break;
+                        };
+                        s.next += 1;
+                        s.running.insert(i, Instant::now());
                         i
                     };
-                    if i >= items.len() {
-                        break;
-                    }
                     let r = f(&items[i]);
+                    let p = {
+                        let mut s = state.lock().unwrap();
+                        s.running.remove(&i);
+                        s.done_us += weight(i);
+                        s.finished += 1;
+                        now(&s)
+                    };
+                    changed.notify_all();
+                    progress(p, Some((i, &r)));
                     out.lock().unwrap()[i] = Some(r);
                 }
             });
+        }
+        let mut s = state.lock().unwrap();
+        while s.finished < items.len() {
+            s = changed.wait_timeout(s, TICK).unwrap().0;
+            if s.finished < items.len() {
+                let p = now(&s);
+                drop(s);
+                progress(p, None);
+                s = state.lock().unwrap();
+            }
         }
     });
     out.into_inner()
@@ -428,6 +526,14 @@ pub fn par_map<T: Sync, R: Send>(items: &[T], jobs: usize, f: &(dyn Fn(&T) -> R 
         .into_iter()
         .map(|r| r.expect("every item ran"))
         .collect()
+}
+
+/// `--jobs` of conform and fuzz when not given: four per CPU. Real-kernel
+/// runs mostly wait, but more than that at once delays the kernel's
+/// softirqs and timers enough to reorder timing-bound scenarios (seed 1
+/// x500 on 2 cores: 8 unstable at 16 at a time, 1 at 8).
+pub fn default_jobs() -> usize {
+    4 * std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 /// Smaller versions of a step's arguments: a shorter wait, fewer bytes.
@@ -551,6 +657,401 @@ pub fn shrink(
     (cur, why, runs)
 }
 
+/// A list of scenarios allowed to differ (`finrst fuzz --known`): one
+/// scenario name a line (e.g. `fuzz-s1-17`); `#` starts a comment, blank
+/// lines are skipped.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KnownList {
+    names: BTreeSet<String>,
+}
+
+impl KnownList {
+    pub fn parse(text: &str) -> KnownList {
+        KnownList {
+            names: text
+                .lines()
+                .map(|l| l.split('#').next().unwrap_or("").trim())
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect(),
+        }
+    }
+
+    pub fn read(path: &Path) -> Result<KnownList, FuzzError> {
+        std::fs::read_to_string(path)
+            .map(|t| KnownList::parse(&t))
+            .map_err(|e| FuzzError::io("read", path, e))
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// What a fuzz campaign runs: scenarios `0..count` of `seed` on two
+/// engines.
+#[derive(Clone, Debug)]
+pub struct CampaignConfig {
+    /// The two engines, in diff order (`-` lines are the first's).
+    pub engines: (EngineKind, EngineKind),
+    pub seed: u64,
+    pub count: u64,
+    /// Where each confirmed difference is written, shrunk, as
+    /// `NAME.sim` (and, with `keep_all`, every generated scenario);
+    /// created if missing.
+    pub out: PathBuf,
+    /// Scenarios (and shrink candidates) run at the same time.
+    pub jobs: usize,
+    /// Runs allowed for shrinking one difference (0: do not shrink).
+    pub shrink_budget: usize,
+    pub keep_all: bool,
+    /// Differences that do not fail the campaign (not shrunk either).
+    pub known: KnownList,
+    pub opts: RunOptions,
+}
+
+impl CampaignConfig {
+    /// `count` scenarios of `seed` on `engines`, written to `out`, with
+    /// the command line's defaults: [`default_jobs`], a shrink budget of
+    /// 200 runs, no known list, the shared clock.
+    pub fn new(
+        engines: (EngineKind, EngineKind),
+        seed: u64,
+        count: u64,
+        out: impl Into<PathBuf>,
+    ) -> CampaignConfig {
+        CampaignConfig {
+            engines,
+            seed,
+            count,
+            out: out.into(),
+            jobs: default_jobs(),
+            shrink_budget: 200,
+            keep_all: false,
+            known: KnownList::default(),
+            opts: RunOptions::default(),
+        }
+    }
+}
+
+/// What became of one scenario of a campaign.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Identical,
+    /// Differed in the batch (the first differing line), identical when
+    /// run again: the kernel's timing, not TCP; neither identical nor a
+    /// confirmed difference.
+    Unstable(String),
+    /// Differed, and is in the known list: not run again alone, not
+    /// shrunk.
+    Known(String),
+    /// Differed every time it ran: shrunk and written out.
+    Differs(Difference),
+    /// It could not run on an engine (a bug in the generator or an
+    /// engine).
+    CouldNotRun(String),
+}
+
+/// A confirmed difference, shrunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Difference {
+    /// The first differing line of the shrunk scenario.
+    pub why: String,
+    /// Steps of the scenario as generated, and once shrunk.
+    pub steps: usize,
+    pub shrunk_steps: usize,
+    /// Runs the shrinking took.
+    pub runs: usize,
+    /// The shrunk scenario.
+    pub file: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioResult {
+    pub name: String,
+    /// Named in the known list (whatever its verdict).
+    pub known: bool,
+    pub verdict: Verdict,
+}
+
+/// The result of a campaign: one [`ScenarioResult`] per scenario, in
+/// scenario order.
+#[derive(Clone, Debug)]
+pub struct CampaignReport {
+    pub seed: u64,
+    pub engines: (EngineKind, EngineKind),
+    pub scenarios: Vec<ScenarioResult>,
+}
+
+impl CampaignReport {
+    pub fn identical(&self) -> usize {
+        self.count(|r| r.verdict == Verdict::Identical)
+    }
+
+    pub fn unstable(&self) -> usize {
+        self.count(|r| matches!(r.verdict, Verdict::Unstable(_)))
+    }
+
+    /// Differences and failures to run that the known list does not name:
+    /// each one fails the campaign.
+    pub fn unexplained(&self) -> usize {
+        self.count(|r| {
+            !r.known && matches!(r.verdict, Verdict::Differs(_) | Verdict::CouldNotRun(_))
+        })
+    }
+
+    /// Every scenario identical, unstable or known.
+    pub fn passed(&self) -> bool {
+        self.unexplained() == 0
+    }
+
+    fn count(&self, f: impl Fn(&ScenarioResult) -> bool) -> usize {
+        self.scenarios.iter().filter(|r| f(r)).count()
+    }
+}
+
+/// What a campaign reports while it runs (e.g. to a progress bar).
+#[derive(Clone, Copy, Debug)]
+pub enum CampaignEvent<'a> {
+    /// The first batch is this far (see [`par_map_heaviest_first`]);
+    /// with the scenario that just finished, if one did.
+    Batch {
+        scenario: Option<&'a str>,
+        progress: Progress,
+    },
+    /// The batch is done; this many differences are run again.
+    Confirming { differences: usize },
+    /// Shrinking the `k`-th (from 1) of `n` confirmed differences.
+    Shrinking {
+        scenario: &'a str,
+        k: usize,
+        n: usize,
+    },
+}
+
+/// Why a campaign could not run.
+#[derive(Debug)]
+pub enum FuzzError {
+    /// A file or directory could not be read, created or written.
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// An engine cannot run on this machine.
+    Engine(EngineError),
+}
+
+impl FuzzError {
+    fn io(what: &'static str, path: &Path, source: std::io::Error) -> FuzzError {
+        FuzzError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+impl std::fmt::Display for FuzzError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FuzzError::Io { what, path, source } => {
+                write!(f, "cannot {what} {}: {source}", path.display())
+            }
+            FuzzError::Engine(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+// The I/O error is part of the message (one line, whoever prints it), so
+// it is not also a `source()`: a chain printer would say it twice.
+impl std::error::Error for FuzzError {}
+
+/// A private scratch directory for the scripts a campaign runs, removed
+/// when dropped (whatever ends the campaign).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Result<Scratch, FuzzError> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "finrst-fuzz-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).map_err(|e| FuzzError::io("create", &dir, e))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs a fuzz campaign: generates the scenarios, runs each on both
+/// engines (longest first), runs every difference again, shrinks each
+/// confirmed difference not in the known list and writes it to
+/// `cfg.out`. Fails only when the campaign cannot run at all (an engine
+/// unavailable, `out` not writable); a scenario that cannot run is a
+/// verdict.
+pub fn campaign(
+    cfg: &CampaignConfig,
+    progress: &(dyn Fn(CampaignEvent) + Sync),
+) -> Result<CampaignReport, FuzzError> {
+    let (ea, eb) = cfg.engines;
+    ea.check_available().map_err(FuzzError::Engine)?;
+    if eb != ea {
+        eb.check_available().map_err(FuzzError::Engine)?;
+    }
+    std::fs::create_dir_all(&cfg.out).map_err(|e| FuzzError::io("create", &cfg.out, e))?;
+    let work = Scratch::new()?;
+    let opts = &cfg.opts;
+    let scenarios: Vec<Scenario> = (0..cfg.count).map(|i| Gen::scenario(cfg.seed, i)).collect();
+    if cfg.keep_all {
+        for s in &scenarios {
+            let path = cfg.out.join(format!("{}.sim", s.name));
+            std::fs::write(&path, s.to_sim()).map_err(|e| FuzzError::io("write", &path, e))?;
+        }
+    }
+    let weights: Vec<u64> = scenarios
+        .iter()
+        .map(|s| {
+            crate::script::parse(&format!("{}.sim", s.name), &s.to_sim())
+                .map_or(1, |sc| crate::compare::estimate_us(&sc, ea, eb, opts))
+        })
+        .collect();
+    let outcomes = par_map_heaviest_first(
+        &scenarios,
+        &weights,
+        cfg.jobs,
+        &|s| {
+            let file = format!("{}.sim", s.name);
+            run_text(&work.0, &file, &s.to_sim(), ea, eb, opts)
+        },
+        &|p, ran| {
+            progress(CampaignEvent::Batch {
+                scenario: ran.map(|(i, _)| scenarios[i].name.as_str()),
+                progress: p,
+            })
+        },
+    );
+    // The kernel runs in real time: a difference that a scheduling hiccup
+    // caused does not come back. Each difference is run once more; one
+    // that is identical then is unstable (neither identical nor a
+    // confirmed difference). Known differences are rerun side by side;
+    // the others alone, one after another, so that the load of the batch
+    // (and of whatever else the machine runs) is not what confirms them:
+    // the same rule the linux tests apply to a failing scenario.
+    let differing: Vec<usize> = (0..scenarios.len())
+        .filter(|&i| matches!(outcomes[i], Outcome::Differs(_)))
+        .collect();
+    progress(CampaignEvent::Confirming {
+        differences: differing.len(),
+    });
+    let (known_diff, new_diff): (Vec<usize>, Vec<usize>) = differing
+        .iter()
+        .partition(|&&i| cfg.known.contains(&scenarios[i].name));
+    let run_again = |&i: &usize| {
+        let s = &scenarios[i];
+        let file = format!("{}-again.sim", s.name);
+        run_text(&work.0, &file, &s.to_sim(), ea, eb, opts)
+    };
+    let mut unstable = vec![false; scenarios.len()];
+    // A new difference gets two lone reruns: it counts only if it comes
+    // back both times (a burst of load from outside the batch can span
+    // one rerun of a few seconds, rarely two).
+    for (group, jobs, tries) in [(&known_diff, cfg.jobs, 1), (&new_diff, 1, 2)] {
+        for _ in 0..tries {
+            let left: Vec<usize> = group.iter().copied().filter(|&i| !unstable[i]).collect();
+            let again = par_map(&left, jobs, &run_again);
+            for (&i, o) in left.iter().zip(&again) {
+                unstable[i] = matches!(o, Outcome::Identical);
+            }
+        }
+    }
+    let confirmed = new_diff.iter().filter(|&&i| !unstable[i]).count();
+    let mut results = Vec::with_capacity(scenarios.len());
+    let mut k = 0;
+    for (i, (s, o)) in scenarios.iter().zip(outcomes).enumerate() {
+        let known = cfg.known.contains(&s.name);
+        let verdict = match o {
+            Outcome::Differs(first) if unstable[i] => Verdict::Unstable(first),
+            Outcome::Identical => Verdict::Identical,
+            Outcome::Error(e) => Verdict::CouldNotRun(e),
+            Outcome::Differs(first) if known => Verdict::Known(first),
+            Outcome::Differs(first) => {
+                k += 1;
+                progress(CampaignEvent::Shrinking {
+                    scenario: &s.name,
+                    k,
+                    n: confirmed,
+                });
+                Verdict::Differs(shrink_and_write(cfg, s, &first, &work.0)?)
+            }
+        };
+        results.push(ScenarioResult {
+            name: s.name.clone(),
+            known,
+            verdict,
+        });
+    }
+    Ok(CampaignReport {
+        seed: cfg.seed,
+        engines: cfg.engines,
+        scenarios: results,
+    })
+}
+
+/// Shrinks a confirmed difference and writes the result to `cfg.out`,
+/// headed by the first difference and how far it shrank.
+fn shrink_and_write(
+    cfg: &CampaignConfig,
+    s: &Scenario,
+    first: &str,
+    work: &Path,
+) -> Result<Difference, FuzzError> {
+    let (ea, eb) = cfg.engines;
+    let (small, why, runs) = if cfg.shrink_budget > 0 {
+        shrink(
+            s,
+            first,
+            cfg.engines,
+            &cfg.opts,
+            work,
+            cfg.jobs,
+            cfg.shrink_budget,
+        )
+    } else {
+        (s.clone(), first.to_string(), 0)
+    };
+    let file = cfg.out.join(format!("{}.sim", s.name));
+    let mut text = small.to_sim();
+    text.insert_str(
+        text.find('\n').map_or(0, |i| i + 1),
+        &format!(
+            "# {} vs {}: first difference: {why}\n# shrunk from {} to {} steps in {runs} runs\n",
+            ea.name(),
+            eb.name(),
+            s.steps.len(),
+            small.steps.len()
+        ),
+    );
+    std::fs::write(&file, text).map_err(|e| FuzzError::io("write", &file, e))?;
+    Ok(Difference {
+        why,
+        steps: s.steps.len(),
+        shrunk_steps: small.steps.len(),
+        runs,
+        file,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -609,6 +1110,120 @@ mod tests {
             Outcome::Differs(w) if w == why
         ));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn the_heaviest_items_start_first_and_progress_counts_weight() {
+        let started = Mutex::new(Vec::new());
+        let seen = Mutex::new(Vec::new());
+        let out = par_map_heaviest_first(
+            &["a", "b", "c", "d"],
+            &[10, 300, 20, 300],
+            1,
+            &|x| {
+                started.lock().unwrap().push(*x);
+                x.to_uppercase()
+            },
+            &|p, ran| {
+                if let Some((i, r)) = ran {
+                    seen.lock().unwrap().push((i, r.clone(), p));
+                }
+            },
+        );
+        assert_eq!(out, ["A", "B", "C", "D"], "results stay in item order");
+        // Heaviest first; equal weights in item order.
+        assert_eq!(*started.lock().unwrap(), ["b", "d", "c", "a"]);
+        let seen = seen.into_inner().unwrap();
+        let done: Vec<(usize, u64, usize)> = seen
+            .iter()
+            .map(|(i, _, p)| (*i, p.done_us, p.finished))
+            .collect();
+        assert_eq!(done, [(1, 300, 1), (3, 600, 2), (2, 620, 3), (0, 630, 4)]);
+        assert!(
+            seen.iter()
+                .all(|(_, _, p)| p.total_us == 630 && p.count == 4)
+        );
+    }
+
+    #[test]
+    fn a_known_list_is_names_with_comments() {
+        let k = KnownList::parse("# header\nfuzz-s1-67  # why\n\n  fuzz-s1-91\n");
+        assert!(k.contains("fuzz-s1-67") && k.contains("fuzz-s1-91"));
+        assert!(!k.contains("fuzz-s1-6") && !k.contains("# header"));
+        assert!(KnownList::parse("# nothing\n").is_empty());
+    }
+
+    #[test]
+    fn a_campaign_on_one_engine_twice_is_all_identical() {
+        let out = std::env::temp_dir().join(format!("finrst-campaign-{}-same", std::process::id()));
+        let cfg = CampaignConfig {
+            jobs: 2,
+            ..CampaignConfig::new((EngineKind::Model, EngineKind::Model), 3, 6, &out)
+        };
+        let batch = Mutex::new(0);
+        let r = campaign(&cfg, &|e| {
+            if let CampaignEvent::Batch {
+                scenario: Some(_), ..
+            } = e
+            {
+                *batch.lock().unwrap() += 1;
+            }
+        })
+        .unwrap();
+        assert_eq!(*batch.lock().unwrap(), 6);
+        assert_eq!(
+            (r.identical(), r.unexplained(), r.scenarios.len()),
+            (6, 0, 6)
+        );
+        assert!(r.passed());
+        assert_eq!(
+            std::fs::read_dir(&out).unwrap().count(),
+            0,
+            "nothing written"
+        );
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
+    #[test]
+    fn a_campaign_writes_each_difference_and_spares_the_known_ones() {
+        // The model and smoltcp differ on nearly every scenario.
+        let out = std::env::temp_dir().join(format!("finrst-campaign-{}-diff", std::process::id()));
+        let mut cfg = CampaignConfig::new((EngineKind::Model, EngineKind::Smoltcp), 1, 2, &out);
+        cfg.jobs = 2;
+        cfg.shrink_budget = 0;
+        cfg.known = KnownList::parse("fuzz-s1-1\n");
+        let r = campaign(&cfg, &|_| {}).unwrap();
+        let [first, second] = &r.scenarios[..] else {
+            panic!("{r:?}");
+        };
+        let Verdict::Differs(d) = &first.verdict else {
+            panic!("{first:?}");
+        };
+        assert_eq!((d.steps, d.shrunk_steps, d.runs), (d.steps, d.steps, 0));
+        let text = std::fs::read_to_string(&d.file).unwrap();
+        assert!(
+            text.starts_with("title fuzz-s1-0\n# model vs smoltcp: first difference: "),
+            "{text}"
+        );
+        assert!(second.known && matches!(second.verdict, Verdict::Known(_)));
+        assert!(
+            !out.join("fuzz-s1-1.sim").exists(),
+            "a known difference is not written"
+        );
+        assert_eq!(r.unexplained(), 1);
+        assert!(!r.passed());
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
+    #[test]
+    fn a_campaign_that_cannot_write_fails_before_running() {
+        let file =
+            std::env::temp_dir().join(format!("finrst-campaign-{}-file", std::process::id()));
+        std::fs::write(&file, "").unwrap();
+        let cfg = CampaignConfig::new((EngineKind::Model, EngineKind::Model), 1, 1, &file);
+        let e = campaign(&cfg, &|_| panic!("nothing runs")).unwrap_err();
+        assert!(e.to_string().starts_with("cannot create "), "{e}");
+        let _ = std::fs::remove_file(&file);
     }
 
     #[test]

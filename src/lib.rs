@@ -35,6 +35,21 @@ pub use script::{Call, Scenario, Script};
 pub use trace::Trace;
 pub use vocab::{Counter, EngineKind, Errno, Policy, RstReason, TcpState};
 
+impl EngineKind {
+    /// Whether this engine can run on this machine, checked by building
+    /// one for two idle hosts and dropping it: the answer is the engine's
+    /// own (for `linux`, its one line naming the missing capability), and
+    /// a command that runs many scripts can fail once, up front, instead
+    /// of once per script.
+    pub fn check_available(self) -> Result<(), EngineError> {
+        if !self.real_time() {
+            return Ok(());
+        }
+        let hosts = HostSpec::for_hosts(&["a".to_string(), "b".to_string()]);
+        make_engine(self, &hosts, &RunOptions::default()).map(drop)
+    }
+}
+
 /// Builds an engine for a script's hosts.
 pub fn make_engine(
     kind: EngineKind,
@@ -81,17 +96,22 @@ pub fn run_file(
 }
 
 /// [`run_file`], streaming segments and calls into `sink` as they happen
-/// (see [`runner::run_streaming`]).
+/// (see [`runner::run_streaming`]). `started` is called once the script is
+/// parsed and the engine is up, before the first step: with the script's
+/// name and [`script::step_count`], e.g. to size a progress bar that the
+/// sink's [`trace::TraceSink::step_done`] then moves.
 pub fn run_file_streaming(
     path: &str,
     kind: EngineKind,
     opts: &RunOptions,
     horizon_us: Option<u64>,
     sink: &mut dyn trace::TraceSink,
+    started: &mut dyn FnMut(&str, u64),
 ) -> Result<trace::Trace, Error> {
     let script = script::parse_file(path).map_err(Error::Script)?;
     let hosts = HostSpec::for_hosts(&script.hosts);
     let mut engine = make_engine(kind, &hosts, opts).map_err(Error::Engine)?;
+    started(&script.name(), script::step_count(&script.steps));
     runner::run_streaming(&script, engine.as_mut(), opts, horizon_us, sink).map_err(Error::Run)
 }
 

@@ -1,10 +1,20 @@
-//! The `finrst` command: a thin CLI over the library.
+//! The `finrst` command: a thin CLI over the library. Each subcommand
+//! calls the library and prints what it returns; every error reaches
+//! [`main`] as one `anyhow::Error` and becomes one line on standard error
+//! and exit code 2.
 
+use anyhow::{Context, bail};
 use clap::{CommandFactory, Parser, Subcommand};
 use finrst::engine::{Policy, RunOptions};
+use finrst::fuzz::{CampaignConfig, CampaignEvent, KnownList, Verdict};
 use finrst::script::parse_duration;
-use finrst::{EngineKind, Error, run_file};
+use finrst::trace::{Trace, TraceWriter};
+use finrst::{EngineKind, run_file, run_file_streaming};
+use std::io::Write;
 use std::process::ExitCode;
+
+mod cli;
+use cli::progress;
 
 /// Why did close() send RST instead of FIN? Run TCP close-path scenarios on a
 /// model of the Linux stack, on smoltcp, or on the real kernel, and read the
@@ -15,6 +25,7 @@ use std::process::ExitCode;
   finrst run sim/seed000-epollout-unread.sim
   finrst run sim/rfc2525-zero-window.sim --policy always-fin --horizon 40s
   finrst run sim/seed004-http-unread.sim --format json
+  finrst run sim/*.sim --format json | jq .scenario
   finrst run sim/seed000-epollout-unread.sim --pcap out.pcap --ladder out.svg
   finrst explain capture.pcap
   tcpdump -nn -r capture.pcap | finrst explain -
@@ -25,7 +36,7 @@ use std::process::ExitCode;
   finrst conform sim --format json
   finrst fuzz --engines model,linux --seed 1 --count 200 --out fuzz-out
 
-Exit codes: 0 ok, 1 an expectation failed, 2 bad input or the engine could not run.")]
+Exit codes: 0 ok, 1 an expectation failed (or the engines differ), 2 bad input or the engine could not run.")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -47,7 +58,7 @@ enum Cmd {
     Explain(ExplainArgs),
     /// List the scenarios in a directory with their titles.
     List {
-        /// The directory (default: sim).
+        /// The directory.
         #[arg(default_value = "sim")]
         dir: String,
     },
@@ -57,16 +68,17 @@ enum Cmd {
     Compare(CompareArgs),
     /// Run every script of a directory on two engines, in parallel, and print
     /// a table with one row per scenario and `N/M scenarios identical`.
-    /// Exit 0 when every scenario is identical in every column, 1 when not.
+    /// The longest scenarios start first. Exit 0 when every scenario is
+    /// identical in every column, 1 when not.
     Conform(ConformArgs),
     /// Generate random valid scenarios, run each on two engines, shrink
     /// every difference to a minimal script (written to --out) and print
     /// one line per difference, then `N/M random scenarios identical`.
     /// A difference is run once more first; one that does not come back is
     /// reported as unstable (a difference not in --known is run again
-    /// alone, one at a time, up to twice). Exit 0 when every scenario is identical (or
-    /// unstable, or named in --known), 1 when not. The same seed gives the
-    /// same scenarios.
+    /// alone, one at a time, up to twice). Exit 0 when every scenario is
+    /// identical (or unstable, or named in --known), 1 when not. The same
+    /// seed gives the same scenarios.
     Fuzz(FuzzArgs),
     /// Run packetdrill-syntax scripts (.pkt): one local socket driven by
     /// system calls, the remote side written as raw segments, injected
@@ -77,7 +89,9 @@ enum Cmd {
     Drill(DrillArgs),
     /// Regenerate the book's traces, ladders, tables and scenario pages
     /// (book/src/generated/, and the end of book/src/SUMMARY.md) from sim/;
-    /// with --check, only report stale files (exit 1 if any).
+    /// with --check, only report stale files (exit 1 if any). A
+    /// maintainer's command: hidden from --help.
+    #[command(hide = true)]
     BookGen {
         /// Report stale files without writing them.
         #[arg(long)]
@@ -104,7 +118,8 @@ struct RunArgs {
     /// The model's close rule (model engine only).
     #[arg(long, value_enum, default_value = "linux")]
     policy: Policy,
-    /// Output format.
+    /// Output format. JSON: one object for one file; with several files,
+    /// JSON Lines (one compact object per line, one line per file).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Seed for initial sequence numbers and timestamps.
@@ -133,9 +148,37 @@ struct ExplainArgs {
     /// A capture: .pcap, .pcapng, or a text file of tcpdump lines, any of
     /// them gzip-compressed (`-` for standard input).
     capture: String,
-    /// Output format.
+    /// Output format (JSON: one object).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+}
+
+/// The two engines of compare, conform and fuzz.
+#[derive(clap::Args)]
+struct EnginesArg {
+    /// The two engines, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "model,linux")]
+    engines: Vec<EngineKind>,
+}
+
+impl EnginesArg {
+    fn pair(&self) -> anyhow::Result<(EngineKind, EngineKind)> {
+        match self.engines[..] {
+            [a, b] => Ok((a, b)),
+            _ => bail!("--engines takes exactly two engines, e.g. --engines model,linux"),
+        }
+    }
+
+    /// The pair, once each engine is known to run here: a command that
+    /// runs many scripts fails once, up front, not once per script.
+    fn available(&self) -> anyhow::Result<(EngineKind, EngineKind)> {
+        let (a, b) = self.pair()?;
+        a.check_available()?;
+        if b != a {
+            b.check_available()?;
+        }
+        Ok((a, b))
+    }
 }
 
 #[derive(clap::Args)]
@@ -143,10 +186,9 @@ struct CompareArgs {
     /// Scenario files (.sim).
     #[arg(required = true)]
     files: Vec<String>,
-    /// The two engines, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values = ["model", "linux"])]
-    engines: Vec<EngineKind>,
-    /// Output format.
+    #[command(flatten)]
+    engines: EnginesArg,
+    /// Output format (JSON: one array, one object per file).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Stop each run at this time (e.g. 90s); overrides the script's horizon.
@@ -181,10 +223,9 @@ struct ConformArgs {
     /// The directory of scenarios.
     #[arg(default_value = "sim")]
     dir: String,
-    /// The two engines, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values = ["model", "linux"])]
-    engines: Vec<EngineKind>,
-    /// Output format.
+    #[command(flatten)]
+    engines: EnginesArg,
+    /// Output format (JSON: one object).
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Scenarios run at the same time. Default: four per CPU (real-kernel
@@ -198,9 +239,8 @@ struct ConformArgs {
 
 #[derive(clap::Args)]
 struct FuzzArgs {
-    /// The two engines, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_values = ["model", "linux"])]
-    engines: Vec<EngineKind>,
+    #[command(flatten)]
+    engines: EnginesArg,
     /// The seed: scenario i of seed S is always the same script.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -238,9 +278,9 @@ struct DrillArgs {
     /// .pkt files or directories of them.
     #[arg(required = true)]
     paths: Vec<String>,
-    /// The engine the local socket runs on: model or linux.
+    /// The engine the local socket runs on.
     #[arg(long, value_enum, default_value = "model")]
-    engine: EngineKind,
+    engine: DrillOn,
     /// How far (µs) a packet or a return may be from its script time
     /// (packetdrill's option; a script's own `--tolerance_usecs=` line is
     /// used when this is not given). Default 4000.
@@ -252,11 +292,22 @@ struct DrillArgs {
     jobs: usize,
 }
 
-/// `--jobs` of conform and fuzz: as given, or four per CPU.
-fn jobs_or_default(jobs: Option<usize>) -> usize {
-    jobs.unwrap_or_else(|| {
-        4 * std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-    })
+/// The engines a drill runs on (a subset of --engine's).
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum DrillOn {
+    /// The pure model of the Linux close path (virtual time, no root).
+    Model,
+    /// The machine's real kernel, in private network namespaces (root).
+    Linux,
+}
+
+impl DrillOn {
+    fn engine(self) -> (finrst::drill::DrillEngine, EngineKind) {
+        match self {
+            DrillOn::Model => (finrst::drill::DrillEngine::Model, EngineKind::Model),
+            DrillOn::Linux => (finrst::drill::DrillEngine::Linux, EngineKind::Linux),
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -269,25 +320,49 @@ fn parse_horizon(s: &str) -> Result<u64, String> {
     parse_duration(s).ok_or_else(|| format!("expected a duration like 90s or 500ms, found {s:?}"))
 }
 
+/// Exit 1: an expectation failed, the engines differ, a drill failed.
+const FAILED: u8 = 1;
+/// Exit 2: bad input, or an engine that cannot run (every `Err`).
+const CANNOT_RUN: u8 = 2;
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.cmd {
-        Cmd::Run(a) => run(a),
-        Cmd::Explain(a) => explain(&a),
-        Cmd::List { dir } => list(&dir),
-        Cmd::Compare(a) => compare(a),
-        Cmd::Conform(a) => conform(a),
-        Cmd::Fuzz(a) => fuzz(a),
-        Cmd::Drill(a) => drill(a),
-        Cmd::BookGen { check, root } => book_gen(check, &root),
-        Cmd::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "finrst", &mut std::io::stdout());
-            ExitCode::SUCCESS
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            // `{:#}`: the error and its causes on one line.
+            eprintln!("finrst: {e:#}");
+            ExitCode::from(CANNOT_RUN)
         }
     }
 }
 
-fn run(a: RunArgs) -> ExitCode {
+fn run() -> anyhow::Result<ExitCode> {
+    match Cli::parse().cmd {
+        Cmd::Run(a) => run_cmd(&a),
+        Cmd::Explain(a) => explain(&a),
+        Cmd::List { dir } => list(&dir),
+        Cmd::Compare(a) => compare(&a),
+        Cmd::Conform(a) => conform(&a),
+        Cmd::Fuzz(a) => fuzz(&a),
+        Cmd::Drill(a) => drill(&a),
+        Cmd::BookGen { check, root } => book_gen(check, &root),
+        Cmd::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "finrst", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// 0 when `ok`, else 1.
+fn verdict(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(FAILED)
+    }
+}
+
+fn run_cmd(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let opts = RunOptions {
         seed: a.seed,
         policy: a.policy,
@@ -301,143 +376,98 @@ fn run(a: RunArgs) -> ExitCode {
         if a.format == Format::Text && i > 0 {
             println!();
         }
-        let trace = if a.ladder.is_none() {
-            // Streamed: each segment is printed (and written to the pcap)
-            // when it is final, so a run of any length runs in the same
-            // memory.
-            match run_streamed(&a, f, &opts) {
-                Ok(t) => t,
-                Err(code) => return code,
-            }
-        } else {
-            // The ladder is drawn from the whole trace.
-            let trace = match run_file(f, a.engine, &opts, a.horizon) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("finrst: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            if let Err(code) = write_outputs(&a, &trace, f) {
-                return code;
-            }
-            match a.format {
-                Format::Text => print!("{}", trace.to_text()),
-                Format::Json => println!("{}", trace.to_json()),
-            }
-            trace
+        let Some(trace) = run_one(a, f, &opts)? else {
+            // Standard output was closed (`| head`): nothing more to do.
+            return Ok(ExitCode::SUCCESS);
         };
         if let Some(first) = trace.failures.first() {
             eprintln!("finrst: expectation failed: {first}");
             failed = true;
         }
     }
-    if failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
+    Ok(verdict(!failed))
 }
 
-/// Runs one file with its trace streamed to standard output (and its pcap
-/// to --pcap).
-fn run_streamed(a: &RunArgs, f: &str, opts: &RunOptions) -> Result<finrst::trace::Trace, ExitCode> {
-    use finrst::trace::{Format as TF, TraceWriter};
+/// Runs one file and prints its trace; `None` when standard output was
+/// closed.
+fn run_one(a: &RunArgs, f: &str, opts: &RunOptions) -> anyhow::Result<Option<Trace>> {
+    use finrst::trace::Format as TF;
+    // One object for one file; JSON Lines for several, so that the output
+    // is one stream a reader can split (`jq`, `json.loads` per line).
+    let one_line = a.format == Format::Json && a.files.len() > 1;
+    let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut out: Box<dyn Write> = if one_line {
+        Box::new(cli::json_lines::OneLine::new(stdout))
+    } else {
+        Box::new(stdout)
+    };
     let format = match a.format {
         Format::Text => TF::Text,
         Format::Json => TF::Json,
     };
-    let stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let mut w = TraceWriter::streaming(stdout, format).map_err(|e| {
-        eprintln!("finrst: cannot create a temporary file: {e}");
-        ExitCode::from(2)
-    })?;
-    if let Some(out) = &a.pcap {
-        let path = output_path(out, a.files.len() > 1, f);
-        let file = std::fs::File::create(&path)
-            .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn std::io::Write>);
-        w = match file.and_then(|p| w.with_pcap(p)) {
-            Ok(w) => w,
-            Err(e) => {
-                eprintln!("finrst: cannot write {path}: {e}");
-                return Err(ExitCode::from(2));
-            }
+    let many = a.files.len() > 1;
+    let trace = if let Some(svg) = &a.ladder {
+        // The ladder is drawn from the whole trace.
+        let trace = run_file(f, a.engine, opts, a.horizon)?;
+        if let Some(pcap) = &a.pcap {
+            let path = output_path(pcap, many, f);
+            finrst::pcap::write_file(&trace, &path)
+                .with_context(|| format!("cannot write {path}"))?;
+        }
+        let path = output_path(svg, many, f);
+        std::fs::write(&path, finrst::ladder::render(&trace))
+            .with_context(|| format!("cannot write {path}"))?;
+        let text = match a.format {
+            Format::Text => trace.to_text(),
+            Format::Json => trace.to_json(),
         };
-    }
-    let fail = |e: &dyn std::fmt::Display| {
-        eprintln!("finrst: {e}");
-        ExitCode::from(2)
+        if !print_end(out.write_all(text.as_bytes()), &mut out, a.format)? {
+            return Ok(None);
+        }
+        trace
+    } else {
+        // Streamed: each segment is printed (and written to the pcap) when
+        // it is final, so a run of any length runs in the same memory.
+        let mut w =
+            TraceWriter::streaming(&mut out, format).context("cannot create a temporary file")?;
+        if let Some(pcap) = &a.pcap {
+            let path = output_path(pcap, many, f);
+            let file = std::fs::File::create(&path)
+                .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn Write>);
+            w = file
+                .and_then(|p| w.with_pcap(p))
+                .with_context(|| format!("cannot write {path}"))?;
+        }
+        let mut sink = progress::Steps::new(&mut w);
+        let mut started = progress::starter(sink.bar(), a.engine.real_time());
+        let result = run_file_streaming(f, a.engine, opts, a.horizon, &mut sink, &mut started);
+        drop(sink);
+        let trace = result?;
+        let ended = w.end(&trace).map(drop);
+        if !print_end(ended, &mut out, a.format)? {
+            return Ok(None);
+        }
+        trace
     };
-    let script = finrst::script::parse_file(f).map_err(|e| fail(&e))?;
-    let hosts = finrst::engine::HostSpec::for_hosts(&script.hosts);
-    let mut engine = finrst::make_engine(a.engine, &hosts, opts).map_err(|e| fail(&e))?;
-    let steps = finrst::script::step_count(&script.steps);
-    // A bar for long runs only (a real-kernel run, or many steps), and only
-    // when standard error is a terminal.
-    let bar = (std::io::IsTerminal::is_terminal(&std::io::stderr())
-        && (a.engine == EngineKind::Linux
-            || a.engine == EngineKind::SmoltcpTap
-            || steps >= 20_000))
-        .then(|| progress_bar(steps, &script.name()));
-    let mut sink = WithBar { w: &mut w, bar };
-    let result =
-        finrst::runner::run_streaming(&script, engine.as_mut(), opts, a.horizon, &mut sink);
-    if let Some(b) = &sink.bar {
-        b.finish_and_clear();
-    }
-    let trace = result.map_err(|e| fail(&e))?;
-    match w.end(&trace) {
-        Ok(mut out) => {
-            if a.format == Format::Json {
-                let _ = std::io::Write::write_all(&mut out, b"\n");
-            }
-            let _ = std::io::Write::flush(&mut out);
-        }
-        Err(e) => {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                return Err(ExitCode::SUCCESS);
-            }
-            eprintln!("finrst: cannot write the trace: {e}");
-            return Err(ExitCode::from(2));
-        }
-    }
-    Ok(trace)
+    Ok(Some(trace))
 }
 
-/// A progress bar on standard error: `done/total` steps (or scenarios).
-fn progress_bar(total: u64, what: &str) -> indicatif::ProgressBar {
-    let b = indicatif::ProgressBar::new(total);
-    b.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:30}] {pos}/{len} ({elapsed}, ~{eta} left)",
-        )
-        .expect("a valid template")
-        .progress_chars("=> "),
-    );
-    b.set_message(what.to_string());
-    b
-}
-
-/// A trace sink that also moves a progress bar.
-struct WithBar<'a, W: std::io::Write> {
-    w: &'a mut finrst::trace::TraceWriter<W>,
-    bar: Option<indicatif::ProgressBar>,
-}
-
-impl<W: std::io::Write> finrst::trace::TraceSink for WithBar<'_, W> {
-    fn begin(&mut self, head: &finrst::trace::Head) {
-        self.w.begin(head);
-    }
-    fn segment(&mut self, s: &finrst::segment::Segment) {
-        self.w.segment(s);
-    }
-    fn call(&mut self, c: &finrst::trace::CallRecord) {
-        self.w.call(c);
-    }
-    fn step_done(&mut self) {
-        if let Some(b) = &self.bar {
-            b.inc(1);
-        }
+/// Ends one trace's output: a newline after JSON, flushed. `Ok(false)`
+/// when the reader went away (a broken pipe is how `| head` says so).
+fn print_end(
+    written: std::io::Result<()>,
+    out: &mut dyn Write,
+    format: Format,
+) -> anyhow::Result<bool> {
+    let r = written
+        .and_then(|()| match format {
+            Format::Json => out.write_all(b"\n"),
+            Format::Text => Ok(()),
+        })
+        .and_then(|()| out.flush());
+    match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        r => r.context("cannot write the trace").map(|()| true),
     }
 }
 
@@ -463,50 +493,19 @@ fn output_path(out: &str, many: bool, scenario_file: &str) -> String {
         .to_string()
 }
 
-/// Writes the --pcap and --ladder files of one run.
-fn write_outputs(a: &RunArgs, trace: &finrst::trace::Trace, file: &str) -> Result<(), ExitCode> {
-    let many = a.files.len() > 1;
-    if let Some(out) = &a.pcap {
-        let path = output_path(out, many, file);
-        if let Err(e) = finrst::pcap::write_file(trace, &path) {
-            eprintln!("finrst: cannot write {path}: {e}");
-            return Err(ExitCode::from(2));
-        }
-    }
-    if let Some(out) = &a.ladder {
-        let path = output_path(out, many, file);
-        if let Err(e) = std::fs::write(&path, finrst::ladder::render(trace)) {
-            eprintln!("finrst: cannot write {path}: {e}");
-            return Err(ExitCode::from(2));
-        }
-    }
-    Ok(())
-}
-
-fn explain(a: &ExplainArgs) -> ExitCode {
+fn explain(a: &ExplainArgs) -> anyhow::Result<ExitCode> {
     // Read as a stream: a capture of any size is explained in bounded
     // memory for the file itself (the connections it holds still count).
-    let (read, what) = if a.capture == "-" {
-        let r = finrst::explain::explain_reader(&a.capture, std::io::stdin().lock());
+    let (report, what) = if a.capture == "-" {
+        let r = finrst::explain::explain_reader(&a.capture, std::io::stdin().lock())
+            .context("cannot read standard input")?;
         (r, "standard input".to_string())
     } else {
-        match std::fs::File::open(&a.capture) {
-            Ok(f) => (
-                finrst::explain::explain_reader(&a.capture, f),
-                a.capture.clone(),
-            ),
-            Err(e) => {
-                eprintln!("finrst: cannot read {}: {e}", a.capture);
-                return ExitCode::from(2);
-            }
-        }
-    };
-    let report = match read {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("finrst: cannot read {what}: {e}");
-            return ExitCode::from(2);
-        }
+        let f = std::fs::File::open(&a.capture)
+            .with_context(|| format!("cannot read {}", a.capture))?;
+        let r = finrst::explain::explain_reader(&a.capture, f)
+            .with_context(|| format!("cannot read {}", a.capture))?;
+        (r, a.capture.clone())
     };
     match a.format {
         Format::Text => print!("{}", report.to_text()),
@@ -514,372 +513,193 @@ fn explain(a: &ExplainArgs) -> ExitCode {
     }
     // A damaged capture is explained as far as it goes, and fails.
     if let Some(s) = &report.stopped {
-        eprintln!("finrst: {what}: {s}");
-        return ExitCode::from(2);
+        bail!("{what}: {s}");
     }
     if report.connections.is_empty() {
-        eprintln!("finrst: no TCP connection found in {}", a.capture);
-        return ExitCode::from(2);
+        bail!("no TCP connection found in {}", a.capture);
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
-fn list(dir: &str) -> ExitCode {
-    let mut files: Vec<String> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok())
-            .map(|e| e.path().to_string_lossy().to_string())
-            .filter(|p| p.ends_with(".sim"))
-            .collect(),
-        Err(e) => {
-            eprintln!("finrst: cannot read directory {dir}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    files.sort();
-    let mut bad = false;
-    for f in files {
+/// The `.sim` files of a directory; an error when there is none.
+fn sim_files(dir: &str) -> anyhow::Result<Vec<String>> {
+    let files =
+        finrst::compare::sim_files(dir).with_context(|| format!("cannot read directory {dir}"))?;
+    if files.is_empty() {
+        bail!("no .sim files in {dir}");
+    }
+    Ok(files)
+}
+
+fn list(dir: &str) -> anyhow::Result<ExitCode> {
+    let mut errors = Vec::new();
+    for f in sim_files(dir)? {
         match finrst::script::parse_file(&f) {
             Ok(s) => println!("{:<36} {}", s.name(), s.title),
-            Err(e) => {
-                eprintln!("finrst: {}", Error::Script(e));
-                bad = true;
+            Err(e) => errors.push(e),
+        }
+    }
+    // Every script that does not parse gets its line; the last is the
+    // command's error.
+    match errors.pop() {
+        None => Ok(ExitCode::SUCCESS),
+        Some(last) => {
+            for e in errors {
+                eprintln!("finrst: {e}");
             }
-        }
-    }
-    if bad {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
-fn two_engines(e: &[EngineKind]) -> Result<(EngineKind, EngineKind), ExitCode> {
-    match e {
-        [a, b] => Ok((*a, *b)),
-        _ => {
-            eprintln!("finrst: --engines takes exactly two engines, e.g. --engines model,linux");
-            Err(ExitCode::from(2))
+            Err(last.into())
         }
     }
 }
 
-fn compare(a: CompareArgs) -> ExitCode {
-    let (ea, eb) = match two_engines(&a.engines) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
+fn compare(a: &CompareArgs) -> anyhow::Result<ExitCode> {
+    let (ea, eb) = a.engines.available()?;
     let opts = a.clock.run_options();
     let mut all_same = true;
     let mut json = Vec::new();
     for f in &a.files {
-        let c = match finrst::compare::compare_file(f, ea, eb, &opts, a.horizon) {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("finrst: {e}");
-                return ExitCode::from(2);
-            }
-        };
+        let c = finrst::compare::compare_file(f, ea, eb, &opts, a.horizon)?;
         all_same &= c.identical();
         match a.format {
             Format::Text => print!("{}", c.diff_text()),
             Format::Json => json.push(c),
         }
     }
-    if matches!(a.format, Format::Json) {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json).expect("plain data serialises")
-        );
+    if a.format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&json)?);
     }
-    if all_same {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    Ok(verdict(all_same))
 }
 
-fn fuzz(a: FuzzArgs) -> ExitCode {
-    use finrst::fuzz::{Gen, Outcome, par_map, run_text, shrink};
-    let (ea, eb) = match two_engines(&a.engines) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
-    let out = std::path::PathBuf::from(&a.out);
-    if let Err(e) = std::fs::create_dir_all(&out) {
-        eprintln!("finrst: cannot create {}: {e}", a.out);
-        return ExitCode::from(2);
+fn fuzz(a: &FuzzArgs) -> anyhow::Result<ExitCode> {
+    let mut cfg = CampaignConfig::new(a.engines.pair()?, a.seed, a.count, &a.out);
+    cfg.jobs = a.jobs.unwrap_or_else(finrst::fuzz::default_jobs);
+    cfg.shrink_budget = a.shrink_budget;
+    cfg.keep_all = a.keep_all;
+    cfg.opts = a.clock.run_options();
+    if let Some(known) = &a.known {
+        cfg.known = KnownList::read(known.as_ref())?;
     }
-    // Scratch files live in a private directory, removed at the end.
-    let work = std::env::temp_dir().join(format!("finrst-fuzz-{}", std::process::id()));
-    if let Err(e) = std::fs::create_dir_all(&work) {
-        eprintln!("finrst: cannot create {}: {e}", work.display());
-        return ExitCode::from(2);
-    }
-    let known: Vec<String> = match &a.known {
-        None => Vec::new(),
-        Some(f) => match std::fs::read_to_string(f) {
-            Ok(t) => t
-                .lines()
-                .map(|l| l.split('#').next().unwrap_or("").trim().to_string())
-                .filter(|l| !l.is_empty())
-                .collect(),
-            Err(e) => {
-                eprintln!("finrst: cannot read {f}: {e}");
-                return ExitCode::from(2);
+    let bar = progress::Batch::new("fuzz");
+    let report = finrst::fuzz::campaign(&cfg, &|event| {
+        let Some(b) = &bar else { return };
+        match event {
+            CampaignEvent::Batch { scenario, progress } => b.show(progress, scenario),
+            CampaignEvent::Confirming { differences } => {
+                b.say(format!("running {differences} differences again"))
             }
-        },
-    };
-    let opts = a.clock.run_options();
-    let jobs = jobs_or_default(a.jobs);
-    let scenarios: Vec<_> = (0..a.count).map(|i| Gen::scenario(a.seed, i)).collect();
-    if a.keep_all {
-        for s in &scenarios {
-            let _ = std::fs::write(out.join(format!("{}.sim", s.name)), s.to_sim());
+            CampaignEvent::Shrinking { scenario, k, n } => {
+                b.say(format!("shrinking {scenario} ({k}/{n})"))
+            }
         }
-    }
-    let bar =
-        std::io::IsTerminal::is_terminal(&std::io::stderr()).then(|| progress_bar(a.count, "fuzz"));
-    let outcomes = par_map(&scenarios, jobs, &|s| {
-        let o = run_text(
-            &work,
-            &format!("{}.sim", s.name),
-            &s.to_sim(),
-            ea,
-            eb,
-            &opts,
-        );
-        if let Some(b) = &bar {
-            b.inc(1);
-        }
-        o
     });
     if let Some(b) = &bar {
-        b.finish_and_clear();
+        b.clear();
     }
-    // The kernel runs in real time: a difference that a scheduling hiccup
-    // caused does not come back. Each difference is run once more; one
-    // that is identical then is reported as unstable (neither identical
-    // nor a confirmed difference). Known differences are rerun side by
-    // side; the others alone, one after another, so that the load of the
-    // batch (and of whatever else the machine runs) is not what confirms
-    // them: the same rule the linux tests apply to a failing scenario.
-    let differing: Vec<usize> = (0..scenarios.len())
-        .filter(|&i| matches!(outcomes[i], Outcome::Differs(_)))
-        .collect();
-    let (known_diff, new_diff): (Vec<usize>, Vec<usize>) = differing
-        .iter()
-        .partition(|&&i| known.contains(&scenarios[i].name));
-    let run_again = |&i: &usize| {
-        let s = &scenarios[i];
-        run_text(
-            &work,
-            &format!("{}-again.sim", s.name),
-            &s.to_sim(),
-            ea,
-            eb,
-            &opts,
-        )
-    };
-    let mut unstable = vec![false; scenarios.len()];
-    // A new difference gets two lone reruns: it counts only if it comes
-    // back both times (a burst of load from outside the batch can span
-    // one rerun of a few seconds, rarely two).
-    for (group, jobs, tries) in [(&known_diff, jobs, 1), (&new_diff, 1, 2)] {
-        for _ in 0..tries {
-            let left: Vec<usize> = group.iter().copied().filter(|&i| !unstable[i]).collect();
-            let again = par_map(&left, jobs, &run_again);
-            for (&i, o) in left.iter().zip(&again) {
-                unstable[i] = matches!(o, Outcome::Identical);
+    let report = report?;
+    for r in &report.scenarios {
+        let name = &r.name;
+        match &r.verdict {
+            Verdict::Identical => {}
+            Verdict::Unstable(first) => {
+                println!("{name}: unstable (identical when run again): {first}")
             }
+            Verdict::CouldNotRun(e) => println!("{name}: could not run: {e}"),
+            Verdict::Known(first) => println!("{name}: differs (known): {first}"),
+            Verdict::Differs(d) => println!(
+                "{name}: differs ({} -> {} steps, {}): {}",
+                d.steps,
+                d.shrunk_steps,
+                d.file.display(),
+                d.why
+            ),
         }
     }
-    let mut same = 0;
-    let mut unknown = 0;
-    let mut n_unstable = 0;
-    for (k, (s, o)) in scenarios.iter().zip(&outcomes).enumerate() {
-        let is_known = known.contains(&s.name);
-        if unstable[k] {
-            n_unstable += 1;
-            if let Outcome::Differs(first) = o {
-                println!("{}: unstable (identical when run again): {first}", s.name);
-            }
-            continue;
-        }
-        if !matches!(o, Outcome::Identical) && !is_known {
-            unknown += 1;
-        }
-        match o {
-            Outcome::Identical => same += 1,
-            Outcome::Error(e) => println!("{}: could not run: {e}", s.name),
-            Outcome::Differs(first) if is_known => {
-                println!("{}: differs (known): {first}", s.name)
-            }
-            Outcome::Differs(first) => {
-                let (small, why, runs) = if a.shrink_budget > 0 {
-                    shrink(s, first, (ea, eb), &opts, &work, jobs, a.shrink_budget)
-                } else {
-                    (s.clone(), first.clone(), 0)
-                };
-                let path = out.join(format!("{}.sim", s.name));
-                let mut text = small.to_sim();
-                text.insert_str(
-                    text.find('\n').map_or(0, |i| i + 1),
-                    &format!(
-                        "# {} vs {}: first difference: {why}\n# shrunk from {} to {} steps in {runs} runs\n",
-                        ea.name(),
-                        eb.name(),
-                        s.steps.len(),
-                        small.steps.len()
-                    ),
-                );
-                let _ = std::fs::write(&path, text);
-                println!(
-                    "{}: differs ({} -> {} steps, {}): {why}",
-                    s.name,
-                    s.steps.len(),
-                    small.steps.len(),
-                    path.display()
-                );
-            }
-        }
-    }
-    let _ = std::fs::remove_dir_all(&work);
-    if n_unstable > 0 {
-        println!("{n_unstable} unstable (differed once, identical when run again)");
+    let unstable = report.unstable();
+    if unstable > 0 {
+        println!("{unstable} unstable (differed once, identical when run again)");
     }
     println!(
-        "{same}/{} random scenarios identical (seed {})",
-        a.count, a.seed
+        "{}/{} random scenarios identical (seed {})",
+        report.identical(),
+        report.scenarios.len(),
+        report.seed
     );
-    if !known.is_empty() {
-        println!(
-            "{unknown} differences not in {}",
-            a.known.as_deref().unwrap_or("")
-        );
+    if let Some(known) = &a.known {
+        println!("{} differences not in {known}", report.unexplained());
     }
-    if unknown == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    Ok(verdict(report.passed()))
 }
 
-fn conform(a: ConformArgs) -> ExitCode {
-    let (ea, eb) = match two_engines(&a.engines) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
-    let files = match finrst::compare::sim_files(&a.dir) {
-        Ok(f) if !f.is_empty() => f,
-        Ok(_) => {
-            eprintln!("finrst: no .sim files in {}", a.dir);
-            return ExitCode::from(2);
-        }
-        Err(e) => {
-            eprintln!("finrst: cannot read directory {}: {e}", a.dir);
-            return ExitCode::from(2);
-        }
-    };
-    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        .then(|| progress_bar(files.len() as u64, "conform"));
+fn conform(a: &ConformArgs) -> anyhow::Result<ExitCode> {
+    let files = sim_files(&a.dir)?;
+    let (ea, eb) = a.engines.available()?;
+    let bar = progress::Batch::new("conform");
     let rows = finrst::compare::conform_with(
         &files,
         ea,
         eb,
         &a.clock.run_options(),
-        jobs_or_default(a.jobs),
-        &|r| {
+        a.jobs.unwrap_or_else(finrst::fuzz::default_jobs),
+        &|p, row| {
             if let Some(b) = &bar {
-                b.set_message(r.scenario.clone());
-                b.inc(1);
+                b.show(p, row.map(|r| r.scenario.as_str()));
             }
         },
     );
     if let Some(b) = &bar {
-        b.finish_and_clear();
+        b.clear();
     }
     match a.format {
         Format::Text => print!("{}", finrst::compare::table(&rows)),
         Format::Json => println!("{}", finrst::compare::to_json(&rows)),
     }
-    if rows.iter().all(|r| r.identical()) {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    Ok(verdict(rows.iter().all(|r| r.identical())))
 }
 
-fn book_gen(check: bool, root: &str) -> ExitCode {
+fn book_gen(check: bool, root: &str) -> anyhow::Result<ExitCode> {
     use finrst::bookgen;
     let root = std::path::Path::new(root);
-    let files = match bookgen::generate(root) {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("finrst: book-gen: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    let files = bookgen::generate(root).map_err(|e| anyhow::anyhow!("book-gen: {e}"))?;
     let (stale, extra) = bookgen::stale(root, &files);
+    let (stale_word, extra_word) = if check {
+        ("stale:", "extra:")
+    } else {
+        ("wrote:", "removed:")
+    };
     for p in &stale {
-        println!(
-            "{} {}",
-            if check { "stale:" } else { "wrote:" },
-            p.display()
-        );
+        println!("{stale_word} {}", p.display());
     }
     for p in &extra {
-        println!(
-            "{} {}",
-            if check { "extra:" } else { "removed:" },
-            p.display()
-        );
+        println!("{extra_word} {}", p.display());
     }
     if check {
-        return if stale.is_empty() && extra.is_empty() {
-            ExitCode::SUCCESS
-        } else {
+        let fresh = stale.is_empty() && extra.is_empty();
+        if !fresh {
             eprintln!("finrst: the book's generated files are stale; run `finrst book-gen`");
-            ExitCode::from(1)
-        };
+        }
+        return Ok(verdict(fresh));
     }
     let changed: Vec<_> = files
         .into_iter()
         .filter(|f| stale.contains(&f.path))
         .collect();
-    if let Err(e) = bookgen::write(root, &changed, &extra) {
-        eprintln!("finrst: book-gen: {e}");
-        return ExitCode::from(2);
-    }
-    ExitCode::SUCCESS
+    bookgen::write(root, &changed, &extra).context("book-gen")?;
+    Ok(ExitCode::SUCCESS)
 }
 
-/// `finrst drill`.
-fn drill(a: DrillArgs) -> ExitCode {
-    let engine = match a.engine {
-        EngineKind::Model => finrst::drill::DrillEngine::Model,
-        EngineKind::Linux => finrst::drill::DrillEngine::Linux,
-        _ => {
-            eprintln!("finrst drill: --engine must be model or linux");
-            return ExitCode::from(2);
-        }
-    };
+fn drill(a: &DrillArgs) -> anyhow::Result<ExitCode> {
+    use finrst::drill::DrillError;
+    let (engine, kind) = a.engine.engine();
     let mut files = Vec::new();
     for p in &a.paths {
-        match finrst::drill::pkt_files(p) {
-            Ok(mut v) => files.append(&mut v),
-            Err(e) => {
-                eprintln!("finrst: {e}");
-                return ExitCode::from(2);
-            }
-        }
+        files.extend(finrst::drill::pkt_files(p).map_err(anyhow::Error::msg)?);
     }
     if files.is_empty() {
-        eprintln!("finrst drill: no .pkt files in {}", a.paths.join(" "));
-        return ExitCode::from(2);
+        bail!("no .pkt files in {}", a.paths.join(" "));
     }
-    let bar = std::io::IsTerminal::is_terminal(&std::io::stderr())
-        .then(|| progress_bar(files.len() as u64, "drill"));
+    kind.check_available()?;
+    let bar = progress::count("drill", files.len() as u64);
     let results = finrst::fuzz::par_map(&files, a.jobs, &|f| {
         let r = finrst::drill::run_file(f, engine, a.tolerance_usecs);
         if let Some(b) = &bar {
@@ -890,8 +710,11 @@ fn drill(a: DrillArgs) -> ExitCode {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    // A lone script that cannot run is bad input, not a failed drill.
+    if let [Err(e @ (DrillError::Parse(_) | DrillError::Engine(_)))] = &results[..] {
+        bail!("{e}");
+    }
     let mut passed = 0;
-    let mut bad_input = false;
     for (f, r) in files.iter().zip(&results) {
         match r {
             Ok(p) => {
@@ -902,29 +725,13 @@ fn drill(a: DrillArgs) -> ExitCode {
                     p.end_us as f64 / 1e6
                 );
             }
-            Err(finrst::drill::DrillError::Parse(e)) => {
-                bad_input = true;
-                println!("{f}: error: {e}");
-            }
-            Err(finrst::drill::DrillError::Engine(e)) => {
-                bad_input = true;
-                println!("{f}: engine error: {e}");
-            }
-            Err(finrst::drill::DrillError::Failed(fail, isn)) => {
+            Err(DrillError::Parse(e)) => println!("{f}: error: {e}"),
+            Err(DrillError::Engine(e)) => println!("{f}: engine error: {e}"),
+            Err(DrillError::Failed(fail, isn)) => {
                 println!("{f}: FAILED\n{}", fail.report(*isn));
             }
         }
     }
-    println!(
-        "{passed}/{} scripts passed ({})",
-        files.len(),
-        a.engine.name()
-    );
-    if passed == files.len() {
-        ExitCode::SUCCESS
-    } else if bad_input && passed + 1 == files.len() && files.len() == 1 {
-        ExitCode::from(2)
-    } else {
-        ExitCode::from(1)
-    }
+    println!("{passed}/{} scripts passed ({})", files.len(), kind.name());
+    Ok(verdict(passed == files.len()))
 }

@@ -340,6 +340,15 @@ enum Block {
 }
 
 impl Block {
+    /// The block's keyword, for messages (`an empty repeat block`).
+    fn word(self) -> &'static str {
+        match self {
+            Block::Repeat(_) => "repeat",
+            Block::Together => "together",
+            Block::When(_) => "when",
+        }
+    }
+
     /// How the block is written, for messages.
     fn head(self) -> &'static str {
         match self {
@@ -408,7 +417,7 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
                         file: file.into(),
                         line: ln,
                         col: first_col,
-                        found: format!("an empty {} block", b.kind.head()),
+                        found: format!("an empty {} block", b.kind.word()),
                         expected: match b.kind {
                             Block::Repeat(_) => "at least one step inside `repeat N { }`",
                             Block::Together => "at least one call inside `together { }`",
@@ -1150,7 +1159,7 @@ mod tests {
         assert_eq!((e.line, e.col), (2, 13));
         assert!(e.expected.contains("always-fin"), "{e}");
         let e = err("hosts a\nwhen policy linux {\n}\n");
-        assert!(e.found.contains("empty when policy NAME block"), "{e}");
+        assert!(e.found.contains("empty when block"), "{e}");
         let e = err("hosts a\nwhen policy linux {\nrepeat 2 {\n");
         assert_eq!(e.line, 3);
         let e = err("hosts a\nwhen policy linux {\nexpect a TW = 1\n");
