@@ -52,7 +52,7 @@ fn corpus() {
         let t0 = Instant::now();
         for (f, best) in per.iter_mut() {
             let t = Instant::now();
-            let trace = run_file(f, EngineKind::Model, &opts, None).expect("corpus runs");
+            let trace = run_file(f, EngineKind::Model, &opts).expect("corpus runs");
             std::hint::black_box(trace.to_text());
             *best = best.min(t.elapsed().as_secs_f64());
         }

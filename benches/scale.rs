@@ -238,7 +238,7 @@ fn main() {
     let files = finrst::compare::sim_files("sim").expect("run from the crate root");
     let longest = files
         .iter()
-        .filter_map(|f| finrst::run_file(f, EngineKind::Model, &RunOptions::default(), None).ok())
+        .filter_map(|f| finrst::run_file(f, EngineKind::Model, &RunOptions::default()).ok())
         .map(|t| t.end_us)
         .max()
         .unwrap_or(0);

@@ -28,7 +28,7 @@ use crate::fuzz::{Progress, par_map_heaviest_first};
 use crate::script::Script;
 use crate::segment::RelSegment;
 use crate::trace::{Trace, relative};
-use crate::{EngineKind, run_file};
+use crate::{EngineKind, run};
 use serde::Serialize;
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt::Write as _;
@@ -431,39 +431,49 @@ pub fn compare_file(
     a: EngineKind,
     b: EngineKind,
     opts: &RunOptions,
-    horizon_us: Option<u64>,
+) -> Result<Comparison, crate::Error> {
+    compare_script(&crate::script::parse_file(path)?, a, b, opts)
+}
+
+/// [`compare_file`] of a script in memory (parsed, built with
+/// [`crate::Scenario`], or generated).
+pub fn compare_script(
+    script: &Script,
+    a: EngineKind,
+    b: EngineKind,
+    opts: &RunOptions,
 ) -> Result<Comparison, crate::Error> {
     // A real-time engine makes its calls when the virtual-time engine made
     // them (see RunOptions::schedule): the comparison is then about what
     // each stack does, not about how late a real run's steps fall.
     let (mut ta, opts_a, mut tb, opts_b) = if !opts.own_clock && a.real_time() != b.real_time() {
         let (lead, follower) = if a.real_time() { (b, a) } else { (a, b) };
-        let tl = run_file(path, lead, opts, horizon_us)?;
+        let tl = run(script, lead, opts)?;
         let on_schedule = RunOptions {
             schedule: Some(tl.step_times_us.clone().into()),
             ..opts.clone()
         };
-        let tf = run_file(path, follower, &on_schedule, horizon_us)?;
+        let tf = run(script, follower, &on_schedule)?;
         if a.real_time() {
             (tf, on_schedule, tl, opts.clone())
         } else {
             (tl, opts.clone(), tf, on_schedule)
         }
     } else {
-        let ta = run_file(path, a, opts, horizon_us)?;
-        let tb = run_file(path, b, opts, horizon_us)?;
+        let ta = run(script, a, opts)?;
+        let tb = run(script, b, opts)?;
         (ta, opts.clone(), tb, opts.clone())
     };
     let mut until = None;
     if let Some(at_us) = cut_short(&tb).filter(|&cut| ta.end_us > cut) {
-        ta = run_file(path, a, &opts_a, Some(at_us))?;
+        ta = run(script, a, &opts_a.with_horizon(at_us))?;
         until = Some(Cut {
             engine: b.name().into(),
             at_us,
             repeated: a.name().into(),
         });
     } else if let Some(at_us) = cut_short(&ta).filter(|&cut| tb.end_us > cut) {
-        tb = run_file(path, b, &opts_b, Some(at_us))?;
+        tb = run(script, b, &opts_b.with_horizon(at_us))?;
         until = Some(Cut {
             engine: a.name().into(),
             at_us,
@@ -553,7 +563,7 @@ fn conform_row(f: &str, a: EngineKind, b: EngineKind, opts: &RunOptions) -> Row 
         .to_string();
     // A panic (a bug) fails this row, not the whole table.
     let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        compare_file(f, a, b, opts, None).map_err(|e| e.to_string())
+        compare_file(f, a, b, opts).map_err(|e| crate::error_text(&e))
     }))
     .unwrap_or_else(|_| Err("the engine panicked on it (a bug)".into()));
     let (comparison, error) = match got {

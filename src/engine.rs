@@ -69,6 +69,19 @@ pub struct RunOptions {
     /// virtual-time one settles by its own clock instead of following the
     /// virtual engine's schedule.
     pub own_clock: bool,
+    /// Stop the run at this time (µs) at the latest, whatever the script's
+    /// `horizon` line says (`--horizon`).
+    pub horizon_us: Option<u64>,
+}
+
+impl RunOptions {
+    /// These options with the run stopped at `us` at the latest.
+    pub fn with_horizon(&self, us: u64) -> RunOptions {
+        RunOptions {
+            horizon_us: Some(us),
+            ..self.clone()
+        }
+    }
 }
 
 impl Default for RunOptions {
@@ -80,6 +93,7 @@ impl Default for RunOptions {
             tap_host: None,
             schedule: None,
             own_clock: false,
+            horizon_us: None,
         }
     }
 }
@@ -173,17 +187,34 @@ pub struct Finish {
     pub end_us: u64,
 }
 
-/// An engine-level failure that stops the run (e.g. no privileges).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// An engine-level failure that stops the run (e.g. no privileges): one
+/// line that says what is missing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
 pub struct EngineError(pub String);
 
-impl std::fmt::Display for EngineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// A run in which the caller plays host 1 itself, segment by segment, and
+/// host 0's program makes calls one at a time (`finrst drill`, packetdrill's
+/// model of a test): what host 0 sends to host 1 is handed over, never
+/// delivered; what the caller injects arrives at host 0 as from the wire.
+/// Times are µs of the engine's clock ([`Engine::now_us`]).
+pub trait RawPeer {
+    /// Starts a call of host 0's program on the socket named `sock`:
+    /// `Some` when it returned at once, `None` when it sleeps in the kernel
+    /// (one call at a time may sleep; [`RawPeer::take_done`] gives its end).
+    fn start(&mut self, sock: &str, call: &Call, ctx: &CallCtx) -> Option<CallOutcome>;
+    /// Runs time towards `until`, returning early once host 0 has sent
+    /// something to host 1 or the sleeping call has returned.
+    fn advance(&mut self, until: u64);
+    /// The sleeping call's outcome and the time it returned, once it has.
+    fn take_done(&mut self) -> Option<(CallOutcome, u64)>;
+    /// What host 0 sent to host 1 since the last take.
+    fn take_outbound(&mut self) -> Vec<Segment>;
+    /// Puts a segment from host 1 on the wire now.
+    fn inject(&mut self, seg: Segment);
+    /// Every segment so far, both ways (shown when a script fails).
+    fn trace(&mut self) -> Vec<Segment>;
 }
-
-impl std::error::Error for EngineError {}
 
 /// A TCP implementation the scripts can run on.
 pub trait Engine {
@@ -243,4 +274,15 @@ pub trait Engine {
     }
     /// Runs until nothing is pending or the horizon, and reports.
     fn finish(&mut self, horizon_us: u64) -> Finish;
+    /// Leaves host `peer` to the caller ([`RawPeer`]); the first call sets
+    /// the run up so, later ones return the same interface. An engine
+    /// that cannot says why.
+    fn raw_peer(&mut self, peer: usize) -> Result<&mut dyn RawPeer, EngineError> {
+        let _ = peer;
+        Err(EngineError(format!(
+            "the {} engine cannot leave a host to the script (drill runs on {})",
+            self.kind(),
+            crate::vocab::list(EngineKind::ALL.iter().filter(|k| k.drills()))
+        )))
+    }
 }

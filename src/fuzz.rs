@@ -24,14 +24,13 @@
 //! out here so that no crate update can change them).
 
 use crate::EngineKind;
-use crate::compare::{Comparison, compare_file};
+use crate::compare::{Comparison, compare_script};
 use crate::engine::{EngineError, RunOptions};
 use crate::vocab::Sysctl;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 /// SplitMix64 (Steele, Lea, Flood 2014): small, fast, and fixed forever.
 #[derive(Clone, Debug)]
@@ -383,27 +382,26 @@ fn first_diff(c: &Comparison) -> String {
     "(the traces differ)".into()
 }
 
-/// Writes `text` to a fresh file under `dir` and compares it on two engines.
+/// Parses a script's text (named `name`, as a file would be) and compares
+/// it on two engines, in memory.
 pub fn run_text(
-    dir: &std::path::Path,
-    file: &str,
+    name: &str,
     text: &str,
     a: EngineKind,
     b: EngineKind,
     opts: &RunOptions,
 ) -> Outcome {
-    let path = dir.join(file);
-    if let Err(e) = std::fs::write(&path, text) {
-        return Outcome::Error(format!("cannot write {}: {e}", path.display()));
-    }
-    let p = path.to_string_lossy().to_string();
+    let script = match crate::script::parse(name, text) {
+        Ok(s) => s,
+        Err(e) => return Outcome::Error(e.to_string()),
+    };
     let got = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        compare_file(&p, a, b, opts, None)
+        compare_script(&script, a, b, opts)
     }));
     match got {
         Ok(Ok(c)) if c.identical() => Outcome::Identical,
         Ok(Ok(c)) => Outcome::Differs(first_diff(&c)),
-        Ok(Err(e)) => Outcome::Error(e.to_string()),
+        Ok(Err(e)) => Outcome::Error(crate::error_text(&e)),
         Err(_) => Outcome::Error("an engine panicked (a bug)".into()),
     }
 }
@@ -587,7 +585,6 @@ pub fn shrink(
     first: &str,
     (a, b): (EngineKind, EngineKind),
     opts: &RunOptions,
-    dir: &std::path::Path,
     jobs: usize,
     budget: usize,
 ) -> (Scenario, String, usize) {
@@ -634,14 +631,10 @@ pub fn shrink(
         cands.truncate(budget - runs);
         runs += cands.len();
         let texts: Vec<(usize, String)> = cands.iter().map(|c| c.to_sim()).enumerate().collect();
-        let tag = format!("{}", std::process::id());
         let outs = par_map(&texts, jobs, &|(k, t)| {
-            run_text(dir, &format!("shrink-{tag}-{k}.sim"), t, a, b, opts)
+            run_text(&format!("{}-shrink-{k}.sim", cur.name), t, a, b, opts)
         });
         let hit = outs.iter().position(|o| matches!(o, Outcome::Differs(_)));
-        for k in 0..texts.len() {
-            let _ = std::fs::remove_file(dir.join(format!("shrink-{tag}-{k}.sim")));
-        }
         match hit {
             Some(k) => {
                 if let Outcome::Differs(w) = &outs[k] {
@@ -871,29 +864,6 @@ impl std::fmt::Display for FuzzError {
 // it is not also a `source()`: a chain printer would say it twice.
 impl std::error::Error for FuzzError {}
 
-/// A private scratch directory for the scripts a campaign runs, removed
-/// when dropped (whatever ends the campaign).
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Result<Scratch, FuzzError> {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "finrst-fuzz-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).map_err(|e| FuzzError::io("create", &dir, e))?;
-        Ok(Scratch(dir))
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Runs a fuzz campaign: generates the scenarios, runs each on both
 /// engines (longest first), runs every difference again, shrinks each
 /// confirmed difference not in the known list and writes it to
@@ -910,7 +880,6 @@ pub fn campaign(
         eb.check_available().map_err(FuzzError::Engine)?;
     }
     std::fs::create_dir_all(&cfg.out).map_err(|e| FuzzError::io("create", &cfg.out, e))?;
-    let work = Scratch::new()?;
     let opts = &cfg.opts;
     let scenarios: Vec<Scenario> = (0..cfg.count).map(|i| Gen::scenario(cfg.seed, i)).collect();
     if cfg.keep_all {
@@ -930,10 +899,7 @@ pub fn campaign(
         &scenarios,
         &weights,
         cfg.jobs,
-        &|s| {
-            let file = format!("{}.sim", s.name);
-            run_text(&work.0, &file, &s.to_sim(), ea, eb, opts)
-        },
+        &|s| run_text(&format!("{}.sim", s.name), &s.to_sim(), ea, eb, opts),
         &|p, ran| {
             progress(CampaignEvent::Batch {
                 scenario: ran.map(|(i, _)| scenarios[i].name.as_str()),
@@ -959,8 +925,7 @@ pub fn campaign(
         .partition(|&&i| cfg.known.contains(&scenarios[i].name));
     let run_again = |&i: &usize| {
         let s = &scenarios[i];
-        let file = format!("{}-again.sim", s.name);
-        run_text(&work.0, &file, &s.to_sim(), ea, eb, opts)
+        run_text(&format!("{}.sim", s.name), &s.to_sim(), ea, eb, opts)
     };
     let mut unstable = vec![false; scenarios.len()];
     // A new difference gets two lone reruns: it counts only if it comes
@@ -992,7 +957,7 @@ pub fn campaign(
                     k,
                     n: confirmed,
                 });
-                Verdict::Differs(shrink_and_write(cfg, s, &first, &work.0)?)
+                Verdict::Differs(shrink_and_write(cfg, s, &first)?)
             }
         };
         results.push(ScenarioResult {
@@ -1014,7 +979,6 @@ fn shrink_and_write(
     cfg: &CampaignConfig,
     s: &Scenario,
     first: &str,
-    work: &Path,
 ) -> Result<Difference, FuzzError> {
     let (ea, eb) = cfg.engines;
     let (small, why, runs) = if cfg.shrink_budget > 0 {
@@ -1023,7 +987,6 @@ fn shrink_and_write(
             first,
             cfg.engines,
             &cfg.opts,
-            work,
             cfg.jobs,
             cfg.shrink_budget,
         )
@@ -1082,11 +1045,8 @@ mod tests {
     fn shrinking_a_real_difference_keeps_it_and_removes_steps() {
         // The model and smoltcp differ on nearly everything (windows,
         // options): the shrunk script must still differ, and be shorter.
-        let dir = std::env::temp_dir().join(format!("finrst-fuzz-shrink-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
         let sc = Gen::scenario(1, 2);
         let Outcome::Differs(first) = run_text(
-            &dir,
             "a.sim",
             &sc.to_sim(),
             EngineKind::Model,
@@ -1100,16 +1060,14 @@ mod tests {
             &first,
             (EngineKind::Model, EngineKind::Smoltcp),
             &RunOptions::default(),
-            &dir,
             2,
             400,
         );
         assert!(small.steps.len() < sc.steps.len(), "{}", small.to_sim());
         assert!(matches!(
-            run_text(&dir, "b.sim", &small.to_sim(), EngineKind::Model, EngineKind::Smoltcp, &RunOptions::default()),
+            run_text("b.sim", &small.to_sim(), EngineKind::Model, EngineKind::Smoltcp, &RunOptions::default()),
             Outcome::Differs(w) if w == why
         ));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -1155,7 +1113,8 @@ mod tests {
 
     #[test]
     fn a_campaign_on_one_engine_twice_is_all_identical() {
-        let out = std::env::temp_dir().join(format!("finrst-campaign-{}-same", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
         let cfg = CampaignConfig {
             jobs: 2,
             ..CampaignConfig::new((EngineKind::Model, EngineKind::Model), 3, 6, &out)
@@ -1181,13 +1140,13 @@ mod tests {
             0,
             "nothing written"
         );
-        let _ = std::fs::remove_dir_all(&out);
     }
 
     #[test]
     fn a_campaign_writes_each_difference_and_spares_the_known_ones() {
         // The model and smoltcp differ on nearly every scenario.
-        let out = std::env::temp_dir().join(format!("finrst-campaign-{}-diff", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("out");
         let mut cfg = CampaignConfig::new((EngineKind::Model, EngineKind::Smoltcp), 1, 2, &out);
         cfg.jobs = 2;
         cfg.shrink_budget = 0;
@@ -1212,37 +1171,31 @@ mod tests {
         );
         assert_eq!(r.unexplained(), 1);
         assert!(!r.passed());
-        let _ = std::fs::remove_dir_all(&out);
     }
 
     #[test]
     fn a_campaign_that_cannot_write_fails_before_running() {
-        let file =
-            std::env::temp_dir().join(format!("finrst-campaign-{}-file", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("a-file");
         std::fs::write(&file, "").unwrap();
         let cfg = CampaignConfig::new((EngineKind::Model, EngineKind::Model), 1, 1, &file);
         let e = campaign(&cfg, &|_| panic!("nothing runs")).unwrap_err();
         assert!(e.to_string().starts_with("cannot create "), "{e}");
-        let _ = std::fs::remove_file(&file);
     }
 
     #[test]
     fn shrinking_on_identical_engines_keeps_the_scenario() {
         // model vs model never differs, so no candidate is taken.
         let sc = Gen::scenario(7, 3);
-        let dir = std::env::temp_dir().join(format!("finrst-fuzz-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
         let (small, _, runs) = shrink(
             &sc,
             "x",
             (EngineKind::Model, EngineKind::Model),
             &RunOptions::default(),
-            &dir,
             2,
             50,
         );
         assert_eq!(small, sc);
         assert!(runs > 0);
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

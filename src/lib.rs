@@ -79,20 +79,12 @@ pub fn run(
 ) -> Result<trace::Trace, Error> {
     let hosts = HostSpec::for_hosts(&script.hosts);
     let mut engine = make_engine(kind, &hosts, opts).map_err(Error::Engine)?;
-    runner::run(script, engine.as_mut(), opts, None).map_err(Error::Run)
+    runner::run(script, engine.as_mut(), opts, opts.horizon_us).map_err(Error::Run)
 }
 
 /// Parses and runs one script file.
-pub fn run_file(
-    path: &str,
-    kind: EngineKind,
-    opts: &RunOptions,
-    horizon_us: Option<u64>,
-) -> Result<trace::Trace, Error> {
-    let script = script::parse_file(path).map_err(Error::Script)?;
-    let hosts = HostSpec::for_hosts(&script.hosts);
-    let mut engine = make_engine(kind, &hosts, opts).map_err(Error::Engine)?;
-    runner::run(&script, engine.as_mut(), opts, horizon_us).map_err(Error::Run)
+pub fn run_file(path: &str, kind: EngineKind, opts: &RunOptions) -> Result<trace::Trace, Error> {
+    run(&script::parse_file(path)?, kind, opts)
 }
 
 /// [`run_file`], streaming segments and calls into `sink` as they happen
@@ -104,33 +96,46 @@ pub fn run_file_streaming(
     path: &str,
     kind: EngineKind,
     opts: &RunOptions,
-    horizon_us: Option<u64>,
     sink: &mut dyn trace::TraceSink,
     started: &mut dyn FnMut(&str, u64),
 ) -> Result<trace::Trace, Error> {
-    let script = script::parse_file(path).map_err(Error::Script)?;
+    let script = script::parse_file(path)?;
     let hosts = HostSpec::for_hosts(&script.hosts);
     let mut engine = make_engine(kind, &hosts, opts).map_err(Error::Engine)?;
     started(&script.name(), script::step_count(&script.steps));
-    runner::run_streaming(&script, engine.as_mut(), opts, horizon_us, sink).map_err(Error::Run)
+    runner::run_streaming(&script, engine.as_mut(), opts, opts.horizon_us, sink).map_err(Error::Run)
 }
 
 /// Everything that can stop a run before it produces a trace.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
-    Script(script::ScriptError),
-    Run(runner::RunError),
-    Engine(EngineError),
+    /// The script could not be read or is not valid.
+    #[error(transparent)]
+    Script(#[from] script::LoadError),
+    /// The script went wrong as it ran (e.g. a socket name never created).
+    #[error(transparent)]
+    Run(#[from] runner::RunError),
+    /// The engine cannot run (e.g. no root for `linux`).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
 }
 
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Error::Script(e) => write!(f, "{e}"),
-            Error::Run(e) => write!(f, "{e}"),
-            Error::Engine(e) => write!(f, "{e}"),
-        }
+/// An error and its causes on one line (`a: b: c`), for a row or a note
+/// that cannot print a chain.
+pub fn error_text(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cause = c.source();
+    }
+    s
+}
+
+impl From<script::ScriptError> for Error {
+    fn from(e: script::ScriptError) -> Error {
+        Error::Script(e.into())
     }
 }
-
-impl std::error::Error for Error {}

@@ -279,8 +279,8 @@ struct DrillArgs {
     #[arg(required = true)]
     paths: Vec<String>,
     /// The engine the local socket runs on.
-    #[arg(long, value_enum, default_value = "model")]
-    engine: DrillOn,
+    #[arg(long, default_value = "model", value_parser = drill_engines())]
+    engine: EngineKind,
     /// How far (µs) a packet or a return may be from its script time
     /// (packetdrill's option; a script's own `--tolerance_usecs=` line is
     /// used when this is not given). Default 4000.
@@ -292,22 +292,21 @@ struct DrillArgs {
     jobs: usize,
 }
 
-/// The engines a drill runs on (a subset of --engine's).
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum DrillOn {
-    /// The pure model of the Linux close path (virtual time, no root).
-    Model,
-    /// The machine's real kernel, in private network namespaces (root).
-    Linux,
-}
-
-impl DrillOn {
-    fn engine(self) -> (finrst::drill::DrillEngine, EngineKind) {
-        match self {
-            DrillOn::Model => (finrst::drill::DrillEngine::Model, EngineKind::Model),
-            DrillOn::Linux => (finrst::drill::DrillEngine::Linux, EngineKind::Linux),
-        }
-    }
+/// The engines a drill runs on: those that can leave a host to the
+/// script ([`EngineKind::drills`]), with --engine's help for each.
+fn drill_engines() -> impl clap::builder::TypedValueParser<Value = EngineKind> {
+    use clap::ValueEnum;
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(
+        EngineKind::ALL
+            .iter()
+            .filter(|k| k.drills())
+            .filter_map(|k| k.to_possible_value()),
+    )
+    .map(|s| {
+        s.parse::<EngineKind>()
+            .expect("a possible value is an engine")
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -366,10 +365,9 @@ fn run_cmd(a: &RunArgs) -> anyhow::Result<ExitCode> {
     let opts = RunOptions {
         seed: a.seed,
         policy: a.policy,
-        keep_payload: true,
         tap_host: a.tap_host.clone(),
-        schedule: None,
-        own_clock: false,
+        horizon_us: a.horizon,
+        ..RunOptions::default()
     };
     let mut failed = false;
     for (i, f) in a.files.iter().enumerate() {
@@ -408,7 +406,7 @@ fn run_one(a: &RunArgs, f: &str, opts: &RunOptions) -> anyhow::Result<Option<Tra
     let many = a.files.len() > 1;
     let trace = if let Some(svg) = &a.ladder {
         // The ladder is drawn from the whole trace.
-        let trace = run_file(f, a.engine, opts, a.horizon)?;
+        let trace = run_file(f, a.engine, opts)?;
         if let Some(pcap) = &a.pcap {
             let path = output_path(pcap, many, f);
             finrst::pcap::write_file(&trace, &path)
@@ -440,7 +438,7 @@ fn run_one(a: &RunArgs, f: &str, opts: &RunOptions) -> anyhow::Result<Option<Tra
         }
         let mut sink = progress::Steps::new(&mut w);
         let mut started = progress::starter(sink.bar(), a.engine.real_time());
-        let result = run_file_streaming(f, a.engine, opts, a.horizon, &mut sink, &mut started);
+        let result = run_file_streaming(f, a.engine, opts, &mut sink, &mut started);
         drop(sink);
         let trace = result?;
         let ended = w.end(&trace).map(drop);
@@ -554,11 +552,14 @@ fn list(dir: &str) -> anyhow::Result<ExitCode> {
 
 fn compare(a: &CompareArgs) -> anyhow::Result<ExitCode> {
     let (ea, eb) = a.engines.available()?;
-    let opts = a.clock.run_options();
+    let opts = RunOptions {
+        horizon_us: a.horizon,
+        ..a.clock.run_options()
+    };
     let mut all_same = true;
     let mut json = Vec::new();
     for f in &a.files {
-        let c = finrst::compare::compare_file(f, ea, eb, &opts, a.horizon)?;
+        let c = finrst::compare::compare_file(f, ea, eb, &opts)?;
         all_same &= c.identical();
         match a.format {
             Format::Text => print!("{}", c.diff_text()),
@@ -690,7 +691,7 @@ fn book_gen(check: bool, root: &str) -> anyhow::Result<ExitCode> {
 
 fn drill(a: &DrillArgs) -> anyhow::Result<ExitCode> {
     use finrst::drill::DrillError;
-    let (engine, kind) = a.engine.engine();
+    let kind = a.engine;
     let mut files = Vec::new();
     for p in &a.paths {
         files.extend(finrst::drill::pkt_files(p).map_err(anyhow::Error::msg)?);
@@ -701,7 +702,7 @@ fn drill(a: &DrillArgs) -> anyhow::Result<ExitCode> {
     kind.check_available()?;
     let bar = progress::count("drill", files.len() as u64);
     let results = finrst::fuzz::par_map(&files, a.jobs, &|f| {
-        let r = finrst::drill::run_file(f, engine, a.tolerance_usecs);
+        let r = finrst::drill::run_file(f, kind, a.tolerance_usecs);
         if let Some(b) = &bar {
             b.inc(1);
         }
@@ -711,8 +712,10 @@ fn drill(a: &DrillArgs) -> anyhow::Result<ExitCode> {
         b.finish_and_clear();
     }
     // A lone script that cannot run is bad input, not a failed drill.
-    if let [Err(e @ (DrillError::Parse(_) | DrillError::Engine(_)))] = &results[..] {
-        bail!("{e}");
+    if let [Err(e @ (DrillError::Read { .. } | DrillError::Parse(_) | DrillError::Engine(_)))] =
+        &results[..]
+    {
+        bail!("{}", finrst::error_text(e));
     }
     let mut passed = 0;
     for (f, r) in files.iter().zip(&results) {
@@ -725,6 +728,7 @@ fn drill(a: &DrillArgs) -> anyhow::Result<ExitCode> {
                     p.end_us as f64 / 1e6
                 );
             }
+            Err(e @ DrillError::Read { .. }) => println!("error: {}", finrst::error_text(e)),
             Err(DrillError::Parse(e)) => println!("{f}: error: {e}"),
             Err(DrillError::Engine(e)) => println!("{f}: engine error: {e}"),
             Err(DrillError::Failed(fail, isn)) => {

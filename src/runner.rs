@@ -11,38 +11,18 @@ use crate::trace::{CallRecord, Failure, Head, Relative, Trace, TraceSink};
 use std::collections::{BTreeMap, HashMap};
 
 /// Why a run could not complete (as opposed to an expectation failing).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// The script is wrong at run time (e.g. a socket name never created).
+    #[error("{file}:{line}:{col}: {msg}")]
     Script {
         file: String,
         line: u32,
         col: u32,
         msg: String,
     },
-    Engine(EngineError),
-}
-
-impl std::fmt::Display for RunError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            RunError::Script {
-                file,
-                line,
-                col,
-                msg,
-            } => write!(f, "{file}:{line}:{col}: {msg}"),
-            RunError::Engine(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-impl std::error::Error for RunError {}
-
-impl From<EngineError> for RunError {
-    fn from(e: EngineError) -> Self {
-        RunError::Engine(e)
-    }
+    #[error(transparent)]
+    Engine(#[from] EngineError),
 }
 
 /// Per host: the socket names the script has created, in creation order.

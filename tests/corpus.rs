@@ -11,7 +11,7 @@ fn run(path: &Path, policy: Policy) -> finrst::trace::Trace {
         policy,
         ..RunOptions::default()
     };
-    run_file(path.to_str().unwrap(), EngineKind::Model, &opts, None)
+    run_file(path.to_str().unwrap(), EngineKind::Model, &opts)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 

@@ -2,14 +2,15 @@
 //! linux engine (root; FINRST_SKIP_LINUX=1 skips that half, CI never sets
 //! it). A script that must fail does, with its line.
 
-use finrst::drill::{DrillEngine, DrillError, parse, pkt_files, run_file, run_pkt};
+use finrst::EngineKind;
+use finrst::drill::{DrillError, parse, pkt_files, run_file, run_pkt};
 
 #[test]
 fn every_pkt_passes_on_the_model() {
     let files = pkt_files("tests/pkt").unwrap();
     assert!(!files.is_empty());
     for f in &files {
-        if let Err(e) = run_file(f, DrillEngine::Model, None) {
+        if let Err(e) = run_file(f, EngineKind::Model, None) {
             panic!("{f}: {e}");
         }
     }
@@ -40,7 +41,7 @@ fn every_pkt_passes_on_the_kernel() {
     for f in &files {
         let mut last = None;
         for attempt in 1..=3 {
-            match run_file(f, DrillEngine::Linux, None) {
+            match run_file(f, EngineKind::Linux, None) {
                 Ok(_) => {
                     if attempt > 1 {
                         eprintln!("{f}: passed on the kernel at attempt {attempt}");
@@ -71,7 +72,7 @@ fn a_wrong_expectation_fails_at_its_line() {
     let text = std::fs::read_to_string("tests/pkt/close-unread-rst.pkt").unwrap();
     let bad = text.replace("> R. 1:1(0) ack 11", "> F. 1:1(0) ack 11");
     let pkt = parse::parse("bad.pkt", &bad).unwrap();
-    match run_pkt(&pkt, DrillEngine::Model, None) {
+    match run_pkt(&pkt, EngineKind::Model, None) {
         Err(DrillError::Failed(f, _)) => {
             assert_eq!(f.line, bad.lines().count() as u32);
             assert!(f.msg.contains("flags R. instead of F."), "{}", f.msg);

@@ -35,7 +35,7 @@ fn model_pcaps_of_the_corpus_name_the_cause_each_scenario_shows() {
         .iter()
         .map(|f| {
             let name = name_of(f);
-            match run_file(f, EngineKind::Model, &RunOptions::default(), None) {
+            match run_file(f, EngineKind::Model, &RunOptions::default()) {
                 Ok(t) => check_trace(&name, &t, &dir, tcpdump),
                 Err(e) => common::Outcome {
                     checked: 0,

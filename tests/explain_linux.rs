@@ -43,7 +43,7 @@ fn linux_pcaps_of_the_corpus_name_the_cause_each_scenario_shows() {
                 let dir = &dir;
                 s.spawn(move || {
                     let name = name_of(f);
-                    match run_file(f, EngineKind::Linux, &RunOptions::default(), None) {
+                    match run_file(f, EngineKind::Linux, &RunOptions::default()) {
                         Ok(t) => check_trace(&name, &t, dir, tcpdump),
                         Err(e) => Outcome {
                             checked: 0,

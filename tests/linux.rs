@@ -39,8 +39,12 @@ fn root() -> Option<std::sync::MutexGuard<'static, ()>> {
 
 fn run_linux(file: &str, horizon: &str) -> Trace {
     let h = finrst::script::parse_duration(horizon).unwrap();
-    run_file(file, EngineKind::Linux, &RunOptions::default(), Some(h))
-        .unwrap_or_else(|e| panic!("{file}: {e}"))
+    run_file(
+        file,
+        EngineKind::Linux,
+        &RunOptions::default().with_horizon(h),
+    )
+    .unwrap_or_else(|e| panic!("{file}: {e}"))
 }
 
 /// `[flags] seq ack win len options-without-TS-values` per segment.
@@ -205,7 +209,7 @@ fn fin_handshake_ends_in_time_wait_and_the_cut_is_said() {
 fn the_kernel_engine_follows_a_given_schedule() {
     let Some(_g) = root() else { return };
     let f = "sim/close-unread-rst.sim";
-    let model = run_file(f, EngineKind::Model, &RunOptions::default(), None).unwrap();
+    let model = run_file(f, EngineKind::Model, &RunOptions::default()).unwrap();
     let sched: Vec<u64> = model
         .step_times_us
         .iter()
@@ -217,7 +221,7 @@ fn the_kernel_engine_follows_a_given_schedule() {
         schedule: Some(sched.clone().into()),
         ..RunOptions::default()
     };
-    let t = run_file(f, EngineKind::Linux, &opts, None).unwrap();
+    let t = run_file(f, EngineKind::Linux, &opts).unwrap();
     no_failures(&t);
     assert_eq!(
         t.step_times_us.len(),
@@ -250,7 +254,6 @@ fn compare_on_the_kernels_own_clock_and_on_the_shared_one() {
             EngineKind::Model,
             EngineKind::Linux,
             &opts,
-            None,
         )
         .unwrap();
         assert!(c.identical(), "own_clock {own_clock}: {}", c.diff_text());

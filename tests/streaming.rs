@@ -30,7 +30,7 @@ fn streamed_output_is_the_whole_trace_byte_for_byte() {
     assert!(files.len() >= 50);
     for f in &files {
         for kind in [EngineKind::Model, EngineKind::Smoltcp] {
-            let whole = run_file(f, kind, &RunOptions::default(), None).unwrap();
+            let whole = run_file(f, kind, &RunOptions::default()).unwrap();
             let (text, _) = streamed(f, kind, Format::Text);
             assert_eq!(text, whole.to_text(), "{f} on {kind:?}, text");
             let (json, _) = streamed(f, kind, Format::Json);
@@ -66,8 +66,8 @@ fn repeat_is_its_steps_written_out() {
             ROUND.repeat(30)
         ),
     );
-    let a = run_file(&rep, EngineKind::Model, &RunOptions::default(), None).unwrap();
-    let b = run_file(&flat, EngineKind::Model, &RunOptions::default(), None).unwrap();
+    let a = run_file(&rep, EngineKind::Model, &RunOptions::default()).unwrap();
+    let b = run_file(&flat, EngineKind::Model, &RunOptions::default()).unwrap();
     assert_eq!(a.segments, b.segments);
     assert_eq!(a.states, b.states);
     assert_eq!(a.counters, b.counters);

@@ -9,13 +9,13 @@
 //! close path is tested: a duplicate into TIME_WAIT, an RST at rcv_nxt - 1,
 //! a SYN with an old timestamp, a FIN carrying data.
 //!
-//! The executor here is engine-neutral: a [`Backend`] performs calls,
-//! injects, runs time and hands over what the local host sent to the
-//! remote. Two backends exist: the model ([`ModelBackend`], virtual time,
-//! no root, deterministic) and the linux engine (`crate::linux::drill`: the
-//! local socket is a real one in a private namespace; the remote host's
-//! segments are written into its TUN device and what the kernel sends to
-//! the remote is captured and never delivered).
+//! The executor here is engine-neutral: it runs on any [`Engine`] that can
+//! leave the remote host to the script ([`Engine::raw_peer`]), the same
+//! engines `finrst run` uses: the model (virtual time, no root,
+//! deterministic) and the linux engine (the local socket is a real one in
+//! a private namespace; the remote host's segments are written into its
+//! TUN device and what the kernel sends to the remote is captured and
+//! never delivered).
 //!
 //! # What a script means here (packetdrill's conventions)
 //! - File descriptors: `socket()` and `accept()` return the lowest free
@@ -59,7 +59,8 @@ pub mod parse;
 
 pub use parse::{Arg, Event, EventKind, OptSpec, PacketSpec, Pkt, PktError, Syscall, When};
 
-use crate::engine::{CallCtx, CallOutcome, HostSpec, RunOptions};
+use crate::EngineKind;
+use crate::engine::{CallCtx, CallOutcome, Engine, EngineError, HostSpec, RawPeer, RunOptions};
 use crate::payload::Payload;
 use crate::script::{Call, Data, GetOpt, How, MsgFlags, SockOpt};
 use crate::segment::{Segment, TcpOpt};
@@ -80,29 +81,6 @@ pub const REMOTE_ISN: u32 = 0;
 /// The two hosts of every drill: index 0 runs the socket, 1 is the script.
 pub fn hosts() -> Vec<HostSpec> {
     HostSpec::for_hosts(&["local".to_string(), "remote".to_string()])
-}
-
-/// What an engine offers the drill executor. Times are µs since the
-/// backend was made.
-pub trait Backend {
-    fn name(&self) -> &'static str;
-    fn now_us(&mut self) -> u64;
-    fn sysctl(&mut self, key: Sysctl, value: &str) -> Result<(), String>;
-    /// Starts a call of the local program on the socket named `sock`;
-    /// `Some` when it returned at once, `None` when it sleeps in the kernel
-    /// (one call at a time may sleep).
-    fn start(&mut self, sock: &str, call: &Call, ctx: &CallCtx) -> Option<CallOutcome>;
-    /// Runs time towards `until`, returning early once the local host has
-    /// sent something to the remote or the sleeping call has returned.
-    fn advance(&mut self, until: u64);
-    /// The sleeping call's outcome and the time it returned, once it has.
-    fn take_done(&mut self) -> Option<(CallOutcome, u64)>;
-    /// What the local host sent to the remote since the last take.
-    fn take_outbound(&mut self) -> Vec<Segment>;
-    /// Puts a segment from the remote on the wire now.
-    fn inject(&mut self, seg: Segment);
-    /// Every segment so far, both ways (shown when a script fails).
-    fn trace(&mut self) -> Vec<Segment>;
 }
 
 /// Why a script failed (or could not run).
@@ -222,10 +200,13 @@ struct PendingCall {
     new_fd: Option<(i64, String)>,
 }
 
-/// Runs a parsed script on a backend.
+/// The script's remote host: host 1 of the engine.
+const REMOTE: usize = 1;
+
+/// Runs a parsed script on an engine whose remote host it plays.
 pub struct Executor<'a> {
     pkt: &'a Pkt,
-    b: &'a mut dyn Backend,
+    e: &'a mut dyn Engine,
     tol: u64,
     t0: u64,
     fds: BTreeMap<i64, Fd>,
@@ -242,14 +223,21 @@ pub struct Executor<'a> {
 }
 
 impl<'a> Executor<'a> {
-    pub fn new(pkt: &'a Pkt, b: &'a mut dyn Backend, tolerance_us: Option<u64>) -> Self {
+    /// An executor of `pkt` on `e`, whose host 1 it plays (the engine is
+    /// set up for that here; an engine that cannot says so).
+    pub fn new(
+        pkt: &'a Pkt,
+        e: &'a mut dyn Engine,
+        tolerance_us: Option<u64>,
+    ) -> Result<Self, EngineError> {
         let tol = tolerance_us
             .or(pkt.tolerance_us)
             .unwrap_or(DEFAULT_TOLERANCE_US);
-        let t0 = b.now_us();
-        Executor {
+        e.raw_peer(REMOTE)?;
+        let t0 = e.now_us();
+        Ok(Executor {
             pkt,
-            b,
+            e,
             tol,
             t0,
             fds: BTreeMap::new(),
@@ -260,7 +248,20 @@ impl<'a> Executor<'a> {
             ts_off: None,
             outq: Default::default(),
             pending: None,
-        }
+        })
+    }
+
+    /// Runs the engine towards script time `t` (see [`RawPeer::advance`]).
+    fn advance(&mut self, t: u64) {
+        let at = self.t0 + t;
+        self.b().advance(at);
+    }
+
+    /// The engine's raw-peer side, set up by [`Executor::new`].
+    fn b(&mut self) -> &mut dyn RawPeer {
+        self.e
+            .raw_peer(REMOTE)
+            .expect("the engine took the raw peer in Executor::new")
     }
 
     fn fail(&mut self, ev: usize, msg: String) -> Failure {
@@ -271,18 +272,18 @@ impl<'a> Executor<'a> {
             col: e.col,
             text: e.text.clone(),
             msg,
-            trace: self.b.trace(),
+            trace: self.b().trace(),
         }
     }
 
     fn now(&mut self) -> u64 {
-        self.b.now_us().saturating_sub(self.t0)
+        self.e.now_us().saturating_sub(self.t0)
     }
 
     /// Takes what the backend has: outbound segments into the queue, a
     /// returned call checked.
     fn collect(&mut self) -> Result<(), Failure> {
-        let out = self.b.take_outbound();
+        let out = self.b().take_outbound();
         for s in out {
             if s.flags.syn() {
                 // packetdrill learns the local ISN from the SYN or SYN-ACK.
@@ -290,7 +291,7 @@ impl<'a> Executor<'a> {
             }
             self.outq.push_back(s);
         }
-        if let Some((o, end)) = self.b.take_done() {
+        if let Some((o, end)) = self.b().take_done() {
             let p = self.pending.take().expect("a call was pending");
             let end = end.saturating_sub(self.t0);
             self.check_return(&p, &o, end)?;
@@ -305,7 +306,7 @@ impl<'a> Executor<'a> {
             if self.now() >= t {
                 return Ok(());
             }
-            self.b.advance(self.t0 + t);
+            self.advance(t);
         }
     }
 
@@ -430,13 +431,13 @@ impl<'a> Executor<'a> {
             match &ev.kind {
                 EventKind::Inbound(spec) => {
                     let seg = self.build_inbound(i, spec)?;
-                    self.b.inject(seg);
+                    self.b().inject(seg);
                     // What the segment does happens now, before the next
                     // event of the same instant (a getsockopt right after
                     // an RST sees the reset, as on the kernel, where the
                     // TUN write runs the receive path).
                     let now = self.now();
-                    self.b.advance(self.t0 + now);
+                    self.advance(now);
                     // What follows counts from when the segment went in.
                     prev = self.now();
                 }
@@ -450,7 +451,7 @@ impl<'a> Executor<'a> {
                     {
                         let deadline = p.start_us + self.tol;
                         while self.pending.is_some() && self.now() < deadline {
-                            self.b.advance(self.t0 + deadline);
+                            self.advance(deadline);
                             self.collect()?;
                         }
                     }
@@ -505,11 +506,11 @@ impl<'a> Executor<'a> {
                         ),
                     ));
                 }
-                Some(d) => self.b.advance(self.t0 + d),
+                Some(d) => self.advance(d),
                 // `*`: wait as long as the network has something to say.
                 None => {
                     let before = self.now();
-                    self.b.advance(self.t0 + before + 600_000_000);
+                    self.advance(before + 600_000_000);
                     if self.now() == before && self.outq.is_empty() {
                         return Err(self.fail(i, format!("expected `{spec}`; nothing was sent")));
                     }
@@ -734,7 +735,7 @@ impl<'a> Executor<'a> {
             let key = k
                 .parse::<Sysctl>()
                 .map_err(|e| self.fail(i, e.to_string()))?;
-            if let Err(e) = self.b.sysctl(key, v) {
+            if let Err(e) = self.e.sysctl(0, key, v) {
                 return Err(self.fail(i, format!("sysctl {k}={v}: {e}")));
             }
             any = true;
@@ -1067,7 +1068,7 @@ impl<'a> Executor<'a> {
                     _ => None,
                 };
                 let out = self
-                    .b
+                    .b()
                     .start(&f.name, &Call::GetSockOpt(GetOpt::TcpInfo), &ctx);
                 // getsockopt never sleeps, but a kernel task caught waiting
                 // for its socket lock looks asleep for a moment: it gets the
@@ -1077,8 +1078,8 @@ impl<'a> Executor<'a> {
                     None => {
                         let deadline = self.now() + self.tol;
                         loop {
-                            self.b.advance(self.t0 + deadline);
-                            if let Some((o, _)) = self.b.take_done() {
+                            self.advance(deadline);
+                            if let Some((o, _)) = self.b().take_done() {
                                 break o;
                             }
                             if self.now() >= deadline {
@@ -1138,7 +1139,7 @@ impl<'a> Executor<'a> {
             end,
             new_fd,
         };
-        match self.b.start(&name, &call, &ctx) {
+        match self.b().start(&name, &call, &ctx) {
             // Returned without sleeping: it returned when it was called
             // (on the linux engine the answer's trip from the host process
             // takes real time that is not the call's).
@@ -1205,138 +1206,40 @@ fn tcp_state_name(n: i64) -> Option<String> {
     Some(format!("TCP_{s}"))
 }
 
-/// The model as a drill backend: the remote host is raw (what it is sent
-/// is kept for the script, never delivered; what the script sends is put
-/// on the wire as if it had sent it).
-pub struct ModelBackend {
-    pub w: crate::model::World,
-    pending: Option<crate::model::api::Blocked>,
-    done: Option<(CallOutcome, u64)>,
-}
-
-impl ModelBackend {
-    pub fn new(opts: &RunOptions) -> Self {
-        let mut w = crate::model::World::new(&hosts(), opts);
-        w.hosts[1].raw = true;
-        ModelBackend {
-            w,
-            pending: None,
-            done: None,
-        }
-    }
-}
-
-impl Backend for ModelBackend {
-    fn name(&self) -> &'static str {
-        "model"
-    }
-    fn now_us(&mut self) -> u64 {
-        self.w.now
-    }
-    fn sysctl(&mut self, key: Sysctl, value: &str) -> Result<(), String> {
-        crate::model::set_sysctl(&mut self.w, 0, key, value).map_err(|e| e.to_string())
-    }
-    fn start(&mut self, sock: &str, call: &Call, ctx: &CallCtx) -> Option<CallOutcome> {
-        use crate::model::api;
-        match api::call(&mut self.w, 0, sock, call, ctx) {
-            api::Progress::Done(o) => Some(o),
-            api::Progress::Blocked(b) => {
-                self.pending = Some(b);
-                None
-            }
-        }
-    }
-    fn advance(&mut self, until: u64) {
-        use crate::model::api;
-        loop {
-            if let Some(b) = self.pending.take() {
-                if api::due(&self.w, &b) {
-                    match api::resume(&mut self.w, b) {
-                        api::Progress::Done(o) => {
-                            self.done = Some((o, self.w.now));
-                            return;
-                        }
-                        api::Progress::Blocked(b) => self.pending = Some(b),
-                    }
-                } else {
-                    self.pending = Some(b);
-                }
-            }
-            if !self.w.raw_out.is_empty() || self.w.now > until {
-                return;
-            }
-            let limit = self
-                .pending
-                .as_ref()
-                .and_then(api::own_deadline)
-                .map_or(until, |d| d.min(until));
-            // Events due by `until` run, those at `until` itself included
-            // (a segment injected now is processed now).
-            if !self.w.step(limit) {
-                self.w.now = self.w.now.max(limit);
-                if self.w.now >= until
-                    && self.pending.as_ref().is_none_or(|b| !api::due(&self.w, b))
-                {
-                    return;
-                }
-            }
-        }
-    }
-    fn take_done(&mut self) -> Option<(CallOutcome, u64)> {
-        self.done.take()
-    }
-    fn take_outbound(&mut self) -> Vec<Segment> {
-        std::mem::take(&mut self.w.raw_out)
-    }
-    fn inject(&mut self, seg: Segment) {
-        self.w.inject(seg);
-    }
-    fn trace(&mut self) -> Vec<Segment> {
-        self.w.trace.clone()
-    }
-}
-
 /// The local address the model and the linux engine give the socket.
 pub fn local_addr() -> Ipv4Addr {
     hosts()[0].addr
 }
 
-/// The engines a drill runs on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DrillEngine {
-    Model,
-    Linux,
-}
-
 /// Why a drill did not pass.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum DrillError {
+    /// The file could not be read.
+    #[error("{file}: cannot read the script")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// The script is not valid (file:line:col).
-    Parse(PktError),
+    #[error(transparent)]
+    Parse(#[from] PktError),
     /// The engine could not start (e.g. no root for linux).
-    Engine(String),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
     /// An event failed; with the local ISN the run learned (for the
     /// relative numbers of the report).
+    #[error("{}", .0.report(*.1))]
     Failed(Box<Failure>, u32),
 }
 
-impl std::fmt::Display for DrillError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DrillError::Parse(e) => write!(f, "{e}"),
-            DrillError::Engine(e) => write!(f, "{e}"),
-            DrillError::Failed(x, isn) => write!(f, "{}", x.report(*isn)),
-        }
-    }
-}
-
-/// Runs a parsed script on a backend.
+/// Runs a parsed script on an engine made for it ([`hosts`]).
 pub fn run_on(
     pkt: &Pkt,
-    b: &mut dyn Backend,
+    e: &mut dyn Engine,
     tolerance_us: Option<u64>,
 ) -> Result<Pass, DrillError> {
-    let mut x = Executor::new(pkt, b, tolerance_us);
+    let mut x = Executor::new(pkt, e, tolerance_us)?;
     let r = x.run();
     let isn = x.local_isn;
     r.map_err(|f| DrillError::Failed(Box::new(f), isn))
@@ -1345,29 +1248,21 @@ pub fn run_on(
 /// Parses a file and runs it on an engine.
 pub fn run_file(
     path: &str,
-    engine: DrillEngine,
+    engine: EngineKind,
     tolerance_us: Option<u64>,
 ) -> Result<Pass, DrillError> {
-    let pkt = parse::parse_file(path).map_err(DrillError::Parse)?;
+    let pkt = parse::parse_file(path)?;
     run_pkt(&pkt, engine, tolerance_us)
 }
 
 /// Runs a parsed script on an engine.
 pub fn run_pkt(
     pkt: &Pkt,
-    engine: DrillEngine,
+    engine: EngineKind,
     tolerance_us: Option<u64>,
 ) -> Result<Pass, DrillError> {
-    match engine {
-        DrillEngine::Model => {
-            let mut b = ModelBackend::new(&RunOptions::default());
-            run_on(pkt, &mut b, tolerance_us)
-        }
-        DrillEngine::Linux => {
-            let mut b = crate::linux::drill::LinuxBackend::new().map_err(DrillError::Engine)?;
-            run_on(pkt, &mut b, tolerance_us)
-        }
-    }
+    let mut e = crate::make_engine(engine, &hosts(), &RunOptions::default())?;
+    run_on(pkt, e.as_mut(), tolerance_us)
 }
 
 /// A .pkt file, or every .pkt file of a directory (sorted).

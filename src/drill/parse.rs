@@ -167,7 +167,8 @@ pub enum Arg {
 }
 
 /// A parse error: `file:line:col: message`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{col}: {msg}")]
 pub struct PktError {
     pub file: String,
     pub line: u32,
@@ -175,23 +176,13 @@ pub struct PktError {
     pub msg: String,
 }
 
-impl fmt::Display for PktError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.msg)
-    }
-}
-
-impl std::error::Error for PktError {}
-
 /// Reads and parses a file.
-pub fn parse_file(path: &str) -> Result<Pkt, PktError> {
-    let text = std::fs::read_to_string(path).map_err(|e| PktError {
+pub fn parse_file(path: &str) -> Result<Pkt, super::DrillError> {
+    let text = std::fs::read_to_string(path).map_err(|source| super::DrillError::Read {
         file: path.into(),
-        line: 0,
-        col: 0,
-        msg: format!("cannot read: {e}"),
+        source,
     })?;
-    parse(path, &text)
+    Ok(parse(path, &text)?)
 }
 
 /// Parses the text of a script.

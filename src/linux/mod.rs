@@ -139,6 +139,8 @@ fn env_duration_us(var: &str, default: u64) -> u64 {
 pub struct LinuxEngine {
     /// Inside `together { }`: calls that would block do not (connect).
     together: bool,
+    /// With a raw peer (`finrst drill`, [`crate::engine::RawPeer`]).
+    raw: Option<drill::Raw>,
     hosts: Vec<HostSpec>,
     /// Real addresses (10.A.B.(i+1)).
     real: Vec<Ipv4Addr>,
@@ -289,6 +291,7 @@ impl LinuxEngine {
         let nh = hosts.len();
         Ok(LinuxEngine {
             together: false,
+            raw: None,
             hosts: hosts.to_vec(),
             real,
             procs,
@@ -1177,6 +1180,11 @@ impl Engine for LinuxEngine {
             notes,
             end_us: self.now_us(),
         }
+    }
+
+    fn raw_peer(&mut self, peer: usize) -> Result<&mut dyn crate::engine::RawPeer, EngineError> {
+        self.make_raw(peer);
+        Ok(self)
     }
 }
 

@@ -53,8 +53,8 @@ pub mod timewait;
 mod unit_tests;
 
 use crate::engine::{
-    CallCtx, CallOutcome, Engine, EngineError, Finish, HostSpec, OpenConn, Policy, RunOptions,
-    SETTLE_QUIET_US, StateChange,
+    CallCtx, CallOutcome, Engine, EngineError, Finish, HostSpec, OpenConn, Policy, RawPeer,
+    RunOptions, SETTLE_QUIET_US, StateChange,
 };
 use crate::script::{Call, Fault};
 use crate::segment::Segment;
@@ -601,12 +601,77 @@ impl World {
     }
 }
 
+/// `finrst drill` on the model: host 0's program makes one call at a time;
+/// a call that sleeps in the kernel is resumed when what it waits for
+/// happens (`api::due`), as time advances.
+impl RawPeer for ModelEngine {
+    fn start(&mut self, sock: &str, call: &Call, ctx: &CallCtx) -> Option<CallOutcome> {
+        match api::call(&mut self.world, 0, sock, call, ctx) {
+            api::Progress::Done(o) => Some(o),
+            api::Progress::Blocked(b) => {
+                self.raw_pending = Some(b);
+                None
+            }
+        }
+    }
+    fn advance(&mut self, until: u64) {
+        let w = &mut self.world;
+        loop {
+            if let Some(b) = self.raw_pending.take() {
+                if api::due(w, &b) {
+                    match api::resume(w, b) {
+                        api::Progress::Done(o) => {
+                            self.raw_done = Some((o, w.now));
+                            return;
+                        }
+                        api::Progress::Blocked(b) => self.raw_pending = Some(b),
+                    }
+                } else {
+                    self.raw_pending = Some(b);
+                }
+            }
+            if !w.raw_out.is_empty() || w.now > until {
+                return;
+            }
+            let limit = self
+                .raw_pending
+                .as_ref()
+                .and_then(api::own_deadline)
+                .map_or(until, |d| d.min(until));
+            // Events due by `until` run, those at `until` itself included
+            // (a segment injected now is processed now).
+            if !w.step(limit) {
+                w.now = w.now.max(limit);
+                if w.now >= until && self.raw_pending.as_ref().is_none_or(|b| !api::due(w, b)) {
+                    return;
+                }
+            }
+        }
+    }
+    fn take_done(&mut self) -> Option<(CallOutcome, u64)> {
+        self.raw_done.take()
+    }
+    fn take_outbound(&mut self) -> Vec<Segment> {
+        std::mem::take(&mut self.world.raw_out)
+    }
+    fn inject(&mut self, seg: Segment) {
+        self.world.inject(seg);
+    }
+    fn trace(&mut self) -> Vec<Segment> {
+        self.world.trace.clone()
+    }
+}
+
 /// The model as an [`Engine`].
 pub struct ModelEngine {
     pub world: World,
     /// Blocked calls of the program of each host (none outside `together`:
     /// a call blocks the caller until it returns).
     pending: Vec<api::Blocked>,
+    /// With a raw peer ([`crate::engine::RawPeer`], `finrst drill`): the
+    /// local program's sleeping call, and a call that has returned.
+    raw_pending: Option<api::Blocked>,
+    raw_done: Option<(CallOutcome, u64)>,
 }
 
 impl ModelEngine {
@@ -614,6 +679,8 @@ impl ModelEngine {
         ModelEngine {
             world: World::new(hosts, opts),
             pending: Vec::new(),
+            raw_pending: None,
+            raw_done: None,
         }
     }
 }
@@ -781,5 +848,12 @@ impl Engine for ModelEngine {
             notes,
             end_us: w.now,
         }
+    }
+    fn raw_peer(&mut self, peer: usize) -> Result<&mut dyn RawPeer, EngineError> {
+        // What is sent to the raw host is kept for the caller, never
+        // delivered (World::raw_out); what the caller sends is put on the
+        // wire as if that host had sent it (World::inject).
+        self.world.hosts[peer].raw = true;
+        Ok(self)
     }
 }

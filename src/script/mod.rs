@@ -49,7 +49,7 @@ mod parse;
 mod print;
 
 pub use builder::Scenario;
-pub use parse::{ScriptError, parse, parse_duration, parse_file};
+pub use parse::{LoadError, ScriptError, parse, parse_duration, parse_file};
 pub use print::duration as duration_text;
 
 /// `listen`'s backlog when the script gives none (a common server's

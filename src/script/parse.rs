@@ -4,10 +4,10 @@
 
 use super::*;
 use crate::vocab::{Counter, Errno, Policy, Sysctl, SysctlError, Sysctls, TcpState, list};
-use std::fmt;
 
 /// A script error: where, what was found, what was expected.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{col}: expected {expected}, found {found}")]
 pub struct ScriptError {
     pub file: String,
     pub line: u32,
@@ -16,46 +16,41 @@ pub struct ScriptError {
     pub expected: String,
 }
 
-impl fmt::Display for ScriptError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            // The file itself could not be read: no position to point at.
-            return write!(f, "{}: cannot read the script: {}", self.file, self.found);
-        }
-        write!(
-            f,
-            "{}:{}:{}: expected {}, found {}",
-            self.file, self.line, self.col, self.expected, self.found
-        )
-    }
+/// Why a script file could not become a [`Script`].
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{file}: cannot read the script")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The text is not a valid script.
+    #[error(transparent)]
+    Script(#[from] ScriptError),
 }
 
-impl std::error::Error for ScriptError {}
-
-/// Reads and parses a file. An unreadable file is reported as line 0.
-pub fn parse_file(path: &str) -> Result<Script, ScriptError> {
-    match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => parse(path, &text),
-            Err(e) => {
-                let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-                let line = upto.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
-                Err(ScriptError {
-                    file: path.into(),
-                    line,
-                    col: 1,
-                    found: "bytes that are not UTF-8".into(),
-                    expected: "a UTF-8 text file".into(),
-                })
+/// Reads and parses a file.
+pub fn parse_file(path: &str) -> Result<Script, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        file: path.into(),
+        source,
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(parse(path, &text)?),
+        Err(e) => {
+            let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = upto.iter().filter(|&&b| b == b'\n').count() as u32 + 1;
+            Err(ScriptError {
+                file: path.into(),
+                line,
+                col: 1,
+                found: "bytes that are not UTF-8".into(),
+                expected: "a UTF-8 text file".into(),
             }
-        },
-        Err(e) => Err(ScriptError {
-            file: path.into(),
-            line: 0,
-            col: 0,
-            found: e.to_string(),
-            expected: "a readable .sim file".into(),
-        }),
+            .into())
+        }
     }
 }
 

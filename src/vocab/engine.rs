@@ -27,6 +27,12 @@ impl EngineKind {
     pub fn real_time(self) -> bool {
         matches!(self, EngineKind::Linux | EngineKind::SmoltcpTap)
     }
+
+    /// Whether `finrst drill` can run on it: the engine can leave a host
+    /// to the script ([`crate::engine::Engine::raw_peer`]).
+    pub fn drills(self) -> bool {
+        matches!(self, EngineKind::Model | EngineKind::Linux)
+    }
 }
 
 vocab_enum! {

@@ -317,7 +317,7 @@ fn no_label_is_clipped_or_overlaps_another() {
     for p in &sims {
         for engine in [EngineKind::Model, EngineKind::Smoltcp] {
             let path = p.to_str().unwrap();
-            let t = finrst::run_file(path, engine, &RunOptions::default(), None)
+            let t = finrst::run_file(path, engine, &RunOptions::default())
                 .unwrap_or_else(|e| panic!("{path}: {e:?}"));
             ladders.push((format!("{path} ({})", engine.name()), render(&t)));
         }

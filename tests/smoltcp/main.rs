@@ -20,6 +20,6 @@ pub fn run_smol(abs: &Path, seed: u64) -> Trace {
         seed,
         ..RunOptions::default()
     };
-    finrst::run_file(&rel.to_string_lossy(), EngineKind::Smoltcp, &opts, None)
+    finrst::run_file(&rel.to_string_lossy(), EngineKind::Smoltcp, &opts)
         .unwrap_or_else(|e| panic!("{}: {e}", rel.display()))
 }

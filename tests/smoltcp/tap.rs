@@ -27,7 +27,7 @@ fn run_tap(script: &str, smol_host: &str) -> Trace {
         tap_host: Some(smol_host.into()),
         ..RunOptions::default()
     };
-    finrst::run_file(script, EngineKind::SmoltcpTap, &opts, None)
+    finrst::run_file(script, EngineKind::SmoltcpTap, &opts)
         .unwrap_or_else(|e| panic!("{script} with {smol_host} on smoltcp: {e}"))
 }
 
