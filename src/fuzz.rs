@@ -827,16 +827,19 @@ pub enum CampaignEvent<'a> {
 }
 
 /// Why a campaign could not run.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum FuzzError {
     /// A file or directory could not be read, created or written.
+    #[error("cannot {what} {}", path.display())]
     Io {
         what: &'static str,
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
     /// An engine cannot run on this machine.
-    Engine(EngineError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
 }
 
 impl FuzzError {
@@ -848,21 +851,6 @@ impl FuzzError {
         }
     }
 }
-
-impl std::fmt::Display for FuzzError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            FuzzError::Io { what, path, source } => {
-                write!(f, "cannot {what} {}: {source}", path.display())
-            }
-            FuzzError::Engine(e) => write!(f, "{e}"),
-        }
-    }
-}
-
-// The I/O error is part of the message (one line, whoever prints it), so
-// it is not also a `source()`: a chain printer would say it twice.
-impl std::error::Error for FuzzError {}
 
 /// Runs a fuzz campaign: generates the scenarios, runs each on both
 /// engines (longest first), runs every difference again, shrinks each
