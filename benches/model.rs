@@ -6,8 +6,8 @@
 //!    simulated segments per second and peak heap memory, at two transfer
 //!    sizes to show that memory does not grow with virtual time.
 
+use finrst::ModelEngine;
 use finrst::engine::{CallCtx, Engine, HostSpec, RunOptions};
-use finrst::model::ModelEngine;
 use finrst::script::{Call, Data, MsgFlags, SockOpt};
 use finrst::{EngineKind, run_file};
 use std::alloc::{GlobalAlloc, Layout, System};

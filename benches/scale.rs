@@ -105,8 +105,8 @@ fn measure(path: &str, engine: EngineKind, sink: &mut dyn TraceSink) -> (Figures
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
     let t0 = Instant::now();
-    let trace = finrst::runner::run_streaming(&script, e.as_mut(), &opts, None, sink)
-        .expect("the bench script runs");
+    let trace =
+        finrst::run_streaming_on(&script, e.as_mut(), &opts, sink).expect("the bench script runs");
     let secs = t0.elapsed().as_secs_f64();
     let peak = PEAK.load(Ordering::Relaxed).saturating_sub(base);
     assert!(trace.failures.is_empty(), "{:?}", trace.failures);

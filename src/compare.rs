@@ -490,7 +490,7 @@ pub fn compare_script(
 
 /// When a run stopped before its horizon with timers still pending, the
 /// time it stopped: the linux engine waits at most
-/// [`crate::linux::DEFAULT_MAX_WAIT_US`] (or `FINRST_LINUX_MAX_WAIT`)
+/// [`crate::engine::LINUX_MAX_WAIT_US`] (or `FINRST_LINUX_MAX_WAIT`)
 /// after the last step and says so in a note beginning `cut at`
 /// (`LinuxEngine::finish`). A run that stopped *at* its horizon is not
 /// cut short: every engine stops there.
@@ -584,7 +584,7 @@ fn conform_row(f: &str, a: EngineKind, b: EngineKind, opts: &RunOptions) -> Row 
 ///
 /// A real-time engine takes as long as the script's timeline: its steps,
 /// then its timers until none is pending (the linux engine stops waiting
-/// [`crate::linux::DEFAULT_MAX_WAIT_US`] after the last step, or
+/// [`crate::engine::LINUX_MAX_WAIT_US`] after the last step, or
 /// `FINRST_LINUX_MAX_WAIT`). The script alone does not say how long its
 /// timers run (60 s of TIME_WAIT, a 131 s linger, a prober that never
 /// stops), but the model does, in virtual time and about a millisecond:
@@ -617,23 +617,11 @@ pub fn estimate_us(script: &Script, a: EngineKind, b: EngineKind, opts: &RunOpti
     // engine's bound starts.
     let end_began = t.step_times_us.last().copied().unwrap_or(0);
     let end = if a == EngineKind::Linux || b == EngineKind::Linux {
-        t.end_us.min(end_began + linux_max_wait_us())
+        t.end_us.min(end_began + crate::engine::linux_max_wait_us())
     } else {
         t.end_us
     };
     START_US + end
-}
-
-/// The linux engine's bound on waiting after the last step, as it reads
-/// it (`FINRST_LINUX_MAX_WAIT`: a duration like `120s`, or seconds).
-fn linux_max_wait_us() -> u64 {
-    std::env::var("FINRST_LINUX_MAX_WAIT")
-        .ok()
-        .and_then(|v| {
-            crate::script::parse_duration(&v)
-                .or_else(|| v.trim().parse::<u64>().ok().map(|s| s * 1_000_000))
-        })
-        .unwrap_or(crate::linux::DEFAULT_MAX_WAIT_US)
 }
 
 /// `N/M scenarios identical`: every column, windows included.

@@ -1,6 +1,6 @@
 //! What every engine (model, smoltcp, linux) offers to the script runner.
 //!
-//! The runner ([`crate::runner`]) walks a script's steps, resolves socket
+//! The runner (behind [`crate::run`]) walks a script's steps, resolves socket
 //! names and checks expectations; an engine only performs calls, moves time
 //! and reports what happened. All engines therefore produce the same kind of
 //! [`crate::trace::Trace`].
@@ -20,6 +20,28 @@ pub const SETTLE_QUIET_US: u64 = 50_000;
 
 /// The horizon when neither the script nor the command line sets one.
 pub const DEFAULT_HORIZON_US: u64 = 600_000_000;
+
+/// How long the linux engine waits, after the last step, for timers still
+/// pending before it cuts the run (the model runs to the horizon in no
+/// time; real time is bounded): 70 s, or `FINRST_LINUX_MAX_WAIT`.
+pub const LINUX_MAX_WAIT_US: u64 = 70_000_000;
+
+/// [`LINUX_MAX_WAIT_US`], or `FINRST_LINUX_MAX_WAIT` if set (`120s`, or
+/// seconds): the linux engine cuts there, and `compare` estimates with it.
+pub fn linux_max_wait_us() -> u64 {
+    env_duration_us("FINRST_LINUX_MAX_WAIT", LINUX_MAX_WAIT_US)
+}
+
+/// A duration from the environment (`70s`, `500ms`, `2m`, or bare
+/// seconds), else `default`.
+pub fn env_duration_us(var: &str, default: u64) -> u64 {
+    match std::env::var(var) {
+        Ok(v) => crate::script::parse_duration(&v)
+            .or_else(|| v.trim().parse::<u64>().ok().map(|s| s * 1_000_000))
+            .unwrap_or(default),
+        Err(_) => default,
+    }
+}
 
 /// The first ephemeral port the runner hands out for `connect` without
 /// `from PORT`; each further connect takes the next one.

@@ -1029,6 +1029,7 @@ mod tests {
         assert!(simpler("client.conn close").is_empty());
     }
 
+    #[cfg(feature = "smoltcp")]
     #[test]
     fn shrinking_a_real_difference_keeps_it_and_removes_steps() {
         // The model and smoltcp differ on nearly everything (windows,
@@ -1130,6 +1131,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "smoltcp")]
     #[test]
     fn a_campaign_writes_each_difference_and_spares_the_known_ones() {
         // The model and smoltcp differ on nearly every scenario.

@@ -4,9 +4,10 @@
 //! decode captured IPv4 bytes into them with [`Segment::decode_ipv4`]. Every
 //! segment can be turned back into real IPv4/TCP bytes with valid checksums
 //! ([`Segment::encode_ipv4`]), which is what the pcap writer stores, and is
-//! printed by one function in tcpdump's style ([`Segment::tcpdump_line`]).
+//! printed by one function in tcpdump's style (the `Display` of
+//! [`RelSegment`], its numbers relative to each side's ISN).
 
-use crate::payload::Payload;
+pub use crate::payload::Payload;
 use crate::vocab::RstReason;
 use pnet_packet::ip::IpNextHeaderProtocols;
 use pnet_packet::ipv4::{self, Ipv4Packet, MutableIpv4Packet};

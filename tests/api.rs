@@ -46,6 +46,7 @@ fn a_scenario_built_in_rust_runs_and_snapshots() {
     });
 }
 
+#[cfg(feature = "smoltcp")]
 #[test]
 fn the_same_scenario_on_smoltcp_closes_with_fin() {
     // smoltcp has no RFC 2525 rule: the unread byte does not turn the FIN
@@ -123,7 +124,12 @@ fn a_server_written_as_a_c_program() {
         .wait(Duration::from_secs(1))
         .build()
         .unwrap();
-    for engine in [EngineKind::Model, EngineKind::Smoltcp] {
+    let engines = [
+        EngineKind::Model,
+        #[cfg(feature = "smoltcp")]
+        EngineKind::Smoltcp,
+    ];
+    for engine in engines {
         let t = finrst::run(&script, engine, &RunOptions::default()).unwrap();
         assert!(t.failures.is_empty(), "{engine}: {}", t.to_text());
     }

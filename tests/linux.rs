@@ -361,7 +361,7 @@ fn nothing_is_left_behind_after_a_run() {
     };
     let hosts = HostSpec::for_hosts(&["client".into(), "server".into()]);
     // The concrete type, for its test hooks.
-    let e = finrst::linux::LinuxEngine::new(&hosts, &RunOptions::default()).unwrap();
+    let e = finrst::LinuxEngine::new(&hosts, &RunOptions::default()).unwrap();
     let (pids, inodes) = (e.host_pids(), e.netns_inodes());
     assert_eq!(inodes.len(), 2);
     assert!(referenced_netns().contains(&inodes[0]));
@@ -371,7 +371,12 @@ fn nothing_is_left_behind_after_a_run() {
     )
     .unwrap();
     let mut e = e;
-    let t = finrst::runner::run(&script, &mut e, &RunOptions::default(), Some(500_000)).unwrap();
+    let t = finrst::run_on(
+        &script,
+        &mut e,
+        &RunOptions::default().with_horizon(500_000),
+    )
+    .unwrap();
     assert!(!t.segments.is_empty());
     drop(e);
     for p in pids {

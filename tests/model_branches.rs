@@ -2,9 +2,7 @@
 //! small script, runs it, and checks the segments, counters and states the
 //! kernel function produces (the function is named in each test).
 
-use finrst::engine::{HostSpec, Policy, RunOptions};
-use finrst::model::ModelEngine;
-use finrst::runner;
+use finrst::engine::{Policy, RunOptions};
 use finrst::script;
 use finrst::trace::{Trace, relative};
 use finrst::vocab::{Counter, TcpState};
@@ -19,8 +17,7 @@ fn run_policy(body: &str, policy: Policy) -> Trace {
         policy,
         ..RunOptions::default()
     };
-    let mut m = ModelEngine::new(&HostSpec::for_hosts(&s.hosts), &opts);
-    let t = runner::run(&s, &mut m, &opts, None).unwrap_or_else(|e| panic!("{e}"));
+    let t = finrst::run(&s, finrst::EngineKind::Model, &opts).unwrap_or_else(|e| panic!("{e}"));
     assert!(t.failures.is_empty(), "{:?}\n{}", t.failures, t.to_text());
     t
 }

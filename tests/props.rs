@@ -1,8 +1,7 @@
 //! Property tests: no input makes the parser panic, and no sequence of
 //! calls makes the model panic.
 
-use finrst::engine::{CallCtx, Engine, HostSpec, Policy, RunOptions};
-use finrst::model::ModelEngine;
+use finrst::engine::{CallCtx, HostSpec, Policy, RunOptions};
 use finrst::script::{self, Call, Data, Fault, How, MsgFlags, SockOpt};
 use proptest::prelude::*;
 
@@ -163,7 +162,7 @@ proptest! {
             policy: if always_fin { Policy::AlwaysFin } else { Policy::Linux },
             ..RunOptions::default()
         };
-        let mut m = ModelEngine::new(&hosts, &opts);
+        let mut m = finrst::make_engine(finrst::EngineKind::Model, &hosts, &opts).unwrap();
         let names = ["conn", "listener", "conn2"];
         let mut port = 40000;
         for st in steps {
@@ -212,10 +211,8 @@ proptest! {
         prop_assert_eq!(&text, &finrst::fuzz::Gen::scenario(seed, i).to_sim());
         let script = script::parse("gen.sim", &text)
             .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
-        let hosts = HostSpec::for_hosts(&script.hosts);
         let opts = RunOptions::default();
-        let mut m = ModelEngine::new(&hosts, &opts);
-        let t = finrst::runner::run(&script, &mut m, &opts, None)
+        let t = finrst::run(&script, finrst::EngineKind::Model, &opts)
             .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         prop_assert!(t.end_us > 0);
     }

@@ -14,7 +14,7 @@ fn streamed(path: &str, kind: EngineKind, format: Format) -> (String, usize) {
     let hosts = HostSpec::for_hosts(&script.hosts);
     let mut e = finrst::make_engine(kind, &hosts, &opts).unwrap();
     let mut w = TraceWriter::streaming(Vec::new(), format).unwrap();
-    let t = finrst::runner::run_streaming(&script, e.as_mut(), &opts, None, &mut w).unwrap();
+    let t = finrst::run_streaming_on(&script, e.as_mut(), &opts, &mut w).unwrap();
     assert!(
         t.segments.is_empty() && t.calls.is_empty(),
         "{path}: a streamed trace keeps nothing"

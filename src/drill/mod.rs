@@ -50,7 +50,7 @@
 //!   (packetdrill's tun device has MTU 1500, MSS 1460): scripts written
 //!   for packetdrill expect `mss 1460` in SYN-ACKs and 1448-byte segments
 //!   and fail here at those lines.
-//! - Only the calls and options listed in [`Executor::syscall`] exist;
+//! - Only the calls and options `Executor::syscall` lists exist;
 //!   anything else fails with its name at its line and column, as do
 //!   `%{ python }%` blocks, IPv6 and shell commands other than
 //!   `sysctl -q|-w KEY=VALUE`.

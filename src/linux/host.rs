@@ -255,6 +255,7 @@ pub enum Link {
     Relay,
     /// The smoltcp-tap engine's: a TAP device (Ethernet, [`TAP_MTU`])
     /// whose other end is smoltcp in this process.
+    #[cfg_attr(not(feature = "smoltcp"), allow(dead_code))]
     Tap,
 }
 
@@ -398,6 +399,7 @@ impl HostProc {
     }
 
     /// Sends a command and waits for its answer, at most `timeout`.
+    #[cfg_attr(not(feature = "smoltcp"), allow(dead_code))]
     pub fn ask(&mut self, cmd: &Cmd, timeout: Duration) -> Result<Reply, String> {
         self.send(cmd)?;
         self.recv(timeout)

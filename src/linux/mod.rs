@@ -47,7 +47,7 @@
 //!   [`SETTLE_QUIET_US`] and no delayed segment is in flight; `wait` sleeps;
 //!   `finish` runs until no connection of the run has a timer pending
 //!   (TIME_WAIT and FIN_WAIT2 time-wait sockets included), or the horizon —
-//!   but for at most [`DEFAULT_MAX_WAIT_US`] (70 s, or
+//!   but for at most [`crate::engine::LINUX_MAX_WAIT_US`] (70 s, or
 //!   `FINRST_LINUX_MAX_WAIT`, e.g. `120s`) past the last step, and the notes
 //!   say where a run was cut. Blocking calls are bounded by SO_RCVTIMEO /
 //!   SO_SNDTIMEO of [`DEFAULT_CALL_BOUND_US`] (3 s, or
@@ -88,8 +88,6 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-/// How long `finish` may run past the last step by default.
-pub const DEFAULT_MAX_WAIT_US: u64 = 70_000_000;
 /// The bound on one blocking call by default.
 pub const DEFAULT_CALL_BOUND_US: u64 = 3_000_000;
 /// While calls made together run, nothing is delivered for this long at
@@ -124,17 +122,6 @@ static TRACEPOINT: OnceLock<(u64, String)> = OnceLock::new();
 static RESET_TRACEPOINT: OnceLock<Option<(u64, String)>> = OnceLock::new();
 
 static RUN_COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// Reads a duration from the environment (`70s`, `500ms`, `2m`, or bare
-/// seconds).
-fn env_duration_us(var: &str, default: u64) -> u64 {
-    match std::env::var(var) {
-        Ok(v) => crate::script::parse_duration(&v)
-            .or_else(|| v.trim().parse::<u64>().ok().map(|s| s * 1_000_000))
-            .unwrap_or(default),
-        Err(_) => default,
-    }
-}
 
 pub struct LinuxEngine {
     /// Inside `together { }`: calls that would block do not (connect).
@@ -197,7 +184,7 @@ pub struct LinuxEngine {
     /// connection (index on the 4-tuple) it carries.
     tw: Vec<HashMap<Key, (u32, bool, usize)>>,
     baseline: Vec<BTreeMap<Counter, i64>>,
-    /// When /proc/<pid>/net/tcp was last read for time-wait sockets.
+    /// When `/proc/<pid>/net/tcp` was last read for time-wait sockets.
     last_tw_poll_ns: u64,
     /// (host, 4-tuple) of sockets whose last recorded state is not CLOSE
     /// but which a /proc read no longer listed: when first seen missing.
@@ -210,11 +197,11 @@ impl LinuxEngine {
     /// Creates the hosts' namespaces, the link and the state tracer.
     pub fn new(hosts: &[HostSpec], opts: &RunOptions) -> Result<LinuxEngine, EngineError> {
         check_privileges("linux engine", "model")?;
-        let bound = Duration::from_micros(env_duration_us(
+        let bound = Duration::from_micros(crate::engine::env_duration_us(
             "FINRST_LINUX_CALL_BOUND",
             DEFAULT_CALL_BOUND_US,
         ));
-        let max_wait_us = env_duration_us("FINRST_LINUX_MAX_WAIT", DEFAULT_MAX_WAIT_US);
+        let max_wait_us = crate::engine::linux_max_wait_us();
         let pid = std::process::id();
         let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
         let id = (pid.wrapping_mul(97).wrapping_add(n)) % (255 * 256);

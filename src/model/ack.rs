@@ -71,22 +71,15 @@ pub fn tcp_rate_skb_sent(w: &mut World, id: SockId, rtx: bool, idx: usize) {
         s.first_tx_mstamp = now;
         s.delivered_mstamp = now;
     }
-    let (f, d, del, al) = (
-        s.first_tx_mstamp,
-        s.delivered_mstamp,
-        s.delivered,
-        s.app_limited != 0,
-    );
+    let (d, del) = (s.delivered_mstamp, s.delivered);
     let skb = if rtx {
         &mut s.rtx_queue[idx]
     } else {
         &mut s.write_queue[idx]
     };
     skb.tx = TxRate {
-        first_tx_mstamp: f,
         delivered_mstamp: d,
         delivered: del,
-        is_app_limited: al,
     };
 }
 

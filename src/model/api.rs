@@ -34,7 +34,6 @@ pub enum Progress {
 
 /// A call asleep in the kernel.
 pub struct Blocked {
-    pub host: usize,
     pub id: SockId,
     /// `Sock::wakeups` when it went to sleep.
     seen: u64,
@@ -154,7 +153,6 @@ fn blocked(w: &mut World, id: SockId, op: Op) -> Progress {
     }
     let s = w.sk(id);
     Progress::Blocked(Blocked {
-        host: s.host,
         id,
         seen: s.wakeups,
         started: w.now,

@@ -112,8 +112,6 @@ impl<'a> InSeg<'a> {
             end_offset: a.end_offset,
             tail,
             headlen: a.linear.saturating_sub(headers),
-            nr_frags: a.nr_frags,
-            gso_segs: 1,
         }
     }
 }
@@ -1450,8 +1448,6 @@ fn collapse(s: &mut Sock, skbs: &mut Vec<RxSkb>, start: &mut u32, end: u32) {
             end_offset,
             tail: 0,
             headlen: 0,
-            nr_frags: 0,
-            gso_segs: 1,
         };
         skb_set_owner_r(s, truesize);
         let mut copy = copy_max;

@@ -114,12 +114,3 @@ pub fn sk_stream_is_writeable(s: &Sock) -> bool {
     let wspace = s.sndbuf as i64 - s.wmem_queued as i64;
     wspace >= (s.wmem_queued >> 1) as i64 && sk_stream_memory_free(s)
 }
-
-/// `sk_stream_moderate_sndbuf`.
-pub fn sk_stream_moderate_sndbuf(s: &mut Sock) {
-    if s.sndbuf_locked {
-        return;
-    }
-    let val = s.sndbuf.min(s.wmem_queued >> 1);
-    s.sndbuf = val.max(super::sock::SOCK_MIN_SNDBUF);
-}

@@ -464,17 +464,6 @@ impl World {
         }
     }
 
-    /// When a timer is due, if armed.
-    pub fn due(&self, t: TimerRef) -> Option<Time> {
-        match t {
-            TimerRef::Xmit(i) => self.sock_timers.get(i).and_then(|s| s[0].due),
-            TimerRef::Delack(i) => self.sock_timers.get(i).and_then(|s| s[1].due),
-            TimerRef::Keepalive(i) => self.sock_timers.get(i).and_then(|s| s[2].due),
-            TimerRef::Tw(i) => self.tws.get(i)?.as_ref()?.timer.due,
-            TimerRef::Req(i) => self.reqs.get(i)?.as_ref()?.timer.due,
-        }
-    }
-
     /// The earliest pending event: a segment arriving or a timer.
     pub fn next_event(&mut self) -> Option<Time> {
         // Drop heap entries that no longer stand for an armed timer.

@@ -112,7 +112,6 @@ pub fn tun_rx_alloc(pkt_len: u32) -> RxAlloc {
 pub const TCPCB_SACKED_ACKED: u8 = 0x01;
 pub const TCPCB_SACKED_RETRANS: u8 = 0x02;
 pub const TCPCB_LOST: u8 = 0x04;
-pub const TCPCB_TAGBITS: u8 = 0x07;
 pub const TCPCB_REPAIRED: u8 = 0x10;
 pub const TCPCB_EVER_RETRANS: u8 = 0x80;
 pub const TCPCB_RETRANS: u8 = TCPCB_SACKED_RETRANS | TCPCB_EVER_RETRANS | TCPCB_REPAIRED;
@@ -129,10 +128,8 @@ pub const TCPHDR_URG: u8 = 0x20;
 /// (`tcp_skb_cb->tx`, net/ipv4/tcp_rate.c).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TxRate {
-    pub first_tx_mstamp: u64,
     pub delivered_mstamp: u64,
     pub delivered: u32,
-    pub is_app_limited: bool,
 }
 
 /// An skb on the send side.
@@ -190,8 +187,6 @@ pub struct RxSkb {
     /// Payload bytes in the linear area (`skb_headlen` after the headers
     /// were pulled).
     pub headlen: u32,
-    pub nr_frags: u32,
-    pub gso_segs: u32,
 }
 
 impl RxSkb {

@@ -12,7 +12,6 @@ pub type Time = u64;
 pub type Jiffies = u64;
 
 pub const MS: Time = 1_000;
-pub const SEC: Time = 1_000_000;
 pub use crate::vocab::HZ;
 /// One jiffy in microseconds.
 pub const JIFFY_US: Time = 1_000_000 / HZ;
@@ -44,7 +43,6 @@ pub const TCP_TIMEOUT_MIN: Jiffies = 2;
 pub const TCP_TIMEOUT_MIN_US: u64 = 2 * 1000;
 pub const TCP_TIMEOUT_INIT: Jiffies = HZ;
 pub const TCP_RESOURCE_PROBE_INTERVAL: Jiffies = HZ / 2;
-pub const TCP_KEEPALIVE_TIME: Jiffies = 120 * 60 * HZ;
 pub const TCP_PAWS_WINDOW: u32 = 1;
 /// `TCP_PAWS_MSL`: seconds after which ts_recent is stale.
 pub const TCP_PAWS_MSL: u64 = 60;
@@ -60,7 +58,6 @@ pub const TCP_INIT_CWND: u32 = 10;
 pub const TCP_INFINITE_SSTHRESH: u32 = 0x7fff_ffff;
 pub const TCP_FASTRETRANS_THRESH: u32 = 3;
 pub const MAX_TCP_OPTION_SPACE: u32 = 40;
-pub const MAX_TCP_WINDOW: u32 = 32767;
 pub const TCPOLEN_TSTAMP_ALIGNED: u32 = 12;
 pub const TCPOLEN_SACK_BASE_ALIGNED: u32 = 4;
 pub const TCPOLEN_SACK_PERBLOCK: u32 = 8;
@@ -115,11 +112,9 @@ pub const TCPF_SYN_SENT: u32 = State::SynSent.f();
 pub const TCPF_SYN_RECV: u32 = State::SynRecv.f();
 pub const TCPF_FIN_WAIT1: u32 = State::FinWait1.f();
 pub const TCPF_FIN_WAIT2: u32 = State::FinWait2.f();
-pub const TCPF_TIME_WAIT: u32 = State::TimeWait.f();
 pub const TCPF_CLOSE: u32 = State::Close.f();
 pub const TCPF_CLOSE_WAIT: u32 = State::CloseWait.f();
 pub const TCPF_LAST_ACK: u32 = State::LastAck.f();
-pub const TCPF_LISTEN: u32 = State::Listen.f();
 pub const TCPF_CLOSING: u32 = State::Closing.f();
 
 /// `icsk_ca_state` (`enum tcp_ca_state`).
@@ -369,7 +364,6 @@ pub struct Sock {
     /// `tp->retransmit_skb_hint`: the seq of the skb it points to.
     pub retransmit_hint: Option<u32>,
     pub rack: Rack,
-    pub recv_sack_cache: [SackBlock; 4],
     pub total_retrans: u32,
     pub bytes_acked: u64,
     pub bytes_sent: u64,
@@ -392,7 +386,6 @@ pub struct Sock {
     pub rtt_min: MinMax,
     pub linger2: i64,
     pub repair: bool,
-    pub thin_lto: bool,
 
     // --- tcp_sock: receive side ---
     pub rcv_nxt: u32,
@@ -444,8 +437,6 @@ pub struct Sock {
     /// The ISN we chose (for traces and the engine's ISN clock).
     pub iss: u32,
     pub irs: u32,
-    /// Who queued the pending FIN, for the reason shown beside it.
-    pub fin_why: &'static str,
 }
 
 impl Sock {
@@ -564,7 +555,6 @@ impl Sock {
                 reo_wnd_steps: 1,
                 ..Rack::default()
             },
-            recv_sack_cache: [SackBlock::default(); 4],
             total_retrans: 0,
             bytes_acked: 0,
             bytes_sent: 0,
@@ -588,7 +578,6 @@ impl Sock {
             },
             linger2: 0,
             repair: false,
-            thin_lto: false,
             rcv_nxt: 0,
             copied_seq: 0,
             rcv_wup: 0,
@@ -634,7 +623,6 @@ impl Sock {
             tsoffset: 0,
             iss: 0,
             irs: 0,
-            fin_why: "FIN",
         }
     }
 
@@ -716,17 +704,9 @@ impl Sock {
         }
         false
     }
-    /// `tcp_send_head`.
-    pub fn send_head(&self) -> Option<&TxSkb> {
-        self.write_queue.front()
-    }
     /// `tcp_write_queue_empty`: nothing unsent.
     pub fn write_queue_empty(&self) -> bool {
         self.write_seq == self.snd_nxt
-    }
-    /// `tcp_rtx_queue_empty`.
-    pub fn rtx_queue_empty(&self) -> bool {
-        self.rtx_queue.is_empty()
     }
     /// `tcp_rtx_and_write_queues_empty`.
     pub fn rtx_and_write_queues_empty(&self) -> bool {

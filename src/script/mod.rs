@@ -97,6 +97,7 @@ pub struct Step {
     pub kind: StepKind,
 }
 
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub enum StepKind {
     /// A socket call by a host's program.
@@ -161,6 +162,7 @@ pub struct CallStep {
     pub expected: Option<Expected>,
 }
 
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Call {
     Socket,
@@ -341,6 +343,7 @@ impl How {
     }
 }
 
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SockOpt {
     Linger { on: bool, secs: i32 },
@@ -367,6 +370,7 @@ impl SockOpt {
 }
 
 /// What `getsockopt` asks for.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum GetOpt {
     /// `SO_MEMINFO`: `sk_rmem_alloc`, `sk_rcvbuf`, `sk_wmem_queued`,
@@ -440,6 +444,7 @@ impl std::fmt::Display for Expected {
     }
 }
 
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expect {
     /// A segment sent since the previous step began (or, negated, none).
@@ -467,6 +472,7 @@ pub enum Expect {
     },
 }
 
+#[non_exhaustive]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fault {
     /// Lose the next `count` segments.

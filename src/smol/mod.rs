@@ -24,8 +24,13 @@
 //! How calls map onto smoltcp's API is in [`world`] and in
 //! `docs-smoltcp-engine.md`; the `--engine smoltcp-tap` pair is [`tap`].
 
+// Its capturing device serves the TAP pair only.
+#[cfg_attr(not(feature = "linux"), allow(dead_code))]
 pub mod dev;
+// The TAP pair's kernel side is the linux engine's host program.
+#[cfg(feature = "linux")]
 pub mod kernel;
+#[cfg(feature = "linux")]
 pub mod tap;
 pub mod world;
 

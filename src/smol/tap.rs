@@ -46,12 +46,6 @@ pub const TAP_BLOCK_LIMIT_US: u64 = 10_000_000;
 /// The longest sleep between two looks at the TAP and the kernel sockets.
 const SLICE_US: u64 = 2_000;
 
-/// Whether this process may run the pair: the linux engine's privilege
-/// check (root, or CAP_SYS_ADMIN and CAP_NET_ADMIN, and /dev/net/tun).
-pub fn is_root() -> bool {
-    crate::linux::check_privileges("", "").is_ok()
-}
-
 pub struct TapEngine {
     // Field order is drop order: the TAP closes before the kernel host's
     // program is killed and its namespace goes.

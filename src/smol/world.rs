@@ -106,7 +106,6 @@ pub enum Kind {
         port: u16,
         pool: Vec<usize>,
         open: bool,
-        unaccepted_seen: u32,
     },
     Conn {
         handle: SocketHandle,
@@ -573,7 +572,6 @@ impl<D: Device> World<D> {
             port,
             pool,
             open: true,
-            unaccepted_seen: 0,
         };
         self.record_state(id, TcpState::Close, TcpState::Listen);
         let mut o = CallOutcome::ok(0);

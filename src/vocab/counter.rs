@@ -12,6 +12,7 @@ vocab_enum! {
     /// Declared in ASCII order of their names, so that a map keyed by
     /// counters lists them as `nstat` would.
     #[allow(non_camel_case_types)]
+    #[non_exhaustive]
     pub enum Counter ("a TcpExt counter name") {
         BeyondWindow,
         DelayedACKLost,

@@ -6,6 +6,7 @@ use super::vocab_enum;
 vocab_enum! {
     /// The engines a script can run on.
     #[derive(Default)]
+    #[non_exhaustive]
     #[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
     pub enum EngineKind ("an engine (model, smoltcp, smoltcp-tap, linux)") {
         /// The pure model of the Linux close path (virtual time, no root).

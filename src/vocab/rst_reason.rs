@@ -8,6 +8,7 @@ vocab_enum! {
     /// (as the `tcp:tcp_send_reset` tracepoint's format prints them).
     /// The model tags each RST it sends with one; the linux engine reads
     /// the kernel's from that tracepoint.
+    #[non_exhaustive]
     pub enum RstReason ("an RST reason (sk_rst_reason)") as u8 {
         NotSpecified = 0 => "NOT_SPECIFIED",
         NoSocket = 1 => "NO_SOCKET",

@@ -106,7 +106,7 @@ impl Builder {
             urg_ptr: if flags.urg() { 1 } else { 0 },
             options,
             len,
-            payload: Some(finrst::payload::Payload::from_vec(
+            payload: Some(finrst::segment::Payload::from_vec(
                 (0..len).map(|i| b'a' + (i % 26) as u8).collect(),
             )),
             why: why.map(|w| w.to_string().into()),

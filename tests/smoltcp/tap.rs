@@ -10,15 +10,15 @@ use finrst::trace::{Trace, relative};
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn root_or_skip(test: &str) -> bool {
-    if finrst::smol::tap::is_root() {
+    let Err(why) = EngineKind::SmoltcpTap.check_available() else {
         return true;
-    }
+    };
     if std::env::var("FINRST_SKIP_LINUX").as_deref() == Ok("1") {
-        eprintln!("{test}: skipped (not root, FINRST_SKIP_LINUX=1)");
+        eprintln!("{test}: skipped (FINRST_SKIP_LINUX=1): {why}");
         return false;
     }
     panic!(
-        "{test}: the smoltcp-tap tests need root (a TAP device and a network namespace); run them as root or set FINRST_SKIP_LINUX=1 to skip them"
+        "{test}: the smoltcp-tap tests need root (a TAP device and a network namespace): {why}; run them as root or set FINRST_SKIP_LINUX=1 to skip them"
     );
 }
 
