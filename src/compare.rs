@@ -74,10 +74,10 @@ pub struct Comparison {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Cut {
     /// The engine whose run was cut.
-    pub engine: String,
+    pub engine: EngineKind,
     pub at_us: u64,
     /// The engine whose run was repeated with `at_us` as its horizon.
-    pub repeated: String,
+    pub repeated: EngineKind,
 }
 
 impl std::fmt::Display for Cut {
@@ -349,51 +349,52 @@ pub fn compare(a: &Trace, b: &Trace) -> Comparison {
     }
 }
 
-/// A minimal line diff (longest common subsequence); lists longer than a
-/// few thousand lines are compared position by position instead.
+/// A minimal line diff (Myers's, by the `similar` crate): `  ` both,
+/// `- ` only in a, `+ ` only in b, in order. Its deadline keeps a diff of
+/// two long, very different traces to a second; the diff is then still
+/// correct, only no longer minimal.
 pub fn line_diff(a: &[String], b: &[String]) -> Vec<String> {
-    let (n, m) = (a.len(), b.len());
-    if n * m > 4_000_000 {
-        let mut out = Vec::new();
-        for i in 0..n.max(m) {
-            match (a.get(i), b.get(i)) {
-                (Some(x), Some(y)) if x == y => out.push(format!("  {x}")),
-                (x, y) => {
-                    if let Some(x) = x {
-                        out.push(format!("- {x}"));
-                    }
-                    if let Some(y) = y {
-                        out.push(format!("+ {y}"));
-                    }
-                }
+    use similar::{Algorithm, DiffOp, capture_diff_slices_deadline};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let mut out = Vec::with_capacity(a.len().max(b.len()));
+    for op in capture_diff_slices_deadline(Algorithm::Myers, a, b, Some(deadline)) {
+        match op {
+            DiffOp::Equal { old_index, len, .. } => out.extend(
+                a[old_index..old_index + len]
+                    .iter()
+                    .map(|l| format!("  {l}")),
+            ),
+            DiffOp::Delete {
+                old_index, old_len, ..
+            } => out.extend(
+                a[old_index..old_index + old_len]
+                    .iter()
+                    .map(|l| format!("- {l}")),
+            ),
+            DiffOp::Insert {
+                new_index, new_len, ..
+            } => out.extend(
+                b[new_index..new_index + new_len]
+                    .iter()
+                    .map(|l| format!("+ {l}")),
+            ),
+            DiffOp::Replace {
+                old_index,
+                old_len,
+                new_index,
+                new_len,
+            } => {
+                out.extend(
+                    a[old_index..old_index + old_len]
+                        .iter()
+                        .map(|l| format!("- {l}")),
+                );
+                out.extend(
+                    b[new_index..new_index + new_len]
+                        .iter()
+                        .map(|l| format!("+ {l}")),
+                );
             }
-        }
-        return out;
-    }
-    // lcs[i][j] = LCS length of a[i..] and b[j..].
-    let mut lcs = vec![vec![0u32; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i][j] = if a[i] == b[j] {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let (mut i, mut j) = (0, 0);
-    let mut out = Vec::new();
-    while i < n || j < m {
-        if i < n && j < m && a[i] == b[j] {
-            out.push(format!("  {}", a[i]));
-            i += 1;
-            j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push(format!("+ {}", b[j]));
-            j += 1;
-        } else {
-            out.push(format!("- {}", a[i]));
-            i += 1;
         }
     }
     out
@@ -468,16 +469,16 @@ pub fn compare_script(
     if let Some(at_us) = cut_short(&tb).filter(|&cut| ta.end_us > cut) {
         ta = run(script, a, &opts_a.with_horizon(at_us))?;
         until = Some(Cut {
-            engine: b.name().into(),
+            engine: b,
             at_us,
-            repeated: a.name().into(),
+            repeated: a,
         });
     } else if let Some(at_us) = cut_short(&ta).filter(|&cut| tb.end_us > cut) {
         tb = run(script, b, &opts_b.with_horizon(at_us))?;
         until = Some(Cut {
-            engine: a.name().into(),
+            engine: a,
             at_us,
-            repeated: b.name().into(),
+            repeated: b,
         });
     }
     let mut c = compare(&ta, &tb);
@@ -782,7 +783,33 @@ mod tests {
     #[test]
     fn diff_marks_only_the_changed_lines() {
         let d = line_diff(&v(&["S", "S.", ".", "F."]), &v(&["S", "S.", ".", "R."]));
-        assert_eq!(d, v(&["  S", "  S.", "  .", "+ R.", "- F."]));
+        assert_eq!(d, v(&["  S", "  S.", "  .", "- F.", "+ R."]));
+    }
+
+    #[test]
+    fn a_long_diff_keeps_every_line() {
+        // Two traces of 20,000 lines that share every other line: whether
+        // or not the deadline cut the search short, the diff gives back
+        // each side in order (kept and `-` lines are a, kept and `+` b).
+        let a: Vec<String> = (0..20_000).map(|i| format!("a{i}")).collect();
+        let b: Vec<String> = (0..20_000)
+            .map(|i| {
+                if i % 2 == 0 {
+                    format!("a{i}")
+                } else {
+                    format!("b{i}")
+                }
+            })
+            .collect();
+        let d = line_diff(&a, &b);
+        let side = |keep: &str| -> Vec<String> {
+            d.iter()
+                .filter(|l| l.starts_with("  ") || l.starts_with(keep))
+                .map(|l| l[2..].to_string())
+                .collect()
+        };
+        assert_eq!(side("- "), a);
+        assert_eq!(side("+ "), b);
     }
 
     /// A segment at `t` µs from `src`:`sport` to `dst`:`dport`.
