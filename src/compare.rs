@@ -349,55 +349,62 @@ pub fn compare(a: &Trace, b: &Trace) -> Comparison {
     }
 }
 
-/// A minimal line diff (Myers's, by the `similar` crate): `  ` both,
-/// `- ` only in a, `+ ` only in b, in order. Its deadline keeps a diff of
-/// two long, very different traces to a second; the diff is then still
-/// correct, only no longer minimal.
+/// Longer sections than this (both sides' lines together) are compared
+/// position by position: Myers's diff takes time in (N+M)·D, and two long
+/// traces that differ everywhere would take minutes.
+const DIFF_MAX_LINES: usize = 20_000;
+
+/// A minimal line diff (Myers's, by the `diffs` crate): `  ` both, `- `
+/// only in a, `+ ` only in b, in order. (`similar` would do as well, but
+/// it is Apache-2.0 only, which GPL-2.0 cannot take in.)
 pub fn line_diff(a: &[String], b: &[String]) -> Vec<String> {
-    use similar::{Algorithm, DiffOp, capture_diff_slices_deadline};
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
-    let mut out = Vec::with_capacity(a.len().max(b.len()));
-    for op in capture_diff_slices_deadline(Algorithm::Myers, a, b, Some(deadline)) {
-        match op {
-            DiffOp::Equal { old_index, len, .. } => out.extend(
-                a[old_index..old_index + len]
-                    .iter()
-                    .map(|l| format!("  {l}")),
-            ),
-            DiffOp::Delete {
-                old_index, old_len, ..
-            } => out.extend(
-                a[old_index..old_index + old_len]
-                    .iter()
-                    .map(|l| format!("- {l}")),
-            ),
-            DiffOp::Insert {
-                new_index, new_len, ..
-            } => out.extend(
-                b[new_index..new_index + new_len]
-                    .iter()
-                    .map(|l| format!("+ {l}")),
-            ),
-            DiffOp::Replace {
-                old_index,
-                old_len,
-                new_index,
-                new_len,
-            } => {
-                out.extend(
-                    a[old_index..old_index + old_len]
-                        .iter()
-                        .map(|l| format!("- {l}")),
-                );
-                out.extend(
-                    b[new_index..new_index + new_len]
-                        .iter()
-                        .map(|l| format!("+ {l}")),
-                );
-            }
+    /// The edit script as marked lines.
+    struct Lines<'a> {
+        a: &'a [String],
+        b: &'a [String],
+        out: Vec<String>,
+    }
+    impl diffs::Diff for Lines<'_> {
+        type Error = std::convert::Infallible;
+        fn equal(&mut self, old: usize, _new: usize, len: usize) -> Result<(), Self::Error> {
+            let lines = self.a[old..old + len].iter().map(|l| format!("  {l}"));
+            self.out.extend(lines);
+            Ok(())
+        }
+        fn delete(&mut self, old: usize, len: usize, _new: usize) -> Result<(), Self::Error> {
+            let lines = self.a[old..old + len].iter().map(|l| format!("- {l}"));
+            self.out.extend(lines);
+            Ok(())
+        }
+        fn insert(&mut self, _old: usize, new: usize, len: usize) -> Result<(), Self::Error> {
+            let lines = self.b[new..new + len].iter().map(|l| format!("+ {l}"));
+            self.out.extend(lines);
+            Ok(())
         }
     }
-    out
+    let (n, m) = (a.len(), b.len());
+    if n + m > DIFF_MAX_LINES {
+        let mut out = Vec::new();
+        for i in 0..n.max(m) {
+            match (a.get(i), b.get(i)) {
+                (Some(x), Some(y)) if x == y => out.push(format!("  {x}")),
+                (x, y) => {
+                    out.extend(x.map(|x| format!("- {x}")));
+                    out.extend(y.map(|y| format!("+ {y}")));
+                }
+            }
+        }
+        return out;
+    }
+    let mut d = diffs::Replace::new(Lines {
+        a,
+        b,
+        out: Vec::with_capacity(n.max(m)),
+    });
+    match diffs::myers::diff(&mut d, a, 0, n, b, 0, m) {
+        Ok(()) => d.into_inner().out,
+        Err(never) => match never {},
+    }
 }
 
 /// One scenario of a conformance run.
@@ -788,28 +795,35 @@ mod tests {
 
     #[test]
     fn a_long_diff_keeps_every_line() {
-        // Two traces of 20,000 lines that share every other line: whether
-        // or not the deadline cut the search short, the diff gives back
-        // each side in order (kept and `-` lines are a, kept and `+` b).
-        let a: Vec<String> = (0..20_000).map(|i| format!("a{i}")).collect();
-        let b: Vec<String> = (0..20_000)
-            .map(|i| {
-                if i % 2 == 0 {
-                    format!("a{i}")
-                } else {
-                    format!("b{i}")
-                }
-            })
-            .collect();
-        let d = line_diff(&a, &b);
-        let side = |keep: &str| -> Vec<String> {
-            d.iter()
-                .filter(|l| l.starts_with("  ") || l.starts_with(keep))
-                .map(|l| l[2..].to_string())
-                .collect()
-        };
-        assert_eq!(side("- "), a);
-        assert_eq!(side("+ "), b);
+        // Two traces that share every other line, diffed by Myers and
+        // position by position (past DIFF_MAX_LINES): either way the diff
+        // gives back each side in order (kept and `-` lines are a, kept
+        // and `+` lines b).
+        for len in [2_000, 20_000] {
+            let a: Vec<String> = (0..len).map(|i| format!("a{i}")).collect();
+            let b: Vec<String> = (0..len)
+                .map(|i| {
+                    if i % 2 == 0 {
+                        format!("a{i}")
+                    } else {
+                        format!("b{i}")
+                    }
+                })
+                .collect();
+            let d = line_diff(&a, &b);
+            let side = |keep: &str| -> Vec<String> {
+                d.iter()
+                    .filter(|l| l.starts_with("  ") || l.starts_with(keep))
+                    .map(|l| l[2..].to_string())
+                    .collect()
+            };
+            assert_eq!(side("- "), a);
+            assert_eq!(side("+ "), b);
+            if len < DIFF_MAX_LINES / 2 {
+                // Myers: minimal, every shared line kept.
+                assert_eq!(d.iter().filter(|l| l.starts_with("  ")).count(), len / 2);
+            }
+        }
     }
 
     /// A segment at `t` µs from `src`:`sport` to `dst`:`dport`.
