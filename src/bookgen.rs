@@ -227,9 +227,38 @@ const BRANCHES: &[Branch] = &[
     },
 ];
 
+/// Why a generated file could not be made: the file or scenario, and the
+/// error underneath.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct BookError {
+    what: String,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl From<String> for BookError {
+    /// A finding of the generator itself (a missing line, a branch whose
+    /// evidence the trace lacks).
+    fn from(what: String) -> BookError {
+        BookError { what, source: None }
+    }
+}
+
+/// Wraps an error with the file or scenario it concerns.
+fn at<E: std::error::Error + Send + Sync + 'static>(
+    what: impl ToString,
+) -> impl FnOnce(E) -> BookError {
+    let what = what.to_string();
+    move |e| BookError {
+        what,
+        source: Some(Box::new(e)),
+    }
+}
+
 /// Every generated file, in a fixed order. `root` is the repository root
 /// (the directory holding `sim/` and `book/`).
-pub fn generate(root: &Path) -> Result<Vec<GenFile>, String> {
+pub fn generate(root: &Path) -> Result<Vec<GenFile>, BookError> {
     let mut out = Vec::new();
     let gen_dir = Path::new(GENERATED_DIR);
     let mut put = |name: String, text: String| {
@@ -264,7 +293,7 @@ pub fn generate(root: &Path) -> Result<Vec<GenFile>, String> {
         EngineKind::Model,
         Policy::Linux,
     )?;
-    let pcap = crate::pcap::to_bytes(&t).map_err(|e| e.to_string())?;
+    let pcap = crate::pcap::to_bytes(&t).map_err(at("the seed004 pcap"))?;
     let report = crate::explain::explain_bytes("seed004.pcap", &pcap);
     put("explain-seed004.txt".into(), report.to_text());
     put("explain-causes.md".into(), causes_table());
@@ -322,7 +351,12 @@ pub fn write(root: &Path, files: &[GenFile], extra: &[PathBuf]) -> std::io::Resu
 /// Runs one scenario of `sim/` the way `finrst run` does, but naming the
 /// file `sim/NAME.sim` whatever `root` is, so that the output does not
 /// depend on where the repository lives.
-fn run(root: &Path, scenario: &str, engine: EngineKind, policy: Policy) -> Result<Trace, String> {
+fn run(
+    root: &Path,
+    scenario: &str,
+    engine: EngineKind,
+    policy: Policy,
+) -> Result<Trace, BookError> {
     run_with(root, scenario, engine, policy, None)
 }
 
@@ -332,22 +366,21 @@ fn run_with(
     engine: EngineKind,
     policy: Policy,
     horizon_us: Option<u64>,
-) -> Result<Trace, String> {
+) -> Result<Trace, BookError> {
     let shown = format!("sim/{scenario}.sim");
-    let text = std::fs::read_to_string(root.join(&shown)).map_err(|e| format!("{shown}: {e}"))?;
-    let s = script::parse(&shown, &text).map_err(|e| e.to_string())?;
+    let text = std::fs::read_to_string(root.join(&shown)).map_err(at(&shown))?;
+    let s = script::parse(&shown, &text).map_err(at(&shown))?;
     let opts = RunOptions {
         policy,
         ..RunOptions::default()
     };
-    let mut e = make_engine(engine, &HostSpec::for_hosts(&s.hosts), &opts)
-        .map_err(|e| format!("{shown}: {e}"))?;
-    runner::run(&s, e.as_mut(), &opts, horizon_us).map_err(|e| format!("{shown}: {e}"))
+    let mut e = make_engine(engine, &HostSpec::for_hosts(&s.hosts), &opts).map_err(at(&shown))?;
+    runner::run(&s, e.as_mut(), &opts, horizon_us).map_err(at(&shown))
 }
 
-fn sim_names(root: &Path) -> Result<Vec<String>, String> {
+fn sim_names(root: &Path) -> Result<Vec<String>, BookError> {
     let mut v: Vec<String> = std::fs::read_dir(root.join("sim"))
-        .map_err(|e| format!("sim/: {e}"))?
+        .map_err(at("sim/"))?
         .flatten()
         .filter_map(|e| {
             let n = e.file_name().to_string_lossy().to_string();
@@ -398,14 +431,14 @@ fn scenario_link(name: &str) -> String {
     format!("[`{name}`](generated/{SCENARIO_PAGES}/{name}.md)")
 }
 
-fn parse_sim(root: &Path, name: &str) -> Result<script::Script, String> {
+fn parse_sim(root: &Path, name: &str) -> Result<script::Script, BookError> {
     let p = format!("sim/{name}.sim");
-    let text = std::fs::read_to_string(root.join(&p)).map_err(|e| format!("{p}: {e}"))?;
-    script::parse(&p, &text).map_err(|e| e.to_string())
+    let text = std::fs::read_to_string(root.join(&p)).map_err(at(&p))?;
+    script::parse(&p, &text).map_err(at(&p))
 }
 
 /// Every scenario with its title, as `finrst list` prints them.
-fn scenario_table(root: &Path) -> Result<String, String> {
+fn scenario_table(root: &Path) -> Result<String, BookError> {
     let mut o = String::from("| scenario | title |\n| --- | --- |\n");
     for n in sim_names(root)? {
         let s = parse_sim(root, &n)?;
@@ -425,7 +458,7 @@ fn cause_id(c: crate::explain::Cause) -> String {
 /// One scenario's page: its title, its script, what `finrst explain`
 /// must say of its capture, and the traces and ladders the book generates
 /// for it.
-fn scenario_page(root: &Path, name: &str) -> Result<String, String> {
+fn scenario_page(root: &Path, name: &str) -> Result<String, BookError> {
     let s = parse_sim(root, name)?;
     let mut o = format!("# {name}\n\n");
     if !s.title.is_empty() {
@@ -495,9 +528,8 @@ fn causes_table() -> String {
 /// with one entry per scenario page under it. The chapter's own line is
 /// written here too: mdBook drops the nested entries of an item that an
 /// HTML comment (the mark) separates from them.
-fn summary(root: &Path) -> Result<String, String> {
-    let text =
-        std::fs::read_to_string(root.join(SUMMARY)).map_err(|e| format!("{SUMMARY}: {e}"))?;
+fn summary(root: &Path) -> Result<String, BookError> {
+    let text = std::fs::read_to_string(root.join(SUMMARY)).map_err(at(SUMMARY))?;
     let end = text
         .find(SUMMARY_MARK)
         .ok_or_else(|| format!("{SUMMARY}: no line {SUMMARY_MARK}"))?;
@@ -512,7 +544,7 @@ fn summary(root: &Path) -> Result<String, String> {
 /// The branches of `__tcp_close`, each with a scenario that reaches it and
 /// the line of its trace that shows it. Fails if a scenario no longer
 /// shows its branch.
-fn branch_table(root: &Path) -> Result<String, String> {
+fn branch_table(root: &Path) -> Result<String, BookError> {
     let mut o = String::from(
         "| branch | what the kernel does | scenario | what the model's trace shows |\n| --- | --- | --- | --- |\n",
     );
@@ -620,7 +652,7 @@ fn drop_ports(l: &str) -> String {
 
 /// The model (Linux) vs smoltcp on every scenario: segments, calls and
 /// states, and the first segment where they part.
-fn smoltcp_table(root: &Path) -> Result<String, String> {
+fn smoltcp_table(root: &Path) -> Result<String, BookError> {
     let mut o = String::from(
         "| scenario | segments | calls | first segment that differs: model (Linux) / smoltcp |\n| --- | --- | --- | --- |\n",
     );
@@ -674,10 +706,9 @@ struct ConformRow {
 }
 
 /// The model vs the real kernel, from the committed `finrst conform` JSON.
-fn linux_table(root: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(root.join(CONFORM_JSON))
-        .map_err(|e| format!("{CONFORM_JSON}: {e}"))?;
-    let j: ConformJson = serde_json::from_str(&text).map_err(|e| format!("{CONFORM_JSON}: {e}"))?;
+fn linux_table(root: &Path) -> Result<String, BookError> {
+    let text = std::fs::read_to_string(root.join(CONFORM_JSON)).map_err(at(CONFORM_JSON))?;
+    let j: ConformJson = serde_json::from_str(&text).map_err(at(CONFORM_JSON))?;
     let mut o = String::from(
         "| scenario | segments | windows | calls | counters | states |\n| --- | --- | --- | --- | --- | --- |\n",
     );

@@ -661,7 +661,7 @@ fn conform(a: &ConformArgs) -> anyhow::Result<ExitCode> {
 fn book_gen(check: bool, root: &str) -> anyhow::Result<ExitCode> {
     use finrst::bookgen;
     let root = std::path::Path::new(root);
-    let files = bookgen::generate(root).map_err(|e| anyhow::anyhow!("book-gen: {e}"))?;
+    let files = bookgen::generate(root).context("book-gen")?;
     let (stale, extra) = bookgen::stale(root, &files);
     let (stale_word, extra_word) = if check {
         ("stale:", "extra:")
@@ -694,7 +694,7 @@ fn drill(a: &DrillArgs) -> anyhow::Result<ExitCode> {
     let kind = a.engine;
     let mut files = Vec::new();
     for p in &a.paths {
-        files.extend(finrst::drill::pkt_files(p).map_err(anyhow::Error::msg)?);
+        files.extend(finrst::drill::pkt_files(p)?);
     }
     if files.is_empty() {
         bail!("no .pkt files in {}", a.paths.join(" "));

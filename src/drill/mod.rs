@@ -1214,8 +1214,8 @@ pub fn local_addr() -> Ipv4Addr {
 /// Why a drill did not pass.
 #[derive(Debug, thiserror::Error)]
 pub enum DrillError {
-    /// The file could not be read.
-    #[error("{file}: cannot read the script")]
+    /// The file (or directory of scripts) could not be read.
+    #[error("{file}: cannot read")]
     Read {
         file: String,
         #[source]
@@ -1266,11 +1266,15 @@ pub fn run_pkt(
 }
 
 /// A .pkt file, or every .pkt file of a directory (sorted).
-pub fn pkt_files(path: &str) -> Result<Vec<String>, String> {
+pub fn pkt_files(path: &str) -> Result<Vec<String>, DrillError> {
     let p = std::path::Path::new(path);
+    let unreadable = |source| DrillError::Read {
+        file: path.to_string(),
+        source,
+    };
     if p.is_dir() {
         let mut v: Vec<String> = std::fs::read_dir(p)
-            .map_err(|e| format!("cannot read directory {path}: {e}"))?
+            .map_err(unreadable)?
             .filter_map(|e| e.ok())
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|x| x == "pkt"))
@@ -1278,9 +1282,9 @@ pub fn pkt_files(path: &str) -> Result<Vec<String>, String> {
             .collect();
         v.sort();
         Ok(v)
-    } else if p.exists() {
-        Ok(vec![path.to_string()])
     } else {
-        Err(format!("{path}: no such file or directory"))
+        // A file that is not there fails here, with the system's words.
+        std::fs::metadata(p).map_err(unreadable)?;
+        Ok(vec![path.to_string()])
     }
 }
