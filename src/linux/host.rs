@@ -563,7 +563,7 @@ fn setup_new(
     // (262144 buckets here) and every read of /proc/<pid>/net/tcp walks all
     // of it. The throwaway namespace dies at the second unshare.
     unshare(tracefs)?;
-    if write_sysctl("net.ipv4.tcp_child_ehash_entries", "1024").is_err() {
+    if write_sysctl(Sysctl::TcpChildEhashEntries.name(), "1024").is_err() {
         // An older kernel without per-namespace hash tables: shared table.
     }
     unshare(false)?;

@@ -2,7 +2,7 @@
 //! engine-independent [`SockInfo`].
 
 use crate::vocab::{MemInfo, SockInfo, TcpInfo};
-use std::mem::{offset_of, size_of};
+use std::mem::offset_of;
 
 /// `SO_MEMINFO`: a `u32` array indexed by `SK_MEMINFO_*`
 /// (include/uapi/linux/sock_diag.h).
@@ -27,12 +27,7 @@ pub fn decode_meminfo(b: &[u8]) -> SockInfo {
 /// `TCP_INFO`: `struct tcp_info` as the C library declares it. A shorter
 /// structure (an older kernel) leaves the fields it lacks at -1.
 pub fn decode_tcpinfo(b: &[u8]) -> SockInfo {
-    // SAFETY: tcp_info is plain integers, valid when zeroed; at most its
-    // size is copied in.
-    let mut t: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let n = b.len().min(size_of::<libc::tcp_info>());
-    // SAFETY: `n` bytes fit in `t`, and the source holds `n` bytes.
-    unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), (&raw mut t).cast::<u8>(), n) };
+    let (t, n) = super::sys::tcp_info_from(b);
     macro_rules! field {
         ($f:ident) => {{
             let end = offset_of!(libc::tcp_info, $f) + size_of_val(&t.$f);

@@ -663,3 +663,15 @@ impl Drop for PerfRing {
         let _ = self.fd.as_raw_fd();
     }
 }
+
+/// `struct tcp_info` from the bytes `getsockopt(TCP_INFO)` returned, and
+/// how many of its bytes they filled (an older kernel's is shorter; the
+/// rest stays zero).
+pub fn tcp_info_from(b: &[u8]) -> (libc::tcp_info, usize) {
+    // SAFETY: tcp_info is plain integers, valid when zeroed.
+    let mut t: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let n = b.len().min(std::mem::size_of::<libc::tcp_info>());
+    // SAFETY: `n` bytes fit in `t`, and the source holds `n` bytes.
+    unsafe { std::ptr::copy_nonoverlapping(b.as_ptr(), (&raw mut t).cast::<u8>(), n) };
+    (t, n)
+}

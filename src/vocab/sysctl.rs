@@ -320,6 +320,10 @@ sysctl_table! {
     /// Derived from the hash table's size on the running machine
     /// (`tcp_set_hashinfo`); the value a 24 GiB machine's namespaces have.
     TcpMaxSynBacklog tcp_max_syn_backlog: Range<0, 2147483647> = 2048, "net.ipv4.tcp_max_syn_backlog", Netns, model;
+    /// The size of the established hash of namespaces created from this
+    /// one (0: share init_net's, `tcp_set_hashinfo`). The linux engine
+    /// gives its hosts small private tables with it.
+    TcpChildEhashEntries tcp_child_ehash_entries: Range<0, 16777216> = 0, "net.ipv4.tcp_child_ehash_entries", Netns, kernel;
     /// As `tcp_max_syn_backlog`, derived from the hash table's size.
     TcpMaxTwBuckets tcp_max_tw_buckets: Range<0, 2147483647> = 131072, "net.ipv4.tcp_max_tw_buckets", Netns, kernel;
     /// The cap for SO_RCVBUF and the window scale (machine-wide).
