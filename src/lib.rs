@@ -17,6 +17,7 @@ pub mod engine;
 pub mod explain;
 pub mod fuzz;
 pub mod ladder;
+pub mod limits;
 pub mod linux;
 pub mod model;
 pub mod payload;
