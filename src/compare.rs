@@ -404,7 +404,11 @@ pub fn compare_file(
     // each stack does, not about how late a real run's steps fall.
     if !opts.own_clock && a.real_time() != b.real_time() {
         let (lead, follower) = if a.real_time() { (b, a) } else { (a, b) };
-        let tl = run_file(path, lead, opts, horizon_us)?;
+        let lead_opts = RunOptions {
+            keep_step_times: true,
+            ..opts.clone()
+        };
+        let tl = run_file(path, lead, &lead_opts, horizon_us)?;
         let on_schedule = RunOptions {
             schedule: Some(tl.step_times_us.clone().into()),
             ..opts.clone()

@@ -295,6 +295,7 @@ fn run(a: RunArgs) -> ExitCode {
         tap_host: a.tap_host.clone(),
         schedule: None,
         own_clock: false,
+        keep_step_times: false,
     };
     let mut failed = false;
     for (i, f) in a.files.iter().enumerate() {

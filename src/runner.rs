@@ -82,8 +82,12 @@ struct Runner<'a> {
     shown: HashMap<usize, (Call, String)>,
     /// Another engine's step times to follow ([`RunOptions::schedule`]).
     schedule: Option<std::sync::Arc<[u64]>>,
-    /// This run's own step times ([`Trace::step_times_us`]).
-    times: Vec<u64>,
+    /// How many steps have begun (the run's end counts as one more).
+    begun: usize,
+    /// This run's own step times ([`Trace::step_times_us`]), kept only
+    /// when [`RunOptions::keep_step_times`] asks: 8 bytes a step adds up
+    /// over a long `repeat`.
+    times: Option<Vec<u64>>,
 }
 
 /// Runs a script on an engine to the end (or the horizon).
@@ -131,7 +135,8 @@ fn run_into<'a>(
         rel: Relative::default(),
         shown: HashMap::new(),
         schedule: opts.schedule.clone(),
-        times: Vec::new(),
+        begun: 0,
+        times: opts.keep_step_times.then(Vec::new),
     };
     let head = Head {
         scenario: script.name(),
@@ -181,7 +186,7 @@ fn run_into<'a>(
         end_us: fin.end_us,
         expectations_checked: r.checked,
         failures: r.failures,
-        step_times_us: r.times,
+        step_times_us: r.times.unwrap_or_default(),
     })
 }
 
@@ -219,18 +224,19 @@ impl Runner<'_> {
 
     /// A step (or the run's end) begins: on a schedule, when it is due.
     fn begin_step(&mut self) {
-        if let Some(&t) = self.schedule.as_ref().and_then(|s| s.get(self.times.len())) {
+        if let Some(&t) = self.schedule.as_ref().and_then(|s| s.get(self.begun)) {
             self.engine.advance_to(t);
         }
-        self.times.push(self.engine.now_us());
+        self.begun += 1;
+        if let Some(times) = &mut self.times {
+            times.push(self.engine.now_us());
+        }
     }
 
     /// Whether the next step's time comes from the schedule (then this
     /// engine neither settles nor waits by its own clock).
     fn on_schedule(&self) -> bool {
-        self.schedule
-            .as_ref()
-            .is_some_and(|s| self.times.len() < s.len())
+        self.schedule.as_ref().is_some_and(|s| self.begun < s.len())
     }
 
     /// Between steps the network settles, unless the schedule says when

@@ -205,7 +205,12 @@ fn fin_handshake_ends_in_time_wait_and_the_cut_is_said() {
 fn the_kernel_engine_follows_a_given_schedule() {
     let Some(_g) = root() else { return };
     let f = "sim/close-unread-rst.sim";
-    let model = run_file(f, EngineKind::Model, &RunOptions::default(), None).unwrap();
+    // Step times are kept only when asked for (compare asks).
+    let keep = RunOptions {
+        keep_step_times: true,
+        ..RunOptions::default()
+    };
+    let model = run_file(f, EngineKind::Model, &keep, None).unwrap();
     let sched: Vec<u64> = model
         .step_times_us
         .iter()
@@ -215,7 +220,7 @@ fn the_kernel_engine_follows_a_given_schedule() {
     assert!(sched.len() >= 6, "{:?}", model.step_times_us);
     let opts = RunOptions {
         schedule: Some(sched.clone().into()),
-        ..RunOptions::default()
+        ..keep
     };
     let t = run_file(f, EngineKind::Linux, &opts, None).unwrap();
     no_failures(&t);
