@@ -6,6 +6,7 @@ use crate::engine::{
     CallCtx, CallOutcome, DEFAULT_HORIZON_US, Engine, EngineError, FIRST_LOCAL_PORT, HostSpec,
     RunOptions,
 };
+use crate::limits::MAX_KEPT_FAILURES;
 use crate::script::{Call, CallStep, Expect, Expected, Script, Step, StepKind, epoll};
 use crate::trace::{CallRecord, Failure, Head, Relative, Trace, TraceSink};
 use std::collections::{BTreeMap, HashMap};
@@ -66,7 +67,10 @@ struct Runner<'a> {
     hosts: Vec<HostSpec>,
     next_port: u16,
     calls: Vec<CallRecord>,
+    /// The first [`MAX_KEPT_FAILURES`] failed expectations; the rest are
+    /// counted in `failures_omitted`.
     failures: Vec<Failure>,
+    failures_omitted: u64,
     checked: usize,
     /// Segments before this index (in the engine's list) were sent before
     /// the current step began.
@@ -129,6 +133,7 @@ fn run_into<'a>(
         next_port: FIRST_LOCAL_PORT,
         calls: Vec::new(),
         failures: Vec::new(),
+        failures_omitted: 0,
         checked: 0,
         seg_mark: 0,
         sink,
@@ -186,6 +191,7 @@ fn run_into<'a>(
         end_us: fin.end_us,
         expectations_checked: r.checked,
         failures: r.failures,
+        failures_omitted: r.failures_omitted,
         step_times_us: r.times.unwrap_or_default(),
     })
 }
@@ -512,10 +518,9 @@ impl Runner<'_> {
                 Expected::Events(m) => rec.errno.is_none() && rec.ret as u32 == *m,
             };
             if !ok {
-                self.fail(
-                    step,
-                    format!("expected = {exp}, got = {}", rec.result_text()),
-                );
+                self.fail(step, || {
+                    format!("expected = {exp}, got = {}", rec.result_text())
+                });
             }
         }
         match self.sink.as_mut() {
@@ -553,13 +558,21 @@ impl Runner<'_> {
             .unwrap_or_default()
     }
 
-    fn fail(&mut self, step: &Step, why: String) {
-        self.failures.push(Failure {
-            file: self.script.path.clone(),
-            line: step.line,
-            text: step.text.clone(),
-            why,
-        });
+    /// An expectation failed. The first [`MAX_KEPT_FAILURES`] are kept
+    /// (`why` is only worked out for those); the rest are counted: a
+    /// `repeat` of a failing expectation would otherwise keep, and print,
+    /// one per round.
+    fn fail(&mut self, step: &Step, why: impl FnOnce() -> String) {
+        if self.failures.len() < MAX_KEPT_FAILURES {
+            self.failures.push(Failure {
+                file: self.script.path.clone(),
+                line: step.line,
+                text: step.text.clone(),
+                why: why(),
+            });
+        } else {
+            self.failures_omitted += 1;
+        }
     }
 
     fn expect(&mut self, step: &Step, e: &Expect) -> Result<(), RunError> {
@@ -593,7 +606,11 @@ impl Runner<'_> {
                         && win.is_none_or(|v| s.win == v)
                         && len.is_none_or(|v| s.len == v)
                 });
-                if hit == *negated {
+                // Worked out only for a failure that is kept.
+                let keep = self.failures.len() < MAX_KEPT_FAILURES;
+                if hit == *negated && !keep {
+                    self.fail(step, String::new);
+                } else if hit == *negated {
                     let seen: Vec<String> = same_dir
                         .iter()
                         .map(|s| {
@@ -616,7 +633,7 @@ impl Runner<'_> {
                     } else {
                         format!("{src} > {dst} sent only: {}", seen.join("; "))
                     };
-                    self.fail(step, why);
+                    self.fail(step, || why);
                 }
             }
             Expect::State { host, sock, state } => {
@@ -641,7 +658,7 @@ impl Runner<'_> {
                 };
                 match self.engine.state(h, &name) {
                     Some(got) if got == *state => {}
-                    Some(got) => self.fail(step, format!("{host}.{name} is in {got}")),
+                    Some(got) => self.fail(step, || format!("{host}.{name} is in {got}")),
                     None => {
                         return Err(
                             self.script_err(step, format!("{host} has no socket named `{name}`"))
@@ -653,7 +670,7 @@ impl Runner<'_> {
                 let h = self.host(host);
                 let got = self.engine.counters(h).get(name).copied().unwrap_or(0);
                 if got != *value {
-                    self.fail(step, format!("{host} {name} changed by {got}"));
+                    self.fail(step, || format!("{host} {name} changed by {got}"));
                 }
             }
         }
