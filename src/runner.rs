@@ -9,7 +9,8 @@ use crate::engine::{
 use crate::limits::MAX_KEPT_FAILURES;
 use crate::script::{Call, CallStep, Expect, Expected, Script, Step, StepKind, epoll};
 use crate::trace::{CallRecord, Failure, Head, Relative, Trace, TraceSink};
-use std::collections::{BTreeMap, HashMap};
+use smallvec::SmallVec;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Why a run could not complete (as opposed to an expectation failing).
 #[derive(Debug)]
@@ -47,23 +48,100 @@ impl From<EngineError> for RunError {
 }
 
 /// Per host: the socket names the script has created, in creation order.
+///
+/// Every lookup a step makes is a hash or a tree search: a `repeat` that
+/// accepts connection after connection makes the lists long, and a scan
+/// per step would make the run quadratic.
 #[derive(Default)]
 struct Names {
     socks: Vec<String>,
-    /// Names whose socket has been closed by the program (the connection may
-    /// live on as an orphan; its name stays valid for `expect ... state`).
-    closed: Vec<String>,
+    /// Where each name stands in `socks` (twice for a name two accepts of
+    /// one `together` both took).
+    index: HashMap<String, SmallVec<[usize; 1]>>,
+    /// The sockets (by place in `socks`) the program has not closed. A
+    /// closed one's connection may live on as an orphan, and its name
+    /// stays valid for `expect ... state`.
+    open: BTreeSet<usize>,
+    /// Of those, the ones named `conn*` (a call's default socket).
+    open_conn: BTreeSet<usize>,
     /// Sockets made by `socket` that have not listened or connected yet:
     /// a `listen` or `connect` that names no socket uses the newest of
     /// them (with the options set on it), as a program's
     /// socket/setsockopt/bind/listen sequence does.
     fresh: Vec<String>,
+    /// No `conn{k}` below this k is free (names are never given back).
+    next_conn: usize,
+}
+
+impl Names {
+    fn has(&self, n: &str) -> bool {
+        self.index.contains_key(n)
+    }
+
+    fn add(&mut self, n: String) {
+        let i = self.socks.len();
+        self.open.insert(i);
+        if n.starts_with("conn") {
+            self.open_conn.insert(i);
+        }
+        self.index.entry(n.clone()).or_default().push(i);
+        self.socks.push(n);
+    }
+
+    /// The program closed the socket of this name.
+    fn close(&mut self, n: &str) {
+        for i in self.index.get(n).into_iter().flatten() {
+            self.open.remove(i);
+            self.open_conn.remove(i);
+        }
+    }
+
+    /// The program exited: every socket is closed.
+    fn close_all(&mut self) {
+        self.open.clear();
+        self.open_conn.clear();
+    }
+
+    fn is_closed(&self, n: &str) -> bool {
+        self.index
+            .get(n)
+            .is_some_and(|v| v.iter().all(|i| !self.open.contains(i)))
+    }
+
+    /// The default socket of a call: `conn` if open, else the first open
+    /// `conn*`, else the first open socket.
+    fn default_sock(&self) -> Option<&str> {
+        if self.has("conn") && !self.is_closed("conn") {
+            return Some("conn");
+        }
+        let i = self.open_conn.first().or_else(|| self.open.first())?;
+        Some(&self.socks[*i])
+    }
+
+    /// The name an accepted connection gets without `as NAME`: `conn`,
+    /// then `conn2`, `conn3`, ...: the first not taken.
+    fn next_conn_name(&mut self) -> String {
+        loop {
+            let k = self.next_conn.max(1);
+            let n = if k == 1 {
+                "conn".to_string()
+            } else {
+                format!("conn{k}")
+            };
+            if !self.has(&n) {
+                return n;
+            }
+            self.next_conn = k + 1;
+        }
+    }
 }
 
 struct Runner<'a> {
     script: &'a Script,
     engine: &'a mut dyn Engine,
     names: Vec<Names>,
+    /// Each host's index by name.
+    host_of: HashMap<&'a str, usize>,
     hosts: Vec<HostSpec>,
     next_port: u16,
     calls: Vec<CallRecord>,
@@ -129,6 +207,12 @@ fn run_into<'a>(
         script,
         engine,
         names: script.hosts.iter().map(|_| Names::default()).collect(),
+        host_of: script
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.as_str(), i))
+            .collect(),
         hosts: hosts.clone(),
         next_port: FIRST_LOCAL_PORT,
         calls: Vec::new(),
@@ -216,7 +300,7 @@ impl Runner<'_> {
 
     fn host(&self, name: &str) -> usize {
         // The parser only lets declared hosts through.
-        self.script.host_index(name).unwrap_or(0)
+        self.host_of.get(name).copied().unwrap_or(0)
     }
 
     fn script_err(&self, step: &Step, msg: String) -> RunError {
@@ -330,7 +414,7 @@ impl Runner<'_> {
     ) -> Result<(usize, String, Call, CallCtx), RunError> {
         let h = self.host(&c.host);
         let mut ctx = CallCtx::default();
-        let exists = |r: &Self, n: &str| r.names[h].socks.iter().any(|s| s == n);
+        let exists = |r: &Self, n: &str| r.names[h].has(n);
         let name = match &c.call {
             Call::Socket => {
                 let n = c.name_as.clone().unwrap_or_else(|| "conn".into());
@@ -343,7 +427,7 @@ impl Runner<'_> {
                         ),
                     ));
                 }
-                self.names[h].socks.push(n.clone());
+                self.names[h].add(n.clone());
                 self.names[h].fresh.push(n.clone());
                 n
             }
@@ -357,7 +441,7 @@ impl Runner<'_> {
                     .fresh
                     .iter()
                     .rev()
-                    .find(|s| !self.names[h].closed.contains(s))
+                    .find(|s| !self.names[h].is_closed(s))
                     .cloned();
                 let n = c
                     .sock
@@ -367,7 +451,7 @@ impl Runner<'_> {
                     .unwrap_or_else(|| default.into());
                 self.names[h].fresh.retain(|s| s != &n);
                 if !exists(self, &n) {
-                    self.names[h].socks.push(n.clone());
+                    self.names[h].add(n.clone());
                     // The implicit socket() a program makes first.
                     let out = self.engine.call(h, &n, &Call::Socket, &ctx);
                     if out.ret < 0 && !out.unsupported {
@@ -416,7 +500,7 @@ impl Runner<'_> {
                         ));
                     }
                     Some(n) => n.clone(),
-                    None => self.next_conn_name(h),
+                    None => self.names[h].next_conn_name(),
                 };
                 ctx.new_name = Some(new);
                 l
@@ -426,18 +510,9 @@ impl Runner<'_> {
                 let n = match &c.sock {
                     Some(s) => s.clone(),
                     None => {
-                        // The default socket: the newest open `conn*`, else the listener.
-                        let open: Vec<&String> = self.names[h]
-                            .socks
-                            .iter()
-                            .filter(|s| !self.names[h].closed.contains(s))
-                            .collect();
-                        match open
-                            .iter()
-                            .find(|s| s.as_str() == "conn")
-                            .or_else(|| open.iter().find(|s| s.starts_with("conn")))
-                            .or_else(|| open.first())
-                        {
+                        // The default socket: `conn`, else the first open `conn*`,
+                        // else the listener.
+                        match self.names[h].default_sock() {
                             Some(s) => s.to_string(),
                             None => {
                                 return Err(self.script_err(
@@ -470,19 +545,21 @@ impl Runner<'_> {
         // socket ordinal (programs start with 0, 1, 2 open).
         let mut ret = out.ret;
         if let (Call::Accept, true) = (call, out.ret >= 0) {
-            let n = c.name_as.clone().unwrap_or_else(|| self.next_conn_name(h));
-            self.names[h].socks.push(n);
+            let n = match &c.name_as {
+                Some(n) => n.clone(),
+                None => self.names[h].next_conn_name(),
+            };
+            self.names[h].add(n);
             ret = 2 + self.names[h].socks.len() as i64;
         }
         if let (Call::Socket, true) = (call, out.ret >= 0) {
             ret = 2 + self.names[h].socks.len() as i64;
         }
         if matches!(call, Call::Close) && out.ret == 0 {
-            self.names[h].closed.push(name.to_string());
+            self.names[h].close(name);
         }
         if matches!(call, Call::Exit) {
-            let all = self.names[h].socks.clone();
-            self.names[h].closed.extend(all);
+            self.names[h].close_all();
         }
         let events = match call {
             Call::Poll { .. } if out.ret >= 0 => Some(epoll::names(out.ret as u32)),
@@ -541,21 +618,6 @@ impl Runner<'_> {
         let text = call.display();
         self.shown.insert(key, (call.clone(), text.clone()));
         text
-    }
-
-    /// The name an accepted connection gets without `as NAME`: `conn`,
-    /// then `conn2`, `conn3`, ...
-    fn next_conn_name(&self, h: usize) -> String {
-        (1..)
-            .map(|k| {
-                if k == 1 {
-                    "conn".to_string()
-                } else {
-                    format!("conn{k}")
-                }
-            })
-            .find(|n| !self.names[h].socks.contains(n))
-            .unwrap_or_default()
     }
 
     /// An expectation failed. The first [`MAX_KEPT_FAILURES`] are kept
@@ -641,13 +703,10 @@ impl Runner<'_> {
                 let name = match sock {
                     Some(s) => s.clone(),
                     None => {
-                        let socks = &self.names[h].socks;
-                        match socks
-                            .iter()
-                            .find(|s| s.as_str() == "conn")
-                            .or_else(|| socks.first())
-                        {
-                            Some(s) => s.clone(),
+                        let names = &self.names[h];
+                        let conn = names.has("conn").then_some("conn");
+                        match conn.or_else(|| names.socks.first().map(String::as_str)) {
+                            Some(s) => s.to_string(),
                             None => {
                                 return Err(
                                     self.script_err(step, format!("{host} has no socket yet"))
