@@ -90,6 +90,15 @@ impl Default for RunOptions {
     }
 }
 
+/// The note of a run the horizon ended with something still to happen:
+/// the model's words, which the runner uses for every engine.
+pub fn horizon_note(horizon_us: u64) -> String {
+    format!(
+        "stopped at the horizon ({}); events were still pending",
+        crate::trace::fmt_time(horizon_us)
+    )
+}
+
 /// Extra facts the runner resolved for a call.
 #[derive(Clone, Debug, Default)]
 pub struct CallCtx {

@@ -4,9 +4,9 @@
 
 use crate::engine::{
     CallCtx, CallOutcome, DEFAULT_HORIZON_US, Engine, EngineError, FIRST_LOCAL_PORT, HostSpec,
-    RunOptions,
+    RunOptions, horizon_note,
 };
-use crate::limits::MAX_KEPT_FAILURES;
+use crate::limits::{MAX_KEPT_FAILURES, quote};
 use crate::script::{Call, CallStep, Expect, Expected, Script, Step, StepKind, epoll};
 use crate::trace::{CallRecord, Failure, Head, Relative, Trace, TraceSink};
 use smallvec::SmallVec;
@@ -136,6 +136,22 @@ impl Names {
     }
 }
 
+/// Where a run stopped at the horizon before its last step.
+struct Cut {
+    /// The step, and whether it was a `wait` cut short (else it never ran).
+    line: u32,
+    text: String,
+    wait: bool,
+}
+
+/// One block being walked ([`Runner::walk`]): its steps, the next one,
+/// and how many rounds are left (a `repeat`'s count; 1 for the script).
+struct Frame<'s> {
+    steps: &'s [Step],
+    next: usize,
+    rounds: u32,
+}
+
 struct Runner<'a> {
     script: &'a Script,
     engine: &'a mut dyn Engine,
@@ -170,6 +186,9 @@ struct Runner<'a> {
     /// when [`RunOptions::keep_step_times`] asks: 8 bytes a step adds up
     /// over a long `repeat`.
     times: Option<Vec<u64>>,
+    horizon: u64,
+    /// Set when the horizon ended the run before its last step.
+    cut: Option<Cut>,
 }
 
 /// Runs a script on an engine to the end (or the horizon).
@@ -203,6 +222,9 @@ fn run_into<'a>(
     sink: Option<&'a mut dyn TraceSink>,
 ) -> Result<Trace, RunError> {
     let hosts = HostSpec::for_hosts(&script.hosts);
+    let horizon = horizon_override_us
+        .or(script.horizon_us)
+        .unwrap_or(DEFAULT_HORIZON_US);
     let mut r = Runner {
         script,
         engine,
@@ -226,6 +248,8 @@ fn run_into<'a>(
         schedule: opts.schedule.clone(),
         begun: 0,
         times: opts.keep_step_times.then(Vec::new),
+        horizon,
+        cut: None,
     };
     let head = Head {
         scenario: script.name(),
@@ -237,17 +261,33 @@ fn run_into<'a>(
     if let Some(k) = r.sink.as_mut() {
         k.begin(&head);
     }
-    let horizon = horizon_override_us
-        .or(script.horizon_us)
-        .unwrap_or(DEFAULT_HORIZON_US);
     // The horizon bounds blocking calls too: none waits past it.
     r.engine.begin(horizon);
-    for step in &script.steps {
-        r.step(step)?;
-    }
+    r.walk(&script.steps)?;
     r.begin_step();
-    let fin = r.engine.finish(horizon);
+    let mut fin = r.engine.finish(horizon);
     r.mark_step();
+    if let Some(cut) = &r.cut {
+        // Every engine stops at the horizon, whether or not its own
+        // clock would have: the same words as the model's finish.
+        let note = horizon_note(horizon);
+        if !fin.notes.contains(&note) {
+            fin.notes.push(note);
+        }
+        fin.notes.push(if cut.wait {
+            format!(
+                "`{}` (line {}) was cut short at the horizon, and the run ended there",
+                quote(&cut.text),
+                cut.line
+            )
+        } else {
+            format!(
+                "the run reached the horizon before line {} (`{}`) and ended there",
+                cut.line,
+                quote(&cut.text)
+            )
+        });
+    }
     let mut counters = BTreeMap::new();
     for (i, h) in hosts.iter().enumerate() {
         let c = r.engine.counters(i);
@@ -280,7 +320,7 @@ fn run_into<'a>(
     })
 }
 
-impl Runner<'_> {
+impl<'a> Runner<'a> {
     /// A step begins: the segments so far are behind it. They are numbered
     /// (for the step's expectations) and, in a streamed run, handed on and
     /// dropped.
@@ -329,6 +369,64 @@ impl Runner<'_> {
         self.schedule.as_ref().is_some_and(|s| self.begun < s.len())
     }
 
+    /// Whether the run ends before `step`: its clock is past the horizon.
+    /// On a schedule the leading run decided: its schedule ends (but for
+    /// the entry of the run's end) where it stopped, so both runs make the
+    /// same steps.
+    fn past_horizon(&self) -> bool {
+        match &self.schedule {
+            Some(s) if !s.is_empty() => self.begun + 1 >= s.len(),
+            _ => self.engine.now_us() > self.horizon,
+        }
+    }
+
+    /// Runs the steps, `repeat` blocks unrolled, with a stack of its own:
+    /// the depth of the blocks costs no native stack, and the walk stops
+    /// at the horizon.
+    fn walk(&mut self, steps: &'a [Step]) -> Result<(), RunError> {
+        let mut stack = vec![Frame {
+            steps,
+            next: 0,
+            rounds: 1,
+        }];
+        while let Some(f) = stack.last_mut() {
+            let Some(step) = f.steps.get(f.next) else {
+                f.rounds -= 1;
+                f.next = 0;
+                if f.rounds == 0 {
+                    stack.pop();
+                }
+                continue;
+            };
+            f.next += 1;
+            if let StepKind::Repeat { count, steps } = &step.kind {
+                // An empty or zero-count block (a script built in code;
+                // the parser refuses both) does nothing.
+                if *count > 0 && !steps.is_empty() {
+                    stack.push(Frame {
+                        steps,
+                        next: 0,
+                        rounds: *count,
+                    });
+                }
+                continue;
+            }
+            if self.past_horizon() {
+                self.cut = Some(Cut {
+                    line: step.line,
+                    text: step.text.clone(),
+                    wait: false,
+                });
+                return Ok(());
+            }
+            self.step(step)?;
+            if self.cut.is_some() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+
     /// Between steps the network settles, unless the schedule says when
     /// the next step is.
     fn settle(&mut self) {
@@ -337,11 +435,10 @@ impl Runner<'_> {
         }
     }
 
+    /// One step other than `repeat` (which [`Runner::walk`] unrolls).
     fn step(&mut self, step: &Step) -> Result<(), RunError> {
-        if !matches!(step.kind, StepKind::Repeat { .. }) {
-            self.begin_step();
-        }
-        if !matches!(step.kind, StepKind::Expect(_) | StepKind::Repeat { .. }) {
+        self.begin_step();
+        if !matches!(step.kind, StepKind::Expect(_)) {
             self.mark_step();
         }
         match &step.kind {
@@ -368,16 +465,22 @@ impl Runner<'_> {
                 }
                 self.settle();
             }
-            StepKind::Repeat { count, steps } => {
-                for _ in 0..*count {
-                    for s in steps {
-                        self.step(s)?;
-                    }
-                }
-            }
+            // Walked by the caller.
+            StepKind::Repeat { .. } => {}
             StepKind::Wait { us } => {
                 if !self.on_schedule() {
-                    self.engine.wait(*us);
+                    // Not past the horizon: the run ends there (the
+                    // engine's own wait need not know of it).
+                    let now = self.engine.now_us();
+                    let left = self.horizon.saturating_sub(now);
+                    self.engine.wait((*us).min(left));
+                    if *us > left {
+                        self.cut = Some(Cut {
+                            line: step.line,
+                            text: step.text.clone(),
+                            wait: true,
+                        });
+                    }
                 }
             }
             StepKind::Sysctl { host, key, value } => {
@@ -397,9 +500,7 @@ impl Runner<'_> {
             }
             StepKind::Expect(e) => self.expect(step, e)?,
         }
-        if !matches!(step.kind, StepKind::Repeat { .. })
-            && let Some(k) = self.sink.as_mut()
-        {
+        if let Some(k) = self.sink.as_mut() {
             k.step_done();
         }
         Ok(())
