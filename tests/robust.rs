@@ -413,6 +413,28 @@ fn a_wait_past_the_horizon_ends_the_run_there_on_every_engine() {
     assert_eq!(r.code, Some(0), "{r:?}");
 }
 
+/// smoltcp retransmits without limit: under `delay 1000000000s` every
+/// retransmission was delayed too, a settle waited for arrivals a billion
+/// seconds out and piled segments up until memory ran out. A settle waits
+/// for a delayed frame up to the horizon only.
+#[test]
+fn a_smoltcp_settle_waits_for_delayed_frames_up_to_the_horizon_only() {
+    let f = tmp(
+        "delay.sim",
+        format!(
+            "{PAIR}server accept = 4\nclient delay 1000000000s 4294967295\n\
+             client send 1000 MSG_DONTWAIT\nclient close\n"
+        )
+        .as_bytes(),
+    );
+    let r = capped(
+        &["run", &f, "--engine", "smoltcp", "--horizon", "300s"],
+        512,
+        60,
+    );
+    assert_eq!(r.code, Some(0), "{r:?}");
+}
+
 // Smaller.
 
 /// Error messages quote at most MAX_QUOTED_CHARS of what they found (a
