@@ -8,6 +8,7 @@ use crate::engine::{
 };
 use crate::limits::{MAX_KEPT_FAILURES, quote};
 use crate::script::{Call, CallStep, Expect, Expected, Script, Step, StepKind, epoll};
+use crate::segment::RelSegment;
 use crate::trace::{CallRecord, Failure, Head, Relative, Trace, TraceSink};
 use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -175,6 +176,10 @@ struct Runner<'a> {
     /// Relative numbering of the segments before `seg_mark`, so that an
     /// expectation numbers the step's segments as the trace does.
     rel: Relative,
+    /// The segments since `seg_mark`, numbered, once an expectation has
+    /// asked: the expectations that follow a step share them (a `repeat`
+    /// of them would otherwise number a bulk step's segments each round).
+    window: Option<Vec<RelSegment>>,
     /// The text of each step's last call (by the step's address; the
     /// script outlives the run).
     shown: HashMap<usize, (Call, String)>,
@@ -244,6 +249,7 @@ fn run_into<'a>(
         seg_mark: 0,
         sink,
         rel: Relative::default(),
+        window: None,
         shown: HashMap::new(),
         schedule: opts.schedule.clone(),
         begun: 0,
@@ -325,6 +331,7 @@ impl<'a> Runner<'a> {
     /// (for the step's expectations) and, in a streamed run, handed on and
     /// dropped.
     fn mark_step(&mut self) {
+        self.window = None;
         let segs = self.engine.segments();
         for s in &segs[self.seg_mark.min(segs.len())..] {
             self.rel.observe(s);
@@ -751,12 +758,17 @@ impl<'a> Runner<'a> {
                 win,
                 len,
             } => {
-                let segs = self.engine.segments();
-                let mut rel = self.rel.clone();
-                let window: Vec<_> = segs[self.seg_mark.min(segs.len())..]
-                    .iter()
-                    .map(|s| rel.next(s))
-                    .collect();
+                let window = match self.window.take() {
+                    Some(w) => w,
+                    None => {
+                        let segs = self.engine.segments();
+                        let mut rel = self.rel.clone();
+                        segs[self.seg_mark.min(segs.len())..]
+                            .iter()
+                            .map(|s| rel.next(s))
+                            .collect()
+                    }
+                };
                 let ftext = flags.tcpdump();
                 let same_dir: Vec<_> = window
                     .iter()
@@ -798,6 +810,7 @@ impl<'a> Runner<'a> {
                     };
                     self.fail(step, || why);
                 }
+                self.window = Some(window);
             }
             Expect::State { host, sock, state } => {
                 let h = self.host(host);
