@@ -2,9 +2,10 @@
 //!
 //! Each one bounds memory, stack depth or output on a hostile input (a
 //! mutated script, a resource bomb) and sits far above what any scenario in
-//! `sim/` or `tests/pkt/` uses. The parsers read them from here, and the
-//! README's "Limits" section lists them; an input past one is a script
-//! error (`file:line:col`, exit 2), never a crash or a silent cut.
+//! `sim/` or `tests/pkt/` uses. The parsers and the runner read them from
+//! here, and the README's "Limits" section lists them. Past a parser's
+//! limit the input is a script error (`file:line:col`, exit 2); the others
+//! say what happens past them. Never a crash or a silent cut.
 
 /// The largest script file (`.sim` or `.pkt`) read, in bytes. A script is
 /// held whole while it is parsed, so its size bounds the parser's memory.
