@@ -456,7 +456,11 @@ pub fn compare_script(
     // each stack does, not about how late a real run's steps fall.
     let (mut ta, opts_a, mut tb, opts_b) = if !opts.own_clock && a.real_time() != b.real_time() {
         let (lead, follower) = if a.real_time() { (b, a) } else { (a, b) };
-        let tl = run(script, lead, opts)?;
+        let lead_opts = RunOptions {
+            keep_step_times: true,
+            ..opts.clone()
+        };
+        let tl = run(script, lead, &lead_opts)?;
         let on_schedule = RunOptions {
             schedule: Some(tl.step_times_us.clone().into()),
             ..opts.clone()

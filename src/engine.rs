@@ -94,6 +94,11 @@ pub struct RunOptions {
     /// Stop the run at this time (µs) at the latest, whatever the script's
     /// `horizon` line says (`--horizon`).
     pub horizon_us: Option<u64>,
+    /// Keep the run's step times ([`crate::trace::Trace::step_times_us`]),
+    /// for a caller that will give them to another run as its schedule.
+    /// Off by default: 8 bytes a step, over a long `repeat`, is memory
+    /// without bound.
+    pub keep_step_times: bool,
 }
 
 impl RunOptions {
@@ -116,8 +121,18 @@ impl Default for RunOptions {
             schedule: None,
             own_clock: false,
             horizon_us: None,
+            keep_step_times: false,
         }
     }
+}
+
+/// The note of a run the horizon ended with something still to happen:
+/// the model's words, which the runner uses for every engine.
+pub fn horizon_note(horizon_us: u64) -> String {
+    format!(
+        "stopped at the horizon ({}); events were still pending",
+        crate::trace::fmt_time(horizon_us)
+    )
 }
 
 /// Extra facts the runner resolved for a call.

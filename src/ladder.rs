@@ -32,6 +32,7 @@
 use crate::segment::RelSegment;
 use crate::trace::{Trace, fmt_time, relative};
 use crate::vocab::EngineKind;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 /// Gaps longer than this are drawn as a break, not in proportion.
@@ -400,12 +401,18 @@ fn legend() -> (String, f64) {
 pub fn render(trace: &Trace) -> String {
     let segs = relative(&trace.segments);
     // Hosts: the script's, then any other name a record mentions.
-    let mut hosts: Vec<String> = trace.hosts.iter().map(|h| h.name.clone()).collect();
+    let mut hosts: Vec<String> = Vec::new();
+    // Each host's column, by name (looked up per record).
+    let mut column: HashMap<String, usize> = HashMap::new();
     let mut add = |h: &str| {
-        if !hosts.iter().any(|x| x == h) {
+        if !column.contains_key(h) {
+            column.insert(h.to_string(), hosts.len());
             hosts.push(h.to_string());
         }
     };
+    for h in &trace.hosts {
+        add(&h.name);
+    }
     for s in &segs {
         add(&s.src);
         add(&s.dst);
@@ -419,27 +426,30 @@ pub fn render(trace: &Trace) -> String {
     if hosts.is_empty() {
         hosts.push("(no hosts)".into());
     }
-    let hi = |h: &str| hosts.iter().position(|x| x == h).unwrap_or(0);
+    let hi = |h: &str| column.get(h).copied().unwrap_or(0);
     let last = hosts.len() - 1;
     // Hosts with more than one socket name their socket in state labels.
-    let multi_sock = |h: &str| {
-        let mut names: Vec<&str> = trace
-            .states
-            .iter()
-            .filter(|s| s.host == h)
-            .map(|s| s.sock.as_str())
-            .chain(
-                trace
-                    .calls
-                    .iter()
-                    .filter(|c| c.host == h && c.sock != "-")
-                    .map(|c| c.sock.as_str()),
-            )
-            .collect();
-        names.sort_unstable();
-        names.dedup();
-        names.len() > 1
-    };
+    // Worked out once for all hosts, in one pass: asked per label, it
+    // made the ladder quadratic in the calls.
+    let mut first_sock: HashMap<&str, &str> = HashMap::new();
+    let mut multi: HashSet<&str> = HashSet::new();
+    let named = trace
+        .states
+        .iter()
+        .map(|s| (s.host.as_str(), s.sock.as_str()))
+        .chain(
+            trace
+                .calls
+                .iter()
+                .filter(|c| c.sock != "-")
+                .map(|c| (c.host.as_str(), c.sock.as_str())),
+        );
+    for (h, sock) in named {
+        if *first_sock.entry(h).or_insert(sock) != sock {
+            multi.insert(h);
+        }
+    }
+    let multi_sock = |h: &str| multi.contains(h);
 
     let mut evs: Vec<Ev> = segs.iter().map(Ev::Seg).collect();
     evs.extend(trace.calls.iter().map(Ev::Call));

@@ -56,6 +56,7 @@ pub mod engine;
 pub mod explain;
 pub mod fuzz;
 pub mod ladder;
+pub mod limits;
 pub mod pcap;
 pub mod script;
 pub mod segment;

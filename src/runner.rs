@@ -4,11 +4,14 @@
 
 use crate::engine::{
     CallCtx, CallOutcome, DEFAULT_HORIZON_US, Engine, EngineError, FIRST_LOCAL_PORT, HostSpec,
-    RunOptions,
+    RunOptions, horizon_note,
 };
+use crate::limits::{MAX_KEPT_FAILURES, quote};
 use crate::script::{Call, CallStep, Expect, Expected, Script, Step, StepKind, epoll};
+use crate::segment::RelSegment;
 use crate::trace::{CallRecord, Failure, Head, Relative, Trace, TraceSink};
-use std::collections::{BTreeMap, HashMap};
+use smallvec::SmallVec;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Why a run could not complete (as opposed to an expectation failing).
 #[derive(Debug, thiserror::Error)]
@@ -26,31 +29,150 @@ pub enum RunError {
 }
 
 /// Per host: the socket names the script has created, in creation order.
+///
+/// Every lookup a step makes is a hash or a tree search: a `repeat` that
+/// accepts connection after connection makes the lists long, and a scan
+/// per step would make the run quadratic.
 #[derive(Default)]
 struct Names {
     socks: Vec<String>,
-    /// Names whose socket has been closed by the program (the connection may
-    /// live on as an orphan; its name stays valid for `expect ... state`).
-    closed: Vec<String>,
+    /// Where each name stands in `socks` (twice for a name two accepts of
+    /// one `together` both took).
+    index: HashMap<String, SmallVec<[usize; 1]>>,
+    /// The sockets (by place in `socks`) the program has not closed. A
+    /// closed one's connection may live on as an orphan, and its name
+    /// stays valid for `expect ... state`.
+    open: BTreeSet<usize>,
+    /// Of those, the ones named `conn*` (a call's default socket).
+    open_conn: BTreeSet<usize>,
     /// Sockets made by `socket` that have not listened or connected yet:
     /// a `listen` or `connect` that names no socket uses the newest of
     /// them (with the options set on it), as a program's
     /// socket/setsockopt/bind/listen sequence does.
     fresh: Vec<String>,
-    /// Sockets a `listen` was made on, oldest first: an `accept` that names
-    /// no socket accepts on the newest still open, as a program's accept()
-    /// on the descriptor it listened on.
-    listening: Vec<String>,
+    /// No `conn{k}` below this k is free (names are never given back).
+    next_conn: usize,
+    /// The sockets (by place in `socks`) a `listen` was made on: an
+    /// `accept` that names no socket accepts on the newest still open, as
+    /// a program's accept() on the descriptor it listened on, and a call
+    /// that names none prefers a connection to them.
+    listening: BTreeSet<usize>,
+}
+
+impl Names {
+    fn has(&self, n: &str) -> bool {
+        self.index.contains_key(n)
+    }
+
+    fn add(&mut self, n: String) {
+        let i = self.socks.len();
+        self.open.insert(i);
+        if n.starts_with("conn") {
+            self.open_conn.insert(i);
+        }
+        self.index.entry(n.clone()).or_default().push(i);
+        self.socks.push(n);
+    }
+
+    /// The program closed the socket of this name.
+    fn close(&mut self, n: &str) {
+        for i in self.index.get(n).into_iter().flatten() {
+            self.open.remove(i);
+            self.open_conn.remove(i);
+        }
+    }
+
+    /// The program exited: every socket is closed.
+    fn close_all(&mut self) {
+        self.open.clear();
+        self.open_conn.clear();
+    }
+
+    fn is_closed(&self, n: &str) -> bool {
+        self.index
+            .get(n)
+            .is_some_and(|v| v.iter().all(|i| !self.open.contains(i)))
+    }
+
+    /// The default socket of a call: `conn` if open, else the first open
+    /// `conn*`, else the first open socket; a listening one only when no
+    /// other is open (a program reads and writes on the descriptors
+    /// accept() and connect() gave it).
+    fn default_sock(&self) -> Option<&str> {
+        let conn = self.index.get("conn").into_iter().flatten();
+        let talking = |i: &&usize| !self.listening.contains(*i);
+        let i = conn
+            .filter(|i| self.open.contains(i))
+            .find(talking)
+            .or_else(|| self.open_conn.iter().find(talking))
+            .or_else(|| self.open.iter().find(talking))
+            .or_else(|| self.open.first())?;
+        Some(&self.socks[*i])
+    }
+
+    /// `listen` was made on the socket of this name.
+    fn listens(&mut self, n: &str) {
+        self.listening
+            .extend(self.index.get(n).into_iter().flatten().copied());
+    }
+
+    /// The newest open socket a `listen` was made on.
+    fn listener(&self) -> Option<&str> {
+        let i = self
+            .listening
+            .iter()
+            .rev()
+            .find(|i| self.open.contains(i))?;
+        Some(&self.socks[*i])
+    }
+
+    /// The name an accepted connection gets without `as NAME`: `conn`,
+    /// then `conn2`, `conn3`, ...: the first not taken.
+    fn next_conn_name(&mut self) -> String {
+        loop {
+            let k = self.next_conn.max(1);
+            let n = if k == 1 {
+                "conn".to_string()
+            } else {
+                format!("conn{k}")
+            };
+            if !self.has(&n) {
+                return n;
+            }
+            self.next_conn = k + 1;
+        }
+    }
+}
+
+/// Where a run stopped at the horizon before its last step.
+struct Cut {
+    /// The step, and whether it was a `wait` cut short (else it never ran).
+    line: u32,
+    text: String,
+    wait: bool,
+}
+
+/// One block being walked ([`Runner::walk`]): its steps, the next one,
+/// and how many rounds are left (a `repeat`'s count; 1 for the script).
+struct Frame<'s> {
+    steps: &'s [Step],
+    next: usize,
+    rounds: u32,
 }
 
 struct Runner<'a> {
     script: &'a Script,
     engine: &'a mut dyn Engine,
     names: Vec<Names>,
+    /// Each host's index by name.
+    host_of: HashMap<&'a str, usize>,
     hosts: Vec<HostSpec>,
     next_port: u16,
     calls: Vec<CallRecord>,
+    /// The first [`MAX_KEPT_FAILURES`] failed expectations; the rest are
+    /// counted in `failures_omitted`.
     failures: Vec<Failure>,
+    failures_omitted: u64,
     checked: usize,
     /// Segments before this index (in the engine's list) were sent before
     /// the current step began.
@@ -61,13 +183,24 @@ struct Runner<'a> {
     /// Relative numbering of the segments before `seg_mark`, so that an
     /// expectation numbers the step's segments as the trace does.
     rel: Relative,
+    /// The segments since `seg_mark`, numbered, once an expectation has
+    /// asked: the expectations that follow a step share them (a `repeat`
+    /// of them would otherwise number a bulk step's segments each round).
+    window: Option<Vec<RelSegment>>,
     /// The text of each step's last call (by the step's address; the
     /// script outlives the run).
     shown: HashMap<usize, (Call, String)>,
     /// Another engine's step times to follow ([`RunOptions::schedule`]).
     schedule: Option<std::sync::Arc<[u64]>>,
-    /// This run's own step times ([`Trace::step_times_us`]).
-    times: Vec<u64>,
+    /// How many steps have begun (the run's end counts as one more).
+    begun: usize,
+    /// This run's own step times ([`Trace::step_times_us`]), kept only
+    /// when [`RunOptions::keep_step_times`] asks: 8 bytes a step adds up
+    /// over a long `repeat`.
+    times: Option<Vec<u64>>,
+    horizon: u64,
+    /// Set when the horizon ended the run before its last step.
+    cut: Option<Cut>,
     /// The close policy the run follows (for `when policy` blocks).
     policy: crate::vocab::Policy,
 }
@@ -103,21 +236,35 @@ fn run_into<'a>(
     sink: Option<&'a mut dyn TraceSink>,
 ) -> Result<Trace, RunError> {
     let hosts = HostSpec::for_hosts(&script.hosts);
+    let horizon = horizon_override_us
+        .or(script.horizon_us)
+        .unwrap_or(DEFAULT_HORIZON_US);
     let mut r = Runner {
         script,
         engine,
         names: script.hosts.iter().map(|_| Names::default()).collect(),
+        host_of: script
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.as_str(), i))
+            .collect(),
         hosts: hosts.clone(),
         next_port: FIRST_LOCAL_PORT,
         calls: Vec::new(),
         failures: Vec::new(),
+        failures_omitted: 0,
         checked: 0,
         seg_mark: 0,
         sink,
         rel: Relative::default(),
+        window: None,
         shown: HashMap::new(),
         schedule: opts.schedule.clone(),
-        times: Vec::new(),
+        begun: 0,
+        times: opts.keep_step_times.then(Vec::new),
+        horizon,
+        cut: None,
         policy: opts.policy,
     };
     let head = Head {
@@ -130,17 +277,33 @@ fn run_into<'a>(
     if let Some(k) = r.sink.as_mut() {
         k.begin(&head);
     }
-    let horizon = horizon_override_us
-        .or(script.horizon_us)
-        .unwrap_or(DEFAULT_HORIZON_US);
     // The horizon bounds blocking calls too: none waits past it.
     r.engine.begin(horizon);
-    for step in &script.steps {
-        r.step(step)?;
-    }
+    r.walk(&script.steps)?;
     r.begin_step();
-    let fin = r.engine.finish(horizon);
+    let mut fin = r.engine.finish(horizon);
     r.mark_step();
+    if let Some(cut) = &r.cut {
+        // Every engine stops at the horizon, whether or not its own
+        // clock would have: the same words as the model's finish.
+        let note = horizon_note(horizon);
+        if !fin.notes.contains(&note) {
+            fin.notes.push(note);
+        }
+        fin.notes.push(if cut.wait {
+            format!(
+                "`{}` (line {}) was cut short at the horizon, and the run ended there",
+                quote(&cut.text),
+                cut.line
+            )
+        } else {
+            format!(
+                "the run reached the horizon before line {} (`{}`) and ended there",
+                cut.line,
+                quote(&cut.text)
+            )
+        });
+    }
     let mut counters = BTreeMap::new();
     for (i, h) in hosts.iter().enumerate() {
         let c = r.engine.counters(i);
@@ -168,15 +331,17 @@ fn run_into<'a>(
         end_us: fin.end_us,
         expectations_checked: r.checked,
         failures: r.failures,
-        step_times_us: r.times,
+        failures_omitted: r.failures_omitted,
+        step_times_us: r.times.unwrap_or_default(),
     })
 }
 
-impl Runner<'_> {
+impl<'a> Runner<'a> {
     /// A step begins: the segments so far are behind it. They are numbered
     /// (for the step's expectations) and, in a streamed run, handed on and
     /// dropped.
     fn mark_step(&mut self) {
+        self.window = None;
         let segs = self.engine.segments();
         for s in &segs[self.seg_mark.min(segs.len())..] {
             self.rel.observe(s);
@@ -192,7 +357,7 @@ impl Runner<'_> {
 
     fn host(&self, name: &str) -> usize {
         // The parser only lets declared hosts through.
-        self.script.host_index(name).unwrap_or(0)
+        self.host_of.get(name).copied().unwrap_or(0)
     }
 
     fn script_err(&self, step: &Step, msg: String) -> RunError {
@@ -206,18 +371,89 @@ impl Runner<'_> {
 
     /// A step (or the run's end) begins: on a schedule, when it is due.
     fn begin_step(&mut self) {
-        if let Some(&t) = self.schedule.as_ref().and_then(|s| s.get(self.times.len())) {
+        if let Some(&t) = self.schedule.as_ref().and_then(|s| s.get(self.begun)) {
             self.engine.advance_to(t);
         }
-        self.times.push(self.engine.now_us());
+        self.begun += 1;
+        if let Some(times) = &mut self.times {
+            times.push(self.engine.now_us());
+        }
     }
 
     /// Whether the next step's time comes from the schedule (then this
     /// engine neither settles nor waits by its own clock).
     fn on_schedule(&self) -> bool {
-        self.schedule
-            .as_ref()
-            .is_some_and(|s| self.times.len() < s.len())
+        self.schedule.as_ref().is_some_and(|s| self.begun < s.len())
+    }
+
+    /// Whether the run ends before `step`: its clock is past the horizon.
+    /// On a schedule the leading run decided: its schedule ends (but for
+    /// the entry of the run's end) where it stopped, so both runs make the
+    /// same steps.
+    fn past_horizon(&self) -> bool {
+        match &self.schedule {
+            Some(s) if !s.is_empty() => self.begun + 1 >= s.len(),
+            _ => self.engine.now_us() > self.horizon,
+        }
+    }
+
+    /// Runs the steps, `repeat` blocks unrolled, with a stack of its own:
+    /// the depth of the blocks costs no native stack, and the walk stops
+    /// at the horizon.
+    fn walk(&mut self, steps: &'a [Step]) -> Result<(), RunError> {
+        let mut stack = vec![Frame {
+            steps,
+            next: 0,
+            rounds: 1,
+        }];
+        while let Some(f) = stack.last_mut() {
+            let Some(step) = f.steps.get(f.next) else {
+                f.rounds -= 1;
+                f.next = 0;
+                if f.rounds == 0 {
+                    stack.pop();
+                }
+                continue;
+            };
+            f.next += 1;
+            if let StepKind::Repeat { count, steps } = &step.kind {
+                // An empty or zero-count block (a script built in code;
+                // the parser refuses both) does nothing.
+                if *count > 0 && !steps.is_empty() {
+                    stack.push(Frame {
+                        steps,
+                        next: 0,
+                        rounds: *count,
+                    });
+                }
+                continue;
+            }
+            // Expectations for a close policy: checked under that policy
+            // only (the run is the same under every policy).
+            if let StepKind::When { policy, steps } = &step.kind {
+                if *policy == self.policy && !steps.is_empty() {
+                    stack.push(Frame {
+                        steps,
+                        next: 0,
+                        rounds: 1,
+                    });
+                }
+                continue;
+            }
+            if self.past_horizon() {
+                self.cut = Some(Cut {
+                    line: step.line,
+                    text: step.text.clone(),
+                    wait: false,
+                });
+                return Ok(());
+            }
+            self.step(step)?;
+            if self.cut.is_some() {
+                return Ok(());
+            }
+        }
+        Ok(())
     }
 
     /// Between steps the network settles, unless the schedule says when
@@ -228,12 +464,10 @@ impl Runner<'_> {
         }
     }
 
+    /// One step other than `repeat` (which [`Runner::walk`] unrolls).
     fn step(&mut self, step: &Step) -> Result<(), RunError> {
-        let block = matches!(step.kind, StepKind::Repeat { .. } | StepKind::When { .. });
-        if !block {
-            self.begin_step();
-        }
-        if !block && !matches!(step.kind, StepKind::Expect(_)) {
+        self.begin_step();
+        if !matches!(step.kind, StepKind::Expect(_)) {
             self.mark_step();
         }
         match &step.kind {
@@ -260,23 +494,22 @@ impl Runner<'_> {
                 }
                 self.settle();
             }
-            StepKind::When { policy, steps } => {
-                if *policy == self.policy {
-                    for s in steps {
-                        self.step(s)?;
-                    }
-                }
-            }
-            StepKind::Repeat { count, steps } => {
-                for _ in 0..*count {
-                    for s in steps {
-                        self.step(s)?;
-                    }
-                }
-            }
+            // Walked by the caller.
+            StepKind::Repeat { .. } | StepKind::When { .. } => {}
             StepKind::Wait { us } => {
                 if !self.on_schedule() {
-                    self.engine.wait(*us);
+                    // Not past the horizon: the run ends there (the
+                    // engine's own wait need not know of it).
+                    let now = self.engine.now_us();
+                    let left = self.horizon.saturating_sub(now);
+                    self.engine.wait((*us).min(left));
+                    if *us > left {
+                        self.cut = Some(Cut {
+                            line: step.line,
+                            text: step.text.clone(),
+                            wait: true,
+                        });
+                    }
                 }
             }
             StepKind::Sysctl { host, key, value } => {
@@ -296,7 +529,7 @@ impl Runner<'_> {
             }
             StepKind::Expect(e) => self.expect(step, e)?,
         }
-        if !block && let Some(k) = self.sink.as_mut() {
+        if let Some(k) = self.sink.as_mut() {
             k.step_done();
         }
         Ok(())
@@ -311,7 +544,7 @@ impl Runner<'_> {
     ) -> Result<(usize, String, Call, CallCtx), RunError> {
         let h = self.host(&c.host);
         let mut ctx = CallCtx::default();
-        let exists = |r: &Self, n: &str| r.names[h].socks.iter().any(|s| s == n);
+        let exists = |r: &Self, n: &str| r.names[h].has(n);
         let name = match &c.call {
             Call::Socket => {
                 let n = c.name_as.clone().unwrap_or_else(|| "conn".into());
@@ -324,7 +557,7 @@ impl Runner<'_> {
                         ),
                     ));
                 }
-                self.names[h].socks.push(n.clone());
+                self.names[h].add(n.clone());
                 self.names[h].fresh.push(n.clone());
                 n
             }
@@ -338,7 +571,7 @@ impl Runner<'_> {
                     .fresh
                     .iter()
                     .rev()
-                    .find(|s| !self.names[h].closed.contains(s))
+                    .find(|s| !self.names[h].is_closed(s))
                     .cloned();
                 let n = c
                     .sock
@@ -347,11 +580,8 @@ impl Runner<'_> {
                     .or(fresh)
                     .unwrap_or_else(|| default.into());
                 self.names[h].fresh.retain(|s| s != &n);
-                if matches!(c.call, Call::Listen { .. }) && !self.names[h].listening.contains(&n) {
-                    self.names[h].listening.push(n.clone());
-                }
                 if !exists(self, &n) {
-                    self.names[h].socks.push(n.clone());
+                    self.names[h].add(n.clone());
                     // The implicit socket() a program makes first.
                     let out = self.engine.call(h, &n, &Call::Socket, &ctx);
                     if out.ret < 0 && !out.unsupported {
@@ -379,21 +609,16 @@ impl Runner<'_> {
                     ctx.local_port = Some(port);
                     ctx.peer_addr = self.script.host_index(host).map(|i| self.hosts[i].addr);
                 }
+                if matches!(c.call, Call::Listen { .. }) {
+                    self.names[h].listens(&n);
+                }
                 n
             }
             Call::Accept => {
-                let names = &self.names[h];
                 let l = c
                     .sock
                     .clone()
-                    .or_else(|| {
-                        names
-                            .listening
-                            .iter()
-                            .rev()
-                            .find(|s| !names.closed.contains(s))
-                            .cloned()
-                    })
+                    .or_else(|| self.names[h].listener().map(str::to_string))
                     .unwrap_or_else(|| "listener".into());
                 if !exists(self, &l) {
                     return Err(self.script_err(
@@ -412,7 +637,7 @@ impl Runner<'_> {
                         ));
                     }
                     Some(n) => n.clone(),
-                    None => self.next_conn_name(h),
+                    None => self.names[h].next_conn_name(),
                 };
                 ctx.new_name = Some(new);
                 l
@@ -422,30 +647,9 @@ impl Runner<'_> {
                 let n = match &c.sock {
                     Some(s) => s.clone(),
                     None => {
-                        // The default socket: the open `conn`, else the
-                        // first open `conn*`, else the first open socket;
-                        // a listening socket only when no other is open (a
-                        // program reads and writes on the descriptors
-                        // accept() and connect() gave it).
-                        let names = &self.names[h];
-                        let open_where = |listening: bool| -> Vec<&String> {
-                            names
-                                .socks
-                                .iter()
-                                .filter(|s| !names.closed.contains(s))
-                                .filter(|s| names.listening.contains(s) == listening)
-                                .collect()
-                        };
-                        let mut open = open_where(false);
-                        if open.is_empty() {
-                            open = open_where(true);
-                        }
-                        match open
-                            .iter()
-                            .find(|s| s.as_str() == "conn")
-                            .or_else(|| open.iter().find(|s| s.starts_with("conn")))
-                            .or_else(|| open.first())
-                        {
+                        // The default socket: `conn`, else the first open `conn*`,
+                        // else the listener.
+                        match self.names[h].default_sock() {
                             Some(s) => s.to_string(),
                             None => {
                                 return Err(self.script_err(
@@ -478,19 +682,21 @@ impl Runner<'_> {
         // socket ordinal (programs start with 0, 1, 2 open).
         let mut ret = out.ret;
         if let (Call::Accept, true) = (call, out.ret >= 0) {
-            let n = c.name_as.clone().unwrap_or_else(|| self.next_conn_name(h));
-            self.names[h].socks.push(n);
+            let n = match &c.name_as {
+                Some(n) => n.clone(),
+                None => self.names[h].next_conn_name(),
+            };
+            self.names[h].add(n);
             ret = 2 + self.names[h].socks.len() as i64;
         }
         if let (Call::Socket, true) = (call, out.ret >= 0) {
             ret = 2 + self.names[h].socks.len() as i64;
         }
         if matches!(call, Call::Close) && out.ret == 0 {
-            self.names[h].closed.push(name.to_string());
+            self.names[h].close(name);
         }
         if matches!(call, Call::Exit) {
-            let all = self.names[h].socks.clone();
-            self.names[h].closed.extend(all);
+            self.names[h].close_all();
         }
         let events = match call {
             Call::Poll { .. } if out.ret >= 0 => Some(epoll::names(out.ret as u32)),
@@ -526,10 +732,9 @@ impl Runner<'_> {
                 Expected::Events(m) => rec.errno.is_none() && rec.ret as u32 == *m,
             };
             if !ok {
-                self.fail(
-                    step,
-                    format!("expected = {exp}, got = {}", rec.result_text()),
-                );
+                self.fail(step, || {
+                    format!("expected = {exp}, got = {}", rec.result_text())
+                });
             }
         }
         match self.sink.as_mut() {
@@ -552,28 +757,21 @@ impl Runner<'_> {
         text
     }
 
-    /// The name an accepted connection gets without `as NAME`: `conn`,
-    /// then `conn2`, `conn3`, ...
-    fn next_conn_name(&self, h: usize) -> String {
-        (1..)
-            .map(|k| {
-                if k == 1 {
-                    "conn".to_string()
-                } else {
-                    format!("conn{k}")
-                }
-            })
-            .find(|n| !self.names[h].socks.contains(n))
-            .unwrap_or_default()
-    }
-
-    fn fail(&mut self, step: &Step, why: String) {
-        self.failures.push(Failure {
-            file: self.script.path.clone(),
-            line: step.line,
-            text: step.text.clone(),
-            why,
-        });
+    /// An expectation failed. The first [`MAX_KEPT_FAILURES`] are kept
+    /// (`why` is only worked out for those); the rest are counted: a
+    /// `repeat` of a failing expectation would otherwise keep, and print,
+    /// one per round.
+    fn fail(&mut self, step: &Step, why: impl FnOnce() -> String) {
+        if self.failures.len() < MAX_KEPT_FAILURES {
+            self.failures.push(Failure {
+                file: self.script.path.clone(),
+                line: step.line,
+                text: step.text.clone(),
+                why: why(),
+            });
+        } else {
+            self.failures_omitted += 1;
+        }
     }
 
     fn expect(&mut self, step: &Step, e: &Expect) -> Result<(), RunError> {
@@ -589,12 +787,17 @@ impl Runner<'_> {
                 win,
                 len,
             } => {
-                let segs = self.engine.segments();
-                let mut rel = self.rel.clone();
-                let window: Vec<_> = segs[self.seg_mark.min(segs.len())..]
-                    .iter()
-                    .map(|s| rel.next(s))
-                    .collect();
+                let window = match self.window.take() {
+                    Some(w) => w,
+                    None => {
+                        let segs = self.engine.segments();
+                        let mut rel = self.rel.clone();
+                        segs[self.seg_mark.min(segs.len())..]
+                            .iter()
+                            .map(|s| rel.next(s))
+                            .collect()
+                    }
+                };
                 let ftext = flags.tcpdump();
                 let same_dir: Vec<_> = window
                     .iter()
@@ -607,7 +810,11 @@ impl Runner<'_> {
                         && win.is_none_or(|v| s.win == v)
                         && len.is_none_or(|v| s.len == v)
                 });
-                if hit == *negated {
+                // Worked out only for a failure that is kept.
+                let keep = self.failures.len() < MAX_KEPT_FAILURES;
+                if hit == *negated && !keep {
+                    self.fail(step, String::new);
+                } else if hit == *negated {
                     let seen: Vec<String> = same_dir
                         .iter()
                         .map(|s| {
@@ -630,21 +837,19 @@ impl Runner<'_> {
                     } else {
                         format!("{src} > {dst} sent only: {}", seen.join("; "))
                     };
-                    self.fail(step, why);
+                    self.fail(step, || why);
                 }
+                self.window = Some(window);
             }
             Expect::State { host, sock, state } => {
                 let h = self.host(host);
                 let name = match sock {
                     Some(s) => s.clone(),
                     None => {
-                        let socks = &self.names[h].socks;
-                        match socks
-                            .iter()
-                            .find(|s| s.as_str() == "conn")
-                            .or_else(|| socks.first())
-                        {
-                            Some(s) => s.clone(),
+                        let names = &self.names[h];
+                        let conn = names.has("conn").then_some("conn");
+                        match conn.or_else(|| names.socks.first().map(String::as_str)) {
+                            Some(s) => s.to_string(),
                             None => {
                                 return Err(
                                     self.script_err(step, format!("{host} has no socket yet"))
@@ -655,7 +860,7 @@ impl Runner<'_> {
                 };
                 match self.engine.state(h, &name) {
                     Some(got) if got == *state => {}
-                    Some(got) => self.fail(step, format!("{host}.{name} is in {got}")),
+                    Some(got) => self.fail(step, || format!("{host}.{name} is in {got}")),
                     None => {
                         return Err(
                             self.script_err(step, format!("{host} has no socket named `{name}`"))
@@ -667,7 +872,7 @@ impl Runner<'_> {
                 let h = self.host(host);
                 let got = self.engine.counters(h).get(name).copied().unwrap_or(0);
                 if got != *value {
-                    self.fail(step, format!("{host} {name} changed by {got}"));
+                    self.fail(step, || format!("{host} {name} changed by {got}"));
                 }
             }
         }

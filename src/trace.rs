@@ -77,7 +77,11 @@ pub struct Trace {
     pub notes: Vec<String>,
     pub end_us: u64,
     pub expectations_checked: usize,
+    /// The first [`crate::limits::MAX_KEPT_FAILURES`] expectations that
+    /// failed.
     pub failures: Vec<Failure>,
+    /// How many more failed (counted, not kept).
+    pub failures_omitted: u64,
     /// The engine's clock (µs) when each step began, in the order the steps
     /// ran (a repeat's body once per round), then when the run's end began:
     /// the schedule another engine can be run on ([`crate::engine::RunOptions::schedule`]).
@@ -484,15 +488,23 @@ impl<W: Write> TraceWriter<W> {
                 writeln!(
                     o,
                     "\nexpectations: {} checked, {}",
-                    t.expectations_checked,
+                    crate::limits::grouped(t.expectations_checked as u64),
                     if t.failures.is_empty() {
                         "all met".to_string()
                     } else {
-                        format!("{} failed", t.failures.len())
+                        let n = t.failures.len() as u64 + t.failures_omitted;
+                        format!("{} failed", crate::limits::grouped(n))
                     }
                 )?;
                 for f in &t.failures {
                     writeln!(o, "  FAILED {f}")?;
+                }
+                if t.failures_omitted > 0 {
+                    writeln!(
+                        o,
+                        "  ... and {} more",
+                        crate::limits::grouped(t.failures_omitted)
+                    )?;
                 }
             }
             Format::Json => {
@@ -514,6 +526,10 @@ impl<W: Write> TraceWriter<W> {
                 ];
                 for (k, v) in &fields {
                     write!(o, ",\n  \"{k}\": {v}")?;
+                }
+                // Only when some were left out: the usual shape is unchanged.
+                if t.failures_omitted > 0 {
+                    write!(o, ",\n  \"failures_omitted\": {}", t.failures_omitted)?;
                 }
                 write!(o, "\n}}")?;
             }

@@ -209,7 +209,12 @@ fn fin_handshake_ends_in_time_wait_and_the_cut_is_said() {
 fn the_kernel_engine_follows_a_given_schedule() {
     let Some(_g) = root() else { return };
     let f = "sim/close-unread-rst.sim";
-    let model = run_file(f, EngineKind::Model, &RunOptions::default()).unwrap();
+    // Step times are kept only when asked for (compare asks).
+    let keep = RunOptions {
+        keep_step_times: true,
+        ..RunOptions::default()
+    };
+    let model = run_file(f, EngineKind::Model, &keep).unwrap();
     let sched: Vec<u64> = model
         .step_times_us
         .iter()
@@ -219,7 +224,7 @@ fn the_kernel_engine_follows_a_given_schedule() {
     assert!(sched.len() >= 6, "{:?}", model.step_times_us);
     let opts = RunOptions {
         schedule: Some(sched.clone().into()),
-        ..RunOptions::default()
+        ..keep
     };
     let t = run_file(f, EngineKind::Linux, &opts).unwrap();
     no_failures(&t);
@@ -557,4 +562,46 @@ fn conformance_model_vs_kernel() {
         summary(&rows),
         different.join("\n")
     );
+}
+
+/// The horizon ends a run on the kernel too: a `wait` past it is cut at
+/// the horizon (by the runner, for every engine) and the steps after it
+/// are not run, with the model's note. Before, the kernel slept the whole
+/// wait: 15 s here, and years for `wait 100000000s`.
+#[test]
+fn a_wait_past_the_horizon_is_cut_there_on_the_kernel() {
+    let Some(_g) = root() else { return };
+    let dir = std::env::temp_dir().join(format!("finrst-linux-horizon-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        ("horizon 2s\nwait 15s\n", None, 2_000_000),
+        ("wait 100000000s\n", Some(3_000_000), 3_000_000),
+    ];
+    for (i, (middle, horizon, at)) in cases.into_iter().enumerate() {
+        let f = dir.join(format!("h{i}.sim"));
+        let body = format!(
+            "hosts client server\nserver listen 9999\nclient connect server:9999 = 0\n{middle}client close\n"
+        );
+        std::fs::write(&f, body).unwrap();
+        let f = f.to_str().unwrap();
+        let opts = RunOptions {
+            horizon_us: horizon,
+            ..RunOptions::default()
+        };
+        let t = run_file(f, EngineKind::Linux, &opts).unwrap();
+        assert!(
+            t.end_us >= at && t.end_us < at + 1_000_000,
+            "{f}: ended at {} µs\n{}",
+            t.end_us,
+            t.to_text()
+        );
+        assert!(
+            !t.calls.iter().any(|c| c.call == "close()"),
+            "{f}: the close after the horizon ran\n{}",
+            t.to_text()
+        );
+        let note = finrst::engine::horizon_note(at);
+        assert!(t.notes.contains(&note), "{f}: {:?}", t.notes);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

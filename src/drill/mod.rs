@@ -61,11 +61,12 @@ pub use parse::{Arg, Event, EventKind, OptSpec, PacketSpec, Pkt, PktError, Sysca
 
 use crate::EngineKind;
 use crate::engine::{CallCtx, CallOutcome, Engine, EngineError, HostSpec, RawPeer, RunOptions};
+use crate::limits::{MAX_CALL_BYTES, quote};
 use crate::payload::Payload;
 use crate::script::{Call, Data, GetOpt, How, MsgFlags, SockOpt};
 use crate::segment::{Segment, TcpOpt};
 use crate::vocab::{Errno, SockInfo, Sysctl, TcpState};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 /// packetdrill's default `--tolerance_usecs`.
@@ -101,7 +102,11 @@ impl std::fmt::Display for Failure {
         write!(
             f,
             "{}:{}:{}: {}\n  {}",
-            self.file, self.line, self.col, self.text, self.msg
+            self.file,
+            self.line,
+            self.col,
+            quote(&self.text),
+            self.msg
         )
     }
 }
@@ -189,6 +194,46 @@ struct Fd {
     bound: Option<u16>,
 }
 
+/// The program's open descriptors, and the numbers free below the
+/// highest: the lowest free one is found in O(log n), however many
+/// sockets a script opens.
+#[derive(Debug, Default)]
+struct FdTable {
+    open: BTreeMap<i64, Fd>,
+    /// Free numbers below `high`.
+    free: BTreeSet<i64>,
+    /// One past the highest number ever open (3 before any).
+    high: i64,
+}
+
+impl FdTable {
+    /// The number `socket()` or `accept()` gets: the lowest free from 3.
+    fn lowest_free(&self) -> i64 {
+        self.free.first().copied().unwrap_or(self.high.max(3))
+    }
+    fn get(&self, n: &i64) -> Option<&Fd> {
+        self.open.get(n)
+    }
+    fn get_mut(&mut self, n: &i64) -> Option<&mut Fd> {
+        self.open.get_mut(n)
+    }
+    fn insert(&mut self, n: i64, fd: Fd) {
+        let high = self.high.max(3);
+        if n >= high {
+            self.free.extend(high..n);
+            self.high = n + 1;
+        } else {
+            self.free.remove(&n);
+        }
+        self.open.insert(n, fd);
+    }
+    fn remove(&mut self, n: &i64) {
+        if self.open.remove(n).is_some() {
+            self.free.insert(*n);
+        }
+    }
+}
+
 /// A call asleep in the kernel.
 struct PendingCall {
     ev: usize,
@@ -209,7 +254,7 @@ pub struct Executor<'a> {
     e: &'a mut dyn Engine,
     tol: u64,
     t0: u64,
-    fds: BTreeMap<i64, Fd>,
+    fds: FdTable,
     /// Names used so far (a descriptor number reused gets a new name).
     generation: BTreeMap<i64, u32>,
     next_ephemeral: u16,
@@ -240,7 +285,7 @@ impl<'a> Executor<'a> {
             e,
             tol,
             t0,
-            fds: BTreeMap::new(),
+            fds: FdTable::default(),
             generation: BTreeMap::new(),
             next_ephemeral: crate::engine::FIRST_LOCAL_PORT,
             conn: None,
@@ -253,7 +298,7 @@ impl<'a> Executor<'a> {
 
     /// Runs the engine towards script time `t` (see [`RawPeer::advance`]).
     fn advance(&mut self, t: u64) {
-        let at = self.t0 + t;
+        let at = self.t0.saturating_add(t);
         self.b().advance(at);
     }
 
@@ -313,7 +358,7 @@ impl<'a> Executor<'a> {
     fn check_return(&mut self, p: &PendingCall, o: &CallOutcome, end: u64) -> Result<(), Failure> {
         let (ret, errno) = &p.expect;
         if let Some(e) = p.end {
-            if end + self.tol < e || end > e + self.tol {
+            if end.saturating_add(self.tol) < e || end > e.saturating_add(self.tol) {
                 return Err(self.fail(
                     p.ev,
                     format!(
@@ -324,7 +369,7 @@ impl<'a> Executor<'a> {
                     ),
                 ));
             }
-        } else if end > p.start_us + self.tol {
+        } else if end > p.start_us.saturating_add(self.tol) {
             return Err(self.fail(
                 p.ev,
                 format!(
@@ -376,7 +421,9 @@ impl<'a> Executor<'a> {
         let mut prev: u64 = 0;
         for i in 0..self.pkt.events.len() {
             let ev = self.pkt.events[i].clone();
-            let at = |d: i64, base: u64| -> u64 { (base as i64 + d).max(0) as u64 };
+            // The parser bounds each time and their sum (MAX_DURATION_US), so
+            // these sums stay far from the ends of the types.
+            let at = |d: i64, base: u64| -> u64 { (base as i64).saturating_add(d).max(0) as u64 };
             let (t, end) = match ev.time {
                 When::Abs(t) => (Some(t.max(0) as u64), None),
                 When::Rel(d) => (Some(at(d, prev)), None),
@@ -449,7 +496,7 @@ impl<'a> Executor<'a> {
                     if let Some(p) = &self.pending
                         && p.end.is_none()
                     {
-                        let deadline = p.start_us + self.tol;
+                        let deadline = p.start_us.saturating_add(self.tol);
                         while self.pending.is_some() && self.now() < deadline {
                             self.advance(deadline);
                             self.collect()?;
@@ -471,7 +518,7 @@ impl<'a> Executor<'a> {
         }
         // A call still asleep gets until the end of its range.
         if let Some(p) = &self.pending {
-            let until = p.end.unwrap_or(p.start_us) + self.tol;
+            let until = p.end.unwrap_or(p.start_us).saturating_add(self.tol);
             self.run_to(until)?;
             if let Some(p) = &self.pending {
                 let ev = p.ev;
@@ -488,7 +535,7 @@ impl<'a> Executor<'a> {
 
     /// Waits for the next outbound segment and compares it.
     fn expect_out(&mut self, i: usize, spec: &PacketSpec, t: Option<u64>) -> Result<u64, Failure> {
-        let deadline = t.map(|t| t + self.tol);
+        let deadline = t.map(|t| t.saturating_add(self.tol));
         loop {
             self.collect()?;
             if !self.outq.is_empty() {
@@ -520,7 +567,7 @@ impl<'a> Executor<'a> {
         let seg = self.outq.pop_front().expect("checked");
         let seen = seg.time_us.saturating_sub(self.t0);
         if let Some(t) = t {
-            if seen + self.tol < t || seen > t + self.tol {
+            if seen.saturating_add(self.tol) < t || seen > t.saturating_add(self.tol) {
                 return Err(self.fail(
                     i,
                     format!(
@@ -721,7 +768,10 @@ impl<'a> Executor<'a> {
         let (Some(&"sysctl"), rest) = (words.first(), &words[1.min(words.len())..]) else {
             return Err(self.fail(
                 i,
-                format!("unsupported shell command `{c}` (this subset runs `sysctl -q KEY=VALUE`)"),
+                format!(
+                    "unsupported shell command `{}` (this subset runs `sysctl -q KEY=VALUE`)",
+                    quote(c)
+                ),
             ));
         };
         let mut any = false;
@@ -730,13 +780,13 @@ impl<'a> Executor<'a> {
                 continue;
             }
             let Some((k, v)) = w.split_once('=') else {
-                return Err(self.fail(i, format!("`{w}`: expected KEY=VALUE")));
+                return Err(self.fail(i, format!("`{}`: expected KEY=VALUE", quote(w))));
             };
             let key = k
                 .parse::<Sysctl>()
                 .map_err(|e| self.fail(i, e.to_string()))?;
             if let Err(e) = self.e.sysctl(0, key, v) {
-                return Err(self.fail(i, format!("sysctl {k}={v}: {e}")));
+                return Err(self.fail(i, format!("sysctl {k}={}: {e}", quote(v))));
             }
             any = true;
         }
@@ -748,10 +798,7 @@ impl<'a> Executor<'a> {
 
     /// The lowest free descriptor from 3, and the engine name it gets.
     fn new_fd(&mut self) -> (i64, String) {
-        let mut n = 3;
-        while self.fds.contains_key(&n) {
-            n += 1;
-        }
+        let n = self.fds.lowest_free();
         let g = self.generation.entry(n).or_insert(0);
         *g += 1;
         let name = if *g == 1 {
@@ -809,7 +856,10 @@ impl<'a> Executor<'a> {
                     other => {
                         return Err(self.fail(
                             i,
-                            format!("unsupported socket type {other:?} (SOCK_STREAM only)"),
+                            format!(
+                                "unsupported socket type {} (SOCK_STREAM only)",
+                                quote(&format!("{other:?}"))
+                            ),
                         ));
                     }
                 }
@@ -850,7 +900,7 @@ impl<'a> Executor<'a> {
             "listen" => {
                 let (_, f) = self.fd_arg(i, sc)?;
                 let backlog = match arg(1) {
-                    Arg::Int(b) => b.max(0) as u32,
+                    Arg::Int(b) => u32::try_from(b.max(0)).unwrap_or(u32::MAX),
                     _ => 128,
                 };
                 let port = f.bound.unwrap_or(SCRIPT_PORT);
@@ -902,11 +952,14 @@ impl<'a> Executor<'a> {
             "write" | "send" => {
                 let (_, f) = self.fd_arg(i, sc)?;
                 let len = match arg(2) {
-                    Arg::Int(n) if n >= 0 => n as u32,
+                    Arg::Int(n) if (0..=i64::from(MAX_CALL_BYTES)).contains(&n) => n as u32,
                     _ => {
                         return Err(self.fail(
                             i,
-                            format!("{}: the third argument must be the length", sc.name),
+                            format!(
+                                "{}: the third argument must be the length (at most {MAX_CALL_BYTES})",
+                                sc.name
+                            ),
                         ));
                     }
                 };
@@ -923,11 +976,14 @@ impl<'a> Executor<'a> {
             "read" | "recv" => {
                 let (_, f) = self.fd_arg(i, sc)?;
                 let len = match arg(2) {
-                    Arg::Int(n) if n >= 0 => n as u32,
+                    Arg::Int(n) if (0..=i64::from(MAX_CALL_BYTES)).contains(&n) => n as u32,
                     _ => {
                         return Err(self.fail(
                             i,
-                            format!("{}: the third argument must be the length", sc.name),
+                            format!(
+                                "{}: the third argument must be the length (at most {MAX_CALL_BYTES})",
+                                sc.name
+                            ),
                         ));
                     }
                 };
@@ -942,21 +998,23 @@ impl<'a> Executor<'a> {
             }
             "shutdown" => {
                 let (_, f) = self.fd_arg(i, sc)?;
-                let how =
-                    match arg(1) {
-                        Arg::Ident(v) if v[0] == "SHUT_RD" => How::Rd,
-                        Arg::Ident(v) if v[0] == "SHUT_WR" => How::Wr,
-                        Arg::Ident(v) if v[0] == "SHUT_RDWR" => How::RdWr,
-                        Arg::Int(0) => How::Rd,
-                        Arg::Int(1) => How::Wr,
-                        Arg::Int(2) => How::RdWr,
-                        other => return Err(self.fail(
+                let how = match arg(1) {
+                    Arg::Ident(v) if v[0] == "SHUT_RD" => How::Rd,
+                    Arg::Ident(v) if v[0] == "SHUT_WR" => How::Wr,
+                    Arg::Ident(v) if v[0] == "SHUT_RDWR" => How::RdWr,
+                    Arg::Int(0) => How::Rd,
+                    Arg::Int(1) => How::Wr,
+                    Arg::Int(2) => How::RdWr,
+                    other => {
+                        return Err(self.fail(
                             i,
                             format!(
-                                "shutdown: expected SHUT_RD, SHUT_WR or SHUT_RDWR, found {other:?}"
+                                "shutdown: expected SHUT_RD, SHUT_WR or SHUT_RDWR, found {}",
+                                quote(&format!("{other:?}"))
                             ),
-                        )),
-                    };
+                        ));
+                    }
+                };
                 (f.name, Call::Shutdown(how))
             }
             "fcntl" => {
@@ -986,15 +1044,20 @@ impl<'a> Executor<'a> {
                     other => {
                         return Err(self.fail(
                             i,
-                            format!("setsockopt: expected an option name, found {other:?}"),
+                            format!(
+                                "setsockopt: expected an option name, found {}",
+                                quote(&format!("{other:?}"))
+                            ),
                         ));
                     }
                 };
                 let val = arg(3);
                 let int = |a: &Arg| match a {
-                    Arg::Int(n) => Some(*n as i32),
+                    // An int, as the kernel reads it: a value outside
+                    // i32 is refused, not wrapped.
+                    Arg::Int(n) => i32::try_from(*n).ok(),
                     Arg::List(v) => match v.first() {
-                        Some(Arg::Int(n)) => Some(*n as i32),
+                        Some(Arg::Int(n)) => i32::try_from(*n).ok(),
                         _ => None,
                     },
                     _ => None,
@@ -1047,7 +1110,7 @@ impl<'a> Executor<'a> {
                 let (_, f) = self.fd_arg(i, sc)?;
                 match arg(2) {
                     Arg::Ident(v) if v[0] == "TCP_INFO" => {}
-                    other => return Err(self.fail(i, format!("unsupported getsockopt {other:?} (this subset has TCP_INFO with {{tcpi_state=...}})"))),
+                    other => return Err(self.fail(i, format!("unsupported getsockopt {} (this subset has TCP_INFO with {{tcpi_state=...}})", quote(&format!("{other:?}"))))),
                 }
                 let want = match arg(3) {
                     Arg::Struct(fields) => {
@@ -1076,7 +1139,7 @@ impl<'a> Executor<'a> {
                 let out = match out {
                     Some(o) => o,
                     None => {
-                        let deadline = self.now() + self.tol;
+                        let deadline = self.now().saturating_add(self.tol);
                         loop {
                             self.advance(deadline);
                             if let Some((o, _)) = self.b().take_done() {
@@ -1113,7 +1176,7 @@ impl<'a> Executor<'a> {
             other => {
                 return Err(self.fail(
                     i,
-                    format!("unsupported system call `{other}` (this subset has socket, bind, listen, accept, connect, write, send, read, recv, close, shutdown, fcntl, setsockopt, getsockopt)"),
+                    format!("unsupported system call `{}` (this subset has socket, bind, listen, accept, connect, write, send, read, recv, close, shutdown, fcntl, setsockopt, getsockopt)", quote(other)),
                 ));
             }
         };
@@ -1191,7 +1254,12 @@ fn msg_flags(a: &Arg) -> Result<MsgFlags, String> {
                 }
             }
         }
-        other => return Err(format!("expected message flags, found {other:?}")),
+        other => {
+            return Err(format!(
+                "expected message flags, found {}",
+                quote(&format!("{other:?}"))
+            ));
+        }
     }
     Ok(f)
 }

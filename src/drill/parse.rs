@@ -10,6 +10,7 @@
 //! subset has not (`%{ python }%`, IPv6 addresses, `sack` on inbound
 //! packets is fine, `ecn`, `mpcapable`, ...) fails with its name.
 
+use crate::limits::{self, MAX_DURATION_US, MAX_NESTING, quote};
 use crate::segment::Flags;
 use crate::vocab::Errno;
 use std::fmt;
@@ -176,17 +177,43 @@ pub struct PktError {
     pub msg: String,
 }
 
-/// Reads and parses a file.
+/// Reads and parses a file (at most [`limits::MAX_SCRIPT_BYTES`]).
 pub fn parse_file(path: &str) -> Result<Pkt, super::DrillError> {
-    let text = std::fs::read_to_string(path).map_err(|source| super::DrillError::Read {
+    let bytes = limits::read_script(path).map_err(|source| super::DrillError::Read {
         file: path.into(),
         source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let upto = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        PktError {
+            file: path.into(),
+            line: upto.iter().filter(|&&b| b == b'\n').count() as u32 + 1,
+            col: 1,
+            msg: "bytes that are not UTF-8 (a script is UTF-8 text)".into(),
+        }
     })?;
     Ok(parse(path, &text)?)
 }
 
-/// Parses the text of a script.
+/// Parses the text of a script. A script with no event is an error: it
+/// would pass while checking nothing.
 pub fn parse(path: &str, text: &str) -> Result<Pkt, PktError> {
+    if text.len() > limits::MAX_SCRIPT_BYTES {
+        return Err(PktError {
+            file: path.into(),
+            line: 0,
+            col: 0,
+            msg: format!("cannot read: {}", limits::too_big()),
+        });
+    }
+    if let Some((line, col)) = limits::long_line(text) {
+        return Err(PktError {
+            file: path.into(),
+            line,
+            col,
+            msg: limits::line_too_long(),
+        });
+    }
     let mut c = Cursor {
         file: path,
         b: text.as_bytes(),
@@ -194,12 +221,16 @@ pub fn parse(path: &str, text: &str) -> Result<Pkt, PktError> {
         pos: 0,
         line: 1,
         col: 1,
+        depth: 0,
     };
     let mut pkt = Pkt {
         path: path.into(),
         tolerance_us: None,
         events: Vec::new(),
     };
+    // The latest script time an event names so far (relative times add
+    // up): bounded, so that the executor's sums cannot overflow.
+    let mut latest: i64 = 0;
     loop {
         c.skip_ws()?;
         if c.eof() {
@@ -211,12 +242,14 @@ pub fn parse(path: &str, text: &str) -> Result<Pkt, PktError> {
             let (k, v) = word.split_once('=').unwrap_or((word, ""));
             match k {
                 "--tolerance_usecs" => {
-                    pkt.tolerance_us = Some(v.parse().map_err(|_| PktError {
+                    let t = v.parse().ok().filter(|t| *t <= MAX_DURATION_US);
+                    pkt.tolerance_us = Some(t.ok_or_else(|| PktError {
                         file: path.into(),
                         line,
                         col,
                         msg: format!(
-                            "`{word}`: expected --tolerance_usecs=N with N a number of microseconds"
+                            "`{}`: expected --tolerance_usecs=N with N a number of microseconds (at most {MAX_DURATION_US})",
+                            quote(word)
                         ),
                     })?)
                 }
@@ -230,16 +263,60 @@ pub fn parse(path: &str, text: &str) -> Result<Pkt, PktError> {
                         line,
                         col,
                         msg: format!(
-                            "unsupported option `{word}` (this subset knows --tolerance_usecs=N)"
+                            "unsupported option `{}` (this subset knows --tolerance_usecs=N)",
+                            quote(word)
                         ),
                     });
                 }
             }
             continue;
         }
-        pkt.events.push(c.event()?);
+        let ev = c.event()?;
+        latest = latest_time(latest, ev.time);
+        if latest > MAX_DURATION_US as i64 {
+            return Err(c.err_at(
+                ev.line,
+                ev.col,
+                format!(
+                    "the script's times add up past {MAX_DURATION_US} us (about 31 years), the longest a drill runs"
+                ),
+            ));
+        }
+        pkt.events.push(ev);
+    }
+    if pkt.events.is_empty() {
+        return Err(c.err(
+            "no events: a script needs at least one (a time, then a packet, a system call or a `command`)".into(),
+        ));
     }
     Ok(pkt)
+}
+
+/// The latest script time once an event at `t` has run, `latest` being
+/// the latest before it (as the executor reckons relative times).
+fn latest_time(latest: i64, t: When) -> i64 {
+    let after = |base: i64, d: i64| base.saturating_add(d).max(0);
+    match t {
+        When::Abs(t) => latest.max(t),
+        When::Rel(d) => after(latest, d),
+        When::Range {
+            start,
+            end,
+            rel,
+            end_rel,
+        } => {
+            let s = if rel { after(latest, start) } else { start };
+            let e = if end_rel {
+                after(s, end)
+            } else if rel {
+                after(latest, end)
+            } else {
+                end
+            };
+            latest.max(s).max(e)
+        }
+        When::Any => latest,
+    }
 }
 
 struct Cursor<'a> {
@@ -249,6 +326,8 @@ struct Cursor<'a> {
     pos: usize,
     line: u32,
     col: u32,
+    /// How deep [`Cursor::arg`] is in `[`, `{` and `f(` (it recurses).
+    depth: usize,
 }
 
 impl<'a> Cursor<'a> {
@@ -409,7 +488,7 @@ impl<'a> Cursor<'a> {
             0
         } else {
             int.parse()
-                .map_err(|_| self.err_at(l, c, format!("time `{int}` is too large")))?
+                .map_err(|_| self.err_at(l, c, format!("time `{}` is too large", quote(int))))?
         };
         let mut f: i64 = if frac.is_empty() {
             0
@@ -419,9 +498,18 @@ impl<'a> Cursor<'a> {
         for _ in frac.len()..6 {
             f *= 10;
         }
+        // Bounded so that the executor's sums of times stay far from
+        // overflow.
         i.checked_mul(1_000_000)
             .and_then(|x| x.checked_add(f))
-            .ok_or_else(|| self.err_at(l, c, "time too large".into()))
+            .filter(|t| *t <= MAX_DURATION_US as i64)
+            .ok_or_else(|| {
+                self.err_at(
+                    l,
+                    c,
+                    format!("time too large (at most {MAX_DURATION_US} us)"),
+                )
+            })
     }
 
     fn when(&mut self) -> Result<When, PktError> {
@@ -524,7 +612,8 @@ impl<'a> Cursor<'a> {
                 l,
                 c,
                 format!(
-                    "expected {what} (a number up to 4294967295), found `{w}`{}",
+                    "expected {what} (a number up to 4294967295), found `{}`{}",
+                    quote(w),
                     if w.is_empty() {
                         self.found()
                     } else {
@@ -544,7 +633,8 @@ impl<'a> Cursor<'a> {
                 l,
                 c,
                 format!(
-                    "expected TCP flags (`S`, `S.`, `.`, `P.`, `F.`, `R`, `R.`, `U`, `E`, `W`), found `{ftext}`"
+                    "expected TCP flags (`S`, `S.`, `.`, `P.`, `F.`, `R`, `R.`, `U`, `E`, `W`), found `{}`",
+                    quote(ftext)
                 ),
             )
         })?;
@@ -592,7 +682,7 @@ impl<'a> Cursor<'a> {
                     return Err(self.err_at(
                         save.1,
                         save.2,
-                        format!("unsupported: `{w}` (ECN markings)"),
+                        format!("unsupported: `{}` (ECN markings)", quote(w)),
                     ));
                 }
                 "" if self.peek() == Some(b'<') => {
@@ -682,7 +772,8 @@ impl<'a> Cursor<'a> {
                         l,
                         c,
                         format!(
-                            "unsupported TCP option `{other}` (this subset knows mss, sackOK, TS val/ecr, nop, wscale, sack, eol)"
+                            "unsupported TCP option `{}` (this subset knows mss, sackOK, TS val/ecr, nop, wscale, sack, eol)",
+                            quote(other)
                         ),
                     ));
                 }
@@ -698,7 +789,10 @@ impl<'a> Cursor<'a> {
 
     fn syscall(&mut self) -> Result<Syscall, PktError> {
         let name = self.word().to_string();
-        self.expect("(", &format!("`(` after the system call `{name}`"))?;
+        self.expect(
+            "(",
+            &format!("`(` after the system call `{}`", quote(&name)),
+        )?;
         let mut args = Vec::new();
         if !self.eat(")")? {
             loop {
@@ -721,7 +815,10 @@ impl<'a> Cursor<'a> {
                 return Err(self.err_at(
                     l,
                     c,
-                    format!("expected the return value (a number, e.g. `0` or `-1 ECONNRESET`), found `{w}`"),
+                    format!(
+                        "expected the return value (a number, e.g. `0` or `-1 ECONNRESET`), found `{}`",
+                        quote(w)
+                    ),
                 ));
             }
         };
@@ -756,7 +853,21 @@ impl<'a> Cursor<'a> {
         })
     }
 
+    /// One argument; `[`, `{` and `f(` recurse, at most
+    /// [`MAX_NESTING`] deep.
     fn arg(&mut self) -> Result<Arg, PktError> {
+        if self.depth == MAX_NESTING {
+            return Err(self.err(format!(
+                "arguments nest at most {MAX_NESTING} deep (`[`, `{{` and `f(` inside one another)"
+            )));
+        }
+        self.depth += 1;
+        let a = self.arg_at_depth();
+        self.depth -= 1;
+        a
+    }
+
+    fn arg_at_depth(&mut self) -> Result<Arg, PktError> {
         self.skip_ws()?;
         if self.eat("...")? {
             return Ok(Arg::Ellipsis);
@@ -790,7 +901,7 @@ impl<'a> Cursor<'a> {
                             if k.is_empty() {
                                 return Err(self.expected("a field name (`l_onoff=1`) in `{...}`"));
                             }
-                            self.expect("=", &format!("`=` after the field `{k}`"))?;
+                            self.expect("=", &format!("`=` after the field `{}`", quote(&k)))?;
                             v.push((k, self.arg()?));
                         }
                         if self.eat(",")? {
@@ -848,8 +959,9 @@ impl<'a> Cursor<'a> {
                 } else {
                     w.parse::<i64>().ok()
                 };
-                let v =
-                    v.ok_or_else(|| self.err_at(l, c, format!("expected a number, found `{w}`")))?;
+                let v = v.ok_or_else(|| {
+                    self.err_at(l, c, format!("expected a number, found `{}`", quote(w)))
+                })?;
                 Ok(Arg::Int(if neg { -v } else { v }))
             }
             Some(b) if b.is_ascii_alphabetic() || b == b'_' => {

@@ -826,10 +826,7 @@ impl Engine for ModelEngine {
         }
         let mut notes = std::mem::take(&mut w.notes);
         if pending {
-            notes.push(format!(
-                "stopped at the horizon ({}); events were still pending",
-                crate::trace::fmt_time(horizon_us)
-            ));
+            notes.push(crate::engine::horizon_note(horizon_us));
         }
         Finish {
             states: w.states.clone(),

@@ -3,6 +3,7 @@
 //! of range returns a [`ScriptError`] instead (a proptest checks this).
 
 use super::*;
+use crate::limits::{self, MAX_CALL_BYTES, MAX_DURATION_US, MAX_HOSTS, MAX_NESTING, MAX_REPEAT};
 use crate::vocab::{Counter, Errno, Policy, Sysctl, SysctlError, Sysctls, TcpState, list};
 
 /// A script error: where, what was found, what was expected.
@@ -31,9 +32,9 @@ pub enum LoadError {
     Script(#[from] ScriptError),
 }
 
-/// Reads and parses a file.
+/// Reads and parses a file (at most [`limits::MAX_SCRIPT_BYTES`]).
 pub fn parse_file(path: &str) -> Result<Script, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+    let bytes = limits::read_script(path).map_err(|source| LoadError::Read {
         file: path.into(),
         source,
     })?;
@@ -70,8 +71,11 @@ struct Token {
 impl Tok {
     fn show(&self) -> String {
         match self {
-            Tok::Word(w) => format!("\"{w}\""),
-            Tok::Str(s) => format!("the string {:?}", String::from_utf8_lossy(s)),
+            Tok::Word(w) => format!("\"{}\"", limits::quote(w)),
+            Tok::Str(s) => format!(
+                "the string {:?}",
+                limits::quote(&String::from_utf8_lossy(s))
+            ),
             Tok::Punct(c) => format!("'{c}'"),
         }
     }
@@ -312,16 +316,13 @@ pub fn parse_duration(w: &str) -> Option<u64> {
     }
     let v: f64 = num.parse().ok()?;
     let us = v * mult;
-    if !us.is_finite() || us > 1e15 {
+    if !us.is_finite() || us > MAX_DURATION_US as f64 {
         return None;
     }
     Some(us.round() as u64)
 }
 
 const VERBS: &str = "socket, listen, connect, accept, send, recv, shutdown, close, exit, poll, setsockopt, getsockopt, disconnect, sysctl, drop, delay, hold, release";
-
-/// The largest `repeat` count.
-pub const MAX_REPEAT: u64 = 100_000_000;
 
 /// The kinds of block a script can open.
 #[derive(Clone, Copy, PartialEq)]
@@ -377,8 +378,26 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
     // `together {` (calls only, innermost).
     let mut blocks: Vec<Open> = Vec::new();
     let mut hosts_line = false;
+    if text.len() > limits::MAX_SCRIPT_BYTES {
+        return Err(ScriptError {
+            file: file.into(),
+            line: 0,
+            col: 0,
+            found: limits::too_big(),
+            expected: "a readable .sim file".into(),
+        });
+    }
     for (idx, raw) in text.lines().enumerate() {
         let ln = idx as u32 + 1;
+        if let Some((_, col)) = limits::long_line(raw) {
+            return Err(ScriptError {
+                file: file.into(),
+                line: ln,
+                col,
+                found: limits::line_too_long(),
+                expected: "a shorter line".into(),
+            });
+        }
         let toks = tokenize(raw, ln, file)?;
         if toks.is_empty() {
             continue;
@@ -488,16 +507,22 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
                 return Err(l.err_at(0, "one hosts line only"));
             }
             hosts_line = true;
+            // A set, and the limit before anything else: a line of 200,000
+            // names is refused at the 251st, not searched name by name.
+            let mut seen = std::collections::HashSet::new();
             while !l.at_end() {
                 let pos = l.pos;
                 let h = l.word("a host name")?;
+                if script.hosts.len() == MAX_HOSTS {
+                    return Err(l.err_at(pos, format!("at most {MAX_HOSTS} hosts")));
+                }
                 if !valid_name(&h) || RESERVED.contains(&h.as_str()) {
                     return Err(l.err_at(
                         pos,
                         "a host name (letters, digits, '_' or '-', starting with a letter, not a keyword)",
                     ));
                 }
-                if script.hosts.contains(&h) {
+                if !seen.insert(h.clone()) {
                     return Err(l.err_at(pos, "a host name not already declared"));
                 }
                 script.hosts.push(h);
@@ -505,9 +530,6 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             }
             if script.hosts.is_empty() {
                 return Err(l.err("at least one host name"));
-            }
-            if script.hosts.len() > 250 {
-                return Err(l.err_at(1, "at most 250 hosts"));
             }
             continue;
         }
@@ -537,8 +559,8 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             let kind = match head.as_str() {
                 "repeat" => {
                     let pos = l.pos;
-                    let what = "a repeat count (1 to 100000000)";
-                    let n: u64 = l.int(what)?;
+                    let what = format!("a repeat count (1 to {MAX_REPEAT})");
+                    let n: u64 = l.int(&what)?;
                     if !(1..=MAX_REPEAT).contains(&n) {
                         return Err(l.err_at(pos, what));
                     }
@@ -562,6 +584,14 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             };
             l.punct('{')?;
             l.end()?;
+            // The runner walks blocks with a stack of its own, but the
+            // syntax tree is dropped, cloned and compared recursively.
+            if blocks.len() == MAX_NESTING {
+                return Err(l.err_at(
+                    0,
+                    format!("a step (blocks nest at most {MAX_NESTING} deep)"),
+                ));
+            }
             blocks.push(Open {
                 line: ln,
                 col: first_col,
@@ -629,6 +659,11 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
     Ok(script)
 }
 
+/// The declared hosts for a message, cut short when there are many.
+fn host_list(script: &Script) -> String {
+    limits::quote(&script.hosts.join(", ")).into_owned()
+}
+
 const RESERVED: [&str; 10] = [
     "title",
     "repeat",
@@ -679,10 +714,7 @@ fn host_ref(l: &mut Line, script: &Script) -> Result<(String, Option<String>), S
     if !script.hosts.contains(&h) {
         return Err(l.err_at(
             pos,
-            format!(
-                "a host declared on the hosts line ({})",
-                script.hosts.join(", ")
-            ),
+            format!("a host declared on the hosts line ({})", host_list(script)),
         ));
     }
     if let Some(s) = &s {
@@ -797,10 +829,7 @@ fn parse_step(l: &mut Line, script: &Script) -> Result<StepKind, ScriptError> {
             if !script.hosts.iter().any(|x| x == h) {
                 return Err(l.err_at(
                     pos,
-                    format!(
-                        "HOST:PORT with a declared host ({})",
-                        script.hosts.join(", ")
-                    ),
+                    format!("HOST:PORT with a declared host ({})", host_list(script)),
                 ));
             }
             let port = match p.parse::<u16>() {
@@ -837,16 +866,19 @@ fn parse_step(l: &mut Line, script: &Script) -> Result<StepKind, ScriptError> {
                 Some(Tok::Word(_)) => Data::Count(l.int::<u32>("a byte count or a quoted string")?),
                 _ => return Err(l.err("a byte count or a quoted string")),
             };
-            if data.len() > 256 << 20 {
-                return Err(l.err_at(l.pos - 1, "a byte count of at most 268435456"));
+            if data.len() > MAX_CALL_BYTES as usize {
+                return Err(l.err_at(
+                    l.pos - 1,
+                    format!("a byte count of at most {MAX_CALL_BYTES}"),
+                ));
             }
             let flags = msg_flags(l, &["MSG_OOB", "MSG_NOSIGNAL", "MSG_DONTWAIT"])?;
             Call::Send { data, flags }
         }
         "recv" => {
             let len = l.int::<u32>("a buffer length (a number)")?;
-            if len > 256 << 20 {
-                return Err(l.err_at(l.pos - 1, "a length of at most 268435456"));
+            if len > MAX_CALL_BYTES {
+                return Err(l.err_at(l.pos - 1, format!("a length of at most {MAX_CALL_BYTES}")));
             }
             let flags = msg_flags(l, &["MSG_OOB", "MSG_PEEK", "MSG_DONTWAIT"])?;
             Call::Recv { len, flags }
@@ -1059,10 +1091,7 @@ fn parse_expect(l: &mut Line, script: &Script) -> Result<Expect, ScriptError> {
         let pos = l.pos;
         let dst = l.word("the receiving host")?;
         if !script.hosts.contains(&dst) {
-            return Err(l.err_at(
-                pos,
-                format!("a declared host ({})", script.hosts.join(", ")),
-            ));
+            return Err(l.err_at(pos, format!("a declared host ({})", host_list(script))));
         }
         let pos = l.pos;
         let fw = l.word("tcpdump flags like S, S., P., F., R, R., P.U or .")?;

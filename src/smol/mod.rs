@@ -110,6 +110,9 @@ pub struct SmolEngine {
     together: bool,
     /// Captured frames whose IP or TCP checksum did not verify.
     bad_checksums: usize,
+    /// The run's horizon ([`Engine::begin`]): a settle does not wait for a
+    /// delayed frame past it.
+    horizon: u64,
 }
 
 impl SmolEngine {
@@ -143,6 +146,7 @@ impl SmolEngine {
             faults: hosts.iter().map(|_| VecDeque::new()).collect(),
             held: hosts.iter().map(|_| Vec::new()).collect(),
             together: false,
+            horizon: crate::engine::DEFAULT_HORIZON_US,
             bad_checksums: 0,
         }
     }
@@ -414,17 +418,24 @@ impl Engine for SmolEngine {
         Ok(())
     }
 
+    fn begin(&mut self, horizon_us: u64) {
+        self.horizon = horizon_us;
+    }
+
     fn settle(&mut self) {
         let start = self.w.now;
         loop {
             self.run_instant();
             let quiet_end = self.w.last_activity.max(start) + SETTLE_QUIET_US;
-            // Nothing in flight either: a delayed frame is waited for.
+            // Nothing in flight either: a delayed frame is waited for, but
+            // not past the horizon. smoltcp retransmits without limit, and
+            // under a long `delay` each retransmission, delayed too, would
+            // move the arrival on for ever (and pile up on the wire).
             let arrival = self.inflight.keys().next().map_or(0, |k| k.0);
             match self.next_event() {
-                Some(t) if t <= quiet_end.max(arrival) => self.w.now = t,
+                Some(t) if t <= quiet_end.max(arrival.min(self.horizon)) => self.w.now = t,
                 _ => {
-                    self.w.now = quiet_end;
+                    self.w.now = self.w.now.max(quiet_end);
                     return;
                 }
             }

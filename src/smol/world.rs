@@ -14,6 +14,7 @@
 //! the resulting table.
 
 use crate::engine::{CallCtx, CallOutcome, HostSpec, OpenConn};
+use crate::limits::MAX_SMOLTCP_BUFFER;
 use crate::script::{Call, How, MsgFlags, SockOpt, epoll};
 use crate::segment::Segment;
 use crate::vocab::{Errno, TcpState};
@@ -958,6 +959,20 @@ impl<D: Device> World<D> {
                     };
                     return self.unsupported(&format!(
                         "{which} after listen/connect: smoltcp sockets keep the buffers they were made with"
+                    ));
+                }
+                // smoltcp panics on a receive buffer over 1 GiB, and both
+                // buffers are allocated whole when the socket is made
+                // (16 of them for a listener): a size past the engine's
+                // bound is refused, as an unsupported option, not a panic.
+                if n as usize > MAX_SMOLTCP_BUFFER {
+                    let which = if matches!(o, SockOpt::RcvBuf(_)) {
+                        "SO_RCVBUF"
+                    } else {
+                        "SO_SNDBUF"
+                    };
+                    return self.unsupported(&format!(
+                        "{which} {n}: the smoltcp engine allocates its buffers up front and takes at most {MAX_SMOLTCP_BUFFER} bytes (smoltcp itself refuses a receive buffer over 1 GiB)"
                     ));
                 }
                 // The size as given (Linux doubles it for overhead): the
