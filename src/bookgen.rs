@@ -20,7 +20,7 @@
 use crate::compare::{self, Section};
 use crate::engine::{HostSpec, Policy, RunOptions};
 use crate::trace::{Trace, relative};
-use crate::vocab::{Counter, Errno, TcpState};
+use crate::vocab::{Counter, Errno, Sim, TcpState};
 use crate::{EngineKind, make_engine, runner, script};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -56,7 +56,7 @@ pub struct GenFile {
 
 /// A run the book shows.
 struct Run {
-    scenario: &'static str,
+    scenario: Sim,
     engine: EngineKind,
     policy: Policy,
     /// Also draw the ladder diagram.
@@ -65,7 +65,7 @@ struct Run {
     horizon_s: Option<u64>,
 }
 
-const fn model(scenario: &'static str, ladder: bool) -> Run {
+const fn model(scenario: Sim, ladder: bool) -> Run {
     Run {
         scenario,
         engine: EngineKind::Model,
@@ -77,34 +77,34 @@ const fn model(scenario: &'static str, ladder: bool) -> Run {
 
 /// The traces and ladders in the chapters.
 const RUNS: &[Run] = &[
-    model("close-fin-handshake", true),
-    model("seed000-epollout-unread", true),
+    model(Sim::CloseFinHandshake, true),
+    model(Sim::Seed000EpolloutUnread, true),
     Run {
         engine: EngineKind::Smoltcp,
-        ..model("seed000-epollout-unread", false)
+        ..model(Sim::Seed000EpolloutUnread, false)
     },
-    model("seed001-full-read", false),
-    model("seed001-partial-read", true),
-    model("seed001-shutdown-wr", true),
-    model("seed001-shutdown-rd", true),
-    model("seed002-oob-read-close", false),
-    model("seed002-kill-client", true),
-    model("oob-inline-drained", false),
-    model("seed003-linger-zero", true),
-    model("seed003-linger-zero-unread", false),
-    model("seed003-linger-timeout", true),
-    model("seed004-http-unread", true),
-    model("seed004-http-drained", true),
-    model("rfc2525-zero-window", true),
+    model(Sim::Seed001FullRead, false),
+    model(Sim::Seed001PartialRead, true),
+    model(Sim::Seed001ShutdownWr, true),
+    model(Sim::Seed001ShutdownRd, true),
+    model(Sim::Seed002OobReadClose, false),
+    model(Sim::Seed002KillClient, true),
+    model(Sim::OobInlineDrained, false),
+    model(Sim::Seed003LingerZero, true),
+    model(Sim::Seed003LingerZeroUnread, false),
+    model(Sim::Seed003LingerTimeout, true),
+    model(Sim::Seed004HttpUnread, true),
+    model(Sim::Seed004HttpDrained, true),
+    model(Sim::Rfc2525ZeroWindow, true),
     Run {
         policy: Policy::AlwaysFin,
         horizon_s: Some(120),
-        ..model("rfc2525-zero-window", true)
+        ..model(Sim::Rfc2525ZeroWindow, true)
     },
     Run {
         engine: EngineKind::Smoltcp,
         horizon_s: Some(300),
-        ..model("rfc2525-zero-window", true)
+        ..model(Sim::Rfc2525ZeroWindow, true)
     },
 ];
 
@@ -142,7 +142,7 @@ enum Evidence {
 struct Branch {
     number: &'static str,
     kernel: &'static str,
-    scenario: &'static str,
+    scenario: Sim,
     evidence: Evidence,
 }
 
@@ -150,79 +150,79 @@ const BRANCHES: &[Branch] = &[
     Branch {
         number: "2",
         kernel: "LISTEN: `inet_csk_listen_stop` resets the accept queue",
-        scenario: "listen-close-accept-queue",
+        scenario: Sim::ListenCloseAcceptQueue,
         evidence: Evidence::Why("inet_csk_listen_stop"),
     },
     Branch {
         number: "3, 6",
         kernel: "unread data: `tcp_send_active_reset`, TCPAbortOnClose",
-        scenario: "close-unread-rst",
+        scenario: Sim::CloseUnreadRst,
         evidence: Evidence::Why("RFC 2525 2.17"),
     },
     Branch {
         number: "3, 6",
         kernel: "unread urgent byte (recv(MSG_OOB) does not consume it)",
-        scenario: "seed002-oob-read-close",
+        scenario: Sim::Seed002OobReadClose,
         evidence: Evidence::Note("unread byte"),
     },
     Branch {
         number: "4",
         kernel: "already CLOSE (an RST came first): nothing sent",
-        scenario: "reset-then-send",
+        scenario: Sim::ResetThenSend,
         evidence: Evidence::SilentLastClose("server"),
     },
     Branch {
         number: "5",
         kernel: "TCP_REPAIR: `tcp_disconnect` in repair mode, nothing sent",
-        scenario: "repair-close",
+        scenario: Sim::RepairClose,
         evidence: Evidence::Note("TCP_REPAIR"),
     },
     Branch {
         number: "7",
         kernel: "SO_LINGER {1, 0}: `tcp_disconnect`, TCPAbortOnData",
-        scenario: "close-linger-zero",
+        scenario: Sim::CloseLingerZero,
         evidence: Evidence::Why("SO_LINGER {1, 0}"),
     },
     Branch {
         number: "6 before 7",
         kernel: "SO_LINGER {1, 0} and unread data: the unread branch wins",
-        scenario: "close-linger-zero-unread",
+        scenario: Sim::CloseLingerZeroUnread,
         evidence: Evidence::Counter("client", Counter::TCPAbortOnClose),
     },
     Branch {
         number: "8",
         kernel: "`tcp_close_state` + `tcp_send_fin`: ESTABLISHED -> FIN_WAIT1",
-        scenario: "close-fin-handshake",
+        scenario: Sim::CloseFinHandshake,
         evidence: Evidence::Why("tcp_close_state"),
     },
     Branch {
         number: "8",
         kernel: "`tcp_close_state`: CLOSE_WAIT -> LAST_ACK",
-        scenario: "seed004-http-drained",
+        scenario: Sim::Seed004HttpDrained,
         evidence: Evidence::Why("tcp_close_state"),
     },
     Branch {
         number: "9",
         kernel: "SO_LINGER {1, N}: close() blocks; running out sends no RST",
-        scenario: "close-linger-timeout",
+        scenario: Sim::CloseLingerTimeout,
         evidence: Evidence::Note("linger time ran out"),
     },
     Branch {
         number: "9",
         kernel: "a dying process does not linger (`PF_EXITING`)",
-        scenario: "exit-linger-ignored",
+        scenario: Sim::ExitLingerIgnored,
         evidence: Evidence::Why("tcp_close_state"),
     },
     Branch {
         number: "10",
         kernel: "orphan in FIN_WAIT2, TCP_LINGER2 < 0: RST, TCPAbortOnLinger",
-        scenario: "linger2-negative-fin-wait2",
+        scenario: Sim::Linger2NegativeFinWait2,
         evidence: Evidence::Why("TCP_LINGER2 < 0"),
     },
     Branch {
         number: "10",
         kernel: "orphan in FIN_WAIT2: a time-wait socket for `tcp_fin_time`",
-        scenario: "fin-wait2-timeout",
+        scenario: Sim::FinWait2Timeout,
         evidence: Evidence::Counter("client", Counter::TWKilled),
     },
 ];
@@ -270,7 +270,7 @@ pub fn generate(root: &Path) -> Result<Vec<GenFile>, BookError> {
 
     for r in RUNS {
         let horizon = r.horizon_s.map(|s| s * 1_000_000);
-        let t = run_with(root, r.scenario, r.engine, r.policy, horizon)?;
+        let t = run_with(root, r.scenario.name(), r.engine, r.policy, horizon)?;
         put(format!("{}.trace.txt", r.stem()), t.to_text());
         if r.ladder {
             put(format!("{}.svg", r.stem()), crate::ladder::render(&t));
@@ -289,7 +289,7 @@ pub fn generate(root: &Path) -> Result<Vec<GenFile>, BookError> {
     // `finrst explain` on a pcap of a model run.
     let t = run(
         root,
-        "seed004-http-unread",
+        Sim::Seed004HttpUnread.name(),
         EngineKind::Model,
         Policy::Linux,
     )?;
@@ -483,7 +483,7 @@ fn scenario_page(root: &Path, name: &str) -> Result<String, BookError> {
         "Run it from a checkout of finrst (see [Getting started](../../start.md)):\n\n\
          ```sh\ncargo run -- run sim/{name}.sim --ladder {name}.svg\n```"
     );
-    for r in RUNS.iter().filter(|r| r.scenario == name) {
+    for r in RUNS.iter().filter(|r| r.scenario.name() == name) {
         let stem = r.stem();
         let mut how = format!("on the {} engine", r.engine.name());
         if r.engine == EngineKind::Model {
@@ -514,7 +514,7 @@ fn causes_table() -> String {
         by_cause
             .entry(cause_id(b.cause))
             .or_default()
-            .push(scenario_link(b.name));
+            .push(scenario_link(b.name.name()));
     }
     let mut o = String::from("| `cause_id` | scenarios built to show it |\n| --- | --- |\n");
     for (c, names) in &by_cause {
@@ -549,7 +549,7 @@ fn branch_table(root: &Path) -> Result<String, BookError> {
         "| branch | what the kernel does | scenario | what the model's trace shows |\n| --- | --- | --- | --- |\n",
     );
     for b in BRANCHES {
-        let t = run(root, b.scenario, EngineKind::Model, Policy::Linux)?;
+        let t = run(root, b.scenario.name(), EngineKind::Model, Policy::Linux)?;
         let shown = evidence(&t, &b.evidence).ok_or_else(|| {
             format!(
                 "sim/{}.sim no longer shows branch {} of __tcp_close ({})",
@@ -561,7 +561,7 @@ fn branch_table(root: &Path) -> Result<String, BookError> {
             "| {} | {} | {} | {} |",
             b.number,
             b.kernel.replace('|', "\\|"),
-            scenario_link(b.scenario),
+            scenario_link(b.scenario.name()),
             cell(&shown)
         );
     }

@@ -16,7 +16,7 @@ use std::collections::BTreeSet;
 #[test]
 fn every_scenario_has_one_row_and_every_row_a_scenario() {
     let files: BTreeSet<String> = sim_files().iter().map(|f| name_of(f)).collect();
-    let rows: Vec<&str> = BUILT_TO_SHOW.iter().map(|b| b.name).collect();
+    let rows: Vec<&str> = BUILT_TO_SHOW.iter().map(|b| b.name.name()).collect();
     let unique: BTreeSet<String> = rows.iter().map(|s| s.to_string()).collect();
     assert_eq!(unique.len(), rows.len(), "a scenario has two rows");
     let no_row: Vec<&String> = files.difference(&unique).collect();

@@ -21,7 +21,7 @@ pub mod scenarios;
 pub mod text;
 
 use crate::segment::Flags;
-use crate::vocab::TcpState;
+use crate::vocab::{Sim, TcpState};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -381,10 +381,10 @@ fn gap(a: &Packet, b: &Packet) -> Option<String> {
 }
 
 /// Adds scenario names, each once, in order.
-fn add_scenarios(conn: &mut Connection, names: &[&str]) {
+fn add_scenarios(conn: &mut Connection, names: &[Sim]) {
     for n in names {
-        if !conn.scenarios.iter().any(|s| s == n) {
-            conn.scenarios.push((*n).to_string());
+        if !conn.scenarios.iter().any(|s| s == n.name()) {
+            conn.scenarios.push(n.name().to_string());
         }
     }
 }
@@ -526,7 +526,7 @@ fn explain_rst(
             ));
             conn.cannot_tell
                 .push("whether a program ever listened there, or a firewall answered".into());
-            add_scenarios(conn, &["disconnect-listener"]);
+            add_scenarios(conn, &[Sim::DisconnectListener]);
             return;
         }
         if ans.p.flags.syn() && ans.p.flags.ack() && !with_ack {
@@ -545,7 +545,7 @@ fn explain_rst(
             ));
             conn.cannot_tell
                 .push("whether the connect() timed out in the program or the process died".into());
-            add_scenarios(conn, &["close-syn-sent"]);
+            add_scenarios(conn, &[Sim::CloseSynSent]);
             return;
         }
     }
@@ -571,7 +571,7 @@ fn explain_rst(
             .push(format!("{rn} sent FIN ({})", rp[f].p.place()));
         conn.evidence
             .push(format!("{pn} sent data after it ({})", rp[d].p.place()));
-        conn.scenarios.push("data-after-close".into());
+        conn.scenarios.push(Sim::DataAfterClose.name().into());
         if !with_ack {
             // How long the orphan had been in FIN_WAIT2 when the data came.
             let since = fin_acked_at(rp, f, d).and_then(|k| gap(rp[k].p, rp[d].p));
@@ -587,7 +587,7 @@ fn explain_rst(
                  and the timeout is a setting (fin-wait2-timeout shows the expiry)",
                 since.map_or(String::new(), |g| format!(" ({g} here)"))
             ));
-            conn.scenarios.push("fin-wait2-timeout".into());
+            conn.scenarios.push(Sim::FinWait2Timeout.name().into());
         }
         if with_ack {
             conn.cannot_tell.push(format!(
@@ -595,7 +595,7 @@ fn explain_rst(
                  (shutdown(SHUT_WR)) and then closed with {pn}'s data unread \
                  (seed001-shutdown-wr shows that variant)"
             ));
-            conn.scenarios.push("seed001-shutdown-wr".into());
+            conn.scenarios.push(Sim::Seed001ShutdownWr.name().into());
         }
         // The RST answers a bare FIN sent after the data: the FIN alone
         // resets a socket that shut down reception when it lands past
@@ -611,7 +611,7 @@ fn explain_rst(
                  (fin-after-close-out-of-order shows that variant)",
                 ans.p.place()
             ));
-            add_scenarios(conn, &["fin-after-close-out-of-order"]);
+            add_scenarios(conn, &[Sim::FinAfterCloseOutOfOrder]);
         }
         conn.cannot_tell.push(format!(
             "whether {rn}'s program called close() or shutdown(SHUT_WR) then close(), or \
@@ -686,9 +686,9 @@ fn explain_rst(
             add_scenarios(
                 conn,
                 &[
-                    "linger2-negative-orphan",
-                    "linger2-negative-fin-wait2",
-                    "disconnect-last-ack-fin-sent",
+                    Sim::Linger2NegativeOrphan,
+                    Sim::Linger2NegativeFinWait2,
+                    Sim::DisconnectLastAckFinSent,
                 ],
             );
             return;
@@ -729,7 +729,7 @@ fn explain_rst(
                  (reboot, a middlebox): both leave nothing to answer but the no-socket reset"
             ));
             conn.cannot_tell.push(CANNOT_CLOSE_OR_EXIT.into());
-            add_scenarios(conn, &["fin-wait2-timeout", "data-after-close"]);
+            add_scenarios(conn, &[Sim::FinWait2Timeout, Sim::DataAfterClose]);
             return;
         }
     }
@@ -789,10 +789,10 @@ fn explain_rst(
         add_scenarios(
             conn,
             &[
-                "rfc2525-zero-window",
-                "zero-window-exit",
-                "rfc2525-bulk",
-                "rcvbuf-listener",
+                Sim::Rfc2525ZeroWindow,
+                Sim::ZeroWindowExit,
+                Sim::Rfc2525Bulk,
+                Sim::RcvbufListener,
             ],
         );
         return;
@@ -841,7 +841,7 @@ fn explain_rst(
                 "{rn}'s FIN ({}) came before the RST: the sending half was shut first",
                 rp[f].p.place()
             ));
-            add_scenarios(conn, &["seed001-shutdown-wr", "shutdown-wr-unread"]);
+            add_scenarios(conn, &[Sim::Seed001ShutdownWr, Sim::ShutdownWrUnread]);
             return;
         }
         conn.cause_id = Cause::UnreadData;
@@ -871,9 +871,9 @@ fn explain_rst(
             add_scenarios(
                 conn,
                 &[
-                    "seed002-oob-read-close",
-                    "oob-read-close",
-                    "seed002-kill-client",
+                    Sim::Seed002OobReadClose,
+                    Sim::OobReadClose,
+                    Sim::Seed002KillClient,
                 ],
             );
         } else if r_opened && rs.data > 0 && rs.first_data < ps.first_data {
@@ -883,17 +883,21 @@ fn explain_rst(
             ));
             add_scenarios(
                 conn,
-                &["seed004-http-unread", "http-unread", "seed004-http-drained"],
+                &[
+                    Sim::Seed004HttpUnread,
+                    Sim::HttpUnread,
+                    Sim::Seed004HttpDrained,
+                ],
             );
         } else if r_opened {
             add_scenarios(
                 conn,
                 &[
-                    "seed000-epollout-unread",
-                    "close-unread-rst",
-                    "exit-unread",
-                    "reset-then-send",
-                    "seed002-kill-client",
+                    Sim::Seed000EpolloutUnread,
+                    Sim::CloseUnreadRst,
+                    Sim::ExitUnread,
+                    Sim::ResetThenSend,
+                    Sim::Seed002KillClient,
                 ],
             );
         } else {
@@ -905,20 +909,20 @@ fn explain_rst(
             add_scenarios(
                 conn,
                 &[
-                    "seed001-partial-read",
-                    "seed001-shutdown-rd",
-                    "shutdown-rd-unread",
-                    "listen-close-accept-queue",
-                    "half-drained-close",
+                    Sim::Seed001PartialRead,
+                    Sim::Seed001ShutdownRd,
+                    Sim::ShutdownRdUnread,
+                    Sim::ListenCloseAcceptQueue,
+                    Sim::HalfDrainedClose,
                 ],
             );
         }
         if peer_fin_acked {
-            add_scenarios(conn, &["delayed-fin-then-close-unread"]);
+            add_scenarios(conn, &[Sim::DelayedFinThenCloseUnread]);
         }
         add_scenarios(
             conn,
-            &["seed003-linger-zero-unread", "close-linger-zero-unread"],
+            &[Sim::Seed003LingerZeroUnread, Sim::CloseLingerZeroUnread],
         );
         return;
     }
@@ -956,9 +960,9 @@ fn explain_rst(
         add_scenarios(
             conn,
             &[
-                "linger2-negative-fin-wait2",
-                "seed003-linger-zero",
-                "disconnect-fin-wait2",
+                Sim::Linger2NegativeFinWait2,
+                Sim::Seed003LingerZero,
+                Sim::DisconnectFinWait2,
             ],
         );
         return;
@@ -996,9 +1000,9 @@ fn explain_rst(
         add_scenarios(
             conn,
             &[
-                "listen-close-accept-queue",
-                "seed003-linger-zero",
-                "close-linger-zero",
+                Sim::ListenCloseAcceptQueue,
+                Sim::Seed003LingerZero,
+                Sim::CloseLingerZero,
             ],
         );
         return;
@@ -1043,12 +1047,12 @@ fn explain_rst(
     add_scenarios(
         conn,
         &[
-            "seed003-linger-zero",
-            "close-linger-zero",
-            "disconnect",
-            "disconnect-reconnect",
-            "disconnect-reconnect-runner-port",
-            "disconnect-last-ack-fin-unsent",
+            Sim::Seed003LingerZero,
+            Sim::CloseLingerZero,
+            Sim::Disconnect,
+            Sim::DisconnectReconnect,
+            Sim::DisconnectReconnectRunnerPort,
+            Sim::DisconnectLastAckFinUnsent,
         ],
     );
 }
@@ -1110,7 +1114,7 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                      exiting"
                         .into(),
                 );
-                add_scenarios(conn, &["close-simultaneous"]);
+                add_scenarios(conn, &[Sim::CloseSimultaneous]);
                 return;
             }
             conn.cause_id = Cause::NormalClose;
@@ -1134,7 +1138,7 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                      so the 500 ms ACK rate limit does not hold the answer back)",
                     plural(answers as u32, "time")
                 ));
-                add_scenarios(conn, &["timewait-fin-retransmit-acked"]);
+                add_scenarios(conn, &[Sim::TimewaitFinRetransmitAcked]);
             }
             conn.cannot_tell.push(
                 "whether each FIN came from close(), shutdown(SHUT_WR) or the process \
@@ -1143,28 +1147,28 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
             );
             let closer_opened = conn.opened_by.as_deref() == Some(x.as_str());
             if closer_opened {
-                add_scenarios(conn, &["seed004-http-drained", "close-fin-handshake"]);
+                add_scenarios(conn, &[Sim::Seed004HttpDrained, Sim::CloseFinHandshake]);
                 add_scenarios(
                     conn,
                     &[
-                        "tw-descriptor-open",
-                        "tw-own-port-eaddrinuse",
-                        "tw-reconnect-server-timewait",
-                        "tw-fin-timeout-ignored",
+                        Sim::TwDescriptorOpen,
+                        Sim::TwOwnPortEaddrinuse,
+                        Sim::TwReconnectServerTimewait,
+                        Sim::TwFinTimeoutIgnored,
                     ],
                 );
             }
             add_scenarios(
                 conn,
                 &[
-                    "seed001-full-read",
-                    "seed004-http-drained",
-                    "tw-descriptor-open",
-                    "tw-own-port-eaddrinuse",
-                    "tw-reconnect-server-timewait",
-                    "tw-fin-timeout-ignored",
-                    "close-fin-handshake",
-                    "bulk-repeat-close",
+                    Sim::Seed001FullRead,
+                    Sim::Seed004HttpDrained,
+                    Sim::TwDescriptorOpen,
+                    Sim::TwOwnPortEaddrinuse,
+                    Sim::TwReconnectServerTimewait,
+                    Sim::TwFinTimeoutIgnored,
+                    Sim::CloseFinHandshake,
+                    Sim::BulkRepeatClose,
                 ],
             );
         }
@@ -1229,11 +1233,11 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                 add_scenarios(
                     conn,
                     &[
-                        "drop-fin-retransmit",
-                        "close-linger-timeout",
-                        "linger-close-together",
-                        "seed003-linger-timeout",
-                        "repair-fin-wait2",
+                        Sim::DropFinRetransmit,
+                        Sim::CloseLingerTimeout,
+                        Sim::LingerCloseTogether,
+                        Sim::Seed003LingerTimeout,
+                        Sim::RepairFinWait2,
                     ],
                 );
             }
@@ -1249,7 +1253,7 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                     "{y} sent urgent data (P.U, MSG_OOB); read only with recv(MSG_OOB) it \
                      stays unread and close() sends RST instead (oob-read-close)"
                 ));
-                add_scenarios(conn, &["oob-inline-drained", "oob-read-close"]);
+                add_scenarios(conn, &[Sim::OobInlineDrained, Sim::OobReadClose]);
             } else if ys.data > 0 {
                 conn.evidence.push(format!(
                     "{x} acknowledged {} from {y} before its FIN: if the FIN came from \
@@ -1267,12 +1271,12 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
             add_scenarios(
                 conn,
                 &[
-                    "fin-wait2-timeout",
-                    "seed001-shutdown-wr",
-                    "exit-linger-ignored",
-                    "close-linger-timeout",
-                    "seed003-linger-timeout",
-                    "repair-fin-wait2",
+                    Sim::FinWait2Timeout,
+                    Sim::Seed001ShutdownWr,
+                    Sim::ExitLingerIgnored,
+                    Sim::CloseLingerTimeout,
+                    Sim::Seed003LingerTimeout,
+                    Sim::RepairFinWait2,
                 ],
             );
         }
@@ -1303,12 +1307,12 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                 add_scenarios(
                     conn,
                     &[
-                        "rfc2525-zero-window",
-                        "bulk-nonreader-close",
-                        "bulk-nonreader-linger",
-                        "bulk200k-close",
-                        "sndbuf-small-eagain",
-                        "repair-zero-window-probes",
+                        Sim::Rfc2525ZeroWindow,
+                        Sim::BulkNonreaderClose,
+                        Sim::BulkNonreaderLinger,
+                        Sim::Bulk200kClose,
+                        Sim::SndbufSmallEagain,
+                        Sim::RepairZeroWindowProbes,
                     ],
                 );
             } else if sides[1].syn.is_none()
@@ -1342,13 +1346,13 @@ fn explain_no_rst(conn: &mut Connection, rp: &[RelPacket], sides: &[Side; 2], na
                 add_scenarios(
                     conn,
                     &[
-                        "repair-close",
-                        "horizon-blocking-recv",
-                        "disconnect-reconnect",
-                        "disconnect-reconnect-runner-port",
-                        "disconnect-fin-wait2",
-                        "tw-reconnect-server-timewait",
-                        "tw-fin-timeout-ignored",
+                        Sim::RepairClose,
+                        Sim::HorizonBlockingRecv,
+                        Sim::DisconnectReconnect,
+                        Sim::DisconnectReconnectRunnerPort,
+                        Sim::DisconnectFinWait2,
+                        Sim::TwReconnectServerTimewait,
+                        Sim::TwFinTimeoutIgnored,
                     ],
                 );
             }

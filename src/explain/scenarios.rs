@@ -10,12 +10,13 @@
 //! `tests/explain_corpus.rs` and `tests/explain_linux.rs` hold explain to it.
 
 use super::{Cause, Report};
+use crate::vocab::Sim;
 
 /// One scenario's expected explanation.
 #[derive(Clone, Copy, Debug)]
 pub struct BuiltToShow {
-    /// The file name in `sim/`, without `.sim`.
-    pub name: &'static str,
+    /// The scenario.
+    pub name: Sim,
     /// The cause of every connection in its capture.
     pub cause: Cause,
     /// Text the cause sentence must contain.
@@ -28,19 +29,14 @@ pub struct BuiltToShow {
     pub later: &'static [Cause],
 }
 
-const fn row(
-    name: &'static str,
-    cause: Cause,
-    phrase: &'static str,
-    shows: &'static str,
-) -> BuiltToShow {
+const fn row(name: Sim, cause: Cause, phrase: &'static str, shows: &'static str) -> BuiltToShow {
     row_then(name, cause, phrase, shows, &[])
 }
 
 /// A row for a scenario with several connections: the first has `cause`
 /// (and `phrase`), the next ones `later`, in order.
 const fn row_then(
-    name: &'static str,
+    name: Sim,
     cause: Cause,
     phrase: &'static str,
     shows: &'static str,
@@ -58,378 +54,378 @@ const fn row_then(
 /// The table, in file-name order.
 pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
     row(
-        "bulk-nonreader-close",
+        Sim::BulkNonreaderClose,
         Cause::ZeroWindowHang,
         "keeps probing",
         "1 MB into a non-reader, then close(): the FIN waits behind the data; the orphan probes, then gives up silently",
     ),
     row(
-        "bulk-nonreader-linger",
+        Sim::BulkNonreaderLinger,
         Cause::ZeroWindowHang,
         "keeps probing",
         "1 MB into a non-reader, SO_LINGER {1, 5}: close() blocks 5 s, then the orphan probes and gives up",
     ),
     row(
-        "bulk-repeat-close",
+        Sim::BulkRepeatClose,
         Cause::NormalClose,
         "normal close",
         "20 x 64 KiB written and read in a repeat block, then both close: FIN handshake, TIME_WAIT on the client",
     ),
     row(
-        "bulk200k-close",
+        Sim::Bulk200kClose,
         Cause::ZeroWindowHang,
         "keeps probing",
         "200 kB into a non-reader: the window grows, closes, and is probed",
     ),
     row(
-        "close-fin-handshake",
+        Sim::CloseFinHandshake,
         Cause::NormalClose,
         "normal close",
         "all data read: FIN handshake, TIME_WAIT on the closer",
     ),
     row(
-        "close-linger-timeout",
+        Sim::CloseLingerTimeout,
         Cause::HalfClosed,
         "retransmitted",
         "SO_LINGER {1, 2}: close() blocks in FIN_WAIT1 while the FIN's ACK is held; no RST",
     ),
     row(
-        "close-linger-zero",
+        Sim::CloseLingerZero,
         Cause::LingerZero,
         "SO_LINGER {1, 0}",
         "SO_LINGER {1, 0}: abortive close, R. (TCPAbortOnData)",
     ),
     row(
-        "close-linger-zero-unread",
+        Sim::CloseLingerZeroUnread,
         Cause::UnreadData,
         "close() with unread data",
         "SO_LINGER {1, 0} with unread data: the unread-data R. (TCPAbortOnClose)",
     ),
     row(
-        "close-simultaneous",
+        Sim::CloseSimultaneous,
         Cause::SimultaneousClose,
         "FINs crossed",
         "simultaneous close: both sides CLOSING then TIME_WAIT",
     ),
     row(
-        "close-syn-sent",
+        Sim::CloseSynSent,
         Cause::SynSentClosed,
         "close() in SYN_SENT",
         "close() while connecting: nothing sent; the SYN-ACK gets a bare R",
     ),
     row(
-        "close-unread-rst",
+        Sim::CloseUnreadRst,
         Cause::UnreadData,
         "1 byte it never read",
         "close() with one unread byte: R.",
     ),
     row(
-        "data-after-close",
+        Sim::DataAfterClose,
         Cause::DataAfterFin,
         "wrote after",
         "data for a closed (orphaned) socket: bare R",
     ),
     row(
-        "disconnect",
+        Sim::Disconnect,
         Cause::LingerZero,
         "connect(AF_UNSPEC)",
         "connect(AF_UNSPEC): tcp_disconnect sends R.",
     ),
     row_then(
-        "disconnect-fin-wait2",
+        Sim::DisconnectFinWait2,
         Cause::AbortAfterFin,
         "SO_LINGER {1, 0}",
         "connect(AF_UNSPEC) in FIN_WAIT2: R. after the FIN (seq counts it), then a reconnect",
         &[Cause::StillOpen],
     ),
     row(
-        "disconnect-last-ack-fin-sent",
+        Sim::DisconnectLastAckFinSent,
         Cause::Linger2Orphan,
         "bare R",
         "connect(AF_UNSPEC) in LAST_ACK with the FIN sent: silent; the ACK gets R",
     ),
     row(
-        "disconnect-last-ack-fin-unsent",
+        Sim::DisconnectLastAckFinUnsent,
         Cause::LingerZero,
         "connect(AF_UNSPEC)",
         "connect(AF_UNSPEC) in LAST_ACK with the FIN unsent (snd_nxt != write_seq): R.",
     ),
     row(
-        "disconnect-listener",
+        Sim::DisconnectListener,
         Cause::Refused,
         "refused the connection",
         "connect(AF_UNSPEC) on a listener stops it: the next SYN gets R.",
     ),
     row_then(
-        "disconnect-reconnect",
+        Sim::DisconnectReconnect,
         Cause::LingerZero,
         "connect(AF_UNSPEC)",
         "connect(AF_UNSPEC) then connect() again from the same port: R., then a new connection",
         &[Cause::StillOpen],
     ),
     row_then(
-        "disconnect-reconnect-runner-port",
+        Sim::DisconnectReconnectRunnerPort,
         Cause::LingerZero,
         "connect(AF_UNSPEC)",
         "connect(AF_UNSPEC), then connect() without `from`: the bound port again, names by socket",
         &[Cause::StillOpen],
     ),
     row(
-        "delayed-fin-then-close-unread",
+        Sim::DelayedFinThenCloseUnread,
         Cause::UnreadData,
         "close() with unread data",
         "a delayed FIN is waited for, then close() with unread data: R.",
     ),
     row(
-        "drop-fin-retransmit",
+        Sim::DropFinRetransmit,
         Cause::HalfClosed,
         "retransmitted",
         "a lost FIN is retransmitted by the RTO timer",
     ),
     row(
-        "exit-linger-ignored",
+        Sim::ExitLingerIgnored,
         Cause::HalfClosed,
         "closed its sending half",
         "an exiting process does not linger: a FIN",
     ),
     row(
-        "exit-unread",
+        Sim::ExitUnread,
         Cause::UnreadData,
         "unread data",
         "a killed process with unread data: R.",
     ),
     row(
-        "fin-after-close-out-of-order",
+        Sim::FinAfterCloseOutOfOrder,
         Cause::DataAfterFin,
         "wrote after",
         "a bare FIN past a hole, after close(): R",
     ),
     row(
-        "fin-wait2-timeout",
+        Sim::FinWait2Timeout,
         Cause::HalfClosed,
         "tcp_fin_timeout",
         "an orphan in FIN_WAIT2 expires silently",
     ),
     row(
-        "half-drained-close",
+        Sim::HalfDrainedClose,
         Cause::UnreadData,
         "close() with unread data",
         "a reader drains half of 128 kB and closes: R.",
     ),
     row(
-        "horizon-blocking-recv",
+        Sim::HorizonBlockingRecv,
         Cause::StillOpen,
         "still open",
         "a blocking recv() cut short by the horizon",
     ),
     row(
-        "http-unread",
+        Sim::HttpUnread,
         Cause::UnreadData,
         "485 bytes",
         "HTTP response left unread: R. seq 19 ack 486",
     ),
     row(
-        "linger-close-together",
+        Sim::LingerCloseTogether,
         Cause::HalfClosed,
         "half-closed",
         "a lingering close() inside together { } blocks until the FIN's ACK",
     ),
     row(
-        "linger2-negative-fin-wait2",
+        Sim::Linger2NegativeFinWait2,
         Cause::AbortAfterFin,
         "TCP_LINGER2 < 0",
         "TCP_LINGER2 -1 and close() in FIN_WAIT2: R. (TCPAbortOnLinger)",
     ),
     row(
-        "linger2-negative-orphan",
+        Sim::Linger2NegativeOrphan,
         Cause::Linger2Orphan,
         "TCP_LINGER2 < 0",
         "TCP_LINGER2 -1, the orphan's FIN is acknowledged: bare R",
     ),
     row(
-        "listen-close-accept-queue",
+        Sim::ListenCloseAcceptQueue,
         Cause::ListenerClosed,
         "accept queue",
         "closing a listener resets the connections nobody accepted",
     ),
     row(
-        "oob-inline-drained",
+        Sim::OobInlineDrained,
         Cause::HalfClosed,
         "urgent",
         "SO_OOBINLINE: the urgent byte read inline, close() sends F.",
     ),
     row(
-        "oob-read-close",
+        Sim::OobReadClose,
         Cause::UnreadData,
         "unread data",
         "the urgent byte read with MSG_OOB still counts as unread: R.",
     ),
     row(
-        "rcvbuf-listener",
+        Sim::RcvbufListener,
         Cause::ZeroWindowRst,
         "zero window then RST",
         "SO_RCVBUF on the listener: a small window from the SYN-ACK on, zero window, then R.",
     ),
     row(
-        "repair-fin-wait2",
+        Sim::RepairFinWait2,
         Cause::HalfClosed,
         "half-closed",
         "TCP_REPAIR on a FIN_WAIT2 socket (only a listener is refused), then close(): nothing sent",
     ),
     row(
-        "repair-close",
+        Sim::RepairClose,
         Cause::StillOpen,
         "TCP_REPAIR",
         "close() in TCP_REPAIR mode sends nothing",
     ),
     row(
-        "reset-then-send",
+        Sim::ResetThenSend,
         Cause::UnreadData,
         "unread data",
         "after an RST: ECONNRESET once, then 0, then EPIPE; close() sends nothing",
     ),
     row(
-        "rfc2525-bulk",
+        Sim::Rfc2525Bulk,
         Cause::ZeroWindowRst,
         "zero window then RST",
         "RFC 2525 zero-window with 1 MB: R. over the unread data",
     ),
     row(
-        "repair-zero-window-probes",
+        Sim::RepairZeroWindowProbes,
         Cause::ZeroWindowHang,
         "keeps probing",
         "TCP_REPAIR on a socket probing a zero window: the probes go on, nothing else is sent",
     ),
     row(
-        "rfc2525-zero-window",
+        Sim::Rfc2525ZeroWindow,
         Cause::ZeroWindowRst,
         "zero window then RST",
         "RFC 2525 2.17: zero window, the receiver dies with its queue full: R.",
     ),
     row(
-        "seed000-epollout-unread",
+        Sim::Seed000EpolloutUnread,
         Cause::UnreadData,
         "1 byte it never read",
         "the server writes a byte on EPOLLOUT; the client closes unread: R.",
     ),
     row(
-        "seed001-full-read",
+        Sim::Seed001FullRead,
         Cause::NormalClose,
         "normal close",
         "everything read: FIN handshake, TIME_WAIT on the server",
     ),
     row(
-        "seed001-partial-read",
+        Sim::Seed001PartialRead,
         Cause::UnreadData,
         "unread data",
         "the server reads 1 of 2 bytes and closes: R.",
     ),
     row(
-        "seed001-shutdown-rd",
+        Sim::Seed001ShutdownRd,
         Cause::UnreadData,
         "unread data",
         "shutdown(SHUT_RD) does not purge: close() still sends R.",
     ),
     row(
-        "seed001-shutdown-wr",
+        Sim::Seed001ShutdownWr,
         Cause::ShutdownWrThenUnread,
         "shutdown(SHUT_WR)",
         "shutdown(SHUT_WR) sends FIN; close() with unread data then R.",
     ),
     row(
-        "seed002-kill-client",
+        Sim::Seed002KillClient,
         Cause::UnreadData,
         "unread data",
         "urgent bytes read with MSG_OOB only, the client is killed: R.",
     ),
     row(
-        "seed002-oob-read-close",
+        Sim::Seed002OobReadClose,
         Cause::UnreadData,
         "unread data",
         "the urgent byte read only with MSG_OOB, then close: R.",
     ),
     row(
-        "seed003-linger-timeout",
+        Sim::Seed003LingerTimeout,
         Cause::HalfClosed,
         "closed its sending half",
         "SO_LINGER {1, 5}: close() waits for the FIN's ACK; no RST on timeout",
     ),
     row(
-        "seed003-linger-zero",
+        Sim::Seed003LingerZero,
         Cause::LingerZero,
         "SO_LINGER {1, 0}",
         "SO_LINGER {1, 0} right after connect: R. (TCPAbortOnData)",
     ),
     row(
-        "seed003-linger-zero-unread",
+        Sim::Seed003LingerZeroUnread,
         Cause::UnreadData,
         "unread data",
         "SO_LINGER {1, 0} with unread data: R. (TCPAbortOnClose)",
     ),
     row(
-        "seed004-http-drained",
+        Sim::Seed004HttpDrained,
         Cause::NormalClose,
         "normal close",
         "the response read to EOF: FIN, TIME_WAIT on the client",
     ),
     row(
-        "seed004-http-unread",
+        Sim::Seed004HttpUnread,
         Cause::UnreadData,
         "485 bytes",
         "the 485-byte response left unread: R. seq 19 ack 486",
     ),
     row(
-        "shutdown-rd-unread",
+        Sim::ShutdownRdUnread,
         Cause::UnreadData,
         "unread data",
         "shutdown(SHUT_RD) does not purge: close() still sends R.",
     ),
     row(
-        "shutdown-wr-unread",
+        Sim::ShutdownWrUnread,
         Cause::ShutdownWrThenUnread,
         "shutdown(SHUT_WR)",
         "shutdown(SHUT_WR) sends F.; close() with unread data then R.",
     ),
     row(
-        "sndbuf-small-eagain",
+        Sim::SndbufSmallEagain,
         Cause::ZeroWindowHang,
         "keeps probing",
         "small SO_SNDBUF and SO_RCVBUF: 32741-byte sends, EAGAIN, drops beyond rcvbuf",
     ),
     row(
-        "timewait-fin-retransmit-acked",
+        Sim::TimewaitFinRetransmitAcked,
         Cause::NormalClose,
         "normal close",
         "a FIN retransmitted into TIME_WAIT is answered every time (a FIN is data to the ACK rate limit)",
     ),
     row(
-        "tw-descriptor-open",
+        Sim::TwDescriptorOpen,
         Cause::NormalClose,
         "normal close",
         "TIME_WAIT with the descriptor open: the full socket is CLOSE, close() sends nothing",
     ),
     row_then(
-        "tw-fin-timeout-ignored",
+        Sim::TwFinTimeoutIgnored,
         Cause::NormalClose,
         "normal close",
         "TIME_WAIT lasts 60 s with tcp_fin_timeout 5; the port is free after it",
         &[Cause::StillOpen],
     ),
     row(
-        "tw-own-port-eaddrinuse",
+        Sim::TwOwnPortEaddrinuse,
         Cause::NormalClose,
         "normal close",
         "connect() from a port our TIME_WAIT holds: EADDRINUSE",
     ),
     row_then(
-        "tw-reconnect-server-timewait",
+        Sim::TwReconnectServerTimewait,
         Cause::NormalClose,
         "normal close",
         "reconnect on the 4-tuple the server holds in TIME_WAIT: accepted at once",
         &[Cause::StillOpen],
     ),
     row(
-        "zero-window-exit",
+        Sim::ZeroWindowExit,
         Cause::ZeroWindowRst,
         "zero window then RST",
         "zero window, receiver killed: R.",
@@ -438,7 +434,7 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
 
 /// The row of a scenario.
 pub fn built_to_show(name: &str) -> Option<&'static BuiltToShow> {
-    BUILT_TO_SHOW.iter().find(|b| b.name == name)
+    BUILT_TO_SHOW.iter().find(|b| b.name.name() == name)
 }
 
 /// Whether `report` (the explanation of scenario `name`'s capture) names
