@@ -118,6 +118,11 @@ struct RunArgs {
     /// OUT-NAME.pcap.
     #[arg(long, value_name = "OUT.pcap")]
     pcap: Option<String>,
+    /// With --pcap: keep at most N bytes of each packet, as `tcpdump -s N`
+    /// (0, the default: whole packets). 80 keeps every IPv4 and TCP header
+    /// and no payload.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "pcap")]
+    pcap_snaplen: u32,
     /// Also draw the run as a ladder (sequence) diagram in SVG. With several
     /// scenario files, each gets its own file: OUT-NAME.svg.
     #[arg(long, value_name = "OUT.svg")]
@@ -291,7 +296,9 @@ fn run(a: RunArgs) -> ExitCode {
     let opts = RunOptions {
         seed: a.seed,
         policy: a.policy,
-        keep_payload: true,
+        // Payload bytes show only in a pcap (and not past its snap length).
+        keep_payload: a.pcap.is_some()
+            && finrst::pcap::Recorder::new(Some(a.pcap_snaplen)).needs_payload(),
         tap_host: a.tap_host.clone(),
         schedule: None,
         own_clock: false,
@@ -356,7 +363,7 @@ fn run_streamed(a: &RunArgs, f: &str, opts: &RunOptions) -> Result<finrst::trace
         let path = output_path(out, a.files.len() > 1, f);
         let file = std::fs::File::create(&path)
             .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn std::io::Write>);
-        w = match file.and_then(|p| w.with_pcap(p)) {
+        w = match file.and_then(|p| w.with_pcap_snaplen(p, Some(a.pcap_snaplen))) {
             Ok(w) => w,
             Err(e) => {
                 eprintln!("finrst: cannot write {path}: {e}");
@@ -468,7 +475,7 @@ fn write_outputs(a: &RunArgs, trace: &finrst::trace::Trace, file: &str) -> Resul
     let many = a.files.len() > 1;
     if let Some(out) = &a.pcap {
         let path = output_path(out, many, file);
-        if let Err(e) = finrst::pcap::write_file(trace, &path) {
+        if let Err(e) = finrst::pcap::write_file_snaplen(trace, &path, Some(a.pcap_snaplen)) {
             eprintln!("finrst: cannot write {path}: {e}");
             return Err(ExitCode::from(2));
         }
