@@ -508,7 +508,11 @@ macro_rules! key {
 
 /// Appends `s` as a JSON string, escaped as serde_json escapes it.
 fn push_json_str(out: &mut Vec<u8>, s: &str) -> io::Result<()> {
-    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    // No early exit: the whole (short) string is scanned in vector steps.
+    let special = s
+        .bytes()
+        .fold(false, |f, b| f | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if special {
         return serde_json::to_writer(out, s).map_err(io::Error::from);
     }
     out.push(b'"');
