@@ -242,12 +242,12 @@ pub const SPOOL_HEAD_BYTES: u64 = 64 << 20;
 pub const SPOOL_TAIL_CALLS: usize = 1000;
 /// Calls are kept in memory up to this size, then in an unlinked
 /// temporary file.
-const SPOOL_MEMORY: usize = 1 << 20;
+const SPOOL_MEMORY: usize = 256 << 10;
 
 /// Where calls wait while segments are printed (calls come after segments
 /// in both formats): memory for a trace rendered whole; for a streamed run,
 /// a bounded spool: its first [`SPOOL_HEAD_BYTES`] of calls (in memory up
-/// to 1 MiB, then in an unlinked temporary file), then only the last
+/// to 256 KiB, then in an unlinked temporary file), then only the last
 /// [`SPOOL_TAIL_CALLS`]; the calls between are counted, and the trace says
 /// how many it leaves out. A run short of the head prints every call, so
 /// the temporary space stays bounded whatever the length of the run.

@@ -82,7 +82,7 @@ impl std::ops::DerefMut for WireFrame {
 }
 
 /// How many spare frame buffers a device keeps.
-const FREE_MAX: usize = 32;
+const FREE_MAX: usize = 8;
 
 impl WireDev {
     /// Gives a frame's buffer back for reuse.
