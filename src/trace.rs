@@ -1177,6 +1177,30 @@ mod tests {
             }
             assert!(out.contains(&want), "{format:?}:\n{out}\nwant:\n{want}");
         }
+        // The hand-written JSON is serde_json's of the borrowed view.
+        for r in &rel {
+            let j = SegmentJson {
+                time_us: r.time_us,
+                src: &r.src,
+                dst: &r.dst,
+                sport: r.sport,
+                dport: r.dport,
+                flags: &r.flags,
+                seq: r.seq,
+                ack: r.ack,
+                win: r.win,
+                len: r.len,
+                urg: r.urg,
+                options: &r.options,
+                why: r.why.as_deref(),
+                rst_reason: r.rst_reason,
+                lost: r.lost,
+            };
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            write_segment_json(&mut a, &j).unwrap();
+            write_pretty(&mut b, &j, 2).unwrap();
+            assert_eq!(String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap());
+        }
     }
 
     #[test]
