@@ -133,6 +133,11 @@ struct RunArgs {
     /// OUT-NAME.pcap.
     #[arg(long, value_name = "OUT.pcap")]
     pcap: Option<String>,
+    /// With --pcap: keep at most N bytes of each packet, as `tcpdump -s N`
+    /// (0, the default: whole packets). 80 keeps every IPv4 and TCP header
+    /// and no payload.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "pcap")]
+    pcap_snaplen: u32,
     /// Also draw the run as a ladder (sequence) diagram in SVG. With several
     /// scenario files, each gets its own file: OUT-NAME.svg.
     #[arg(long, value_name = "OUT.svg")]
@@ -367,6 +372,9 @@ fn run_cmd(a: &RunArgs) -> anyhow::Result<ExitCode> {
         policy: a.policy,
         tap_host: a.tap_host.clone(),
         horizon_us: a.horizon,
+        // Payload bytes show only in a pcap (and not past its snap length).
+        keep_payload: a.pcap.is_some()
+            && finrst::pcap::Recorder::new(Some(a.pcap_snaplen)).needs_payload(),
         ..RunOptions::default()
     };
     let mut failed = false;
@@ -409,7 +417,7 @@ fn run_one(a: &RunArgs, f: &str, opts: &RunOptions) -> anyhow::Result<Option<Tra
         let trace = run_file(f, a.engine, opts)?;
         if let Some(pcap) = &a.pcap {
             let path = output_path(pcap, many, f);
-            finrst::pcap::write_file(&trace, &path)
+            finrst::pcap::write_file_snaplen(&trace, &path, Some(a.pcap_snaplen))
                 .with_context(|| format!("cannot write {path}"))?;
         }
         let path = output_path(svg, many, f);
@@ -433,7 +441,7 @@ fn run_one(a: &RunArgs, f: &str, opts: &RunOptions) -> anyhow::Result<Option<Tra
             let file = std::fs::File::create(&path)
                 .map(|f| Box::new(std::io::BufWriter::new(f)) as Box<dyn Write>);
             w = file
-                .and_then(|p| w.with_pcap(p))
+                .and_then(|p| w.with_pcap_snaplen(p, Some(a.pcap_snaplen)))
                 .with_context(|| format!("cannot write {path}"))?;
         }
         let mut sink = progress::Steps::new(&mut w);

@@ -12,6 +12,18 @@ use std::sync::Arc;
 
 const AZ: &[u8; 26] = b"abcdefghijklmnopqrstuvwxyz";
 
+/// The pattern, 160 cycles of it (the bytes of a pattern are copied from
+/// here in long stretches).
+pub static PATTERN: [u8; 26 * 160] = {
+    let mut t = [0u8; 26 * 160];
+    let mut i = 0;
+    while i < t.len() {
+        t[i] = AZ[i % 26];
+        i += 1;
+    }
+    t
+};
+
 /// One piece of a payload.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Piece {
@@ -78,16 +90,48 @@ impl Piece {
         }
     }
 
+    /// The RFC 1071 sum of this piece's bytes placed at an even offset
+    /// (`odd` false) or an odd one (see [`crate::segment::sum_be`]).
+    fn sum_be(&self, odd: bool) -> u64 {
+        match self {
+            Piece::Pattern { phase, len } => {
+                // A whole cycle of 26 letters puts the letters of one
+                // parity of index at even offsets and the others at odd
+                // ones (26 is even): a..y (even indexes) sum to 1417, b..z
+                // to 1430.
+                let (cycles, rem) = (*len / 26, *len % 26);
+                let even_first = phase.is_multiple_of(2) != odd;
+                let (hi, lo) = if even_first {
+                    (1417, 1430)
+                } else {
+                    (1430, 1417)
+                };
+                let mut sum = cycles as u64 * ((hi << 8) + lo);
+                for i in 0..rem {
+                    let b = AZ[((*phase as u32 + i) % 26) as usize] as u64;
+                    let at_odd = odd != (i % 2 == 1);
+                    sum += if at_odd { b } else { b << 8 };
+                }
+                sum
+            }
+            Piece::Bytes { data, off, len } => {
+                crate::segment::sum_be(&data[*off as usize..(*off + *len) as usize], odd)
+            }
+        }
+    }
+
     fn write_to(&self, out: &mut Vec<u8>) {
         match self {
             Piece::Pattern { phase, len } => {
+                // Stretches of a table of whole cycles: a few memcpys.
                 let mut k = *phase as usize;
                 let mut left = *len as usize;
+                out.reserve(left);
                 while left > 0 {
-                    let n = (26 - k).min(left);
-                    out.extend_from_slice(&AZ[k..k + n]);
+                    let n = (PATTERN.len() - 26).min(left);
+                    out.extend_from_slice(&PATTERN[k..k + n]);
                     left -= n;
-                    k = 0;
+                    k = (k + n) % 26;
                 }
             }
             Piece::Bytes { data, off, len } => {
@@ -233,6 +277,24 @@ impl Payload {
         }
     }
 
+    /// The RFC 1071 sum (see [`crate::segment::sum_be`]) of the first `n`
+    /// bytes, the first at an even offset: a pattern's without producing
+    /// its bytes.
+    pub fn sum_be(&self, n: u32) -> u64 {
+        let mut sum = 0;
+        let mut at = 0u32;
+        for p in &self.pieces {
+            if at >= n {
+                break;
+            }
+            let k = p.len().min(n - at);
+            let piece = if k < p.len() { p.sub(0, k) } else { p.clone() };
+            sum += piece.sum_be(at % 2 == 1);
+            at += k;
+        }
+        sum
+    }
+
     /// The first `n` bytes (for previews).
     pub fn prefix(&self, n: u32) -> Vec<u8> {
         self.slice(0, n).to_vec()
@@ -267,6 +329,42 @@ mod tests {
             );
         }
         assert_eq!(p.slice(90, 50).len(), 10);
+    }
+
+    /// A pattern's sum, computed from its phase and length, is the sum of
+    /// its bytes, at either parity and for any cut.
+    #[test]
+    fn pattern_sums_are_the_sums_of_their_bytes() {
+        use crate::segment::fold;
+        for phase in 0..26 {
+            for len in [0, 1, 2, 3, 25, 26, 27, 51, 52, 53, 1000, 65495] {
+                let p = Payload::pattern(phase, len);
+                let v = p.to_vec();
+                for odd in [false, true] {
+                    assert_eq!(
+                        fold(p.pieces.first().map_or(0, |x| x.sum_be(odd))),
+                        fold(crate::segment::sum_be(&v, odd)),
+                        "phase {phase} len {len} odd {odd}"
+                    );
+                }
+                for n in [0, len.min(1), len / 2, len] {
+                    assert_eq!(
+                        fold(p.sum_be(n)),
+                        fold(crate::segment::sum_be(&v[..n as usize], false))
+                    );
+                }
+            }
+        }
+        let mut q = Payload::pattern(5, 3);
+        q.append(&Payload::from_vec(vec![1, 2, 3, 250]));
+        q.append(&Payload::pattern(9, 40));
+        let v = q.to_vec();
+        for n in 0..=q.len() {
+            assert_eq!(
+                fold(q.sum_be(n)),
+                fold(crate::segment::sum_be(&v[..n as usize], false))
+            );
+        }
     }
 
     #[test]

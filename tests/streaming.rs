@@ -40,10 +40,8 @@ fn streamed_output_is_the_whole_trace_byte_for_byte() {
     }
 }
 
-fn write(name: &str, body: &str) -> String {
-    let dir = std::env::temp_dir().join(format!("finrst-streaming-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(name);
+fn write(dir: &tempfile::TempDir, name: &str, body: &str) -> String {
+    let p = dir.path().join(name);
     std::fs::write(&p, body).unwrap();
     p.to_string_lossy().to_string()
 }
@@ -55,11 +53,14 @@ const ROUND: &str =
 
 #[test]
 fn repeat_is_its_steps_written_out() {
+    let dir = tempfile::tempdir().unwrap();
     let rep = write(
+        &dir,
         "rep.sim",
         &format!("{HEAD}repeat 30 {{\n{ROUND}}}\nclient close = 0\nexpect client > server F.\n"),
     );
     let flat = write(
+        &dir,
         "rep.sim".replace("rep", "flat").as_str(),
         &format!(
             "{HEAD}{}client close = 0\nexpect client > server F.\n",
@@ -91,11 +92,84 @@ fn repeat_is_its_steps_written_out() {
 
 #[test]
 fn a_streamed_run_holds_only_the_last_steps_segments() {
-    let p = write("long.sim", &format!("{HEAD}repeat 500 {{\n{ROUND}}}\n"));
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        &dir,
+        "long.sim",
+        &format!("{HEAD}repeat 500 {{\n{ROUND}}}\n"),
+    );
     let (text, left) = streamed(&p, EngineKind::Model, Format::Text);
     assert!(text.lines().filter(|l| l.contains(" > ")).count() > 2000);
     // finish() runs after the last step: the delayed ACK and nothing else.
     assert!(left <= 4, "the model kept {left} segments");
+}
+
+/// Past its head, a streamed run's spool keeps only its last calls and
+/// says how many it left out: the calls it shows are the whole trace's,
+/// in order, in both formats.
+#[test]
+fn a_long_runs_calls_keep_their_head_and_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(
+        &dir,
+        "calls.sim",
+        &format!("{HEAD}repeat 200 {{\n{ROUND}}}\nclient close = 0\n"),
+    );
+    let whole = run_file(&p, EngineKind::Model, &RunOptions::default()).unwrap();
+    let n = whole.calls.len();
+    assert_eq!(n, 3 + 400 + 1);
+    let calls_of = |text: &str| -> Vec<String> {
+        let start = text.find("\ncalls:\n").unwrap() + "\ncalls:\n".len();
+        let end = text.find("\nstates:\n").unwrap();
+        text[start..end].lines().map(String::from).collect()
+    };
+    let all = calls_of(&whole.to_text());
+    assert_eq!(all.len(), n);
+    // Each text line of these calls is under 100 bytes: 20 lines fit 2000.
+    let head_bytes: u64 = all.iter().take(20).map(|l| l.len() as u64 + 1).sum();
+    let run = |format: Format| {
+        let opts = RunOptions::default();
+        let script = finrst::script::parse_file(&p).unwrap();
+        let hosts = HostSpec::for_hosts(&script.hosts);
+        let mut e = finrst::make_engine(EngineKind::Model, &hosts, &opts).unwrap();
+        let mut w = TraceWriter::streaming_with_limits(Vec::new(), format, head_bytes, 7);
+        let t = finrst::run_streaming_on(&script, e.as_mut(), &opts, &mut w).unwrap();
+        String::from_utf8(w.end(&t).unwrap()).unwrap()
+    };
+    let text = run(Format::Text);
+    let shown = calls_of(&text);
+    assert_eq!(shown.len(), 20 + 1 + 7, "{text}");
+    assert_eq!(shown[..20], all[..20]);
+    assert_eq!(
+        shown[20].trim_start(),
+        format!(
+            "… {} calls not shown: a streamed run keeps the first {head_bytes} bytes of its calls and the last 7",
+            n - 27
+        )
+    );
+    assert_eq!(shown[21..], all[n - 7..]);
+    // Everything else is the whole trace's.
+    let (a, b) = (whole.to_text(), text.clone());
+    assert_eq!(
+        a[..a.find("\ncalls:").unwrap()],
+        b[..b.find("\ncalls:").unwrap()]
+    );
+    assert_eq!(
+        a[a.find("\nstates:").unwrap()..],
+        b[b.find("\nstates:").unwrap()..]
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&run(Format::Json)).unwrap();
+    let whole_json: serde_json::Value = serde_json::from_str(&whole.to_json()).unwrap();
+    let calls = json["calls"].as_array().unwrap();
+    let all = whole_json["calls"].as_array().unwrap();
+    let kept = calls.len() - 7;
+    assert!(kept > 0 && kept < 20, "JSON calls are longer: fewer fit");
+    assert_eq!(calls[..kept], all[..kept]);
+    assert_eq!(calls[kept..], all[n - 7..]);
+    assert_eq!(json["calls_not_shown"], (n - kept - 7) as u64);
+    assert_eq!(json["segments"], whole_json["segments"]);
+    assert!(whole_json.get("calls_not_shown").is_none());
 }
 
 fn parse_err(body: &str) -> String {

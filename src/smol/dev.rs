@@ -8,11 +8,18 @@
 //! and moves them across the wire. [`Capture`] wraps a real device (the TAP)
 //! and copies both directions, since there the other side is the kernel.
 //!
-//! Checksums are on (`DeviceCapabilities::default()` computes and verifies
-//! them): the bytes recorded are the bytes a capture on a real link shows,
-//! and `Segment::decode_ipv4` sees real checksums.
+//! Checksums: smoltcp computes them on transmit, so the bytes recorded are
+//! the bytes a capture on a real link shows. They are verified once, where
+//! the engine takes a frame off the wire (`Segment::checksum_ok`; a frame
+//! that fails is counted and not delivered, as a receiver that verifies
+//! would drop it), so the receiving interface does not verify them again:
+//! the wire is a NIC with receive checksum offload.
+//!
+//! Frame buffers are reused: a transmit takes a buffer a received frame
+//! left behind (the data a bulk sender's 64 KiB frames need come back as
+//! the buffers of its peer's ACKs), so a long run allocates no frames.
 
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, Checksum, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -26,46 +33,133 @@ pub const WIRE_MTU: usize = 65535;
 #[derive(Debug, Default)]
 pub struct WireDev {
     /// Frames delivered to this host, not yet read by its interface.
-    pub rx: VecDeque<Vec<u8>>,
+    pub rx: VecDeque<WireFrame>,
     /// Frames this host transmitted since the engine last collected them.
-    pub sent: Vec<Vec<u8>>,
+    pub sent: Vec<WireFrame>,
+    /// Buffers of frames read (or dropped), for the next transmits.
+    pub free: RefCell<Vec<WireFrame>>,
 }
 
-pub struct WireRx(Vec<u8>);
-pub struct WireTx<'a>(&'a mut Vec<Vec<u8>>);
+/// A frame's bytes in a buffer that may be longer (a reused one keeps its
+/// length, so that its bytes never need zeroing again).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WireFrame {
+    buf: Vec<u8>,
+    len: usize,
+}
 
-impl phy::RxToken for WireRx {
+impl WireFrame {
+    /// Makes the frame `len` bytes long, zeroing only bytes the buffer
+    /// never had.
+    fn set_len(&mut self, len: usize) {
+        if self.buf.len() < len {
+            self.buf.resize(len, 0);
+        }
+        self.len = len;
+    }
+}
+
+impl From<Vec<u8>> for WireFrame {
+    fn from(buf: Vec<u8>) -> WireFrame {
+        WireFrame {
+            len: buf.len(),
+            buf,
+        }
+    }
+}
+
+impl std::ops::Deref for WireFrame {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::ops::DerefMut for WireFrame {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.len]
+    }
+}
+
+/// How many spare frame buffers a device keeps.
+const FREE_MAX: usize = 8;
+
+impl WireDev {
+    /// Gives a frame's buffer back for reuse.
+    pub fn recycle(&self, frame: WireFrame) {
+        recycle(&self.free, frame);
+    }
+}
+
+fn recycle(free: &RefCell<Vec<WireFrame>>, frame: WireFrame) {
+    let mut f = free.borrow_mut();
+    if f.len() < FREE_MAX {
+        f.push(frame);
+    }
+}
+
+pub struct WireRx<'a> {
+    frame: WireFrame,
+    free: &'a RefCell<Vec<WireFrame>>,
+}
+pub struct WireTx<'a> {
+    sent: &'a mut Vec<WireFrame>,
+    free: &'a RefCell<Vec<WireFrame>>,
+}
+
+impl phy::RxToken for WireRx<'_> {
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
-        f(&self.0)
+        let r = f(&self.frame);
+        recycle(self.free, self.frame);
+        r
     }
 }
 
 impl phy::TxToken for WireTx<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let mut buf = vec![0u8; len];
-        let r = f(&mut buf);
-        self.0.push(buf);
+        let mut frame = self.free.borrow_mut().pop().unwrap_or_default();
+        // smoltcp writes every byte of the frame it asked for (headers,
+        // options padded with EOL, payload): a reused buffer's old bytes
+        // are overwritten, so only bytes it never had are zeroed.
+        frame.set_len(len);
+        let r = f(&mut frame);
+        self.sent.push(frame);
         r
     }
 }
 
 impl Device for WireDev {
-    type RxToken<'a> = WireRx;
+    type RxToken<'a> = WireRx<'a>;
     type TxToken<'a> = WireTx<'a>;
 
-    fn receive(&mut self, _t: Instant) -> Option<(WireRx, WireTx<'_>)> {
-        let f = self.rx.pop_front()?;
-        Some((WireRx(f), WireTx(&mut self.sent)))
+    fn receive(&mut self, _t: Instant) -> Option<(WireRx<'_>, WireTx<'_>)> {
+        let frame = self.rx.pop_front()?;
+        Some((
+            WireRx {
+                frame,
+                free: &self.free,
+            },
+            WireTx {
+                sent: &mut self.sent,
+                free: &self.free,
+            },
+        ))
     }
 
     fn transmit(&mut self, _t: Instant) -> Option<WireTx<'_>> {
-        Some(WireTx(&mut self.sent))
+        Some(WireTx {
+            sent: &mut self.sent,
+            free: &self.free,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
         let mut c = DeviceCapabilities::default();
         c.medium = Medium::Ip;
         c.max_transmission_unit = WIRE_MTU;
+        // Computed on transmit, verified once on the wire (see above).
+        c.checksum.ipv4 = Checksum::Tx;
+        c.checksum.tcp = Checksum::Tx;
         c
     }
 }
@@ -186,19 +280,24 @@ mod tests {
     #[test]
     fn reply_tokens_are_captured_like_plain_transmits() {
         let mut d = WireDev::default();
-        d.rx.push_back(vec![1, 2, 3]);
+        d.rx.push_back(vec![1, 2, 3].into());
         let (rx, tx) = d.receive(Instant::ZERO).unwrap();
         assert_eq!(rx.consume(|b| b.to_vec()), vec![1, 2, 3]);
-        tx.consume(2, |b| b.copy_from_slice(&[9, 9]));
+        // The frame read lends its buffer to the reply.
+        tx.consume(2, |b| {
+            assert_eq!(b, &[1, 2]);
+            b.copy_from_slice(&[9, 9])
+        });
         d.transmit(Instant::ZERO).unwrap().consume(1, |b| b[0] = 7);
-        assert_eq!(d.sent, vec![vec![9, 9], vec![7]]);
+        let sent: Vec<Vec<u8>> = d.sent.iter().map(|f| f.to_vec()).collect();
+        assert_eq!(sent, vec![vec![9, 9], vec![7]]);
         assert!(d.receive(Instant::ZERO).is_none());
     }
 
     #[test]
     fn capture_records_both_directions_in_order() {
         let mut inner = WireDev::default();
-        inner.rx.push_back(vec![4, 5]);
+        inner.rx.push_back(vec![4, 5].into());
         let mut c = Capture::new(inner);
         let (rx, tx) = c.receive(Instant::ZERO).unwrap();
         rx.consume(|_| ());

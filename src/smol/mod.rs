@@ -40,7 +40,7 @@ use crate::engine::{
 use crate::script::{Call, Fault};
 use crate::segment::Segment;
 use crate::vocab::{Counter, EngineKind, Errno, Sysctl, TcpState};
-use dev::WireDev;
+use dev::{WireDev, WireFrame};
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::time::Instant;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
@@ -88,9 +88,20 @@ struct ActiveFault {
     left: Option<u32>,
 }
 
-/// A frame on the wire or held: (destination host, bytes, the segment as
-/// recorded).
-type Frame = (usize, Vec<u8>, Box<Segment>);
+/// What the engine needs of a frame's segment once it is on the wire: when
+/// it was sent, and what its receiver hears (the window, for probes).
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    time_us: u64,
+    /// The receiver's view: (local addr, local port, remote addr, remote
+    /// port).
+    rx_tuple: Tuple,
+    flags: crate::segment::Flags,
+    win: u16,
+}
+
+/// A frame on the wire or held: (destination host, bytes, what it was).
+type Frame = (usize, WireFrame, Sent);
 
 /// The smoltcp engine on the in-process wire.
 pub struct SmolEngine {
@@ -113,6 +124,10 @@ pub struct SmolEngine {
     /// The run's horizon ([`Engine::begin`]): a settle does not wait for a
     /// delayed frame past it.
     horizon: u64,
+    /// Each host's name, shared by every segment it sends or receives.
+    names: Vec<(std::net::Ipv4Addr, std::sync::Arc<str>)>,
+    /// The frames being collected (kept for its allocation).
+    collecting: Vec<WireFrame>,
 }
 
 impl SmolEngine {
@@ -148,7 +163,19 @@ impl SmolEngine {
             together: false,
             horizon: crate::engine::DEFAULT_HORIZON_US,
             bad_checksums: 0,
+            names: hosts
+                .iter()
+                .map(|h| (h.addr, h.name.as_str().into()))
+                .collect(),
+            collecting: Vec::new(),
         }
+    }
+
+    fn name_of(&self, a: std::net::Ipv4Addr) -> std::sync::Arc<str> {
+        self.names
+            .iter()
+            .find(|(x, _)| *x == a)
+            .map_or_else(|| a.to_string().into(), |(_, n)| n.clone())
     }
 
     fn stack(&mut self, h: usize) -> &mut Stack<WireDev> {
@@ -160,22 +187,24 @@ impl SmolEngine {
     /// Takes the frames host `h` transmitted, records them and puts them on
     /// the wire (or drops / delays / holds them). Returns how many.
     fn collect(&mut self, h: usize) -> usize {
-        let frames = std::mem::take(&mut self.stack(h).dev.sent);
+        let mut frames = std::mem::take(&mut self.collecting);
+        std::mem::swap(&mut frames, &mut self.stack(h).dev.sent);
         let n = frames.len();
-        for f in frames {
-            let w = &self.w;
-            let name_of = |a| w.host_name(a);
-            let mut seg = match Segment::decode_ipv4(&f, self.w.now, &name_of) {
-                Ok(s) => s,
-                // smoltcp here only speaks TCP over IPv4: anything else would
-                // be a bug worth seeing, not something to skip silently.
-                Err(e) => panic!("smoltcp sent a frame that is not IPv4/TCP: {e}"),
-            };
-            if !Segment::checksum_ok(&f) {
+        for f in frames.drain(..) {
+            let name_of = |a| self.name_of(a);
+            let mut seg =
+                match Segment::decode_ipv4_with(&f, self.w.now, &name_of, self.keep_payload) {
+                    Ok(s) => s,
+                    // smoltcp here only speaks TCP over IPv4: anything else
+                    // would be a bug worth seeing, not something to skip
+                    // silently.
+                    Err(e) => panic!("smoltcp sent a frame that is not IPv4/TCP: {e}"),
+                };
+            // The one checksum check (see `dev`): a frame that fails is
+            // sent, and dropped by its receiver.
+            let intact = Segment::checksum_ok(&f);
+            if !intact {
                 self.bad_checksums += 1;
-            }
-            if !self.keep_payload {
-                seg.payload = None;
             }
             self.w.annotate(&mut seg);
             let dst = self.w.hosts.iter().position(|x| x.addr == seg.dst_addr);
@@ -203,21 +232,26 @@ impl SmolEngine {
             {
                 self.probes.push(seg.clone());
             }
-            let copy = Box::new(seg.clone());
+            let sent = Sent {
+                time_us: seg.time_us,
+                rx_tuple: (seg.dst_addr, seg.dport, seg.src_addr, seg.sport),
+                flags: seg.flags,
+                win: seg.win,
+            };
             self.segs.push(seg);
             self.w.last_activity = self.w.now;
             match dst {
-                _ if lost => {}
-                Some(d) if hold => self.held[h].push((d, f, copy)),
-                Some(d) => self.put_on_wire(self.w.now + delay, d, f, copy),
-                None => {}
+                Some(d) if !lost && intact && hold => self.held[h].push((d, f, sent)),
+                Some(d) if !lost && intact => self.put_on_wire(self.w.now + delay, d, f, sent),
+                _ => self.stack(h).dev.recycle(f),
             }
         }
+        self.collecting = frames;
         n
     }
 
-    fn put_on_wire(&mut self, at: u64, dst: usize, frame: Vec<u8>, seg: Box<Segment>) {
-        self.inflight.insert((at, self.order), (dst, frame, seg));
+    fn put_on_wire(&mut self, at: u64, dst: usize, frame: WireFrame, sent: Sent) {
+        self.inflight.insert((at, self.order), (dst, frame, sent));
         self.order += 1;
     }
 
@@ -234,25 +268,25 @@ impl SmolEngine {
                     break;
                 }
                 let at = e.key().0;
-                let (dst, frame, seg) = e.remove();
+                let (dst, frame, sent) = e.remove();
                 // A frame a `delay` fault held back arrives long after its
                 // emission: its arrival is activity a settle waits out (an
                 // undelayed frame's emission, WIRE_DELAY_US before, already
                 // counted).
-                if at > seg.time_us + WIRE_DELAY_US {
+                if at > sent.time_us + WIRE_DELAY_US {
                     self.w.last_activity = now;
                 }
-                self.w.delivered(&seg);
+                self.w.heard(sent.rx_tuple, sent.flags, sent.win);
                 self.stack(dst).dev.rx.push_back(frame);
                 moved = true;
             }
             for h in 0..self.w.stacks.len() {
                 while let Some(front) = self.stack(h).dev.rx.front() {
                     // The receiver's view of the tuple of an incoming RST.
-                    let rst = Segment::decode_ipv4(front, now, &|a| a.to_string())
+                    let rst = crate::segment::Headers::parse(front)
                         .ok()
                         .filter(|s| s.flags.rst())
-                        .map(|s| -> Tuple { (s.dst_addr, s.dport, s.src_addr, s.sport) });
+                        .map(|s| -> Tuple { (s.dst, s.dport, s.src, s.sport) });
                     let st = self.stack(h);
                     st.iface
                         .poll_ingress_single(t, &mut st.dev, &mut st.sockets);
@@ -412,8 +446,8 @@ impl Engine for SmolEngine {
     fn release(&mut self, host: usize) -> Result<(), EngineError> {
         self.faults[host].retain(|f| !matches!(f.fault, Fault::Hold { .. }));
         let now = self.w.now;
-        for (d, f, seg) in std::mem::take(&mut self.held[host]) {
-            self.put_on_wire(now + WIRE_DELAY_US, d, f, seg);
+        for (d, f, sent) in std::mem::take(&mut self.held[host]) {
+            self.put_on_wire(now + WIRE_DELAY_US, d, f, sent);
         }
         Ok(())
     }

@@ -15,15 +15,16 @@
 
 use crate::engine::{CallCtx, CallOutcome, HostSpec, OpenConn};
 use crate::limits::MAX_SMOLTCP_BUFFER;
-use crate::script::{Call, How, MsgFlags, SockOpt, epoll};
+use crate::script::{Call, Data, How, MsgFlags, SockOpt, epoll};
 use crate::segment::Segment;
 use crate::vocab::{Errno, TcpState};
+use rustc_hash::FxHashMap as HashMap;
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
 use smoltcp::wire::IpAddress;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 /// Buffer sizes when the script sets none. 65535 keeps window scaling out
@@ -198,6 +199,43 @@ pub enum Attempt {
     Block,
 }
 
+/// Queues `data` from byte `from` on in the socket's send buffer, as
+/// `send_slice` would (the ring may take it in two stretches), and returns
+/// how much it took. A `send N`'s pattern is written straight into the
+/// buffer.
+fn enqueue(t: &mut tcp::Socket<'static>, data: &Data, from: usize) -> usize {
+    let bytes = match data {
+        Data::Bytes(b) => return t.send_slice(&b[from..]).unwrap_or(0),
+        Data::Count(n) => *n as usize,
+    };
+    let mut done = 0;
+    for _ in 0..2 {
+        let at = from + done;
+        let left = bytes - at;
+        if left == 0 {
+            break;
+        }
+        let k = t
+            .send(|buf: &mut [u8]| {
+                let k = buf.len().min(left);
+                let mut phase = at % 26;
+                // Stretches of a table of whole cycles: a few memcpys.
+                use crate::payload::PATTERN;
+                for chunk in buf[..k].chunks_mut(PATTERN.len() - 26) {
+                    chunk.copy_from_slice(&PATTERN[phase..phase + chunk.len()]);
+                    phase = (phase + chunk.len()) % 26;
+                }
+                (k, k)
+            })
+            .unwrap_or(0);
+        if k == 0 {
+            break;
+        }
+        done += k;
+    }
+    done
+}
+
 /// What survives between attempts of one blocking call.
 #[derive(Debug, Default)]
 pub struct Retry {
@@ -222,6 +260,9 @@ pub struct World<D: Device> {
     /// zero-window probe.
     known_win: HashMap<Tuple, u16>,
     probes: HashMap<Tuple, u32>,
+    /// The buffer the last recv() read into, reused once the runner has let
+    /// go of the bytes it returned.
+    recv_buf: Option<std::sync::Arc<[u8]>>,
 }
 
 impl<D: Device> World<D> {
@@ -237,8 +278,9 @@ impl<D: Device> World<D> {
             notes: Vec::new(),
             last_activity: 0,
             next_established: 0,
-            known_win: HashMap::new(),
-            probes: HashMap::new(),
+            known_win: HashMap::default(),
+            probes: HashMap::default(),
+            recv_buf: None,
         }
     }
 
@@ -413,10 +455,16 @@ impl<D: Device> World<D> {
     pub fn delivered(&mut self, seg: &Segment) {
         // Keyed by the direction the *receiver* sends in.
         let k = (seg.dst_addr, seg.dport, seg.src_addr, seg.sport);
-        if seg.flags.rst() {
+        self.heard(k, seg.flags, seg.win);
+    }
+
+    /// [`World::delivered`], from the receiver's tuple `k` and what it
+    /// reads of the segment.
+    pub fn heard(&mut self, k: Tuple, flags: crate::segment::Flags, win: u16) {
+        if flags.rst() {
             self.known_win.remove(&k);
-        } else if seg.flags.ack() {
-            self.known_win.insert(k, seg.win);
+        } else if flags.ack() {
+            self.known_win.insert(k, win);
         }
     }
 
@@ -500,7 +548,7 @@ impl<D: Device> World<D> {
             Call::Listen { port, backlog } => Attempt::Done(self.listen(id, *port, *backlog)),
             Call::Connect { port, .. } => self.connect(id, *port, ctx),
             Call::Accept => self.accept(id, ctx),
-            Call::Send { data, flags } => self.send(id, &data.bytes(), flags, retry),
+            Call::Send { data, flags } => self.send(id, data, flags, retry),
             Call::Recv { len, flags } => self.recv(id, *len as usize, flags),
             Call::Shutdown(how) => Attempt::Done(self.shutdown(id, *how)),
             Call::Close => Attempt::Done(self.close(id, "close()")),
@@ -681,7 +729,7 @@ impl<D: Device> World<D> {
         Attempt::Done(CallOutcome::ok(0))
     }
 
-    fn send(&mut self, id: usize, data: &[u8], flags: &MsgFlags, retry: &mut Retry) -> Attempt {
+    fn send(&mut self, id: usize, data: &Data, flags: &MsgFlags, retry: &mut Retry) -> Attempt {
         if flags.oob {
             return Attempt::Done(
                 self.unsupported("send(MSG_OOB): smoltcp never sends urgent data"),
@@ -713,11 +761,8 @@ impl<D: Device> World<D> {
             State::Established | State::CloseWait if !self.socks[id].shut_wr => {}
             _ => return Attempt::Done(epipe(flags.nosignal)),
         }
-        let rest = &data[retry.sent.min(data.len())..];
-        let n = self
-            .tcp_mut(id)
-            .and_then(|t| t.send_slice(rest).ok())
-            .unwrap_or(0);
+        let from = retry.sent.min(data.len());
+        let n = self.tcp_mut(id).map_or(0, |t| enqueue(t, data, from));
         retry.sent += n;
         if retry.sent == data.len() {
             return Attempt::Done(CallOutcome::ok(retry.sent as i64));
@@ -743,12 +788,24 @@ impl<D: Device> World<D> {
         }
         let queued = self.tcp(id).map(|t| t.recv_queue()).unwrap_or(0);
         if queued > 0 && len > 0 {
-            let mut buf = vec![0u8; len.min(queued)];
+            let want = len.min(queued);
+            let fresh = || std::iter::repeat_n(0u8, want.max(1 << 16)).collect();
+            let mut data: std::sync::Arc<[u8]> = match self.recv_buf.take() {
+                Some(mut b) if b.len() >= want => {
+                    if std::sync::Arc::get_mut(&mut b).is_some() {
+                        b
+                    } else {
+                        fresh()
+                    }
+                }
+                _ => fresh(),
+            };
+            let buf = &mut std::sync::Arc::get_mut(&mut data).expect("held only here")[..want];
             let t = self.tcp_mut(id).expect("a connection has a socket");
             // The receive ring may wrap: read until the request or the
             // queue is exhausted, as one recv() on Linux copies across skbs.
             let n = if flags.peek {
-                t.peek_slice(&mut buf).unwrap_or(0)
+                t.peek_slice(buf).unwrap_or(0)
             } else {
                 let mut got = 0;
                 while got < buf.len() {
@@ -759,9 +816,11 @@ impl<D: Device> World<D> {
                 }
                 got
             };
-            buf.truncate(n);
             let mut o = CallOutcome::ok(n as i64);
-            o.data = Some(Box::new(crate::payload::Payload::from_vec(buf)));
+            o.data = Some(Box::new(
+                crate::payload::Payload::shared(data.clone()).slice(0, n as u32),
+            ));
+            self.recv_buf = Some(data);
             return Attempt::Done(o);
         }
         if queued > 0 {

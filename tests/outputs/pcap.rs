@@ -106,6 +106,47 @@ fn lost_segments_are_written_because_they_were_sent() {
     assert_eq!(cap.blocks.len(), t.segments.len());
 }
 
+/// `--pcap-snaplen`: each record is the whole packet's first N bytes, with
+/// its real length beside; the header says N. 0 and lengths past any
+/// packet keep packets whole.
+#[test]
+fn a_snap_length_cuts_each_packet_and_keeps_its_length() {
+    for (name, t) in traces::all() {
+        let whole = finrst::pcap::to_bytes(&t).unwrap();
+        let (_, full) = pcap_parser::parse_pcap(&whole).unwrap();
+        for snaplen in [20u32, 40, 52, 60, 80, 100] {
+            let mut bytes = Vec::new();
+            finrst::pcap::write_segments_snaplen(&t.segments, &mut bytes, Some(snaplen)).unwrap();
+            let (rest, cap) = pcap_parser::parse_pcap(&bytes).expect("pcap-parser reads the file");
+            assert!(rest.is_empty());
+            assert_eq!(
+                cap.header.snaplen, snaplen,
+                "{name}: the header's snap length"
+            );
+            assert_eq!(cap.blocks.len(), full.blocks.len());
+            for (i, (b, f)) in cap.blocks.iter().zip(&full.blocks).enumerate() {
+                assert_eq!(b.origlen, f.origlen, "{name} #{i}: original length");
+                assert_eq!(
+                    b.caplen,
+                    f.caplen.min(snaplen),
+                    "{name} #{i}: captured length"
+                );
+                assert_eq!(
+                    b.data,
+                    &f.data[..b.caplen as usize],
+                    "{name} #{i}: a prefix"
+                );
+                assert_eq!((b.ts_sec, b.ts_usec), (f.ts_sec, f.ts_usec));
+            }
+        }
+        for whole_again in [None, Some(0), Some(262_144), Some(u32::MAX)] {
+            let mut bytes = Vec::new();
+            finrst::pcap::write_segments_snaplen(&t.segments, &mut bytes, whole_again).unwrap();
+            assert_eq!(bytes, whole, "{name}: {whole_again:?} keeps packets whole");
+        }
+    }
+}
+
 /// tcpdump's own reading of the file: one line per segment, with the
 /// flags, relative seq/ack and lengths the trace shows. CI installs
 /// tcpdump, so there a missing tcpdump is a failure, not a skip.
@@ -124,10 +165,9 @@ fn tcpdump_reads_the_file_like_the_trace() {
         println!("SKIPPED tcpdump_reads_the_file_like_the_trace: tcpdump not installed");
         return;
     }
-    let dir = std::env::temp_dir().join(format!("finrst-pcap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = tempfile::tempdir().unwrap();
     for (name, t) in traces::all() {
-        let path = dir.join(format!("{name}.pcap"));
+        let path = dir.path().join(format!("{name}.pcap"));
         finrst::pcap::write_file(&t, path.to_str().unwrap()).unwrap();
         // -nn: numbers not names; -tt: seconds since the epoch (our virtual
         // time); -vv would verify checksums too, we check those above.
@@ -186,6 +226,17 @@ fn tcpdump_reads_the_file_like_the_trace() {
             vtext.contains("cksum"),
             "{name}: tcpdump -vv shows checksums"
         );
+        // Cut to its headers, the file reads the same way, each packet
+        // marked as cut short.
+        let cut = dir.path().join(format!("{name}-80.pcap"));
+        finrst::pcap::write_file_snaplen(&t, cut.to_str().unwrap(), Some(80)).unwrap();
+        let out = std::process::Command::new("tcpdump")
+            .args(["-nn", "-tt", "-r"])
+            .arg(&cut)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: tcpdump on the cut file");
+        let cut_text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(cut_text, text, "{name}: headers are all tcpdump prints");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
