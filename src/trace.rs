@@ -1089,7 +1089,7 @@ impl Trace {
         String::from_utf8(bytes).expect("the trace is text")
     }
 
-    /// The trace as one JSON object (the shape the README documents).
+    /// The trace as one JSON object (the shape the book's Outputs chapter documents).
     pub fn to_json(&self) -> String {
         self.render(Format::Json)
     }

@@ -309,20 +309,28 @@ pub struct MsgFlags {
 }
 
 impl MsgFlags {
-    fn suffix(&self) -> String {
-        let mut s = String::new();
-        for (on, name) in [
+    /// The names of the flags set, in the order traces and scripts write
+    /// them.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> {
+        [
             (self.oob, "MSG_OOB"),
             (self.peek, "MSG_PEEK"),
             (self.dontwait, "MSG_DONTWAIT"),
             (self.nosignal, "MSG_NOSIGNAL"),
-        ] {
-            if on {
-                s.push_str(if s.is_empty() { ", " } else { "|" });
-                s.push_str(name);
-            }
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| name)
+    }
+
+    /// `, MSG_OOB|MSG_DONTWAIT` after a call's arguments in a trace.
+    fn suffix(&self) -> String {
+        let names: Vec<&str> = self.names().collect();
+        if names.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", names.join("|"))
         }
-        s
     }
 }
 

@@ -37,20 +37,9 @@ fn quoted(b: &[u8]) -> String {
     s
 }
 
+/// ` MSG_OOB MSG_DONTWAIT` after a call's arguments in a script.
 fn flag_words(f: &MsgFlags) -> String {
-    let mut s = String::new();
-    for (on, name) in [
-        (f.oob, "MSG_OOB"),
-        (f.peek, "MSG_PEEK"),
-        (f.dontwait, "MSG_DONTWAIT"),
-        (f.nosignal, "MSG_NOSIGNAL"),
-    ] {
-        if on {
-            s.push(' ');
-            s.push_str(name);
-        }
-    }
-    s
+    f.names().map(|n| format!(" {n}")).collect()
 }
 
 impl Display for Call {
