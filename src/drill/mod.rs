@@ -421,38 +421,7 @@ impl<'a> Executor<'a> {
         let mut prev: u64 = 0;
         for i in 0..self.pkt.events.len() {
             let ev = self.pkt.events[i].clone();
-            // The parser bounds each time and their sum (MAX_DURATION_US), so
-            // these sums stay far from the ends of the types.
-            let at = |d: i64, base: u64| -> u64 { (base as i64).saturating_add(d).max(0) as u64 };
-            let (t, end) = match ev.time {
-                When::Abs(t) => (Some(t.max(0) as u64), None),
-                When::Rel(d) => (Some(at(d, prev)), None),
-                When::Range {
-                    start,
-                    end,
-                    rel,
-                    end_rel,
-                } => {
-                    let s = if rel {
-                        at(start, prev)
-                    } else {
-                        start.max(0) as u64
-                    };
-                    // packetdrill's RELATIVE_RANGE_TIME: `+a...b` offsets
-                    // both ends by the previous event's time
-                    // (adjust_relative_event_times); `+a...+b` (ours) is
-                    // relative to the start.
-                    let e = if end_rel {
-                        at(end, s)
-                    } else if rel {
-                        at(end, prev)
-                    } else {
-                        end.max(0) as u64
-                    };
-                    (Some(s), Some(e))
-                }
-                When::Any => (None, None),
-            };
+            let (t, end) = ev.time.resolve(prev);
             match &ev.kind {
                 EventKind::Outbound(spec) => {
                     let seen = self.expect_out(i, spec, t)?;

@@ -57,6 +57,45 @@ pub enum When {
     Any,
 }
 
+impl When {
+    /// The script times (µs) of the event and, for a range, of its end,
+    /// `prev` being the previous event's: `None` for `*`. The parser bounds
+    /// each time and their sum (MAX_DURATION_US), so these sums stay far
+    /// from the ends of the types.
+    pub fn resolve(self, prev: u64) -> (Option<u64>, Option<u64>) {
+        let at = |d: i64, base: u64| -> u64 { (base as i64).saturating_add(d).max(0) as u64 };
+        match self {
+            When::Abs(t) => (Some(t.max(0) as u64), None),
+            When::Rel(d) => (Some(at(d, prev)), None),
+            When::Range {
+                start,
+                end,
+                rel,
+                end_rel,
+            } => {
+                let s = if rel {
+                    at(start, prev)
+                } else {
+                    start.max(0) as u64
+                };
+                // packetdrill's RELATIVE_RANGE_TIME: `+a...b` offsets both
+                // ends by the previous event's time
+                // (adjust_relative_event_times); `+a...+b` (ours) is
+                // relative to the start.
+                let e = if end_rel {
+                    at(end, s)
+                } else if rel {
+                    at(end, prev)
+                } else {
+                    end.max(0) as u64
+                };
+                (Some(s), Some(e))
+            }
+            When::Any => (None, None),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
     /// `<`: the remote side sends this.
@@ -295,28 +334,9 @@ pub fn parse(path: &str, text: &str) -> Result<Pkt, PktError> {
 /// The latest script time once an event at `t` has run, `latest` being
 /// the latest before it (as the executor reckons relative times).
 fn latest_time(latest: i64, t: When) -> i64 {
-    let after = |base: i64, d: i64| base.saturating_add(d).max(0);
-    match t {
-        When::Abs(t) => latest.max(t),
-        When::Rel(d) => after(latest, d),
-        When::Range {
-            start,
-            end,
-            rel,
-            end_rel,
-        } => {
-            let s = if rel { after(latest, start) } else { start };
-            let e = if end_rel {
-                after(s, end)
-            } else if rel {
-                after(latest, end)
-            } else {
-                end
-            };
-            latest.max(s).max(e)
-        }
-        When::Any => latest,
-    }
+    let (at, end) = t.resolve(latest.max(0) as u64);
+    let later = at.unwrap_or(0).max(end.unwrap_or(0));
+    latest.max(i64::try_from(later).unwrap_or(i64::MAX))
 }
 
 struct Cursor<'a> {

@@ -332,6 +332,20 @@ fn source<'a>(inner: Box<dyn Read + 'a>) -> (Source<'a>, Rc<RefCell<Option<io::E
     )
 }
 
+/// The stop when the reader could not read a capture's header: the I/O
+/// error the source kept (pcap-parser reports only that reading failed).
+fn read_failed_at_start(error: &RefCell<Option<io::Error>>) -> Stop {
+    Stop::Io {
+        byte: 0,
+        read: 0,
+        unit: "packets",
+        error: error
+            .borrow_mut()
+            .take()
+            .unwrap_or_else(|| io::Error::other("read error")),
+    }
+}
+
 /// What the pcap and pcapng readers do when `pcap-parser` asks for more
 /// data: refill the buffer, growing it for a record larger than it.
 trait Refill {
@@ -413,15 +427,7 @@ impl<'a> Pcap<'a> {
         let rd = match LegacyPcapReader::new(BUFFER, src) {
             Ok(rd) => rd,
             Err(PcapError::ReadError) => {
-                return Err(Stop::Io {
-                    byte: 0,
-                    read: 0,
-                    unit: "packets",
-                    error: error
-                        .borrow_mut()
-                        .take()
-                        .unwrap_or_else(|| io::Error::other("read error")),
-                });
+                return Err(read_failed_at_start(&error));
             }
             Err(_) => {
                 return Err(Stop::Damage(Stopped {
@@ -595,15 +601,7 @@ impl<'a> Ng<'a> {
         let rd = match PcapNGReader::new(BUFFER, src) {
             Ok(rd) => rd,
             Err(PcapError::ReadError) => {
-                return Err(Stop::Io {
-                    byte: 0,
-                    read: 0,
-                    unit: "packets",
-                    error: error
-                        .borrow_mut()
-                        .take()
-                        .unwrap_or_else(|| io::Error::other("read error")),
-                });
+                return Err(read_failed_at_start(&error));
             }
             Err(PcapError::Incomplete(_)) => {
                 return Err(Stop::Damage(Stopped {
