@@ -148,5 +148,8 @@ pub fn decode_ipv4_tcp(b: &[u8], cut: u32) -> Result<Packet, String> {
         win: Some(u32::from(be16(14))),
         len,
         absolute: true,
+        ip: Default::default(),
+        options: Default::default(),
+        rst_payload: None,
     })
 }

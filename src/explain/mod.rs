@@ -53,6 +53,46 @@ pub struct Packet {
     pub len: u32,
     /// Sequence numbers are known to be absolute (pcap); text may mix.
     pub absolute: bool,
+    /// What the IP header says about the sender, when the capture has it
+    /// (pcap; tcpdump text with `-v`).
+    pub ip: IpInfo,
+    /// TCP options, when the capture shows them.
+    pub options: TcpOptions,
+    /// The first bytes of an RST's payload (RFC 9293 3.5.3 lets an RST
+    /// carry diagnostic text; middleboxes such as F5 write their reason
+    /// there). Kept for RSTs only, at most [`RST_PAYLOAD_KEEP`] bytes.
+    pub rst_payload: Option<Box<[u8]>>,
+}
+
+/// How many bytes of an RST's payload a [`Packet`] keeps.
+pub const RST_PAYLOAD_KEEP: usize = 64;
+
+/// The IP layer of a captured segment: what tells one sender from another
+/// pretending to be it (an injected RST carries the injector's TTL and IP
+/// ID, not the host's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpInfo {
+    /// 4 or 6; 0 when unknown (tcpdump text without addresses).
+    pub version: u8,
+    /// IPv4 TTL or IPv6 hop limit.
+    pub ttl: Option<u8>,
+    /// IPv4 identification (IPv6 has none outside fragments).
+    pub id: Option<u16>,
+    /// IPv4 Don't Fragment.
+    pub df: Option<bool>,
+}
+
+/// The TCP options of a segment that matter to explaining it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpOptions {
+    /// Whether the options were seen at all (a cut header, or text
+    /// without them, leaves this false and every field `None`).
+    pub seen: bool,
+    pub mss: Option<u16>,
+    pub wscale: Option<u8>,
+    pub sack_ok: bool,
+    /// TSval, TSecr.
+    pub ts: Option<(u32, u32)>,
 }
 
 impl Packet {

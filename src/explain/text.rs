@@ -246,6 +246,9 @@ fn parse_line(line: &str) -> Result<(Packet, bool), String> {
         win: None,
         len: 0,
         absolute: false,
+        ip: Default::default(),
+        options: Default::default(),
+        rst_payload: None,
     };
     let b = body.trim_start();
     if let Some(after) = b.strip_prefix("Flags [") {
