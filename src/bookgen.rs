@@ -449,10 +449,7 @@ fn scenario_table(root: &Path) -> Result<String, BookError> {
 
 /// A cause of `finrst explain` as its JSON `cause_id` (`unread-data`).
 fn cause_id(c: crate::explain::Cause) -> String {
-    serde_json::to_value(c)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default()
+    c.id()
 }
 
 /// One scenario's page: its title, its script, what `finrst explain`

@@ -153,9 +153,36 @@ struct ExplainArgs {
     /// A capture: .pcap, .pcapng, or a text file of tcpdump lines, any of
     /// them gzip-compressed (`-` for standard input).
     capture: String,
-    /// Output format (JSON: one object).
+    /// Output format: text (a summary, then each connection), json (one
+    /// object), jsonl (one line per connection as it is explained, then a
+    /// line with the summary).
     #[arg(long, value_enum, default_value = "text")]
-    format: Format,
+    format: ExplainFormat,
+    /// Only the connection with this Wireshark `tcp.stream` number.
+    #[arg(long)]
+    stream: Option<usize>,
+    /// Only connections with this endpoint (`10.0.0.1:80`, `[::1]:80`,
+    /// `10.0.0.1.80`) or host (`10.0.0.1`) on either side.
+    #[arg(long, value_name = "ADDR:PORT")]
+    conn: Option<String>,
+    /// Only connections with an RST.
+    #[arg(long)]
+    rst_only: bool,
+    /// One line per connection: stream, endpoints, segments, cause id,
+    /// how it ended.
+    #[arg(long)]
+    terse: bool,
+    /// Times of pcap captures as seconds since the epoch (tcpdump -tt)
+    /// instead of UTC date and time (tcpdump -tttt with TZ=UTC).
+    #[arg(long)]
+    tt: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ExplainFormat {
+    Text,
+    Json,
+    Jsonl,
 }
 
 /// The two engines of compare, conform and fuzz.
@@ -500,28 +527,122 @@ fn output_path(out: &str, many: bool, scenario_file: &str) -> String {
 }
 
 fn explain(a: &ExplainArgs) -> anyhow::Result<ExitCode> {
-    // Read as a stream: a capture of any size is explained in bounded
-    // memory for the file itself (the connections it holds still count).
-    let (report, what) = if a.capture == "-" {
-        let r = finrst::explain::explain_reader(&a.capture, std::io::stdin().lock())
-            .context("cannot read standard input")?;
-        (r, "standard input".to_string())
-    } else {
-        let f = std::fs::File::open(&a.capture)
-            .with_context(|| format!("cannot read {}", a.capture))?;
-        let r = finrst::explain::explain_reader(&a.capture, f)
-            .with_context(|| format!("cannot read {}", a.capture))?;
-        (r, a.capture.clone())
+    use finrst::explain::{Filter, Options, TimeStyle};
+    use std::io::Write as _;
+    let opts = Options {
+        filter: Filter {
+            stream: a.stream,
+            conn: a.conn.clone(),
+            rst_only: a.rst_only,
+        },
+        times: if a.tt {
+            TimeStyle::Epoch
+        } else {
+            TimeStyle::Wall
+        },
     };
-    match a.format {
-        Format::Text => print!("{}", report.to_text()),
-        Format::Json => println!("{}", report.to_json()),
+    let input: Box<dyn std::io::Read> = if a.capture == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(
+            std::fs::File::open(&a.capture)
+                .with_context(|| format!("cannot read {}", a.capture))?,
+        )
+    };
+    let what = if a.capture == "-" {
+        "standard input".to_string()
+    } else {
+        a.capture.clone()
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    // Connections are explained while the capture streams by; the text
+    // and JSON reports put the summary first, so what comes before it
+    // waits in a spool (memory up to a bound, then a temporary file).
+    let mut spool = cli::Spool::new();
+    let mut first = true;
+    let format = a.format;
+    let terse = a.terse;
+    let mut failed: Option<std::io::Error> = None;
+    let end = finrst::explain::explain_stream(input, &opts, |c| {
+        let r = match format {
+            ExplainFormat::Jsonl => serde_json::to_writer(&mut out, &c)
+                .map_err(std::io::Error::other)
+                .and_then(|()| out.write_all(b"\n")),
+            ExplainFormat::Json => {
+                let sep: &[u8] = if first { b"\n    " } else { b",\n    " };
+                first = false;
+                spool.write_all(sep).and_then(|()| {
+                    serde_json::to_writer(&mut spool, &c).map_err(std::io::Error::other)
+                })
+            }
+            ExplainFormat::Text if terse => spool.write_all(c.to_terse().as_bytes()),
+            ExplainFormat::Text => spool.write_all(c.to_text().as_bytes()),
+        };
+        if let Err(e) = r
+            && failed.is_none()
+        {
+            failed = Some(e);
+        }
+    })
+    .with_context(|| format!("cannot read {what}"))?;
+    if let Some(e) = failed {
+        return Err(e).context("cannot write the report");
     }
+    match a.format {
+        ExplainFormat::Jsonl => {
+            let tail = serde_json::json!({
+                "source": a.capture,
+                "format": end.format,
+                "summary": end.summary,
+                "notes": end.notes,
+                "stopped": end.stopped.as_ref().map(|s| s.to_string()),
+            });
+            writeln!(out, "{tail}")?;
+        }
+        ExplainFormat::Json => {
+            let head = serde_json::json!({
+                "source": a.capture,
+                "format": end.format,
+                "tcp_segments": end.summary.segments,
+                "summary": end.summary,
+                "notes": end.notes,
+                "stopped": end.stopped,
+            });
+            // The head object without its closing brace, then the
+            // spooled connections as its last member.
+            let head = serde_json::to_string_pretty(&head)?;
+            let head = head
+                .trim_end()
+                .strip_suffix('}')
+                .unwrap_or(&head)
+                .trim_end();
+            write!(out, "{head},\n  \"connections\": [")?;
+            spool.copy_to(&mut out)?;
+            writeln!(out, "{}]\n}}", if first { "" } else { "\n  " })?;
+        }
+        ExplainFormat::Text => {
+            out.write_all(
+                finrst::explain::header_text(&a.capture, &end.format, &end.summary).as_bytes(),
+            )?;
+            if end.summary.connections == 0 {
+                writeln!(out, "\nno TCP connection found")?;
+            } else if end.summary.connections > 1 || end.summary.shown != end.summary.connections {
+                out.write_all(end.summary.to_text().as_bytes())?;
+            }
+            if terse && end.summary.shown > 0 {
+                writeln!(out)?;
+            }
+            spool.copy_to(&mut out)?;
+            out.write_all(finrst::explain::notes_text(&end.notes).as_bytes())?;
+        }
+    }
+    out.flush()?;
     // A damaged capture is explained as far as it goes, and fails.
-    if let Some(s) = &report.stopped {
+    if let Some(s) = &end.stopped {
         bail!("{what}: {s}");
     }
-    if report.connections.is_empty() {
+    if end.summary.connections == 0 {
         bail!("no TCP connection found in {}", a.capture);
     }
     Ok(ExitCode::SUCCESS)

@@ -3,3 +3,6 @@
 
 pub mod json_lines;
 pub mod progress;
+pub mod spool;
+
+pub use spool::Spool;

@@ -116,7 +116,7 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
     row(
         Sim::CloseUnreadRst,
         Cause::UnreadData,
-        "1 byte it never read",
+        "acknowledging 1 byte: close() with unread data",
         "close() with one unread byte: R.",
     ),
     row(
@@ -231,6 +231,12 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "a lingering close() inside together { } blocks until the FIN's ACK",
     ),
     row(
+        Sim::LingerZeroAfterRead,
+        Cause::UnreadData,
+        "or an abortive close (SO_LINGER {1, 0}) whether or not anything was unread",
+        "SO_LINGER {1, 0} after reading everything: the same R. as unread data",
+    ),
+    row(
         Sim::Linger2NegativeFinWait2,
         Cause::AbortAfterFin,
         "TCP_LINGER2 < 0",
@@ -305,7 +311,7 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
     row(
         Sim::Seed000EpolloutUnread,
         Cause::UnreadData,
-        "1 byte it never read",
+        "acknowledging 1 byte: close() with unread data",
         "the server writes a byte on EPOLLOUT; the client closes unread: R.",
     ),
     row(

@@ -27,7 +27,9 @@ fn explain_prints_the_cause_and_the_scenario() {
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains("localhost.37776 sent RST after acknowledging 1 byte it never read"),
+        text.contains(
+            "localhost.37776 sent RST after acknowledging 1 byte: close() with unread data"
+        ),
         "{text}"
     );
     assert!(

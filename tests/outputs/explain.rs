@@ -39,7 +39,7 @@ fn seed000_client_resets_over_one_unread_byte() {
         &r,
         0,
         Cause::UnreadData,
-        "localhost.37776 sent RST after acknowledging 1 byte it never read: close() with unread data (Linux, RFC 2525 2.17)",
+        "localhost.37776 sent RST after acknowledging 1 byte: close() with unread data (Linux, RFC 2525 2.17)",
         "seed000-epollout-unread",
     );
 }
