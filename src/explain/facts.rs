@@ -148,6 +148,9 @@ pub struct ConnFacts {
     pub names: [String; 2],
     /// Which side sent a SYN without ACK (opened the connection).
     pub opener: Option<usize>,
+    /// Which side sent a SYN-ACK: the other one opened, even when its SYN
+    /// is not in the capture.
+    pub synack_from: Option<usize>,
     pub packets: u64,
     pub first: Seen,
     pub first_text: String,
@@ -188,6 +191,7 @@ impl ConnFacts {
             id,
             names: [p.src.clone(), p.dst.clone()],
             opener: None,
+            synack_from: None,
             packets: 0,
             first: blank.clone(),
             first_text: p.time_text.clone(),
@@ -288,6 +292,10 @@ impl ConnFacts {
         let f = p.flags;
         if f.syn() && !f.ack() && self.opener.is_none() {
             self.opener = Some(s);
+        }
+        // A SYN-ACK answers the other side's SYN, captured or not.
+        if f.syn() && f.ack() && self.synack_from.is_none() {
+            self.synack_from = Some(s);
         }
         if !f.syn() {
             self.any_non_syn = true;
@@ -421,7 +429,12 @@ impl ConnFacts {
     /// The side that opened the connection when known, else the first
     /// sender: the explanation's `a`.
     pub fn a_side(&self) -> usize {
-        self.opener.unwrap_or(0)
+        self.opened_by().unwrap_or(0)
+    }
+
+    /// The side that opened: it sent the SYN, or was sent the SYN-ACK.
+    pub fn opened_by(&self) -> Option<usize> {
+        self.opener.or(self.synack_from.map(|s| 1 - s))
     }
 }
 

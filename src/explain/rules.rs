@@ -224,7 +224,7 @@ pub(super) fn analyse(f: &ConnFacts) -> Connection {
         stream: f.id - 1,
         a: names[a].clone(),
         b: names[1 - a].clone(),
-        opened_by: f.opener.map(|o| names[o].clone()),
+        opened_by: f.opened_by().map(|o| names[o].clone()),
         segments: f.packets as usize,
         first: f.first_text.clone(),
         last: f.last_text.clone(),
@@ -830,8 +830,9 @@ fn explain_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits, r: usize, rs
             && rs.first_data.as_ref().map(|s| s.pos) < ps.first_data.as_ref().map(|s| s.pos)
         {
             conn.evidence.push(format!(
-                "{rn} sent a request first and closed without reading the whole response \
-                 (read to EOF first to get a FIN: seed004-http-drained)"
+                "{rn} sent a request first and reset after the response came: it closed with \
+                 some of the response unread, or aborted after reading it (a client that reads \
+                 to EOF before close() sends FIN: seed004-http-drained)"
             ));
             add_scenarios(
                 conn,
@@ -1025,7 +1026,7 @@ fn explain_no_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits) {
         conn.ended = "no answer".into();
         conn.cause_id = Cause::NoAnswer;
         conn.cause = format!(
-            "no answer to {}'s SYN ({} sent): the port is filtered (a firewall drops the \
+            "no answer to {}'s SYN (sent {}): the port is filtered (a firewall drops the \
              SYN), the host is down or unreachable, or the answer was not captured",
             names[x],
             plural(n, "time")
@@ -1243,7 +1244,7 @@ fn explain_no_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits) {
                         .map_or(String::new(), |z| format!(", shut since {}", z.place()))
                 ));
                 conn.evidence.push(format!(
-                    "{y} sent {} into the closed window after that (zero-window probes)",
+                    "{y} sent {} into the closed window while it stayed shut (zero-window probes)",
                     plural(ys.probes, "segment")
                 ));
                 conn.cannot_tell.push(format!(

@@ -24,9 +24,14 @@ pub const QUIET_NS: u64 = 120_000_000_000;
 /// times (tcpdump text without a time column).
 pub const QUIET_PACKETS: u64 = 200_000;
 
-/// Connections tracked at once; past it the least recently active one is
-/// explained as it stands.
-pub const MAX_LIVE: usize = 100_000;
+/// Connections tracked at once; past it the least recently active tenth
+/// is explained as it stands.
+pub const MAX_LIVE: usize = 50_000;
+
+/// Connections that have ended but are kept for their stragglers; past
+/// it the one that ended first is explained (its later segments are then
+/// counted as stragglers).
+pub const MAX_ENDED: usize = 4_096;
 
 /// Connections explained but held back so that output keeps the order of
 /// first appearance; past it the oldest is released.
@@ -192,6 +197,8 @@ pub struct Tracker<F: FnMut(Connection)> {
     opts: Options,
     sink: F,
     live: HashMap<String, Live>,
+    /// Connections in the order they ended (id, key).
+    ended: VecDeque<(usize, String)>,
     done: HashSet<String>,
     done_order: VecDeque<String>,
     pending: BTreeMap<usize, Connection>,
@@ -211,6 +218,7 @@ impl<F: FnMut(Connection)> Tracker<F> {
             opts,
             sink,
             live: HashMap::new(),
+            ended: VecDeque::new(),
             done: HashSet::new(),
             done_order: VecDeque::new(),
             pending: BTreeMap::new(),
@@ -248,9 +256,14 @@ impl<F: FnMut(Connection)> Tracker<F> {
         let fresh_syn = p.flags.syn() && !p.flags.ack();
         match self.live.get_mut(&key) {
             Some(l) if !(fresh_syn && l.facts.ended()) => {
+                let was_ended = l.facts.ended();
                 l.facts.push(&p);
                 l.last_ns = p.time_ns.or(l.last_ns);
                 l.last_packet = self.packets;
+                if !was_ended && l.facts.ended() {
+                    self.ended.push_back((l.facts.id, key));
+                    self.bound_ended();
+                }
             }
             found => {
                 if found.is_some() {
@@ -262,6 +275,9 @@ impl<F: FnMut(Connection)> Tracker<F> {
                 let mut facts = ConnFacts::new(self.next_id, &p);
                 self.next_id += 1;
                 facts.push(&p);
+                if facts.ended() {
+                    self.ended.push_back((facts.id, key.clone()));
+                }
                 self.live.insert(
                     key,
                     Live {
@@ -273,11 +289,24 @@ impl<F: FnMut(Connection)> Tracker<F> {
                 if self.live.len() > MAX_LIVE {
                     self.evict();
                 }
+                self.bound_ended();
             }
         }
         self.since_sweep += 1;
         if self.since_sweep >= (self.live.len() as u64).max(4096) {
             self.sweep();
+        }
+    }
+
+    /// Keeps at most [`MAX_ENDED`] ended connections waiting.
+    fn bound_ended(&mut self) {
+        while self.ended.len() > MAX_ENDED {
+            let Some((id, key)) = self.ended.pop_front() else {
+                return;
+            };
+            if self.live.get(&key).is_some_and(|l| l.facts.id == id) {
+                self.finish_conn(&key, true);
+            }
         }
     }
 

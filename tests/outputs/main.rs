@@ -8,4 +8,5 @@ mod cli;
 mod explain;
 mod ladder;
 mod pcap;
+mod situations;
 mod traces;
