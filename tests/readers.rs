@@ -827,3 +827,167 @@ proptest! {
 }
 
 // ---- real captures (made with tcpdump on this project's own programs) ----
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/readers");
+
+fn read_packets(name: &str) -> Vec<Packet> {
+    let f = std::fs::File::open(format!("{FIXTURES}/{name}")).unwrap();
+    let mut rd = Reader::new(f).unwrap();
+    let packets: Vec<Packet> = rd.by_ref().collect();
+    let s = rd.finish();
+    assert!(
+        s.notes.is_empty() && s.stopped.is_none(),
+        "{name}: {:?}",
+        s.notes
+    );
+    packets
+}
+
+/// Segments and connections as `tshark -q -z conv,tcp` counted them when
+/// the captures were made, and how each connection ended (the programs:
+/// a client closing with the reply unread, curl reading to the end, a
+/// connection to a closed port).
+#[test]
+fn real_captures_are_read_whole() {
+    use Cause::*;
+    for (name, segments, causes) in [
+        (
+            "v6-loopback.pcap",
+            26,
+            &[NormalClose, UnreadData, Refused][..],
+        ),
+        (
+            "v6-loopback.pcapng",
+            26,
+            &[NormalClose, UnreadData, Refused],
+        ),
+        ("v6-loopback.txt", 26, &[NormalClose, UnreadData, Refused]),
+        (
+            "veth-any-sll2.pcap",
+            36,
+            &[UnreadData, UnreadData, NormalClose],
+        ),
+        ("veth-any-v.txt", 36, &[UnreadData, UnreadData, NormalClose]),
+        ("nflog.pcap", 24, &[UnreadData, UnreadData]),
+    ] {
+        let bytes = std::fs::read(format!("{FIXTURES}/{name}")).unwrap();
+        let r = explain_bytes(name, &bytes);
+        assert!(r.notes.is_empty(), "{name}: {:?}", r.notes);
+        assert_eq!(r.tcp_segments, segments, "{name}");
+        let got: Vec<Cause> = r.connections.iter().map(|c| c.cause_id).collect();
+        assert_eq!(got, causes, "{name}");
+    }
+}
+
+/// `tcpdump -nn -v`'s text of a capture gives each segment the same IP
+/// layer and options as the capture's bytes.
+#[test]
+fn v_text_and_bytes_agree_on_ip_and_options() {
+    let bin = read_packets("veth-any-sll2.pcap");
+    let text = read_packets("veth-any-v.txt");
+    assert_eq!(bin.len(), text.len());
+    let mut v4 = 0;
+    for (b, t) in bin.iter().zip(&text) {
+        assert_eq!(
+            (&b.src, &b.dst, b.flags, b.len),
+            (&t.src, &t.dst, t.flags, t.len)
+        );
+        assert_eq!(b.ip, t.ip, "{} / {}", b.place(), t.place());
+        let o = |p: &Packet| {
+            (
+                p.options.mss,
+                p.options.wscale,
+                p.options.sack_ok,
+                p.options.ts,
+            )
+        };
+        assert_eq!(o(b), o(t), "{} / {}", b.place(), t.place());
+        v4 += usize::from(b.ip.version == 4);
+    }
+    assert!(v4 > 0 && v4 < bin.len(), "both IPv4 and IPv6 are in it");
+}
+
+/// Every segment of the real captures field by field against tshark's
+/// dissection, when tshark is installed (it is not a build dependency).
+#[test]
+fn real_captures_match_tshark_field_by_field() {
+    let fields = [
+        "ip.src",
+        "ipv6.src",
+        "tcp.srcport",
+        "ip.dst",
+        "ipv6.dst",
+        "tcp.dstport",
+        "tcp.seq_raw",
+        "tcp.ack_raw",
+        "tcp.len",
+        "ip.ttl",
+        "ipv6.hlim",
+        "ip.id",
+        "ip.flags.df",
+        "tcp.options.mss_val",
+        "tcp.options.wscale.shift",
+        "tcp.options.timestamp.tsval",
+        "tcp.options.timestamp.tsecr",
+        "tcp.options.sack_perm",
+    ];
+    for name in [
+        "v6-loopback.pcap",
+        "v6-loopback.pcapng",
+        "veth-any-sll2.pcap",
+        "nflog.pcap",
+    ] {
+        let mut cmd = std::process::Command::new("tshark");
+        cmd.args([
+            "-r",
+            &format!("{FIXTURES}/{name}"),
+            "-Y",
+            "tcp",
+            "-T",
+            "fields",
+        ]);
+        cmd.args(["-E", "separator=;"]);
+        for f in fields {
+            cmd.args(["-e", f]);
+        }
+        let Ok(out) = cmd.output() else {
+            eprintln!("tshark is not installed: field comparison skipped");
+            return;
+        };
+        let out = String::from_utf8(out.stdout).unwrap();
+        let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split(';').collect()).collect();
+        let packets = read_packets(name);
+        assert_eq!(rows.len(), packets.len(), "{name}");
+        for (r, p) in rows.iter().zip(&packets) {
+            let at = format!("{name} {}", p.place());
+            let host = |a: &str, b: &str| {
+                if a.is_empty() {
+                    b.to_string()
+                } else {
+                    a.to_string()
+                }
+            };
+            let num = |s: &str| -> Option<u64> {
+                match s.strip_prefix("0x") {
+                    Some(h) => u64::from_str_radix(h, 16).ok(),
+                    None => s.parse().ok(),
+                }
+            };
+            assert_eq!(p.src, format!("{}.{}", host(r[0], r[1]), r[2]), "{at}");
+            assert_eq!(p.dst, format!("{}.{}", host(r[3], r[4]), r[5]), "{at}");
+            assert_eq!(p.seq.map(u64::from), num(r[6]), "{at}");
+            if let Some(a) = p.ack {
+                assert_eq!(Some(u64::from(a)), num(r[7]), "{at}");
+            }
+            assert_eq!(Some(u64::from(p.len)), num(r[8]), "{at}");
+            assert_eq!(p.ip.ttl.map(u64::from), num(&host(r[9], r[10])), "{at}");
+            assert_eq!(p.ip.id.map(u64::from), num(r[11]), "{at}");
+            assert_eq!(p.ip.df, num(r[12]).map(|d| d == 1), "{at}");
+            assert_eq!(p.options.mss.map(u64::from), num(r[13]), "{at}");
+            assert_eq!(p.options.wscale.map(u64::from), num(r[14]), "{at}");
+            assert_eq!(p.options.ts.map(|t| u64::from(t.0)), num(r[15]), "{at}");
+            assert_eq!(p.options.ts.map(|t| u64::from(t.1)), num(r[16]), "{at}");
+            assert_eq!(p.options.sack_ok, !r[17].is_empty(), "{at}");
+        }
+    }
+}
