@@ -738,6 +738,41 @@ fn tcpdump_v_text_fills_the_ip_layer_and_options() {
     assert!(notes[1].starts_with("line 8: "), "{notes:?}");
 }
 
+/// tcpdump prints a tunnel's outer layers before the segment, on its line
+/// (or, with `-v`, on lines of their own): the segment is the last `IP`
+/// or `IP6` of the line. (Lines as tcpdump 4.99 printed frames of ours.)
+#[test]
+fn tunnelled_segments_in_tcpdump_text() {
+    let text = "\
+23:35:27.577646 MPLS (label 100, tc 0, ttl 64) (label 200, tc 0, [S], ttl 64) IP6 fd00:1::1.60432 > fd00:1::2.18082: Flags [S], seq 584044926, win 64800, options [mss 1440,sackOK,TS val 2135537139 ecr 0,nop,wscale 10], length 0
+23:35:27.577646 PPPoE  [ses 0x42] IP6 fd00:1::1.60432 > fd00:1::2.18082: Flags [S], seq 584044926, win 64800, length 0
+23:35:27.577646 IP 192.0.2.1 > 192.0.2.2: GREv0, key=0x5, seq 0, length 92: IP6 fd00:1::1.60432 > fd00:1::2.18082: Flags [S], seq 584044926, win 64800, length 0
+23:35:27.577646 IP6 2001:db8::1 > 2001:db8::2: HBH DSTOPT GREv0, length 84: IP6 fd00:1::1.60432 > fd00:1::2.18082: Flags [S], seq 584044926, win 64800, length 0
+23:35:27.577646 IP 192.0.2.1 > 192.0.2.2: IP 10.0.0.1.5 > 10.0.0.2.6: Flags [R], seq 1, win 0, length 0
+23:35:27.577646 MPLS (label 100, tc 0, ttl 64)
+\t(label 200, tc 0, [S], ttl 64)
+\tIP6 (flowlabel 0xcef51, hlim 63, next-header TCP (6) payload length: 40) fd00:1::1.60432 > fd00:1::2.18082: Flags [S], cksum 0xfa34 (incorrect -> 0xf4ab), seq 584044926, win 64800, length 0
+";
+    let packets: Vec<Packet> = Reader::new(text.as_bytes()).unwrap().collect();
+    assert_eq!(packets.len(), 6);
+    for p in &packets[..4] {
+        assert_eq!(
+            (p.src.as_str(), p.dst.as_str()),
+            ("fd00:1::1.60432", "fd00:1::2.18082")
+        );
+        assert_eq!(
+            (p.ip.version, p.seq, p.win),
+            (6, Some(584044926), Some(64800))
+        );
+    }
+    assert_eq!(packets[0].options.wscale, Some(10));
+    assert_eq!(
+        (packets[4].src.as_str(), packets[4].ip.version),
+        ("10.0.0.1.5", 4)
+    );
+    assert_eq!((packets[5].line, packets[5].ip.ttl), (Some(8), Some(63)));
+}
+
 // ---- proptests: any bytes, never a panic, always bounded ----
 
 const LINKS: [u32; 13] = [0, 1, 9, 12, 14, 101, 108, 113, 228, 229, 239, 276, 147];

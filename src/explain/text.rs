@@ -240,14 +240,10 @@ fn parse_line(line: &str) -> Result<Line, String> {
     } else {
         k = 0;
     }
-    // `IP` or `IP6` within the next few tokens (`-i any` puts `lo In`
-    // before it).
-    let Some(ip_at) = toks
-        .iter()
-        .skip(k)
-        .take(4)
-        .position(|t| *t == "IP" || *t == "IP6")
-    else {
+    // `IP` or `IP6`: `-i any` puts `lo In` before it, a tunnel its outer
+    // layers (`MPLS (label 100, ...) IP6 ...`, `IP 192.0.2.1 > 192.0.2.2:
+    // GREv0, length 84: IP6 ...`): the last one is the segment's.
+    let Some(ip_at) = toks.iter().skip(k).rposition(|t| *t == "IP" || *t == "IP6") else {
         return Err("not a tcpdump TCP line".into());
     };
     let mut ip = IpInfo {
