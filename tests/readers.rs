@@ -1026,3 +1026,94 @@ fn real_captures_match_tshark_field_by_field() {
         }
     }
 }
+
+/// The frames of a little-endian classic pcap (what tcpdump wrote).
+fn pcap_frames(name: &str) -> Vec<Vec<u8>> {
+    let b = std::fs::read(format!("{FIXTURES}/{name}")).unwrap();
+    let le = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+    assert_eq!(le(0), 0xa1b2c3d4);
+    let (mut at, mut out) = (24, Vec::new());
+    while at + 16 <= b.len() {
+        let n = le(at + 8);
+        out.push(b[at + 16..at + 16 + n].to_vec());
+        at += 16 + n;
+    }
+    out
+}
+
+/// Each real frame wrapped in each tunnel (as mirrored or provider
+/// traffic carries it) reads as the same segment, and the capture as the
+/// same connections.
+#[test]
+fn real_frames_read_the_same_through_every_tunnel() {
+    // Snapped at 160 bytes: the IP lengths still count the whole packets.
+    let frames = pcap_frames("v6-loopback.pcap");
+    let plain = explain_bytes("plain", &pcap(false, 1, &frames));
+    let plain_packets: Vec<Packet> = Reader::new(&pcap(false, 1, &frames)[..]).unwrap().collect();
+    let ip = |f: &Vec<u8>| f[14..].to_vec();
+    let et = |f: &Vec<u8>| u16::from_be_bytes([f[12], f[13]]);
+    let erspan3 = |f: &Vec<u8>| {
+        // Hardware ID 7, the O bit set: an 8-byte platform subheader.
+        let mut h = vec![0x20, 0x64, 0, 12, 0, 0, 0, 1, 0, 0, 0, 0x71];
+        h.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 0, 9]);
+        h.extend_from_slice(f);
+        eth(0x0800, &ipv4(47, &gre(0x1000, 0x22eb, &h)))
+    };
+    type Wrap<'a> = (&'a str, u32, Box<dyn Fn(&Vec<u8>) -> Vec<u8> + 'a>);
+    let wraps: Vec<Wrap> = vec![
+        (
+            "QinQ",
+            1,
+            Box::new(|f| {
+                eth(
+                    0x88a8,
+                    &[&[0, 2][..], &vlan(0x8100, 3, et(f), &ip(f))].concat(),
+                )
+            }),
+        ),
+        (
+            "MPLS",
+            1,
+            Box::new(|f| eth(0x8847, &mpls(&[16, 17, 18], &ip(f)))),
+        ),
+        (
+            "GRE",
+            1,
+            Box::new(|f| eth(0x0800, &ipv4(47, &gre(0xb000, et(f), &ip(f))))),
+        ),
+        (
+            "GRE over IPv6",
+            101,
+            Box::new(|f| ipv6(47, &gre(0, et(f), &ip(f)))),
+        ),
+        (
+            "gretap",
+            229,
+            Box::new(|f| ipv6(0, &ext8(47, 0, &gre(0x2000, 0x6558, f)))),
+        ),
+        (
+            "ERSPAN II",
+            1,
+            Box::new(|f| {
+                let h = [&[0x10, 0x64, 0, 12, 0, 0, 0, 0][..], f].concat();
+                eth(0x0800, &ipv4(47, &gre(0x1000, 0x88be, &h)))
+            }),
+        ),
+        ("ERSPAN III", 1, Box::new(erspan3)),
+        ("6in4", 228, Box::new(|f| ipv4(41, &ip(f)))),
+        ("NFLOG", 239, Box::new(|f| nflog(false, 10, &ip(f)))),
+    ];
+    for (name, link, wrap) in &wraps {
+        let wrapped: Vec<Vec<u8>> = frames.iter().map(wrap).collect();
+        let file = pcap(false, *link, &wrapped);
+        let r = explain_bytes(name, &file);
+        assert!(r.notes.is_empty(), "{name}: {:?}", r.notes);
+        assert_eq!(r.tcp_segments, plain.tcp_segments, "{name}");
+        let causes = |r: &finrst::explain::Report| -> Vec<Cause> {
+            r.connections.iter().map(|c| c.cause_id).collect()
+        };
+        assert_eq!(causes(&r), causes(&plain), "{name}");
+        let packets: Vec<Packet> = Reader::new(&file[..]).unwrap().collect();
+        assert_eq!(packets, plain_packets, "{name}");
+    }
+}
