@@ -861,6 +861,36 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Lines made of tcpdump's own words in any order (`-v` headers left
+    /// open, parentheses unbalanced, tunnels, addresses): never a panic,
+    /// at most one segment a line.
+    #[test]
+    fn tcpdump_like_text_never_panics(
+        lines in prop::collection::vec(
+            prop::collection::vec(
+                prop::sample::select(&[
+                    "IP", "IP6", "(tos", "0x0,", "ttl", "64,", "id", "flags", "[DF],", "proto",
+                    "TCP", "(6),", "length", "60)", "(", ")", "((", "hlim", "::1.80", ">",
+                    "::1.81:", "10.0.0.1.5", "Flags", "[S.],", "seq", "1:2,", "ack", "win",
+                    "options", "[mss", "1460,sackOK,TS", "val", "1", "ecr", "2,nop,wscale",
+                    "7]", "<mss", "1460>", "MPLS", "GREv0,", "12:00:00.000001", "..", "R",
+                ][..]),
+                0..24,
+            ),
+            0..12,
+        ),
+    ) {
+        let text: String = lines.iter().map(|l| l.join(" ") + "\n").collect();
+        let mut rd = Reader::new(text.as_bytes()).unwrap();
+        let n = rd.by_ref().count();
+        prop_assert!(n <= lines.len());
+        prop_assert!(rd.finish().notes.len() <= 2 * lines.len() + 1);
+    }
+}
+
 // ---- real captures (made with tcpdump on this project's own programs) ----
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/readers");
