@@ -49,8 +49,9 @@ enum Cmd {
     /// Explain how each TCP connection in a real capture ended, and why.
     ///
     /// Reads a pcap or pcapng file (raw IP, Ethernet, Linux cooked, BSD
-    /// loopback) or tcpdump's text output (as pasted in a bug report, with
-    /// or without -S, -tt, -nn), gzip-compressed or not, splits it into
+    /// loopback, NFLOG; IPv4 and IPv6, through VLAN, MPLS, PPPoE, GRE,
+    /// ERSPAN and IP-in-IP) or tcpdump's text output (as pasted in a bug
+    /// report, with or without -S, -tt, -nn, -v), gzip-compressed or not, splits it into
     /// connections and names the most likely cause of each ending, what the
     /// capture cannot tell, and the scenario in sim/ that reproduces it. A
     /// capture cut short or corrupt is explained up to the damage, and the

@@ -15,7 +15,7 @@
 //! random bytes and mangled captures).
 
 use super::Packet;
-use super::link::{decode_ipv4_tcp, decode_link, link_name};
+use super::link::{decode_frame, link_name};
 use super::notes::{Tally, Unit};
 use super::text;
 use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
@@ -484,7 +484,14 @@ impl<'a> Pcap<'a> {
                     // At most 2^32 s * 10^9 + 2^32 * 1000: no overflow.
                     let ns = u64::from(b.ts_sec) * 1_000_000_000 + frac;
                     let cut = b.origlen.saturating_sub(b.caplen);
-                    let p = packet(&mut self.tally, self.n, Some(ns), self.link, b.data, cut);
+                    let p = packet(
+                        &mut self.tally,
+                        self.n,
+                        Some(ns),
+                        (self.link, self.big),
+                        b.data,
+                        cut,
+                    );
                     (used, p)
                 }
                 Ok((used, PcapBlockOwned::NG(_))) => (used, None),
@@ -679,7 +686,7 @@ impl<'a> Ng<'a> {
                             let at = (epb.if_id as usize, ts);
                             stamped(
                                 &mut self.tally,
-                                &self.ifaces,
+                                (&self.ifaces, self.big),
                                 self.n,
                                 at,
                                 epb.packet_data(),
@@ -697,7 +704,7 @@ impl<'a> Ng<'a> {
                                         &mut self.tally,
                                         self.n,
                                         Some(0),
-                                        i.link,
+                                        (i.link, self.big),
                                         data,
                                         cut as u32,
                                     )
@@ -790,7 +797,7 @@ fn section_u32(big: bool, le: u32) -> u32 {
 /// A packet with a 64-bit timestamp `ts` on interface `iface`.
 fn stamped(
     tally: &mut Tally,
-    ifaces: &[Iface],
+    (ifaces, big): (&[Iface], bool),
     n: u64,
     (iface, ts): (usize, u64),
     data: &[u8],
@@ -814,7 +821,7 @@ fn stamped(
              is outside 64-bit nanoseconds since 1970)",
         );
     }
-    packet(tally, n, ns, i.link, data, cut)
+    packet(tally, n, ns, (i.link, big), data, cut)
 }
 
 /// The obsolete Packet Block's body: interface (16 bits), drops (16),
@@ -855,7 +862,7 @@ fn obsolete_packet(
     let ts = (u64::from(hi) << 32) | u64::from(lo);
     stamped(
         tally,
-        ifaces,
+        (ifaces, big),
         n,
         (iface, ts),
         data,
@@ -907,16 +914,17 @@ fn units_per_second(v: u8) -> Option<u128> {
     .filter(|&u| u > 0)
 }
 
-/// Decodes one captured frame into a segment, or counts why not.
+/// Decodes one captured frame of link type `link`, in a file (or pcapng
+/// section) of byte order `big`, into a segment, or counts why not.
 fn packet(
     tally: &mut Tally,
     n: u64,
     ns: Option<u64>,
-    link: u32,
+    (link, big): (u32, bool),
     data: &[u8],
     cut: u32,
 ) -> Option<Packet> {
-    match decode_link(link, data).and_then(|ip| decode_ipv4_tcp(ip, cut)) {
+    match decode_frame(link, big, data, cut) {
         Ok(mut p) => {
             p.index = n as usize;
             p.time_ns = ns;

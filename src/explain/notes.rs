@@ -181,12 +181,12 @@ mod tests {
         for n in 1..=1000 {
             t.skip(n, "IP protocol 17, not TCP");
         }
-        t.skip(2000, "IPv6 (only IPv4 is explained)");
+        t.skip(2000, "IPv6 ESP (encrypted)");
         assert_eq!(
             t.render(),
             [
                 "1000 packets skipped (IP protocol 17, not TCP): #1, #2, #3, #4, #5, ...",
-                "1 packet skipped (IPv6 (only IPv4 is explained)): #2000",
+                "1 packet skipped (IPv6 ESP (encrypted)): #2000",
             ]
         );
     }
@@ -221,13 +221,13 @@ mod tests {
     fn distinct_reasons_are_capped() {
         let mut t = Tally::new(Unit::Packet);
         for n in 0..10_000u64 {
-            t.skip(n, &format!("EtherType 0x{n:04x}, not IPv4"));
+            t.skip(n, &format!("EtherType 0x{n:04x}, not IP"));
         }
         let notes = t.render();
         assert_eq!(notes.len(), MAX_REASONS + 1);
         assert_eq!(
             notes[MAX_REASONS],
-            "9968 packets skipped (other reasons; the first: EtherType 0x0020, not IPv4): #32, #33, #34, #35, #36, ..."
+            "9968 packets skipped (other reasons; the first: EtherType 0x0020, not IP): #32, #33, #34, #35, #36, ..."
         );
     }
 }

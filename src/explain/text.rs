@@ -6,13 +6,18 @@
 //! (`Flags [R.], seq 19, ack 486, win 7504, length 0`) and the old one
 //! (`R 19:19(0) ack 486 win 7504`), and lines shortened by hand (`seq
 //! 12771346 ..`, `Flags [R .] ...`): what is there is used, the rest is
-//! unknown.
+//! unknown. IPv6 lines (`IP6 ::1.37776 > ::1.8080: ...`) read like IPv4
+//! ones; `-v`'s IP header (`IP (tos 0x0, ttl 64, id 1, ...)` on a line of
+//! its own above the addresses, `IP6 (flowlabel ..., hlim 64, ...)` on
+//! the same line) fills the TTL, IP ID and DF, and the options text
+//! (`options [mss 65495,sackOK,TS val 1 ecr 0,nop,wscale 7]`) the
+//! options.
 //!
 //! Lines that are not TCP segments are skipped, counted per reason with
 //! the first line numbers ([`super::notes`]).
 
-use super::Packet;
 use super::notes::{Tally, Unit};
+use super::{IpInfo, Packet, TcpOptions};
 use crate::segment::Flags;
 use std::io::{self, BufRead};
 
@@ -38,6 +43,9 @@ pub struct Lines<R> {
     offset: u64,
     nul: bool,
     tally: Tally,
+    /// A `-v` IPv4 header line (`IP (tos 0x0, ttl 64, ...)`) and its line
+    /// number, waiting for the address line that tcpdump prints under it.
+    header: Option<(String, u64)>,
     /// Set when reading failed: nothing more is read.
     pub done: bool,
 }
@@ -52,6 +60,7 @@ impl<R: BufRead> Lines<R> {
             offset: 0,
             nul: false,
             tally: Tally::new(Unit::Line),
+            header: None,
             done: false,
         }
     }
@@ -63,7 +72,7 @@ impl<R: BufRead> Lines<R> {
         while !self.done {
             let too_long = match self.read_line() {
                 Ok(Some(too_long)) => too_long,
-                Ok(None) => return Ok(None),
+                Ok(None) => break,
                 Err(e) => {
                     self.done = true;
                     return Err((self.offset, self.lineno, e));
@@ -80,8 +89,23 @@ impl<R: BufRead> Lines<R> {
             if line.is_empty() {
                 continue;
             }
-            match parse_line(line) {
-                Ok((mut p, elided)) => {
+            // Under a `-v` IPv4 header line, the address line completes
+            // it: the two are read as one.
+            let parsed = match self.header.take() {
+                Some((head, at)) => match parse_line(&format!("{head} {line}")) {
+                    Ok(Line::Packet(p, e)) => Ok(Line::Packet(p, e)),
+                    _ => {
+                        self.tally.skip(at, HEADER_ALONE);
+                        parse_line(line)
+                    }
+                },
+                None => parse_line(line),
+            };
+            match parsed {
+                Ok(Line::Header) => {
+                    self.header = Some((line.to_string(), self.lineno));
+                }
+                Ok(Line::Packet(mut p, elided)) => {
                     p.line = Some(self.lineno as usize);
                     self.packets += 1;
                     p.index = self.packets;
@@ -95,6 +119,9 @@ impl<R: BufRead> Lines<R> {
                 }
                 Err(why) => self.tally.skip(self.lineno, &why),
             }
+        }
+        if let Some((_, at)) = self.header.take() {
+            self.tally.skip(at, HEADER_ALONE);
         }
         Ok(None)
     }
@@ -185,8 +212,19 @@ fn is_date(tok: &str) -> bool {
             .all(|x| !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit()))
 }
 
-/// Parses one line; the bool says the line was shortened by hand.
-fn parse_line(line: &str) -> Result<(Packet, bool), String> {
+/// Why a `-v` header line was skipped: no address line followed it.
+const HEADER_ALONE: &str = "a `-v` IP header line without its address line";
+
+/// What a line holds.
+enum Line {
+    /// A segment; the bool says the line was shortened by hand.
+    Packet(Packet, bool),
+    /// `tcpdump -v`'s IPv4 header line, its addresses on the next line.
+    Header,
+}
+
+/// Parses one line.
+fn parse_line(line: &str) -> Result<Line, String> {
     let toks: Vec<&str> = line.split_whitespace().collect();
     // The time, if any: `-tttt` puts a date first.
     let mut k = 0;
@@ -202,17 +240,39 @@ fn parse_line(line: &str) -> Result<(Packet, bool), String> {
     } else {
         k = 0;
     }
-    // `IP` or `IP6` within the next few tokens (`-i any` puts `lo In`
-    // before it).
-    let Some(ip_at) = toks
-        .iter()
-        .skip(k)
-        .take(4)
-        .position(|t| *t == "IP" || *t == "IP6")
-    else {
+    // `IP` or `IP6`: `-i any` puts `lo In` before it, a tunnel its outer
+    // layers (`MPLS (label 100, ...) IP6 ...`, `IP 192.0.2.1 > 192.0.2.2:
+    // GREv0, length 84: IP6 ...`): the last one is the segment's.
+    let Some(ip_at) = toks.iter().skip(k).rposition(|t| *t == "IP" || *t == "IP6") else {
         return Err("not a tcpdump TCP line".into());
     };
-    let rest = &toks[k + ip_at + 1..];
+    let mut ip = IpInfo {
+        version: if toks[k + ip_at] == "IP6" { 6 } else { 4 },
+        ..IpInfo::default()
+    };
+    let mut rest = &toks[k + ip_at + 1..];
+    // `-v`: the IP header in parentheses, `IP (tos 0x0, ttl 64, ...)` or
+    // `IP6 (flowlabel 0x1, hlim 64, ...)`. IPv4's ends the line, the
+    // addresses following on the next.
+    if rest.first().is_some_and(|t| t.starts_with('(')) {
+        let mut depth = 0i64;
+        let mut end = None;
+        for (i, t) in rest.iter().enumerate() {
+            depth += t.matches('(').count() as i64 - t.matches(')').count() as i64;
+            if depth <= 0 {
+                end = Some(i);
+                break;
+            }
+        }
+        let Some(end) = end else {
+            return Err("IP header in parentheses not closed".into());
+        };
+        ip_header(&rest[..=end].join(" "), &mut ip);
+        rest = &rest[end + 1..];
+        if rest.is_empty() {
+            return Ok(Line::Header);
+        }
+    }
     // `SRC > DST:` (the colon may stand alone: `localhost.localdomain :`).
     let (Some(src), Some(&">"), Some(dst_tok)) = (rest.first(), rest.get(1), rest.get(2)) else {
         return Err("not a tcpdump TCP line (no `SRC > DST:`)".into());
@@ -246,7 +306,7 @@ fn parse_line(line: &str) -> Result<(Packet, bool), String> {
         win: None,
         len: 0,
         absolute: false,
-        ip: Default::default(),
+        ip,
         options: Default::default(),
         rst_payload: None,
     };
@@ -256,7 +316,48 @@ fn parse_line(line: &str) -> Result<(Packet, bool), String> {
     } else {
         parse_old(b, &mut p)?;
     }
-    Ok((p, elided))
+    Ok(Line::Packet(p, elided))
+}
+
+/// The fields of `-v`'s IP header text that say who sent it: `ttl 64,
+/// id 123, ..., flags [DF]` (IPv4, `print_ipv4`), `hlim 64` (IPv6,
+/// `ip6_print`). A field that does not parse stays unknown.
+fn ip_header(h: &str, ip: &mut IpInfo) {
+    let h = h.trim_start_matches('(');
+    let h = h.strip_suffix(')').unwrap_or(h);
+    for field in h.split(',') {
+        let mut w = field.split_whitespace();
+        match (w.next(), w.next()) {
+            (Some("ttl" | "hlim"), Some(v)) => ip.ttl = v.parse().ok(),
+            (Some("id"), Some(v)) => ip.id = v.parse().ok(),
+            // `[DF]`, `[none]`, `[+]` (more fragments), `[DF+]`.
+            (Some("flags"), Some(v)) if v.starts_with('[') => ip.df = Some(v.contains("DF")),
+            _ => {}
+        }
+    }
+}
+
+/// tcpdump's options text: `mss 65495,sackOK,TS val 1 ecr 0,nop,wscale 7`
+/// (`print_tcp_options`), or before 4.0 `mss 1460,sackOK,timestamp 1 0`.
+/// Options it does not name are passed over.
+fn options_text(o: &str) -> TcpOptions {
+    let mut r = TcpOptions {
+        seen: true,
+        ..TcpOptions::default()
+    };
+    for opt in o.split(',') {
+        let w: Vec<&str> = opt.split_whitespace().collect();
+        match w.as_slice() {
+            ["mss", v] => r.mss = v.parse().ok(),
+            ["wscale", v] => r.wscale = v.parse().ok(),
+            ["sackOK"] => r.sack_ok = true,
+            ["TS", "val", a, "ecr", b] | ["timestamp", a, b] => {
+                r.ts = a.parse().ok().zip(b.parse().ok());
+            }
+            _ => {}
+        }
+    }
+    r
 }
 
 /// A number, or `None` for an elided `..` / `...`.
@@ -275,7 +376,10 @@ fn parse_new(after: &str, p: &mut Packet) -> Result<(), String> {
     let mut rest = rest.to_string();
     if let Some(s) = rest.find("options [") {
         match rest[s..].find(']') {
-            Some(e) => rest.replace_range(s..s + e + 1, ""),
+            Some(e) => {
+                p.options = options_text(&rest[s + "options [".len()..s + e]);
+                rest.replace_range(s..s + e + 1, "");
+            }
             None => rest.truncate(s),
         }
     }
@@ -329,8 +433,13 @@ fn parse_old(b: &str, p: &mut Packet) -> Result<(), String> {
         let t = toks[i];
         if t.starts_with('<') {
             // Options run to the closing `>`.
+            let from = i;
             while i < toks.len() && !toks[i].ends_with('>') {
                 i += 1;
+            }
+            if i < toks.len() {
+                let o = toks[from..=i].join(" ");
+                p.options = options_text(o.trim_start_matches('<').trim_end_matches('>'));
             }
         } else if let Some((a, bl)) = t.split_once(':') {
             // `A:B(L)`

@@ -236,7 +236,8 @@ fn bsd_loopback_families_in_either_byte_order() {
         }
     }
     // AF_INET6 as NetBSD/OpenBSD (24), FreeBSD (28) and macOS (30) write
-    // it, in either order: skipped and counted, not misread.
+    // it, in either order: read as IPv6 (these headers name protocol 96,
+    // so they are counted as not TCP), not misread as IPv4.
     let mut v6 = vec![(recs[0].0, recs[0].1.clone())];
     for fam in [24u32, 28, 30] {
         v6.push((recs[0].0, [&fam.to_le_bytes()[..], &[0x60; 40]].concat()));
@@ -265,8 +266,8 @@ fn bsd_loopback_families_in_either_byte_order() {
     assert_eq!(
         r.notes,
         [
-            "6 packets skipped (IPv6 (only IPv4 is explained)): #2, #3, #4, #5, #6, ...",
-            "1 packet skipped (address family 7, not AF_INET): #8"
+            "6 packets skipped (IP protocol 96, not TCP): #2, #3, #4, #5, #6, ...",
+            "1 packet skipped (address family 7, not AF_INET or AF_INET6): #8"
         ]
     );
 }

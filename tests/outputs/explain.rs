@@ -392,7 +392,7 @@ fn non_tcp_packets_are_counted_not_fatal() {
         r.notes,
         [
             "1 packet skipped (IP protocol 17, not TCP): #2",
-            "1 packet skipped (IPv6 (only IPv4 is explained)): #3"
+            "1 packet skipped (IPv6 header cut short): #3"
         ]
     );
 }
