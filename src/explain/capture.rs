@@ -928,8 +928,8 @@ fn packet(
         Ok(mut p) => {
             p.index = n as usize;
             p.time_ns = ns;
-            // Shown in µs, as `tcpdump -tt` does without `--nano`.
-            p.time_text = ns.map_or(String::new(), |ns| crate::trace::fmt_time(ns / 1000));
+            // The text is made once per connection, when it is reported
+            // (explain's TimeStyle), not for every packet.
             Some(p)
         }
         Err(why) => {

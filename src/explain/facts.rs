@@ -8,6 +8,7 @@
 
 use super::{Packet, TcpOptions};
 use crate::segment::Flags;
+use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 /// How many RSTs of one connection are kept to be listed; more are counted.
@@ -15,7 +16,7 @@ pub const RSTS_KEPT: usize = 16;
 
 /// How many of each side's latest segments are kept (before the first
 /// RST) to find the one an RST answers.
-const RECENT: usize = 8;
+const RECENT: usize = 4;
 
 /// A segment an explanation can point at.
 #[derive(Clone, Debug, PartialEq)]
@@ -121,7 +122,7 @@ pub struct Side {
     /// that window stayed closed (zero-window probes, RFC 9293 3.8.6.1).
     pub probes: u32,
     /// Its latest segments, newest last.
-    pub recent: Vec<Seen>,
+    pub recent: VecDeque<Seen>,
     /// Data segments that started past the end of everything seen before
     /// from this side: the capture misses what lies between.
     pub holes: u32,
@@ -166,6 +167,8 @@ pub struct ConnFacts {
     pub any_non_syn: bool,
     /// Whether the sequence numbers were absolute (pcap).
     pub absolute: bool,
+    /// 4 or 6 (0: unknown), from the first segment.
+    pub ip_version: u8,
     isn: [Option<u32>; 2],
     fins: [bool; 2],
     ended: bool,
@@ -203,6 +206,7 @@ impl ConnFacts {
             rst_count: 0,
             any_non_syn: false,
             absolute: p.absolute,
+            ip_version: p.ip.version,
             isn: [None, None],
             fins: [false, false],
             ended: false,
@@ -288,7 +292,9 @@ impl ConnFacts {
             self.first = seen.clone();
             self.first_text = p.time_text.clone();
         }
-        self.last_text.clone_from(&p.time_text);
+        if !p.time_text.is_empty() {
+            self.last_text.clone_from(&p.time_text);
+        }
         let f = p.flags;
         if f.syn() && !f.ack() && self.opener.is_none() {
             self.opener = Some(s);
@@ -421,9 +427,9 @@ impl ConnFacts {
             }
         }
         if me.recent.len() == RECENT {
-            me.recent.remove(0);
+            me.recent.pop_front();
         }
-        me.recent.push(r.clone());
+        me.recent.push_back(r.clone());
     }
 
     /// The side that opened the connection when known, else the first

@@ -48,7 +48,9 @@ pub struct Packet {
     /// time of day, epoch seconds). Kept to the nanosecond when the
     /// capture has it (pcap `a1b23c4d`, pcapng `if_tsresol`, `--nano`).
     pub time_ns: Option<u64>,
-    /// The time as the capture shows it (text) or as `-tt` would (pcap).
+    /// The time as a text capture shows it; empty for pcap and pcapng,
+    /// whose time is `time_ns` (the report writes it in the chosen
+    /// [`TimeStyle`]).
     pub time_text: String,
     /// `host.port` as written (`localhost.37776`, `10.0.0.1.40000`,
     /// `my031089.sqa.cm4.tbsite.net.19500`, or a host alone when cut).

@@ -8,6 +8,7 @@
 //! gathered first ([`limits`]) and both shapes the cause and is said.
 
 use super::facts::{ConnFacts, RstSeen, Seen, Side};
+use super::stream::{TimeStyle, time_text};
 use super::{Cause, Connection, RstReport};
 use crate::vocab::{Sim, TcpState};
 use std::fmt::Write as _;
@@ -124,7 +125,7 @@ pub(super) fn limits(f: &ConnFacts) -> Limits {
             if r.seg.flags.ack() && r.seg.win == Some(0) && side.last_win.is_some_and(|w| w > 0) {
                 let answers_syn = f.sides[1 - x]
                     .recent
-                    .last()
+                    .back()
                     .is_some_and(|a| a.flags.syn() && !a.flags.ack());
                 if !answers_syn {
                     why.push(format!(
@@ -214,8 +215,23 @@ pub(super) fn printable(b: &[u8]) -> Option<String> {
     (letters * 2 >= b.len() && !b.is_empty()).then(|| text.trim_matches('.').to_string())
 }
 
+/// The kernel function that sends the no-socket reset: IPv6 has its own
+/// (net/ipv6/tcp_ipv6.c).
+fn no_socket_reset(f: &ConnFacts) -> &'static str {
+    if f.ip_version == 6 {
+        "tcp_v6_send_reset"
+    } else {
+        "tcp_v4_send_reset"
+    }
+}
+
 /// Explains one connection from its facts.
-pub(super) fn analyse(f: &ConnFacts) -> Connection {
+pub(super) fn analyse(f: &ConnFacts, times: TimeStyle) -> Connection {
+    // Text captures keep their time as written; pcap times are numbers.
+    let when = |text: &str, s: &Seen| match (text.is_empty(), s.time_ns) {
+        (true, Some(ns)) => time_text(ns, times),
+        _ => text.to_string(),
+    };
     let lim = limits(f);
     let a = f.a_side();
     let names = &f.names;
@@ -226,8 +242,8 @@ pub(super) fn analyse(f: &ConnFacts) -> Connection {
         b: names[1 - a].clone(),
         opened_by: f.opened_by().map(|o| names[o].clone()),
         segments: f.packets as usize,
-        first: f.first_text.clone(),
-        last: f.last_text.clone(),
+        first: when(&f.first_text, &f.first),
+        last: when(&f.last_text, &f.last),
         first_frame: f.first.index,
         last_frame: f.last.index,
         first_time_ns: f.first.time_ns,
@@ -353,7 +369,7 @@ fn explain_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits, r: usize, rs
         .iter()
         .rev()
         .find(|x| !with_ack && x.ack.is_some() && x.ack == rst.seq)
-        .or_else(|| ps.recent.last());
+        .or_else(|| ps.recent.back());
     // Data from the peer that the RST's sender acknowledged: what its
     // ACK numbers say, even when the capture missed some of the data.
     let acked_by_r = if with_ack {
@@ -688,11 +704,13 @@ fn explain_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits, r: usize, rs
             "RST with no ACK flag {what}: the socket was already gone (closed and orphaned, \
              or timed out)"
         );
-        conn.why = "A socket that still exists answers with R. (ACK set). A bare R comes from \
-                    the kernel's no-socket reset (tcp_v4_send_reset: seq = the ack of the \
-                    segment it answers) or from a time-wait socket in its FIN_WAIT2 \
-                    sub-state: the connection had ended on that side before this segment came."
-            .into();
+        conn.why = format!(
+            "A socket that still exists answers with R. (ACK set). A bare R comes from the \
+             kernel's no-socket reset ({}: seq = the ack of the segment it answers) or from a \
+             time-wait socket in its FIN_WAIT2 sub-state: the connection had ended on that \
+             side before this segment came.",
+            no_socket_reset(fa)
+        );
         if let Some(a) = answered {
             conn.evidence.push(format!(
                 "the RST answers {pn}'s {} ({})",

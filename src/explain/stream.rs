@@ -35,11 +35,11 @@ pub const MAX_ENDED: usize = 4_096;
 
 /// Connections explained but held back so that output keeps the order of
 /// first appearance; past it the oldest is released.
-pub const REORDER: usize = 10_000;
+pub const REORDER: usize = 4_096;
 
 /// Endpoints of connections already handed over, remembered so that their
 /// stragglers are not taken for new connections.
-pub const DONE_KEPT: usize = 100_000;
+pub const DONE_KEPT: usize = 50_000;
 
 /// Hosts counted in the summary's RST-sender table; more share one row.
 pub const HOSTS_COUNTED: usize = 10_000;
@@ -196,7 +196,11 @@ struct Live {
 pub struct Tracker<F: FnMut(Connection)> {
     opts: Options,
     sink: F,
-    live: HashMap<String, Live>,
+    /// Boxed: the table holds pointers, so its spare capacity costs
+    /// little (a connection's facts are a few kilobytes).
+    live: HashMap<String, Box<Live>>,
+    /// The current packet's key (`lo hi` endpoints), reused.
+    key: String,
     /// Connections in the order they ended (id, key).
     ended: VecDeque<(usize, String)>,
     done: HashSet<String>,
@@ -218,6 +222,7 @@ impl<F: FnMut(Connection)> Tracker<F> {
             opts,
             sink,
             live: HashMap::new(),
+            key: String::new(),
             ended: VecDeque::new(),
             done: HashSet::new(),
             done_order: VecDeque::new(),
@@ -234,7 +239,7 @@ impl<F: FnMut(Connection)> Tracker<F> {
     }
 
     /// Adds the next packet of the capture.
-    pub fn push(&mut self, mut p: Packet) {
+    pub fn push(&mut self, p: Packet) {
         self.packets += 1;
         self.summary.segments += 1;
         if p.flags.rst() {
@@ -243,29 +248,31 @@ impl<F: FnMut(Connection)> Tracker<F> {
         if let Some(t) = p.time_ns {
             self.now_ns = Some(self.now_ns.map_or(t, |n| n.max(t)));
         }
-        if p.line.is_none()
-            && let Some(t) = p.time_ns
-        {
-            p.time_text = time_text(t, self.opts.times);
-        }
-        let key = if p.src <= p.dst {
-            format!("{} {}", p.src, p.dst)
+        // The key is written into a buffer kept between packets: a
+        // String is made only for a new connection.
+        self.key.clear();
+        let (lo, hi) = if p.src <= p.dst {
+            (&p.src, &p.dst)
         } else {
-            format!("{} {}", p.dst, p.src)
+            (&p.dst, &p.src)
         };
+        self.key.push_str(lo);
+        self.key.push(' ');
+        self.key.push_str(hi);
         let fresh_syn = p.flags.syn() && !p.flags.ack();
-        match self.live.get_mut(&key) {
+        match self.live.get_mut(self.key.as_str()) {
             Some(l) if !(fresh_syn && l.facts.ended()) => {
                 let was_ended = l.facts.ended();
                 l.facts.push(&p);
                 l.last_ns = p.time_ns.or(l.last_ns);
                 l.last_packet = self.packets;
                 if !was_ended && l.facts.ended() {
-                    self.ended.push_back((l.facts.id, key));
+                    self.ended.push_back((l.facts.id, self.key.clone()));
                     self.bound_ended();
                 }
             }
             found => {
+                let key = self.key.clone();
                 if found.is_some() {
                     self.finish_conn(&key, false);
                 } else if !fresh_syn && self.done.contains(&key) {
@@ -280,11 +287,11 @@ impl<F: FnMut(Connection)> Tracker<F> {
                 }
                 self.live.insert(
                     key,
-                    Live {
+                    Box::new(Live {
                         facts,
                         last_ns: p.time_ns,
                         last_packet: self.packets,
-                    },
+                    }),
                 );
                 if self.live.len() > MAX_LIVE {
                     self.evict();
@@ -364,7 +371,7 @@ impl<F: FnMut(Connection)> Tracker<F> {
                 }
             }
         }
-        let c = rules::analyse(&l.facts);
+        let c = rules::analyse(&l.facts, self.opts.times);
         self.pending.insert(c.id, c);
         self.release(false);
     }
@@ -417,7 +424,7 @@ impl<F: FnMut(Connection)> Tracker<F> {
         rest.sort_unstable();
         for (_, k) in rest {
             if let Some(l) = self.live.remove(&k) {
-                let c = rules::analyse(&l.facts);
+                let c = rules::analyse(&l.facts, self.opts.times);
                 self.pending.insert(c.id, c);
             }
         }

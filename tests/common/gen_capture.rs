@@ -9,9 +9,6 @@
 
 use std::io::{self, Write};
 
-/// Packets per connection (the reset ones have one fewer).
-pub const PER_CONN: u64 = 8;
-
 fn record(w: &mut impl Write, t_us: u64, hdr: &[u8; 40], len: u16) -> io::Result<()> {
     w.write_all(&((t_us / 1_000_000) as u32).to_le_bytes())?;
     w.write_all(&((t_us % 1_000_000) as u32).to_le_bytes())?;
@@ -21,7 +18,16 @@ fn record(w: &mut impl Write, t_us: u64, hdr: &[u8; 40], len: u16) -> io::Result
 }
 
 #[allow(clippy::too_many_arguments)]
-fn header(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, seq: u32, ack: u32, flags: u8, len: u16) -> [u8; 40] {
+fn header(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sp: u16,
+    dp: u16,
+    seq: u32,
+    ack: u32,
+    flags: u8,
+    len: u16,
+) -> [u8; 40] {
     let mut h = [0u8; 40];
     h[0] = 0x45;
     h[2..4].copy_from_slice(&(40 + len).to_be_bytes());
@@ -49,7 +55,7 @@ fn packet_of(i: u32, s: usize) -> Option<([u8; 40], u16)> {
     let cp = 40000 + (i % 20000) as u16;
     let ci = i.wrapping_mul(2_654_435_761);
     let si = i.wrapping_mul(40_503) ^ 0x5555_0000;
-    let reset = i % 4 == 0;
+    let reset = i.is_multiple_of(4);
     let h = |src, dst, sp, dp, seq: u32, ackn: u32, f, len| {
         Some((header(src, dst, sp, dp, seq, ackn, f, len), len))
     };

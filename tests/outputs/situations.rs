@@ -54,11 +54,7 @@ fn flags(s: &str) -> Flags {
 }
 
 fn packet(i: usize, s: &Seg, ttl: [u8; 2]) -> Packet {
-    let (src, dst, isn, peer) = if s.c {
-        (C, S, CI, SI)
-    } else {
-        (S, C, SI, CI)
-    };
+    let (src, dst, isn, peer) = if s.c { (C, S, CI, SI) } else { (S, C, SI, CI) };
     let f = flags(s.flags);
     Packet {
         index: i + 1,
@@ -146,7 +142,9 @@ fn an_ack_beyond_the_captured_data_counts_as_received_and_missing() {
     assert_eq!(c.cause_id, Cause::UnreadData, "{}", r.to_text());
     assert!(c.cause.contains("235 bytes"), "{}", c.cause);
     assert!(
-        c.capture.iter().any(|n| n.contains("235 bytes") && n.contains("missing")),
+        c.capture
+            .iter()
+            .any(|n| n.contains("235 bytes") && n.contains("missing")),
         "{:?}",
         c.capture
     );
@@ -162,7 +160,9 @@ fn a_hole_in_the_sequence_is_said() {
     let r = explain(&s);
     let c = &r.connections[0];
     assert!(
-        c.capture.iter().any(|n| n.contains("100 bytes of 10.0.0.2.80")),
+        c.capture
+            .iter()
+            .any(|n| n.contains("100 bytes of 10.0.0.2.80")),
         "{:?}",
         c.capture
     );
@@ -180,7 +180,10 @@ fn one_direction_is_said_and_no_close_wait_is_claimed() {
     ]);
     let c = &r.connections[0];
     assert_eq!(c.cause_id, Cause::OneDirection, "{}", r.to_text());
-    assert!(!c.cause.contains(&format!("{}", finrst::vocab::TcpState::CloseWait)));
+    assert!(
+        !c.cause
+            .contains(&format!("{}", finrst::vocab::TcpState::CloseWait))
+    );
     assert!(c.capture.iter().any(|n| n.contains("only one direction")));
 }
 
@@ -357,10 +360,8 @@ fn connections_are_handed_over_while_the_capture_is_still_being_read() {
     let read = Rc::new(Cell::new(0));
     let (mut early, mut all, mut in_order) = (0u32, 0u32, true);
     let mut last_id = 0;
-    let end = finrst::explain::explain_stream(
-        Counted(&pcap, read.clone()),
-        &Default::default(),
-        |c| {
+    let end =
+        finrst::explain::explain_stream(Counted(&pcap, read.clone()), &Default::default(), |c| {
             all += 1;
             if read.get() < pcap.len() / 2 {
                 early += 1;
@@ -374,9 +375,8 @@ fn connections_are_handed_over_while_the_capture_is_still_being_read() {
                 Cause::NormalClose
             };
             assert_eq!(c.cause_id, want, "{}", c.to_text());
-        },
-    )
-    .unwrap();
+        })
+        .unwrap();
     assert_eq!(all, 20_000);
     assert!(early > 5_000, "{early} handed over in the first half");
     assert!(in_order, "connections come in order of first appearance");
