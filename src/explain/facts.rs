@@ -1,7 +1,7 @@
 //! What a capture shows about one connection, gathered packet by packet.
 //!
 //! This is the first of explain's three layers: [`ConnFacts`] is built one
-//! packet at a time and holds only what the rules ([`super::rules`]) look
+//! packet at a time and holds only what the rules (`rules.rs`) look
 //! at — counts, the segments worth pointing at, sequence holes, the IP
 //! layer of each sender — never the packets themselves. A connection of
 //! ten million segments costs the same few kilobytes as one of ten.
@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::fmt::Write as _;
 
 /// How many RSTs of one connection are kept to be listed; more are counted.
-pub const RSTS_KEPT: usize = 16;
+pub use crate::limits::EXPLAIN_RSTS_KEPT as RSTS_KEPT;
 
 /// How many of each side's latest segments are kept (before the first
 /// RST) to find the one an RST answers.

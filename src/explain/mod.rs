@@ -359,7 +359,7 @@ pub struct StreamEnd {
 /// `opts.filter` to `sink` as soon as it is explained: memory is bounded
 /// by the connections still open at a point of the capture, not by its
 /// size. Connections come in order of first appearance as long as no
-/// more than [`stream::REORDER`] wait behind a long one.
+/// more than 4,096 explained ones wait behind a long one.
 pub fn explain_stream(
     input: impl io::Read,
     opts: &Options,

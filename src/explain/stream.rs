@@ -16,22 +16,10 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
 
-/// Capture time after which an ended connection is considered done: the
-/// longest a Linux host keeps answering for it (TIME_WAIT, 60 s) twice.
-pub const QUIET_NS: u64 = 120_000_000_000;
-
-/// Packets after which an ended connection is done, for captures with no
-/// times (tcpdump text without a time column).
-pub const QUIET_PACKETS: u64 = 200_000;
-
-/// Connections tracked at once; past it the least recently active tenth
-/// is explained as it stands.
-pub const MAX_LIVE: usize = 50_000;
-
-/// Connections that have ended but are kept for their stragglers; past
-/// it the one that ended first is explained (its later segments are then
-/// counted as stragglers).
-pub const MAX_ENDED: usize = 4_096;
+pub use crate::limits::{
+    EXPLAIN_MAX_ENDED as MAX_ENDED, EXPLAIN_MAX_LIVE as MAX_LIVE, EXPLAIN_QUIET_NS as QUIET_NS,
+    EXPLAIN_QUIET_PACKETS as QUIET_PACKETS,
+};
 
 /// Connections explained but held back so that output keeps the order of
 /// first appearance; past it the oldest is released.
