@@ -127,6 +127,22 @@ pub fn line_too_long() -> String {
     )
 }
 
+/// `explain`: connections tracked at once; past it the least recently
+/// active tenth is explained as it stands (counted in the summary).
+pub const EXPLAIN_MAX_LIVE: usize = 50_000;
+
+/// `explain`: connections that ended but are kept for their last segments;
+/// past it the one that ended first is explained.
+pub const EXPLAIN_MAX_ENDED: usize = 4_096;
+
+/// `explain`: capture time after which an ended connection is done (twice
+/// TIME_WAIT's 60 s); packets, for a capture with no times.
+pub const EXPLAIN_QUIET_NS: u64 = 120_000_000_000;
+pub const EXPLAIN_QUIET_PACKETS: u64 = 200_000;
+
+/// `explain`: RSTs of one connection listed; more are counted.
+pub const EXPLAIN_RSTS_KEPT: usize = 16;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,19 +172,3 @@ mod tests {
         assert_eq!(long_line(&bad), Some((3, MAX_LINE_BYTES as u32 + 1)));
     }
 }
-
-/// `explain`: connections tracked at once; past it the least recently
-/// active tenth is explained as it stands (counted in the summary).
-pub const EXPLAIN_MAX_LIVE: usize = 50_000;
-
-/// `explain`: connections that ended but are kept for their last segments;
-/// past it the one that ended first is explained.
-pub const EXPLAIN_MAX_ENDED: usize = 4_096;
-
-/// `explain`: capture time after which an ended connection is done (twice
-/// TIME_WAIT's 60 s); packets, for a capture with no times.
-pub const EXPLAIN_QUIET_NS: u64 = 120_000_000_000;
-pub const EXPLAIN_QUIET_PACKETS: u64 = 200_000;
-
-/// `explain`: RSTs of one connection listed; more are counted.
-pub const EXPLAIN_RSTS_KEPT: usize = 16;
