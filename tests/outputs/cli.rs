@@ -388,3 +388,52 @@ fn a_run_cut_short_is_compared_up_to_the_cut() {
     assert_eq!(row["compared_until"]["engine"], "linux", "{stdout}");
     assert!(row["compared_until"]["at_us"].as_u64().unwrap() < 10_000_000);
 }
+
+#[test]
+fn explain_filters_terse_lines_and_json_lines() {
+    let f = format!(
+        "{}/tests/fixtures/explain/seed004-both.txt",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let run = |args: &[&str]| {
+        let out = finrst().arg("explain").arg(&f).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    // Two connections: a summary, then both.
+    let all = run(&[]);
+    assert!(
+        all.contains("summary:") && all.contains("1  reset (RST)"),
+        "{all}"
+    );
+    assert!(all.contains("[tcp.stream eq 0]") && all.contains("[tcp.stream eq 1]"));
+    // Only the reset one, one line.
+    let rst = run(&["--rst-only", "--terse"]);
+    let lines: Vec<&str> = rst.lines().filter(|l| l.starts_with("0 ")).collect();
+    assert_eq!(lines.len(), 1, "{rst}");
+    assert!(lines[0].contains("unread-data"), "{rst}");
+    assert!(!rst.contains("normal-close"), "{rst}");
+    assert!(rst.contains("1 of 2 connections match the filter"), "{rst}");
+    // Wireshark's stream number picks the second.
+    let one = run(&["--stream", "1"]);
+    assert!(
+        one.contains("connection 2:") && !one.contains("connection 1:"),
+        "{one}"
+    );
+    // JSON Lines: one object per connection, then the summary.
+    let jl = run(&["--format", "jsonl"]);
+    let objs: Vec<serde_json::Value> = jl
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(objs.len(), 3, "{jl}");
+    assert_eq!(objs[0]["cause_id"], "unread-data");
+    assert_eq!(objs[0]["rsts"][0]["flags"], "R.");
+    assert_eq!(objs[1]["cause_id"], "normal-close");
+    assert_eq!(objs[2]["summary"]["connections"], 2);
+    // One JSON object, the summary first.
+    let j: serde_json::Value = serde_json::from_str(&run(&["--format", "json"])).unwrap();
+    assert_eq!(j["summary"]["endings"]["rst"], 1);
+    assert_eq!(j["connections"].as_array().unwrap().len(), 2);
+    assert_eq!(j["connections"][1]["stream"], 1);
+}
