@@ -173,6 +173,11 @@ struct ExplainArgs {
     /// how it ended.
     #[arg(long)]
     terse: bool,
+    /// Detail every connection. Without it, a text report of more than
+    /// 50 connections details only those that did not close normally
+    /// (FIN both ways), and counts the others in the summary.
+    #[arg(long)]
+    all: bool,
     /// Times of pcap captures as seconds since the epoch (tcpdump -tt)
     /// instead of UTC date and time (tcpdump -tttt with TZ=UTC).
     #[arg(long)]
@@ -527,6 +532,10 @@ fn output_path(out: &str, many: bool, scenario_file: &str) -> String {
         .to_string()
 }
 
+/// Connections a text report details whatever their ending; past it,
+/// only those that did not close normally (`--all`: every one).
+const DETAIL_ALL: usize = 50;
+
 fn explain(a: &ExplainArgs) -> anyhow::Result<ExitCode> {
     use finrst::explain::{Filter, Options, TimeStyle};
     use std::io::Write as _;
@@ -561,9 +570,15 @@ fn explain(a: &ExplainArgs) -> anyhow::Result<ExitCode> {
     // and JSON reports put the summary first, so what comes before it
     // waits in a spool (memory up to a bound, then a temporary file).
     let mut spool = cli::Spool::new();
+    // Text: past DETAIL_ALL connections, only those that did not close
+    // normally are detailed (`notable`); the first ones are kept in
+    // `spool` in case the capture has no more.
+    let mut notable = cli::Spool::new();
+    let mut shown = 0usize;
     let mut first = true;
     let format = a.format;
     let terse = a.terse;
+    let all = a.all || a.terse;
     let mut failed: Option<std::io::Error> = None;
     let end = finrst::explain::explain_stream(input, &opts, |c| {
         let r = match format {
@@ -577,8 +592,19 @@ fn explain(a: &ExplainArgs) -> anyhow::Result<ExitCode> {
                     serde_json::to_writer(&mut spool, &c).map_err(std::io::Error::other)
                 })
             }
-            ExplainFormat::Text if terse => spool.write_all(c.to_terse().as_bytes()),
-            ExplainFormat::Text => spool.write_all(c.to_text().as_bytes()),
+            ExplainFormat::Text => {
+                shown += 1;
+                let text = if terse { c.to_terse() } else { c.to_text() };
+                let normal = c.cause_id.ending() == finrst::explain::Ending::Fin;
+                let mut r = Ok(());
+                if all || shown <= DETAIL_ALL {
+                    r = spool.write_all(text.as_bytes());
+                }
+                if !all && !normal && r.is_ok() {
+                    r = notable.write_all(text.as_bytes());
+                }
+                r
+            }
         };
         if let Err(e) = r
             && failed.is_none()
@@ -634,7 +660,22 @@ fn explain(a: &ExplainArgs) -> anyhow::Result<ExitCode> {
             if terse && end.summary.shown > 0 {
                 writeln!(out)?;
             }
-            spool.copy_to(&mut out)?;
+            if all || shown <= DETAIL_ALL {
+                spool.copy_to(&mut out)?;
+            } else {
+                notable.copy_to(&mut out)?;
+                let normal = end
+                    .summary
+                    .endings
+                    .get(&finrst::explain::Ending::Fin)
+                    .copied()
+                    .unwrap_or(0);
+                writeln!(
+                    out,
+                    "\n({normal} connections that closed normally, FIN both ways, are not \
+                     detailed: --all details every one)"
+                )?;
+            }
             out.write_all(finrst::explain::notes_text(&end.notes).as_bytes())?;
         }
     }

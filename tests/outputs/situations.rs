@@ -383,3 +383,34 @@ fn connections_are_handed_over_while_the_capture_is_still_being_read() {
     assert_eq!(end.summary.connections, 20_000);
     assert_eq!(end.summary.causes[&Cause::UnreadData], 5_000);
 }
+
+#[test]
+fn a_big_text_report_details_only_what_did_not_close_normally() {
+    let mut pcap = Vec::new();
+    gen_capture::write_many(&mut pcap, 80, 20).unwrap();
+    let dir = std::env::temp_dir().join(format!("finrst-situations-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("eighty.pcap");
+    std::fs::write(&f, &pcap).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_finrst"))
+            .arg("explain")
+            .arg(&f)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = run(&[]);
+    // 80 connections, one in four reset: 20 detailed, 60 counted.
+    assert_eq!(text.matches("\nconnection ").count(), 20, "{text}");
+    assert!(
+        text.contains("60 connections that closed normally"),
+        "{text}"
+    );
+    assert_eq!(run(&["--all"]).matches("\nconnection ").count(), 80);
+    let terse = run(&["--terse"]);
+    assert_eq!(terse.lines().filter(|l| l.contains(" <-> ")).count(), 80);
+    let _ = std::fs::remove_dir_all(&dir);
+}
