@@ -370,8 +370,8 @@ fn ipv4(b: &[u8], cut: u32) -> Result<Ip<'_>, String> {
         id: Some(u16::from_be_bytes([b[4], b[5]])),
         df: Some(frag & 0x4000 != 0),
     };
-    let src = Ipv4Addr::new(b[12], b[13], b[14], b[15]).to_string();
-    let dst = Ipv4Addr::new(b[16], b[17], b[18], b[19]).to_string();
+    let src = dotted(&b[12..16]);
+    let dst = dotted(&b[16..20]);
     tcp(payload, total.saturating_sub(ihl), ip, &src, &dst).map(Ip::Tcp)
 }
 
@@ -473,8 +473,8 @@ fn tcp(t: &[u8], len: usize, ip: IpInfo, src: &str, dst: &str) -> Result<Packet,
         line: None,
         time_ns: None,
         time_text: String::new(),
-        src: format!("{src}.{}", be16(0)),
-        dst: format!("{dst}.{}", be16(2)),
+        src: endpoint(src, be16(0)),
+        dst: endpoint(dst, be16(2)),
         flags,
         seq: Some(be32(4)),
         ack: if flags.ack() { Some(be32(8)) } else { None },
@@ -627,5 +627,64 @@ mod tests {
         }
         let r = tcp_options(&[8, 12, 0, 0, 0, 1, 0, 0, 0, 0]);
         assert_eq!(r.ts, None, "a length past the end is not read");
+    }
+}
+
+/// Appends `v` in decimal. Addresses are written for every packet, and
+/// `format!` through `Display` was a tenth of explain's time.
+fn push_dec(s: &mut String, v: u32) {
+    let mut buf = [0u8; 10];
+    let mut i = buf.len();
+    let mut v = v;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &c in &buf[i..] {
+        s.push(char::from(c));
+    }
+}
+
+/// `10.0.0.1` from four bytes, as `Ipv4Addr`'s `Display` writes it.
+fn dotted(a: &[u8]) -> String {
+    let mut s = String::with_capacity(15);
+    for (i, &x) in a.iter().enumerate() {
+        if i > 0 {
+            s.push('.');
+        }
+        push_dec(&mut s, u32::from(x));
+    }
+    s
+}
+
+/// `host.port`, as tcpdump writes an endpoint.
+fn endpoint(host: &str, port: u16) -> String {
+    let mut s = String::with_capacity(host.len() + 6);
+    s.push_str(host);
+    s.push('.');
+    push_dec(&mut s, u32::from(port));
+    s
+}
+
+#[cfg(test)]
+mod fast_text_tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        for a in [
+            [0, 0, 0, 0],
+            [10, 0, 0, 1],
+            [255, 255, 255, 255],
+            [192, 168, 100, 9],
+        ] {
+            assert_eq!(dotted(&a), Ipv4Addr::from(a).to_string());
+        }
+        assert_eq!(endpoint("::1", 0), "::1.0");
+        assert_eq!(endpoint("10.0.0.1", 65535), "10.0.0.1.65535");
     }
 }
