@@ -295,6 +295,21 @@ struct DrillArgs {
     /// wait).
     #[arg(long, default_value_t = 8)]
     jobs: usize,
+    /// The link: packetdrill's (192.168.0.1 and 192.0.2.1, MTU 1500 with
+    /// TSO: `mss 1460`) or finrst's (10.0.0.1 and 10.0.0.2, MTU 65535).
+    #[arg(long, value_enum, default_value = "packetdrill")]
+    env: DrillEnv,
+    /// Walk the directories, run every .pkt as written on the model and,
+    /// as root, on the kernel, and print a table per directory (accepted,
+    /// passed on each engine, agreeing, rejected with the construct).
+    #[arg(long)]
+    table: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DrillEnv {
+    Packetdrill,
+    Finrst,
 }
 
 /// The engines a drill runs on: those that can leave a host to the
@@ -700,6 +715,20 @@ fn book_gen(check: bool, root: &str) -> anyhow::Result<ExitCode> {
 fn drill(a: &DrillArgs) -> anyhow::Result<ExitCode> {
     use finrst::drill::DrillError;
     let kind = a.engine;
+    let env = match a.env {
+        DrillEnv::Packetdrill => finrst::drill::Env::Packetdrill,
+        DrillEnv::Finrst => finrst::drill::Env::Finrst,
+    };
+    if a.table {
+        let kernel = unsafe { libc::geteuid() } == 0
+            && std::env::var("FINRST_SKIP_LINUX").as_deref() != Ok("1");
+        for root in &a.paths {
+            let files = finrst::drill::survey::pkt_tree(root)?;
+            let rows = finrst::drill::survey::survey(&files, kernel, a.jobs, env);
+            print!("{}", finrst::drill::survey::table(root, &rows, kernel));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut files = Vec::new();
     for p in &a.paths {
         files.extend(finrst::drill::pkt_files(p)?);
@@ -710,7 +739,7 @@ fn drill(a: &DrillArgs) -> anyhow::Result<ExitCode> {
     kind.check_available()?;
     let bar = progress::count("drill", files.len() as u64);
     let results = finrst::fuzz::par_map(&files, a.jobs, &|f| {
-        let r = finrst::drill::run_file(f, kind, a.tolerance_usecs);
+        let r = finrst::drill::run_file_in(f, kind, a.tolerance_usecs, env);
         if let Some(b) = &bar {
             b.inc(1);
         }

@@ -280,9 +280,27 @@ enum Setup<'a> {
         addr: Ipv4Addr,
         link: Link,
         tracefs: bool,
+        dev: Dev,
     },
     /// `setns` into an existing host namespace (after `exit`).
     Join { netns: &'a OwnedFd },
+}
+
+/// The TUN device of a [`Link::Relay`] host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dev {
+    pub mtu: i32,
+    /// TSO offloads and a virtio header per packet ([`sys::TunKind::TunTso`]).
+    pub tso: bool,
+}
+
+impl Default for Dev {
+    fn default() -> Self {
+        Dev {
+            mtu: TUN_MTU,
+            tso: false,
+        }
+    }
 }
 
 /// Forks a host child in a new network namespace with address `addr` on
@@ -292,12 +310,14 @@ pub fn spawn_new(
     link: Link,
     tracefs: bool,
     bound: Duration,
+    dev: Dev,
 ) -> Result<NewHost, String> {
     let (proc, fds, ready) = fork_child(
         Setup::New {
             addr,
             link,
             tracefs,
+            dev,
         },
         bound,
     )?;
@@ -494,7 +514,8 @@ fn child_main(
             addr,
             link,
             tracefs,
-        } => setup_new(*addr, *link, *tracefs, &mut ready).map(|f| fds = Some(f)),
+            dev,
+        } => setup_new(*addr, *link, *tracefs, *dev, &mut ready).map(|f| fds = Some(f)),
         // The handle stays open in the program: the namespace lives as long
         // as the program anyway.
         Setup::Join { netns } => rustix::thread::move_into_link_name_space(
@@ -548,6 +569,7 @@ fn setup_new(
     addr: Ipv4Addr,
     link: Link,
     tracefs: bool,
+    dev: Dev,
     ready: &mut Ready,
 ) -> Result<(OwnedFd, Option<OwnedFd>, OwnedFd), String> {
     let unshare = |mounts| {
@@ -588,9 +610,13 @@ fn setup_new(
     sys::if_up("lo", None, None).map_err(|e| e.to_string())?;
     let (tun, tap) = match link {
         Link::Relay => {
-            let tun = sys::tun_create(TUN_NAME, sys::TunKind::Tun)
-                .map_err(|e| format!("TUN device: {e}"))?;
-            sys::if_up(TUN_NAME, Some(addr), Some(TUN_MTU)).map_err(|e| e.to_string())?;
+            let kind = if dev.tso {
+                sys::TunKind::TunTso
+            } else {
+                sys::TunKind::Tun
+            };
+            let tun = sys::tun_create(TUN_NAME, kind).map_err(|e| format!("TUN device: {e}"))?;
+            sys::if_up(TUN_NAME, Some(addr), Some(dev.mtu)).map_err(|e| e.to_string())?;
             let tap = sys::tap_create(TUN_NAME)
                 .map_err(|e| format!("packet socket on {TUN_NAME}: {e}"))?;
             (tun, Some(tap))

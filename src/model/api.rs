@@ -85,6 +85,7 @@ pub fn call(w: &mut World, host: usize, name: &str, call: &Call, ctx: &CallCtx) 
         );
         s.rto_max = msecs_to_jiffies(sys.tcp_rto_max_ms as u64);
         s.rto_min = usecs_to_jiffies(sys.tcp_rto_min_us as u64);
+        s.link_mtu = w.link_mtu;
         let id = w.add_sock(s);
         w.hosts[host].names.insert(name.to_string(), id);
         w.hosts[host].closed.retain(|n| n != name);

@@ -880,7 +880,7 @@ fn synsent_state_process(w: &mut World, id: SockId, seg: &InSeg) -> SynSent {
             s.tstamp_ok = false;
             s.tcp_header_len = 20;
         }
-        output::sync_mss(s, output::LINK_MTU);
+        output::sync_mss(s, s.link_mtu);
         initialize_rcv_mss(s);
         s.copied_seq = s.rcv_nxt;
         finish_connect(w, id);
@@ -936,7 +936,7 @@ fn synsent_state_process(w: &mut World, id: SockId, seg: &InSeg) -> SynSent {
         s.snd_wnd = seg.seg.win as u32;
         s.snd_wl1 = seg.seq;
         s.max_window = s.snd_wnd;
-        output::sync_mss(s, output::LINK_MTU);
+        output::sync_mss(s, s.link_mtu);
         initialize_rcv_mss(s);
         listen::send_synack_crossed(w, id);
         return SynSent::Done;

@@ -196,8 +196,9 @@ pub fn sync_mss(s: &mut Sock, pmtu: u32) -> u32 {
 /// `tcp_current_mss`.
 pub fn current_mss(s: &mut Sock) -> u32 {
     let mut mss_now = s.mss_cache;
-    if s.pmtu_cookie != LINK_MTU {
-        mss_now = sync_mss(s, LINK_MTU);
+    if s.pmtu_cookie != s.link_mtu {
+        let mtu = s.link_mtu;
+        mss_now = sync_mss(s, mtu);
     }
     let header_len = established_options(s, None).1 + 20;
     if header_len != s.tcp_header_len {
@@ -327,7 +328,9 @@ pub fn transmit_skb(w: &mut World, id: SockId, x: XmitSkb, rcv_nxt: u32) {
 /// several MSS leaves as MSS-sized segments; FIN and PSH stay on the last
 /// one, and the urgent pointer is kept only where it still points ahead.
 fn gso_emit(w: &mut World, base: Segment, payload: Payload, gso_size: u32, pcount: u32) {
-    if pcount <= 1 || gso_size == 0 || payload.len() <= gso_size {
+    // A device with TSO (`RunOptions::link_tso`) takes the skb whole: the
+    // wire, as the tun device hands it over, shows one super-segment.
+    if w.link_tso || pcount <= 1 || gso_size == 0 || payload.len() <= gso_size {
         let mut seg = base;
         seg.payload = Some(payload);
         w.emit(seg);
@@ -1749,9 +1752,10 @@ pub fn tcp_connect(w: &mut World, id: SockId) {
         s.mss_clamp = s.user_mss;
     }
     s.max_window = 0;
-    sync_mss(s, LINK_MTU);
+    let mtu = s.link_mtu;
+    sync_mss(s, mtu);
     // dst_metric_advmss: the route's MTU less 40.
-    s.advmss = (LINK_MTU - 40).min(if s.user_mss != 0 {
+    s.advmss = (s.link_mtu - 40).min(if s.user_mss != 0 {
         s.user_mss as u32
     } else {
         u32::MAX

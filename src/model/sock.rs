@@ -307,6 +307,9 @@ pub struct Sock {
     /// `sk_timer` (keepalive, FIN_WAIT2 of an orphan), expiry in jiffies.
     pub sk_timer: Option<Jiffies>,
     pub pmtu_cookie: u32,
+    /// The MTU of the link the socket's route goes over (the device's,
+    /// `dst_mtu`): [`super::output::LINK_MTU`] unless the run sets one.
+    pub link_mtu: u32,
     pub ca: Cubic,
 
     // --- tcp_sock: send side ---
@@ -500,6 +503,7 @@ impl Sock {
             ack_rcv_mss: 0,
             sk_timer: None,
             pmtu_cookie: 0,
+            link_mtu: super::output::LINK_MTU,
             ca: Cubic::default(),
             snd_una: 0,
             snd_nxt: 0,
