@@ -21,7 +21,7 @@
 //! everything.
 
 use super::sys;
-use crate::script::{Call, Data, GetOpt, How, MsgFlags, SockOpt};
+use crate::script::{Call, Data, GetOpt, How, Ioctl, MsgFlags, SockOpt};
 use crate::vocab::Errno;
 use crate::vocab::{Scope, Sysctl, Sysctls};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -138,6 +138,11 @@ pub enum Cmd {
         key: String,
         value: String,
     },
+    /// `ioctl`: the number comes back as the result.
+    Ioctl {
+        name: String,
+        req: Ioctl,
+    },
 }
 
 impl Cmd {
@@ -174,6 +179,7 @@ impl Cmd {
             Call::SetSockOpt(opt) => Cmd::SetSockOpt { name, opt: *opt },
             Call::GetSockOpt(opt) => Cmd::GetSockOpt { name, opt: *opt },
             Call::Disconnect => Cmd::Disconnect { name },
+            Call::Ioctl(req) => Cmd::Ioctl { name, req: *req },
             Call::Listen { .. } | Call::Connect { .. } | Call::Exit => return None,
         })
     }
@@ -914,6 +920,13 @@ impl Program {
                     ..Default::default()
                 }
             }
+            Cmd::Ioctl { name, req } => match req {
+                // SIOCINQ is FIONREAD on a socket (tcp_ioctl).
+                Ioctl::InQ => {
+                    let n = rustix::io::ioctl_fionread(self.fd(&name)?).map_err(failed)?;
+                    ok(n as i64)
+                }
+            },
             Cmd::Sysctl { key, value } => match write_sysctl(&key, &value) {
                 Ok(()) => Reply::default(),
                 Err(e) => fail(e.raw_os_error().unwrap_or(libc::EINVAL)),
@@ -950,5 +963,14 @@ fn set_sockopt(fd: BorrowedFd, opt: SockOpt) -> io::Result<()> {
         SockOpt::NoDelay(b) => Ok(sockopt::set_tcp_nodelay(fd, b)?),
         SockOpt::Repair(b) => raw(libc::IPPROTO_TCP, libc::TCP_REPAIR, b as i32),
         SockOpt::Linger2(n) => raw(libc::IPPROTO_TCP, libc::TCP_LINGER2, n),
+        // Raw ints, so that an out-of-range value reaches the kernel's own
+        // check (do_tcp_setsockopt's -EINVAL) as the script wrote it.
+        SockOpt::UserTimeout(n) => raw(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, n),
+        SockOpt::KeepAlive(b) => raw(libc::SOL_SOCKET, libc::SO_KEEPALIVE, b as i32),
+        SockOpt::KeepIdle(n) => raw(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, n),
+        SockOpt::KeepIntvl(n) => raw(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, n),
+        SockOpt::KeepCnt(n) => raw(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, n),
+        SockOpt::SynCnt(n) => raw(libc::IPPROTO_TCP, libc::TCP_SYNCNT, n),
+        SockOpt::Inq(b) => raw(libc::IPPROTO_TCP, libc::TCP_INQ, b as i32),
     }
 }

@@ -960,6 +960,11 @@ pub fn finish_connect(w: &mut World, id: SockId) {
     let s = w.sk_mut(id);
     // "Prevent spurious tcp_cwnd_restart() on first data packet."
     s.lsndtime = j;
+    if w.sk(id).keepopen {
+        let when = keepalive_time_when(w.sk(id), w.sys(id));
+        super::timers::reset_keepalive_timer(w, id, when);
+    }
+    let s = w.sk_mut(id);
     if s.snd_wscale == 0 {
         s.pred_flags = (s.tcp_header_len << 26) | ((TCPHDR_ACK as u32) << 16) | s.snd_wnd;
     } else {

@@ -706,6 +706,11 @@ fn create_openreq_child(w: &mut World, req: &Req, seg: &Segment) -> SockId {
         .or_default()
         .push(PortOwner::Sock(id));
     w.record_state(id, State::Close, State::SynRecv);
+    // tcp_create_openreq_child: SO_KEEPALIVE came with the listener's flags.
+    if w.sk(id).keepopen {
+        let when = keepalive_time_when(w.sk(id), w.sys(id));
+        super::timers::reset_keepalive_timer(w, id, when);
+    }
     id
 }
 

@@ -1532,9 +1532,9 @@ pub fn send_delayed_ack(w: &mut World, id: SockId) {
 
 /// `tcp_xmit_probe_skb`: an ACK with an old sequence number that the peer
 /// must answer.
-fn xmit_probe_skb(w: &mut World, id: SockId, urgent: bool, why: Why) {
+fn xmit_probe_skb(w: &mut World, id: SockId, urgent: bool, why: Why, mib: Counter) {
     let h = w.sk(id).host;
-    w.count(h, Counter::TCPWinProbe);
+    w.count(h, mib);
     let seq = w.sk(id).snd_una.wrapping_sub(!urgent as u32);
     let x = XmitSkb {
         seq,
@@ -1559,13 +1559,15 @@ pub fn send_window_probe(w: &mut World, id: SockId) {
             id,
             false,
             Cow::Borrowed("window probe after TCP_REPAIR off (tcp_send_window_probe)"),
+            Counter::TCPWinProbe,
         );
     }
 }
 
 /// `tcp_write_wakeup`: part of the next segment if the window opened a
-/// little, else a probe. Returns the kernel's `err` (0 sent, <0 nothing).
-pub fn write_wakeup(w: &mut World, id: SockId, why: &str) -> i32 {
+/// little, else a probe counted in `mib`. Returns the kernel's `err` (0
+/// sent, <0 nothing). `timer` names the caller in the segment's reason.
+pub fn write_wakeup(w: &mut World, id: SockId, why: &str, mib: Counter, timer: &str) -> i32 {
     if w.sk(id).state == State::Close {
         return -1;
     }
@@ -1599,7 +1601,7 @@ pub fn write_wakeup(w: &mut World, id: SockId, why: &str) -> i32 {
         }
         w.sk_mut(id).write_queue[0].flags |= TCPHDR_PSH;
         let why = Cow::Owned(format!(
-            "{why}: the window has room, so data goes out (tcp_probe_timer -> tcp_write_wakeup)"
+            "{why}: the window has room, so data goes out ({timer} -> tcp_write_wakeup)"
         ));
         transmit_queued(w, id, false, 0, why);
         tcp_event_new_data_sent(w, id);
@@ -1611,13 +1613,20 @@ pub fn write_wakeup(w: &mut World, id: SockId, why: &str) -> i32 {
             s.snd_una.wrapping_add(1),
             s.snd_una.wrapping_add(0xFFFF),
         ) {
-            xmit_probe_skb(w, id, true, Cow::Owned(format!("{why} (urgent pointer)")));
+            xmit_probe_skb(
+                w,
+                id,
+                true,
+                Cow::Owned(format!("{why} (urgent pointer)")),
+                mib,
+            );
         }
         xmit_probe_skb(
             w,
             id,
             false,
-            Cow::Owned(format!("{why} (tcp_probe_timer -> tcp_write_wakeup)")),
+            Cow::Owned(format!("{why} ({timer} -> tcp_write_wakeup)")),
+            mib,
         );
         0
     }
@@ -1629,7 +1638,13 @@ pub fn send_probe0(w: &mut World, id: SockId) {
     // the probes of one zero-window episode.
     let nth = w.sk(id).probe_label + 1;
     w.sk_mut(id).probe_label = nth;
-    let err = write_wakeup(w, id, &format!("zero-window probe #{nth}"));
+    let err = write_wakeup(
+        w,
+        id,
+        &format!("zero-window probe #{nth}"),
+        Counter::TCPWinProbe,
+        "tcp_probe_timer",
+    );
     let retries2 = w.sys(id).tcp_retries2;
     let s = w.sk_mut(id);
     if s.packets_out > 0 || s.write_queue.is_empty() {
@@ -1649,6 +1664,7 @@ pub fn send_probe0(w: &mut World, id: SockId) {
     } else {
         TCP_RESOURCE_PROBE_INTERVAL
     };
+    let timeout = timers::clamp_probe0_to_user_timeout(w, id, timeout);
     reset_xmit_timer(w, id, XmitTimer::Probe0, timeout);
 }
 
