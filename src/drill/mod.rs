@@ -66,7 +66,7 @@ use crate::EngineKind;
 use crate::engine::{CallCtx, CallOutcome, Engine, EngineError, HostSpec, RawPeer, RunOptions};
 use crate::limits::{MAX_CALL_BYTES, quote};
 use crate::payload::Payload;
-use crate::script::{Call, Data, GetOpt, How, MsgFlags, SockOpt};
+use crate::script::{Call, Data, GetOpt, How, Ioctl, MsgFlags, SockOpt};
 use crate::segment::{Segment, TcpOpt};
 use crate::vocab::{Errno, SockInfo, Sysctl, TcpState};
 use std::collections::{BTreeMap, BTreeSet};
@@ -435,7 +435,8 @@ impl<'a> Executor<'a> {
         }
         let got = (o.ret, o.errno);
         let ok = if *ret == -1 {
-            got.0 == -1 && got.1 == *errno
+            // `= -1` alone accepts any errno, as packetdrill does.
+            got.0 == -1 && (errno.is_none() || got.1 == *errno)
         } else {
             got.0 != -1 && (p.new_fd.is_some() || got.0 == *ret)
         };
@@ -1288,16 +1289,69 @@ impl<'a> Executor<'a> {
                             "TCP_NODELAY" => SockOpt::NoDelay(n != 0),
                             "TCP_LINGER2" => SockOpt::Linger2(n),
                             "TCP_REPAIR" => SockOpt::Repair(n != 0),
+                            "TCP_USER_TIMEOUT" => SockOpt::UserTimeout(n),
+                            "SO_KEEPALIVE" => SockOpt::KeepAlive(n != 0),
+                            "TCP_KEEPIDLE" => SockOpt::KeepIdle(n),
+                            "TCP_KEEPINTVL" => SockOpt::KeepIntvl(n),
+                            "TCP_KEEPCNT" => SockOpt::KeepCnt(n),
+                            "TCP_SYNCNT" => SockOpt::SynCnt(n),
+                            "TCP_INQ" => SockOpt::Inq(n != 0),
                             other => {
                                 return Err(self.fail(
                                     i,
-                                    format!("unsupported socket option `{other}` (this subset has SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_OOBINLINE, TCP_NODELAY, TCP_LINGER2, TCP_REPAIR)"),
+                                    format!("unsupported socket option `{other}` (this subset has SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_OOBINLINE, SO_REUSEADDR, SO_KEEPALIVE, TCP_NODELAY, TCP_LINGER2, TCP_REPAIR, TCP_USER_TIMEOUT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_SYNCNT, TCP_INQ)"),
                                 ));
                             }
                         }
                     }
                 };
                 (f.name, Call::SetSockOpt(o))
+            }
+            "ioctl" => {
+                let (_, f) = self.fd_arg(i, sc)?;
+                let is_inq =
+                    matches!(arg(1), Arg::Ident(v) if v[0] == "SIOCINQ" || v[0] == "FIONREAD");
+                if !is_inq {
+                    return Err(self.fail(
+                        i,
+                        format!(
+                            "unsupported ioctl {} (this subset has SIOCINQ)",
+                            quote(&format!("{:?}", arg(1)))
+                        ),
+                    ));
+                }
+                let want = match arg(2) {
+                    Arg::List(l) => match l.first() {
+                        Some(Arg::Int(n)) => Some(*n),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let out = self
+                    .b()
+                    .start(&f.name, &Call::Ioctl(Ioctl::InQ), &CallCtx::default());
+                let Some(out) = out else {
+                    return Err(self.fail(i, "ioctl(SIOCINQ) blocked".into()));
+                };
+                // The kernel writes the count into the int and returns 0.
+                let (ret, errno, val) = if out.ret < 0 {
+                    (-1, out.errno, None)
+                } else {
+                    (0, None, Some(out.ret))
+                };
+                if ret != sc.ret || (sc.ret == -1 && sc.errno.is_some() && errno != sc.errno) {
+                    let got = match errno {
+                        Some(e) => format!("-1 {e}"),
+                        None => ret.to_string(),
+                    };
+                    return Err(self.fail(i, format!("returned {got}, expected {}", sc.ret)));
+                }
+                if let (Some(w), Some(v)) = (want, val)
+                    && w != v
+                {
+                    return Err(self.fail(i, format!("SIOCINQ is [{v}], expected [{w}]")));
+                }
+                return Ok(());
             }
             "getsockopt" => {
                 let (_, f) = self.fd_arg(i, sc)?;

@@ -965,6 +965,16 @@ impl<'a> Cursor<'a> {
                         self.expected("a TCP option (mss, sackOK, TS, nop, wscale, sack, eol)")
                     );
                 }
+                "FO" | "FOEXP" => {
+                    return Err(self.err_at(
+                        l,
+                        c,
+                        format!(
+                            "unsupported: the TCP Fast Open option `{}` (neither drill engine has TCP Fast Open)",
+                            quote(w)
+                        ),
+                    ));
+                }
                 other => {
                     return Err(self.err_at(
                         l,
@@ -1007,7 +1017,11 @@ impl<'a> Cursor<'a> {
         let (l, c) = (self.line, self.col);
         let neg = self.eat("-")?;
         let w = self.take_while(|b| b.is_ascii_alphanumeric());
-        let mut ret: i64 = match w.parse::<i64>() {
+        let parsed = match w.strip_prefix("0x").or_else(|| w.strip_prefix("0X")) {
+            Some(h) => i64::from_str_radix(h, 16),
+            None => w.parse::<i64>(),
+        };
+        let mut ret: i64 = match parsed {
             Ok(v) => v,
             Err(_) => {
                 return Err(self.err_at(
@@ -1024,6 +1038,19 @@ impl<'a> Cursor<'a> {
             ret = -ret;
         }
         let mut errno = None;
+        if ret != -1 {
+            // `= 0x2 (flags O_RDWR)`: a note after a result, as after an
+            // errno.
+            self.skip_inline()?;
+            if self.peek() == Some(b'(') {
+                let (l, c) = (self.line, self.col);
+                self.take_while(|b| b != b')' && b != b'\n');
+                if self.peek() != Some(b')') {
+                    return Err(self.err_at(l, c, "unterminated `(` after the result".into()));
+                }
+                self.bump();
+            }
+        }
         if ret == -1 {
             self.skip_inline()?;
             let save = (self.pos, self.line, self.col);
