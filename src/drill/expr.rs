@@ -558,4 +558,33 @@ mod tests {
         let e = parse_block("print(1)\n").err().unwrap();
         assert!(e.msg.contains("print(1)"));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+
+        /// Any text of expression tokens: an error or a value, never a
+        /// panic (nor an overflow, nor deep recursion).
+        #[test]
+        fn any_expression_reads_or_fails(toks in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "1", "0", "-", "+", "*", "//", "%", "<<", ">>", "&", "|", "^", "~",
+                "==", "!=", "<", ">=", "(", ")", "and", "or", "not", "x",
+                "9223372036854775807", "0x7fffffff", "/", "**", ",", "print(",
+            ]),
+            0..40,
+        )) {
+            let text = toks.join(" ");
+            if let Ok(rpn) = to_rpn(&text) {
+                let a = Assertion { line: 1, col: 1, text: text.clone(), rpn };
+                let _ = a.eval(&|_| Ok(i64::MIN));
+                let _ = a.eval(&|_| Ok(-1));
+            }
+            let _ = parse_block(&format!("assert {text}\n# c\n{text}"));
+        }
+
+        #[test]
+        fn any_shell_text_reads_or_fails(s in "[ -~\n]{0,120}") {
+            let _ = super::super::shell::interpret(&s, "/nonexistent/x.pkt");
+        }
+    }
 }

@@ -18,9 +18,15 @@
 //! never delivered).
 //!
 //! # What a script means here (packetdrill's conventions)
-//! - File descriptors: `socket()` and `accept()` return the lowest free
-//!   descriptor from 3, as the kernel does; the script's `= N` is checked.
-//! - Addresses: the local host is 10.0.0.1 and the remote 10.0.0.2;
+//! - File descriptors: the numbers the script writes for `socket()` and
+//!   `accept()` name the new sockets (packetdrill maps script descriptors
+//!   to real ones), so a script may start at 3 or at 5.
+//! - The link ([`Env`]): packetdrill's by default, the local host
+//!   192.168.0.1 and the remote 192.0.2.1 (or `--local_ip` /
+//!   `--remote_ip`) over a device of MTU 1500 with TSO, so the local SYN
+//!   says `mss 1460` and a GSO skb leaves whole (`P. 1:2001(2000)` to a
+//!   peer of MSS 1000); `--env finrst`: 10.0.0.1 and 10.0.0.2, MTU 65535.
+//! - Ports:
 //!   `bind(3, ..., ...)` binds port 8080, `connect(3, ..., ...)` goes to the
 //!   remote's port 8080 from the bound port or an ephemeral one (40000 up);
 //!   a remote that opens (`< S`) does so from port 48000.
@@ -46,14 +52,19 @@
 //!   every event (packetdrill: outbound packets only), and a call that
 //!   returned without sleeping returned when it was called: on the linux
 //!   engine a call's trip to the host process takes real time.
-//! - The link MTU is 65535 on both engines, so the local MSS is 65495
-//!   (packetdrill's tun device has MTU 1500, MSS 1460): scripts written
-//!   for packetdrill expect `mss 1460` in SYN-ACKs and 1448-byte segments
-//!   and fail here at those lines.
+//! - `%{ }%` blocks are not Python: [`expr`] reads `assert EXPR` lines
+//!   over the TCP_INFO fields the engines report, and runs them when the
+//!   block comes (packetdrill runs them at the end, on snapshots taken
+//!   then).
+//! - Backtick commands are not run by a shell: [`shell`] reads the ones
+//!   packetdrill's suite uses (sysctl writes, a sourced file of them, the
+//!   restore script, a metrics flush, a FIFO qdisc).
+//! - Outbound TS val is never checked, so `--tcp_ts_tick_usecs` changes
+//!   nothing.
 //! - Only the calls and options `Executor::syscall` lists exist;
 //!   anything else fails with its name at its line and column, as do
-//!   `%{ python }%` blocks, IPv6 and shell commands other than
-//!   `sysctl -q|-w KEY=VALUE`.
+//!   IPv6, TCP Fast Open, a NULL buffer and commands [`shell`] does not
+//!   read.
 
 pub mod expr;
 pub mod parse;

@@ -1415,4 +1415,25 @@ mod tests {
         let e = parse("x.pkt", "+0 close(3) = \n").unwrap_err();
         assert!(e.msg.contains("return value"), "{e}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Lines made of the constructs this parser reads, shuffled and cut
+        /// anywhere: a script or a file:line:col error, never a panic.
+        #[test]
+        fn any_mix_of_constructs_parses_or_fails(parts in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "`../common/defaults.sh`\n",
+                "`a\nb`", "+0 %{ assert tcpi_state == TCP_CLOSE }%\n", "%{", "}%", "+.1~+.2 > F. 1:1(0) ack 1\n",
+                "0.1~0.2", "> S 0:0(0) <...>\n", "<...", "= -1\n", "= 0x2 (flags O_RDWR)\n",
+                "--local_ip=192.168.0.1 ", "--tcp_ts_tick_usecs=1000\n", "recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 5}], msg_flags=0}, 0) = 5\n",
+                "+0 ", "(", ")", "{", "}", "[", "]", "~", "+", "\n", " ", "`",
+            ]),
+            0..30,
+        )) {
+            let text: String = parts.concat();
+            let _ = parse("p.pkt", &text);
+        }
+    }
 }
