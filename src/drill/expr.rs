@@ -86,6 +86,9 @@ pub struct Assertion {
     pub text: String,
     /// Postfix form.
     pub rpn: Vec<Tok>,
+    /// `NAME = EXPR`: the value is kept under NAME for the block's later
+    /// lines instead of being asserted.
+    pub bind: Option<String>,
 }
 
 impl Assertion {
@@ -181,56 +184,117 @@ pub struct BlockError {
 /// Reads the inside of `%{ ... }%`: `assert` lines, comments and blank
 /// lines. Returns each assertion with its byte offset in `text`.
 pub fn parse_block(text: &str) -> Result<Vec<(usize, Assertion)>, BlockError> {
+    // A backslash before a newline joins the lines (Python's explicit
+    // line joining); two spaces keep every offset where it was.
+    let joined = text.replace("\\\n", "  ");
     let mut out = Vec::new();
     let mut off = 0;
-    for raw in text.split_inclusive('\n') {
+    for raw in joined.split_inclusive('\n') {
         let line_off = off;
         off += raw.len();
         let code = strip_comment(raw);
-        let lead = code.len() - code.trim_start().len();
-        let stmt = code.trim();
-        if stmt.is_empty() {
-            continue;
+        let mut from = 0;
+        for piece in split_top_level(code, ';') {
+            let piece_off = from;
+            from += piece.len() + 1;
+            let lead = piece.len() - piece.trim_start().len();
+            let stmt = piece.trim();
+            if stmt.is_empty() {
+                continue;
+            }
+            let at = line_off + piece_off + lead;
+            if let Some(a) = statement(stmt, at)? {
+                out.push((at, a));
+            }
         }
-        let at = line_off + lead;
-        let Some(rest) = stmt
-            .strip_prefix("assert")
-            .filter(|r| r.starts_with([' ', '\t', '(']))
-        else {
-            return Err(BlockError {
-                offset: at,
-                msg: format!(
-                    "unsupported Python in `%{{ }}%`: `{}` (this subset runs `assert EXPR[, message]` over TCP_INFO fields)",
-                    quote(stmt)
-                ),
-            });
-        };
+    }
+    if !out.iter().any(|(_, a)| a.bind.is_none()) {
+        return Err(BlockError {
+            offset: 0,
+            msg: "a `%{ }%` block without an `assert` (it would check nothing)".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// One statement at byte `at` of the block: an assertion, a binding, or
+/// `None` for a `print(...)` (output only; it decides nothing).
+fn statement(stmt: &str, at: usize) -> Result<Option<Assertion>, BlockError> {
+    let unsupported = || BlockError {
+        offset: at,
+        msg: format!(
+            "unsupported Python in `%{{ }}%`: `{}` (this subset runs `assert EXPR[, message]`, `NAME = EXPR` and print over TCP_INFO fields)",
+            quote(stmt)
+        ),
+    };
+    let expr_of = |e: &str, e_at: usize, bind: Option<String>| {
+        let rpn = to_rpn(e).map_err(|(o, msg)| BlockError {
+            offset: e_at + o,
+            msg,
+        })?;
+        Ok(Some(Assertion {
+            line: 0,
+            col: 0,
+            text: e.to_string(),
+            rpn,
+            bind,
+        }))
+    };
+    if let Some(rest) = stmt
+        .strip_prefix("assert")
+        .filter(|r| r.starts_with([' ', '\t', '(']))
+    {
         let expr_at = at + "assert".len() + (rest.len() - rest.trim_start().len());
         let rest = rest.trim_start();
         let expr = top_level_comma(rest)
             .map_or(rest, |i| &rest[..i])
             .trim_end();
-        let rpn = to_rpn(expr).map_err(|(o, msg)| BlockError {
-            offset: expr_at + o,
-            msg,
-        })?;
-        out.push((
-            at,
-            Assertion {
-                line: 0,
-                col: 0,
-                text: expr.to_string(),
-                rpn,
-            },
-        ));
+        return expr_of(expr, expr_at, None);
     }
-    if out.is_empty() {
-        return Err(BlockError {
-            offset: 0,
-            msg: "an empty `%{ }%` block (it would check nothing)".into(),
-        });
+    if stmt.starts_with("print(") && stmt.ends_with(')') {
+        return Ok(None);
     }
-    Ok(out)
+    // `NAME = EXPR` (not `==`).
+    let name_len = stmt
+        .bytes()
+        .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        .count();
+    let name = &stmt[..name_len];
+    let after = &stmt[name_len..];
+    let eq = after.len() - after.trim_start().len();
+    if name_len > 0
+        && !name.as_bytes()[0].is_ascii_digit()
+        && after[eq..].starts_with('=')
+        && !after[eq..].starts_with("==")
+    {
+        let rhs = &after[eq + 1..];
+        let rhs_at = at + name_len + eq + 1 + (rhs.len() - rhs.trim_start().len());
+        return expr_of(rhs.trim(), rhs_at, Some(name.to_string()));
+    }
+    Err(unsupported())
+}
+
+/// `s` cut at each `sep` outside quotes and parentheses.
+fn split_top_level(s: &str, sep: char) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut q: Option<char> = None;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        match (q, c) {
+            (None, '(') => depth += 1,
+            (None, ')') => depth -= 1,
+            (None, '\'' | '"') => q = Some(c),
+            (Some(x), c) if c == x => q = None,
+            (None, c) if c == sep && depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
 }
 
 /// The line without a `#` comment (a `#` inside quotes stays).
@@ -507,6 +571,7 @@ mod tests {
             col: 1,
             text: s.into(),
             rpn,
+            bind: None,
         };
         a.eval(&|n: &str| {
             vars.iter()
@@ -555,8 +620,15 @@ mod tests {
         let b = parse_block("\nassert tcpi_state == 8, tcpi_state  # comment\n# only\n").unwrap();
         assert_eq!(b.len(), 1);
         assert_eq!(b[0].1.text, "tcpi_state == 8");
+        let e = parse_block("if x: pass\n").err().unwrap();
+        assert!(e.msg.contains("if x: pass"), "{}", e.msg);
         let e = parse_block("print(1)\n").err().unwrap();
-        assert!(e.msg.contains("print(1)"));
+        assert!(e.msg.contains("without an `assert`"), "{}", e.msg);
+        let b = parse_block("LIMIT = 0x10 ; print(x); assert y < LIMIT, \\\n 'm;'\n").unwrap();
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0].1.bind.as_deref(), Some("LIMIT"));
+        assert_eq!(b[1].1.text, "y < LIMIT");
+        assert_eq!(b[1].0, 25);
     }
 
     proptest::proptest! {
@@ -575,7 +647,7 @@ mod tests {
         )) {
             let text = toks.join(" ");
             if let Ok(rpn) = to_rpn(&text) {
-                let a = Assertion { line: 1, col: 1, text: text.clone(), rpn };
+                let a = Assertion { line: 1, col: 1, text: text.clone(), rpn, bind: None };
                 let _ = a.eval(&|_| Ok(i64::MIN));
                 let _ = a.eval(&|_| Ok(-1));
             }

@@ -880,9 +880,18 @@ impl<'a> Executor<'a> {
                 return Err(self.fail(i, "getsockopt(TCP_INFO) reported nothing".into()));
             }
         };
+        // The block's own names (`NAME = EXPR`), then TCP_INFO's.
+        let mut locals: BTreeMap<String, i64> = BTreeMap::new();
         for a in asserts {
-            let lookup = |n: &str| tcp_info_name(&info, n);
+            let lookup = |n: &str| match locals.get(n) {
+                Some(v) => Ok(*v),
+                None => tcp_info_name(&info, n),
+            };
             let v = a.eval(&lookup).map_err(|e| self.fail_at(i, a, e))?;
+            if let Some(name) = &a.bind {
+                locals.insert(name.clone(), v);
+                continue;
+            }
             if v == 0 {
                 let vals: Vec<String> = a
                     .names()

@@ -258,6 +258,7 @@ fn arith(line: &str) -> Result<String, String> {
             col: 0,
             text: e.to_string(),
             rpn,
+            bind: None,
         };
         let v = a.eval(&|n: &str| Err(format!("shell variable `{}` in `$(( ))`", quote(n))))?;
         s.replace_range(i..i + 3 + len + 2, &v.to_string());
