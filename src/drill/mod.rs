@@ -327,6 +327,8 @@ pub struct Executor<'a> {
     /// The socket a `%{ }%` block reads TCP_INFO of: packetdrill's socket
     /// under test, the last one accepted or connected.
     conn_fd: Option<i64>,
+    /// Names `%{ }%` blocks bound so far.
+    py_names: BTreeMap<String, i64>,
 }
 
 impl<'a> Executor<'a> {
@@ -358,6 +360,7 @@ impl<'a> Executor<'a> {
             pending: None,
             hosts,
             conn_fd: None,
+            py_names: BTreeMap::new(),
         })
     }
 
@@ -880,12 +883,25 @@ impl<'a> Executor<'a> {
                 return Err(self.fail(i, "getsockopt(TCP_INFO) reported nothing".into()));
             }
         };
-        // The block's own names (`NAME = EXPR`), then TCP_INFO's.
-        let mut locals: BTreeMap<String, i64> = BTreeMap::new();
+        // The script's own names (`NAME = EXPR`, kept from block to block
+        // as packetdrill's one interpreter keeps them), then TCP_INFO's.
+        let mut locals = std::mem::take(&mut self.py_names);
+        let r = self.code_with(i, asserts, &info, &mut locals);
+        self.py_names = locals;
+        r
+    }
+
+    fn code_with(
+        &mut self,
+        i: usize,
+        asserts: &[expr::Assertion],
+        info: &crate::vocab::TcpInfo,
+        locals: &mut BTreeMap<String, i64>,
+    ) -> Result<(), Failure> {
         for a in asserts {
             let lookup = |n: &str| match locals.get(n) {
                 Some(v) => Ok(*v),
-                None => tcp_info_name(&info, n),
+                None => tcp_info_name(info, n),
             };
             let v = a.eval(&lookup).map_err(|e| self.fail_at(i, a, e))?;
             if let Some(name) = &a.bind {
