@@ -1316,7 +1316,17 @@ impl<'a> Executor<'a> {
                     }
                     name => {
                         let Some(n) = int(&val) else {
-                            return Err(self.fail(i, format!("{name}: expected a value `[N]`")));
+                            // An option this subset lacks is named as such
+                            // before its value is read.
+                            let known = INT_SOCKOPTS.contains(&name);
+                            return Err(self.fail(
+                                i,
+                                if known {
+                                    format!("{name}: expected a value `[N]`")
+                                } else {
+                                    format!("unsupported socket option `{}`", quote(name))
+                                },
+                            ));
                         };
                         match name {
                             "SO_RCVBUF" => SockOpt::RcvBuf(n),
@@ -1531,6 +1541,23 @@ impl<'a> Executor<'a> {
         }
     }
 }
+
+/// The setsockopt options of this subset that take an int `[N]`.
+const INT_SOCKOPTS: &[&str] = &[
+    "SO_RCVBUF",
+    "SO_SNDBUF",
+    "SO_OOBINLINE",
+    "SO_KEEPALIVE",
+    "TCP_NODELAY",
+    "TCP_LINGER2",
+    "TCP_REPAIR",
+    "TCP_USER_TIMEOUT",
+    "TCP_KEEPIDLE",
+    "TCP_KEEPINTVL",
+    "TCP_KEEPCNT",
+    "TCP_SYNCNT",
+    "TCP_INQ",
+];
 
 /// fcntl's O_RDWR and O_NONBLOCK (include/uapi/asm-generic/fcntl.h).
 const O_RDWR: i64 = 0o2;
