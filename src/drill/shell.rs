@@ -272,6 +272,7 @@ fn arith(line: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vocab::Sysctl;
 
     #[test]
     fn sysctl_lines_and_arithmetic() {
@@ -286,7 +287,7 @@ mod tests {
         assert_eq!(
             a[0],
             Action::Sysctl {
-                key: "net.ipv4.tcp_rmem".into(),
+                key: Sysctl::TcpRmem.name().into(),
                 value: "4096 540000 15728640".into(),
                 origin: "the command:1".into()
             }
@@ -310,9 +311,9 @@ mod tests {
                 other => panic!("{other:?}"),
             })
             .collect();
-        assert_eq!(kv[0].0, "net.ipv4.tcp_min_tso_segs");
+        assert_eq!(kv[0].0, Sysctl::TcpMinTsoSegs.name());
         assert_eq!(kv[1].1, "4096 50000 4194304");
-        assert_eq!(kv[2], ("net.ipv4.tcp_fastopen".into(), "0x70403".into()));
+        assert_eq!(kv[2], (Sysctl::TcpFastopen.name().into(), "0x70403".into()));
     }
 
     #[test]
