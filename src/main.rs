@@ -748,6 +748,20 @@ fn drill(a: &DrillArgs) -> anyhow::Result<ExitCode> {
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
+    // The kernel runs in real time, and scripts run side by side share the
+    // machine: a script that failed there is run again alone (up to twice)
+    // before it is reported.
+    let mut results = results;
+    if kind == EngineKind::Linux {
+        for (f, r) in files.iter().zip(results.iter_mut()) {
+            for _ in 0..2 {
+                if !matches!(r, Err(DrillError::Failed(..))) {
+                    break;
+                }
+                *r = finrst::drill::run_file_in(f, kind, a.tolerance_usecs, env);
+            }
+        }
+    }
     // A lone script that cannot run is bad input, not a failed drill.
     if let [Err(e @ (DrillError::Read { .. } | DrillError::Parse(_) | DrillError::Engine(_)))] =
         &results[..]
