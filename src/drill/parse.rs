@@ -828,7 +828,7 @@ impl<'a> Cursor<'a> {
                 l,
                 c,
                 format!(
-                    "expected TCP flags (`S`, `S.`, `.`, `P.`, `F.`, `R`, `R.`, `U`, `E`, `W`), found `{}`",
+                    "expected TCP flags (`S`, `S.`, `.`, `P.`, `F.`, `R`, `R.`, `U`, `E`, `W`, `-`), found `{}`",
                     quote(ftext)
                 ),
             )
@@ -1253,10 +1253,14 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// packetdrill's flag letters: F S R P . U E W, any order.
+/// packetdrill's flag letters: F S R P . U E W, any order, or `-`.
 fn parse_flags(t: &str) -> Option<Flags> {
     if t.is_empty() {
         return None;
+    }
+    // `-`: no flag at all (parser.y's "no TCP flags set in segment").
+    if t == "-" {
+        return Some(Flags(0));
     }
     let mut f = 0u8;
     for ch in t.chars() {
