@@ -823,6 +823,19 @@ impl<'a> Cursor<'a> {
         self.skip_inline()?;
         let (l, c) = (self.line, self.col);
         let ftext = self.take_while(|b| !b.is_ascii_whitespace());
+        let other = match ftext {
+            "icmp" | "icmpv6" => {
+                Some("ICMP packets (the drill injects and checks TCP segments only)")
+            }
+            "udp" | "udplite" | "gre" | "mpls" => {
+                Some("non-TCP packets (the drill injects and checks TCP segments only)")
+            }
+            t if t.starts_with('[') => Some("an IP ECN field `[...]` (ECN is not supported)"),
+            _ => None,
+        };
+        if let Some(why) = other {
+            return Err(self.err_at(l, c, format!("unsupported: `{}`: {why}", quote(ftext))));
+        }
         let flags = parse_flags(ftext).ok_or_else(|| {
             self.err_at(
                 l,
@@ -1403,6 +1416,12 @@ mod tests {
         assert!(e.msg.contains("TCP flags"), "{e}");
         let e = parse("x.pkt", "+0 < S 0:1(0) win 1\n").unwrap_err();
         assert!(e.msg.contains("end - start"), "{e}");
+        let e = parse(
+            "x.pkt",
+            "+0 < icmp unreachable frag_needed mtu 1200 [0:0(0)]\n",
+        )
+        .unwrap_err();
+        assert!(e.msg.contains("ICMP"), "{e}");
         let e = parse("x.pkt", "+0 < S 0:0(0) win 1 <md5 1>\n").unwrap_err();
         assert!(e.msg.contains("unsupported TCP option `md5`"), "{e}");
         let e = parse("x.pkt", "%{ print(1) }%\n").unwrap_err();
