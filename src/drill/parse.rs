@@ -637,10 +637,22 @@ impl<'a> Cursor<'a> {
             self.bump();
         }
         let start = self.seconds()?;
+        // `+.002 ... 0.004`: packetdrill's lexer reads `...` as a token,
+        // spaces around it or not.
+        let save = (self.pos, self.line, self.col);
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.bump();
+        }
+        if !self.starts_with("...") {
+            (self.pos, self.line, self.col) = save;
+        }
         if self.starts_with("...") {
             self.bump();
             self.bump();
             self.bump();
+            while matches!(self.peek(), Some(b' ' | b'\t')) {
+                self.bump();
+            }
             let end_rel = self.peek() == Some(b'+');
             if end_rel {
                 self.bump();
@@ -1358,6 +1370,7 @@ mod tests {
              +0 > S 0:0(0) <...>\n\
              +.1~+.2 > S 0:0(0) <>\n\
              0.3~0.4 > S 0:0(0)\n\
+             +0 ... 0.5 close(5) = 0\n\
              +0 write(5, ..., 10) = -1\n\
              +0 %{ assert tcpi_state == TCP_CLOSE # c\n  assert (tcpi_options & 2) != 0, 'x' }%\n\
              `/tmp/sysctl_restore_${PPID}.sh`\n",
@@ -1390,19 +1403,28 @@ mod tests {
                 rel: false
             }
         );
-        match &p.events[5].kind {
+        assert_eq!(
+            p.events[5].time,
+            When::Range {
+                start: 0,
+                end: 500_000,
+                rel: true,
+                end_rel: false
+            }
+        );
+        match &p.events[6].kind {
             EventKind::Syscall(s) => assert_eq!((s.ret, s.errno), (-1, None)),
             k => panic!("{k:?}"),
         }
-        match &p.events[6].kind {
+        match &p.events[7].kind {
             EventKind::Code(a) => {
                 assert_eq!(a.len(), 2);
-                assert_eq!((a[1].line, a[1].col), (10, 3));
+                assert_eq!((a[1].line, a[1].col), (11, 3));
                 assert_eq!(a[1].text, "(tcpi_options & 2) != 0");
             }
             k => panic!("{k:?}"),
         }
-        assert!(matches!(p.events[7].kind, EventKind::Command(_)));
+        assert!(matches!(p.events[8].kind, EventKind::Command(_)));
     }
 
     #[test]
