@@ -99,6 +99,14 @@ pub struct RunOptions {
     /// Off by default: 8 bytes a step, over a long `repeat`, is memory
     /// without bound.
     pub keep_step_times: bool,
+    /// The MTU of the link between the hosts; `None` is each engine's own
+    /// (65535 on the model and the linux engine). `finrst drill` sets
+    /// packetdrill's 1500.
+    pub link_mtu: Option<u32>,
+    /// The local host's device takes TSO super-segments (packetdrill's tun
+    /// device, `TUNSETOFFLOAD` with `TUN_F_TSO4`): a GSO skb leaves as one
+    /// segment of several MSS instead of being cut by software GSO.
+    pub link_tso: bool,
 }
 
 impl RunOptions {
@@ -122,6 +130,8 @@ impl Default for RunOptions {
             own_clock: false,
             horizon_us: None,
             keep_step_times: false,
+            link_mtu: None,
+            link_tso: false,
         }
     }
 }

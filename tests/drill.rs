@@ -80,3 +80,85 @@ fn a_wrong_expectation_fails_at_its_line() {
         other => panic!("expected a failure, got {other:?}"),
     }
 }
+
+/// `finrst drill --table`'s survey, on tests/pkt and the model: every
+/// script accepted and passing, and the table's total line says so.
+#[test]
+fn the_survey_counts_every_script() {
+    use finrst::drill::{Env, survey};
+    let files = survey::pkt_tree("tests/pkt").unwrap();
+    let rows = survey::survey(&files, false, 2, Env::Packetdrill);
+    for r in &rows {
+        assert!(r.model.passed(), "{}: {:?}", r.file, r.model);
+    }
+    let t = survey::table("tests/pkt", &rows, false);
+    let total: Vec<&str> = t
+        .lines()
+        .find(|l| l.starts_with("total"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let n = files.len().to_string();
+    assert_eq!(total[1..4], [n.as_str(), n.as_str(), n.as_str()], "{t}");
+}
+
+/// A script that uses what the drill does not run is counted as rejected,
+/// with the construct named; one whose expectation is wrong as failed.
+#[test]
+fn the_survey_tells_rejected_from_failed() {
+    use finrst::drill::{Env, survey};
+    let dir = std::env::temp_dir().join(format!("finrst-survey-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let good = std::fs::read_to_string("tests/pkt/close-unread-rst.pkt").unwrap();
+    std::fs::write(
+        dir.join("sub/wrong.pkt"),
+        good.replace("> R. 1:1(0) ack 11", "> F. 1:1(0) ack 11"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("tfo.pkt"),
+        "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+         +0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n\
+         +0 < S 0:10(10) win 32792 <mss 1460,FOEXP TFO_COOKIE>\n",
+    )
+    .unwrap();
+    let root = dir.display().to_string();
+    let files = survey::pkt_tree(&root).unwrap();
+    assert_eq!(files.len(), 2);
+    let rows = survey::survey(&files, false, 1, Env::Packetdrill);
+    assert!(
+        matches!(rows[0].model, survey::Verdict::Fail(_)),
+        "{rows:?}"
+    );
+    match &rows[1].model {
+        survey::Verdict::Rejected(why) => assert!(why.contains("TCP Fast Open"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    let t = survey::table(&root, &rows, false);
+    assert!(t.contains("TCP Fast Open option `FOEXP`"), "{t}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `--env finrst` keeps finrst's own link: the SYN-ACK's MSS is 65495
+/// (MTU 65535), where packetdrill's link gives 1460 (tests/pkt/pd-*.pkt).
+#[test]
+fn the_finrst_link_is_an_option() {
+    use finrst::drill::{Env, run_pkt_in};
+    let text = "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n\
+                +0 bind(3, ..., ...) = 0\n+0 listen(3, 1) = 0\n\
+                +0 < S 0:0(0) win 32792 <mss 1000,nop,wscale 7>\n\
+                +0 > S. 0:0(0) ack 1 <mss MSS,nop,wscale 10>\n";
+    let kinds: &[EngineKind] = if unsafe { libc::geteuid() } == 0 {
+        &[EngineKind::Model, EngineKind::Linux]
+    } else {
+        &[EngineKind::Model]
+    };
+    for &kind in kinds {
+        for (env, mss) in [(Env::Finrst, "65495"), (Env::Packetdrill, "1460")] {
+            let p = parse::parse("env.pkt", &text.replace("MSS", mss)).unwrap();
+            if let Err(e) = run_pkt_in(&p, kind, None, env) {
+                panic!("{kind:?} {env:?}: {e}");
+            }
+        }
+    }
+}

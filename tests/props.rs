@@ -130,6 +130,14 @@ fn arb_call() -> impl Strategy<Value = (usize, u8, Call)> {
         any::<bool>().prop_map(|b| Call::SetSockOpt(SockOpt::OobInline(b))),
         any::<bool>().prop_map(|b| Call::SetSockOpt(SockOpt::Repair(b))),
         (-1i32..200).prop_map(|n| Call::SetSockOpt(SockOpt::Linger2(n))),
+        (-1i32..100_000).prop_map(|n| Call::SetSockOpt(SockOpt::UserTimeout(n))),
+        any::<bool>().prop_map(|b| Call::SetSockOpt(SockOpt::KeepAlive(b))),
+        (-1i32..40_000).prop_map(|n| Call::SetSockOpt(SockOpt::KeepIdle(n))),
+        (-1i32..40_000).prop_map(|n| Call::SetSockOpt(SockOpt::KeepIntvl(n))),
+        (-1i32..200).prop_map(|n| Call::SetSockOpt(SockOpt::KeepCnt(n))),
+        (-1i32..200).prop_map(|n| Call::SetSockOpt(SockOpt::SynCnt(n))),
+        any::<bool>().prop_map(|b| Call::SetSockOpt(SockOpt::Inq(b))),
+        Just(Call::Ioctl(script::Ioctl::InQ)),
     ];
     (0usize..2, 0u8..3, call)
 }

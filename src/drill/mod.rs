@@ -18,9 +18,15 @@
 //! never delivered).
 //!
 //! # What a script means here (packetdrill's conventions)
-//! - File descriptors: `socket()` and `accept()` return the lowest free
-//!   descriptor from 3, as the kernel does; the script's `= N` is checked.
-//! - Addresses: the local host is 10.0.0.1 and the remote 10.0.0.2;
+//! - File descriptors: the numbers the script writes for `socket()` and
+//!   `accept()` name the new sockets (packetdrill maps script descriptors
+//!   to real ones), so a script may start at 3 or at 5.
+//! - The link ([`Env`]): packetdrill's by default, the local host
+//!   192.168.0.1 and the remote 192.0.2.1 (or `--local_ip` /
+//!   `--remote_ip`) over a device of MTU 1500 with TSO, so the local SYN
+//!   says `mss 1460` and a GSO skb leaves whole (`P. 1:2001(2000)` to a
+//!   peer of MSS 1000); `--env finrst`: 10.0.0.1 and 10.0.0.2, MTU 65535.
+//! - Ports:
 //!   `bind(3, ..., ...)` binds port 8080, `connect(3, ..., ...)` goes to the
 //!   remote's port 8080 from the bound port or an ephemeral one (40000 up);
 //!   a remote that opens (`< S`) does so from port 48000.
@@ -46,16 +52,24 @@
 //!   every event (packetdrill: outbound packets only), and a call that
 //!   returned without sleeping returned when it was called: on the linux
 //!   engine a call's trip to the host process takes real time.
-//! - The link MTU is 65535 on both engines, so the local MSS is 65495
-//!   (packetdrill's tun device has MTU 1500, MSS 1460): scripts written
-//!   for packetdrill expect `mss 1460` in SYN-ACKs and 1448-byte segments
-//!   and fail here at those lines.
+//! - `%{ }%` blocks are not Python: [`expr`] reads `assert EXPR` lines
+//!   over the TCP_INFO fields the engines report, and runs them when the
+//!   block comes (packetdrill runs them at the end, on snapshots taken
+//!   then).
+//! - Backtick commands are not run by a shell: [`shell`] reads the ones
+//!   packetdrill's suite uses (sysctl writes, a sourced file of them, the
+//!   restore script, a metrics flush, a FIFO qdisc).
+//! - Outbound TS val is never checked, so `--tcp_ts_tick_usecs` changes
+//!   nothing.
 //! - Only the calls and options `Executor::syscall` lists exist;
 //!   anything else fails with its name at its line and column, as do
-//!   `%{ python }%` blocks, IPv6 and shell commands other than
-//!   `sysctl -q|-w KEY=VALUE`.
+//!   IPv6, TCP Fast Open, a NULL buffer and commands [`shell`] does not
+//!   read.
 
+pub mod expr;
 pub mod parse;
+pub mod shell;
+pub mod survey;
 
 pub use parse::{Arg, Event, EventKind, OptSpec, PacketSpec, Pkt, PktError, Syscall, When};
 
@@ -63,7 +77,7 @@ use crate::EngineKind;
 use crate::engine::{CallCtx, CallOutcome, Engine, EngineError, HostSpec, RawPeer, RunOptions};
 use crate::limits::{MAX_CALL_BYTES, quote};
 use crate::payload::Payload;
-use crate::script::{Call, Data, GetOpt, How, MsgFlags, SockOpt};
+use crate::script::{Call, Data, GetOpt, How, Ioctl, MsgFlags, SockOpt};
 use crate::segment::{Segment, TcpOpt};
 use crate::vocab::{Errno, SockInfo, Sysctl, TcpState};
 use std::collections::{BTreeMap, BTreeSet};
@@ -79,9 +93,52 @@ pub const REMOTE_PORT: u16 = 48000;
 /// written.
 pub const REMOTE_ISN: u32 = 0;
 
-/// The two hosts of every drill: index 0 runs the socket, 1 is the script.
+/// The two hosts of every drill in finrst's own setup: index 0 runs the
+/// socket (10.0.0.1), 1 is the script (10.0.0.2).
 pub fn hosts() -> Vec<HostSpec> {
     HostSpec::for_hosts(&["local".to_string(), "remote".to_string()])
+}
+
+/// packetdrill's local address (config.c: the gateway of its tun device
+/// in 192.168.0.0/16).
+pub const PACKETDRILL_LOCAL: Ipv4Addr = Ipv4Addr::new(192, 168, 0, 1);
+/// packetdrill's remote address (config.c: TEST-NET-1, RFC 5737).
+pub const PACKETDRILL_REMOTE: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+/// packetdrill's tun device MTU (the driver's default), so the local MSS
+/// is 1460.
+pub const PACKETDRILL_MTU: u32 = 1500;
+
+/// The link a drill runs on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Env {
+    /// packetdrill's: 192.168.0.1 talks to 192.0.2.1 over a device of MTU
+    /// 1500 with TSO (the local SYN says `mss 1460`; the kernel may hand
+    /// the device super-segments of several MSS), or the addresses a
+    /// script's `--local_ip` / `--remote_ip` give.
+    #[default]
+    Packetdrill,
+    /// finrst's: 10.0.0.1 and 10.0.0.2 over a link of MTU 65535 (`mss
+    /// 65495`), as `finrst run` uses.
+    Finrst,
+}
+
+/// The two hosts of a drill of `pkt` in `env`.
+pub fn hosts_for(pkt: &Pkt, env: Env) -> Vec<HostSpec> {
+    let mut h = hosts();
+    if env == Env::Packetdrill {
+        h[0].addr = pkt.local_ip.unwrap_or(PACKETDRILL_LOCAL);
+        h[1].addr = pkt.remote_ip.unwrap_or(PACKETDRILL_REMOTE);
+    }
+    h
+}
+
+/// The engine options of a drill in `env`.
+pub fn run_options(env: Env) -> RunOptions {
+    RunOptions {
+        link_mtu: (env == Env::Packetdrill).then_some(PACKETDRILL_MTU),
+        link_tso: env == Env::Packetdrill,
+        ..RunOptions::default()
+    }
 }
 
 /// Why a script failed (or could not run).
@@ -265,6 +322,13 @@ pub struct Executor<'a> {
     ts_off: Option<u32>,
     outq: std::collections::VecDeque<Segment>,
     pending: Option<PendingCall>,
+    /// The run's hosts (their addresses go into injected segments).
+    hosts: Vec<HostSpec>,
+    /// The socket a `%{ }%` block reads TCP_INFO of: packetdrill's socket
+    /// under test, the last one accepted or connected.
+    conn_fd: Option<i64>,
+    /// Names `%{ }%` blocks bound so far.
+    py_names: BTreeMap<String, i64>,
 }
 
 impl<'a> Executor<'a> {
@@ -274,6 +338,7 @@ impl<'a> Executor<'a> {
         pkt: &'a Pkt,
         e: &'a mut dyn Engine,
         tolerance_us: Option<u64>,
+        hosts: Vec<HostSpec>,
     ) -> Result<Self, EngineError> {
         let tol = tolerance_us
             .or(pkt.tolerance_us)
@@ -293,6 +358,9 @@ impl<'a> Executor<'a> {
             ts_off: None,
             outq: Default::default(),
             pending: None,
+            hosts,
+            conn_fd: None,
+            py_names: BTreeMap::new(),
         })
     }
 
@@ -381,7 +449,8 @@ impl<'a> Executor<'a> {
         }
         let got = (o.ret, o.errno);
         let ok = if *ret == -1 {
-            got.0 == -1 && got.1 == *errno
+            // `= -1` alone accepts any errno, as packetdrill does.
+            got.0 == -1 && (errno.is_none() || got.1 == *errno)
         } else {
             got.0 != -1 && (p.new_fd.is_some() || got.0 == *ret)
         };
@@ -412,6 +481,8 @@ impl<'a> Executor<'a> {
                     bound: None,
                 },
             );
+            // The accepted socket is the one under test from now on.
+            self.conn_fd = Some(*n);
         }
         Ok(())
     }
@@ -424,11 +495,11 @@ impl<'a> Executor<'a> {
             let (t, end) = ev.time.resolve(prev);
             match &ev.kind {
                 EventKind::Outbound(spec) => {
-                    let seen = self.expect_out(i, spec, t)?;
+                    let seen = self.expect_out(i, spec, t, end)?;
                     // adjust_relative_event_times: a relative event's
                     // time becomes the time the packet was seen.
                     prev = match ev.time {
-                        When::Rel(_) | When::Any => seen,
+                        When::Rel(_) | When::Any | When::Window { .. } => seen,
                         _ => t.unwrap_or(seen),
                     };
                     continue;
@@ -458,7 +529,21 @@ impl<'a> Executor<'a> {
                     prev = self.now();
                 }
                 EventKind::Command(c) => self.command(i, c)?,
+                EventKind::Code(asserts) => self.code(i, asserts)?,
                 EventKind::Syscall(sc) => {
+                    // A call written with a range (`+0...0.2 accept`) blocks
+                    // while the packets after it come and go; the next call
+                    // waits for it to return, by the end of its range (as
+                    // packetdrill's syscall thread does).
+                    if let Some(p) = &self.pending
+                        && let Some(e) = p.end
+                    {
+                        let deadline = e.saturating_add(self.tol);
+                        while self.pending.is_some() && self.now() < deadline {
+                            self.advance(deadline);
+                            self.collect()?;
+                        }
+                    }
                     // A call written without a range (an accept right after
                     // the ACK it waits for) has the tolerance to return
                     // before the next call is issued.
@@ -503,8 +588,16 @@ impl<'a> Executor<'a> {
     }
 
     /// Waits for the next outbound segment and compares it.
-    fn expect_out(&mut self, i: usize, spec: &PacketSpec, t: Option<u64>) -> Result<u64, Failure> {
-        let deadline = t.map(|t| t.saturating_add(self.tol));
+    /// `t..=end` is the window of `a~b` (`end` is `None` for one time).
+    fn expect_out(
+        &mut self,
+        i: usize,
+        spec: &PacketSpec,
+        t: Option<u64>,
+        end: Option<u64>,
+    ) -> Result<u64, Failure> {
+        let last = end.or(t);
+        let deadline = last.map(|t| t.saturating_add(self.tol));
         loop {
             self.collect()?;
             if !self.outq.is_empty() {
@@ -535,15 +628,19 @@ impl<'a> Executor<'a> {
         }
         let seg = self.outq.pop_front().expect("checked");
         let seen = seg.time_us.saturating_sub(self.t0);
-        if let Some(t) = t {
-            if seen.saturating_add(self.tol) < t || seen > t.saturating_add(self.tol) {
+        if let (Some(t), Some(last)) = (t, last) {
+            if seen.saturating_add(self.tol) < t || seen > last.saturating_add(self.tol) {
+                let when = if last == t {
+                    format!("at {:.6}", t as f64 / 1e6)
+                } else {
+                    format!("in {:.6}~{:.6}", t as f64 / 1e6, last as f64 / 1e6)
+                };
                 return Err(self.fail(
                     i,
                     format!(
-                        "`{}` was sent at {:.6}, expected at {:.6} (tolerance {} us)",
+                        "`{}` was sent at {:.6}, expected {when} (tolerance {} us)",
                         self.describe(&seg),
                         seen as f64 / 1e6,
-                        t as f64 / 1e6,
                         self.tol
                     ),
                 ));
@@ -682,7 +779,7 @@ impl<'a> Executor<'a> {
                 "an inbound packet before any socket listens or connects (it would have no port to go to)".into(),
             ));
         };
-        let hs = hosts();
+        let hs = &self.hosts;
         let ts_off = self.ts_off;
         let options = spec
             .options
@@ -733,41 +830,145 @@ impl<'a> Executor<'a> {
     }
 
     fn command(&mut self, i: usize, c: &str) -> Result<(), Failure> {
-        let words: Vec<&str> = c.split_whitespace().collect();
-        let (Some(&"sysctl"), rest) = (words.first(), &words[1.min(words.len())..]) else {
-            return Err(self.fail(
-                i,
-                format!(
-                    "unsupported shell command `{}` (this subset runs `sysctl -q KEY=VALUE`)",
-                    quote(c)
-                ),
-            ));
-        };
-        let mut any = false;
-        for w in rest {
-            if w.starts_with('-') {
+        let actions = shell::interpret(c, &self.pkt.path).map_err(|e| self.fail(i, e))?;
+        for a in actions {
+            let shell::Action::Sysctl { key, value, origin } = a else {
+                // A command that changes nothing here (shell::Action::Nothing
+                // says why).
+                continue;
+            };
+            let Ok(k) = key.parse::<Sysctl>() else {
+                if let Some(_why) = sysctl_without_effect(&key, &value) {
+                    continue;
+                }
+                return Err(self.fail(
+                    i,
+                    format!(
+                        "{origin}: sysctl {}={}: not a sysctl finrst knows, and not one known to change nothing here",
+                        quote(&key),
+                        quote(&value)
+                    ),
+                ));
+            };
+            if self.e.kind() == EngineKind::Model
+                && !k.modelled()
+                && model_default_behaviour(k, &value)
+            {
                 continue;
             }
-            let Some((k, v)) = w.split_once('=') else {
-                return Err(self.fail(i, format!("`{}`: expected KEY=VALUE", quote(w))));
-            };
-            let key = k
-                .parse::<Sysctl>()
-                .map_err(|e| self.fail(i, e.to_string()))?;
-            if let Err(e) = self.e.sysctl(0, key, v) {
-                return Err(self.fail(i, format!("sysctl {k}={}: {e}", quote(v))));
+            if let Err(e) = self.e.sysctl(0, k, &value) {
+                return Err(self.fail(i, format!("{origin}: sysctl {k}={}: {e}", quote(&value))));
             }
-            any = true;
-        }
-        if !any {
-            return Err(self.fail(i, "sysctl without KEY=VALUE".into()));
         }
         Ok(())
     }
 
+    /// `%{ assert ... }%`: the TCP_INFO of the socket under test, then each
+    /// assertion over it.
+    fn code(&mut self, i: usize, asserts: &[expr::Assertion]) -> Result<(), Failure> {
+        let Some(name) = self
+            .conn_fd
+            .and_then(|n| self.fds.get(&n))
+            .map(|f| f.name.clone())
+        else {
+            return Err(self.fail(
+                i,
+                "a `%{ }%` block reads the TCP_INFO of the socket under test, and none is open (accept or connect one first)".into(),
+            ));
+        };
+        let out = self.getsockopt_now(i, &name, GetOpt::TcpInfo)?;
+        let info = match out.info.as_deref() {
+            Some(SockInfo::Tcp(t)) => *t,
+            _ => {
+                return Err(self.fail(i, "getsockopt(TCP_INFO) reported nothing".into()));
+            }
+        };
+        // The script's own names (`NAME = EXPR`, kept from block to block
+        // as packetdrill's one interpreter keeps them), then TCP_INFO's.
+        let mut locals = std::mem::take(&mut self.py_names);
+        let r = self.code_with(i, asserts, &info, &mut locals);
+        self.py_names = locals;
+        r
+    }
+
+    fn code_with(
+        &mut self,
+        i: usize,
+        asserts: &[expr::Assertion],
+        info: &crate::vocab::TcpInfo,
+        locals: &mut BTreeMap<String, i64>,
+    ) -> Result<(), Failure> {
+        for a in asserts {
+            let lookup = |n: &str| match locals.get(n) {
+                Some(v) => Ok(*v),
+                None => tcp_info_name(info, n),
+            };
+            let v = a.eval(&lookup).map_err(|e| self.fail_at(i, a, e))?;
+            if let Some(name) = &a.bind {
+                locals.insert(name.clone(), v);
+                continue;
+            }
+            if v == 0 {
+                let vals: Vec<String> = a
+                    .names()
+                    .into_iter()
+                    .filter(|n| n.starts_with("tcpi_"))
+                    .filter_map(|n| lookup(n).ok().map(|v| format!("{n}={v}")))
+                    .collect();
+                return Err(self.fail_at(
+                    i,
+                    a,
+                    format!("assert {} failed ({})", a.text, vals.join(" ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A failure at an assertion's own line and column.
+    fn fail_at(&mut self, i: usize, a: &expr::Assertion, msg: String) -> Failure {
+        let mut f = self.fail(i, msg);
+        f.line = a.line;
+        f.col = a.col;
+        f.text = format!("assert {}", a.text);
+        f
+    }
+
+    /// A getsockopt that never sleeps; a kernel task caught waiting for
+    /// its socket lock looks asleep for a moment: it gets the tolerance to
+    /// answer.
+    fn getsockopt_now(&mut self, i: usize, name: &str, o: GetOpt) -> Result<CallOutcome, Failure> {
+        let out = self
+            .b()
+            .start(name, &Call::GetSockOpt(o), &CallCtx::default());
+        match out {
+            Some(o) => Ok(o),
+            None => {
+                let deadline = self.now().saturating_add(self.tol);
+                loop {
+                    self.advance(deadline);
+                    if let Some((o, _)) = self.b().take_done() {
+                        break Ok(o);
+                    }
+                    if self.now() >= deadline {
+                        return Err(self.fail(i, "getsockopt blocked".into()));
+                    }
+                }
+            }
+        }
+    }
+
     /// The lowest free descriptor from 3, and the engine name it gets.
-    fn new_fd(&mut self) -> (i64, String) {
-        let n = self.fds.lowest_free();
+    /// The script's number for a new descriptor: packetdrill maps the
+    /// numbers a script writes to the real ones, so `socket(...) = 5`
+    /// names the new socket 5 (a number not in use); `-1` takes the
+    /// lowest free.
+    fn new_fd(&mut self, want: i64) -> (i64, String) {
+        let n = if (0..=i64::from(u16::MAX)).contains(&want) && self.fds.get(&want).is_none() {
+            want
+        } else {
+            self.fds.lowest_free()
+        };
         let g = self.generation.entry(n).or_insert(0);
         *g += 1;
         let name = if *g == 1 {
@@ -832,10 +1033,16 @@ impl<'a> Executor<'a> {
                         ));
                     }
                 }
-                let (n, name) = self.new_fd();
-                if sc.ret != n {
-                    return Err(self.fail(i, format!("socket() returns {n} here (the lowest free descriptor), the script expects {}", sc.ret)));
+                if sc.ret != -1 && self.fds.get(&sc.ret).is_some() {
+                    return Err(self.fail(
+                        i,
+                        format!(
+                            "socket() = {}: descriptor {} is already open",
+                            sc.ret, sc.ret
+                        ),
+                    ));
                 }
+                let (n, name) = self.new_fd(sc.ret);
                 self.fds.insert(
                     n,
                     Fd {
@@ -878,16 +1085,23 @@ impl<'a> Executor<'a> {
             }
             "accept" | "accept4" => {
                 let (_, f) = self.fd_arg(i, sc)?;
-                let (n, name) = self.new_fd();
-                if sc.ret != -1 && sc.ret != n {
-                    return Err(self.fail(i, format!("accept() returns {n} here (the lowest free descriptor), the script expects {}", sc.ret)));
+                if sc.ret != -1 && self.fds.get(&sc.ret).is_some() {
+                    return Err(self.fail(
+                        i,
+                        format!(
+                            "accept() = {}: descriptor {} is already open",
+                            sc.ret, sc.ret
+                        ),
+                    ));
                 }
+                let (n, name) = self.new_fd(sc.ret);
                 ctx.new_name = Some(name.clone());
                 new_fd = Some((n, name));
                 (f.name, Call::Accept)
             }
             "connect" => {
-                let (_, f) = self.fd_arg(i, sc)?;
+                let (cn, f) = self.fd_arg(i, sc)?;
+                self.conn_fd = Some(cn);
                 if let Arg::Struct(fields) = arg(1) {
                     if fields.iter().any(|(k, v)| {
                         k == "sa_family" && *v == Arg::Ident(vec!["AF_UNSPEC".into()])
@@ -906,7 +1120,7 @@ impl<'a> Executor<'a> {
                     }
                 };
                 ctx.local_port = Some(local);
-                ctx.peer_addr = Some(hosts()[1].addr);
+                ctx.peer_addr = Some(self.hosts[1].addr);
                 self.conn = Some((local, port));
                 (
                     f.name,
@@ -918,8 +1132,23 @@ impl<'a> Executor<'a> {
                     },
                 )
             }
-            "write" | "send" => {
+            "write" | "send" | "sendto" => {
                 let (_, f) = self.fd_arg(i, sc)?;
+                null_buffer(&arg(1)).map_err(|e| self.fail(i, e))?;
+                if sc.name == "sendto" {
+                    if let Arg::Ident(v) = arg(3)
+                        && v.iter().any(|x| x == "MSG_FASTOPEN")
+                    {
+                        return Err(self.fail(i, "unsupported: sendto(MSG_FASTOPEN) (TCP Fast Open; neither drill engine has it)".into()));
+                    }
+                    if !matches!(arg(4), Arg::Ellipsis) {
+                        return Err(self.fail(
+                            i,
+                            "sendto: this subset takes the address as `...` (the connected peer)"
+                                .into(),
+                        ));
+                    }
+                }
                 let len = match arg(2) {
                     Arg::Int(n) if (0..=i64::from(MAX_CALL_BYTES)).contains(&n) => n as u32,
                     _ => {
@@ -942,8 +1171,16 @@ impl<'a> Executor<'a> {
                     },
                 )
             }
+            "recvmsg" => {
+                let (_, f) = self.fd_arg(i, sc)?;
+                let len = recvmsg_len(&arg(1)).map_err(|e| self.fail(i, e))?;
+                let mut flags = msg_flags(&arg(2)).map_err(|e| self.fail(i, e))?;
+                flags.dontwait |= f.nonblock;
+                (f.name, Call::Recv { len, flags })
+            }
             "read" | "recv" => {
                 let (_, f) = self.fd_arg(i, sc)?;
+                null_buffer(&arg(1)).map_err(|e| self.fail(i, e))?;
                 let len = match arg(2) {
                     Arg::Int(n) if (0..=i64::from(MAX_CALL_BYTES)).contains(&n) => n as u32,
                     _ => {
@@ -989,6 +1226,18 @@ impl<'a> Executor<'a> {
             "fcntl" => {
                 let (n, _) = self.fd_arg(i, sc)?;
                 match (arg(1), arg(2)) {
+                    // F_GETFL: the file status flags, which the program's
+                    // side keeps (O_RDWR for a socket, O_NONBLOCK as set).
+                    (Arg::Ident(c), Arg::Ellipsis) if c[0] == "F_GETFL" => {
+                        let nb = self.fds.get(&n).is_some_and(|f| f.nonblock);
+                        let got = O_RDWR | if nb { O_NONBLOCK } else { 0 };
+                        if sc.ret != got {
+                            return Err(
+                                self.fail(i, format!("returned {got:#x}, expected {:#x}", sc.ret))
+                            );
+                        }
+                        return Ok(());
+                    }
                     (Arg::Ident(c), Arg::Ident(fl)) if c[0] == "F_SETFL" => {
                         let nb = fl.iter().any(|x| x == "O_NONBLOCK");
                         if let Some(f) = self.fds.get_mut(&n) {
@@ -1032,6 +1281,18 @@ impl<'a> Executor<'a> {
                     _ => None,
                 };
                 let o = match opt.as_str() {
+                    // Only bind() reads SO_REUSEADDR (inet_csk_get_port:
+                    // a port held by another socket); a drill's host is new
+                    // and binds one port, so no bind it would change.
+                    "SO_REUSEADDR" => {
+                        if int(&val).is_none() {
+                            return Err(self.fail(i, "SO_REUSEADDR: expected a value `[N]`".into()));
+                        }
+                        if sc.ret != 0 {
+                            return Err(self.fail(i, format!("returned 0, expected {}", sc.ret)));
+                        }
+                        return Ok(());
+                    }
                     "SO_LINGER" => {
                         let Arg::Struct(fields) = &val else {
                             return Err(
@@ -1055,7 +1316,17 @@ impl<'a> Executor<'a> {
                     }
                     name => {
                         let Some(n) = int(&val) else {
-                            return Err(self.fail(i, format!("{name}: expected a value `[N]`")));
+                            // An option this subset lacks is named as such
+                            // before its value is read.
+                            let known = INT_SOCKOPTS.contains(&name);
+                            return Err(self.fail(
+                                i,
+                                if known {
+                                    format!("{name}: expected a value `[N]`")
+                                } else {
+                                    format!("unsupported socket option `{}`", quote(name))
+                                },
+                            ));
                         };
                         match name {
                             "SO_RCVBUF" => SockOpt::RcvBuf(n),
@@ -1064,10 +1335,17 @@ impl<'a> Executor<'a> {
                             "TCP_NODELAY" => SockOpt::NoDelay(n != 0),
                             "TCP_LINGER2" => SockOpt::Linger2(n),
                             "TCP_REPAIR" => SockOpt::Repair(n != 0),
+                            "TCP_USER_TIMEOUT" => SockOpt::UserTimeout(n),
+                            "SO_KEEPALIVE" => SockOpt::KeepAlive(n != 0),
+                            "TCP_KEEPIDLE" => SockOpt::KeepIdle(n),
+                            "TCP_KEEPINTVL" => SockOpt::KeepIntvl(n),
+                            "TCP_KEEPCNT" => SockOpt::KeepCnt(n),
+                            "TCP_SYNCNT" => SockOpt::SynCnt(n),
+                            "TCP_INQ" => SockOpt::Inq(n != 0),
                             other => {
                                 return Err(self.fail(
                                     i,
-                                    format!("unsupported socket option `{other}` (this subset has SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_OOBINLINE, TCP_NODELAY, TCP_LINGER2, TCP_REPAIR)"),
+                                    format!("unsupported socket option `{other}` (this subset has SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_OOBINLINE, SO_REUSEADDR, SO_KEEPALIVE, TCP_NODELAY, TCP_LINGER2, TCP_REPAIR, TCP_USER_TIMEOUT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_SYNCNT, TCP_INQ)"),
                                 ));
                             }
                         }
@@ -1075,8 +1353,88 @@ impl<'a> Executor<'a> {
                 };
                 (f.name, Call::SetSockOpt(o))
             }
+            "ioctl" => {
+                let (_, f) = self.fd_arg(i, sc)?;
+                let is_inq =
+                    matches!(arg(1), Arg::Ident(v) if v[0] == "SIOCINQ" || v[0] == "FIONREAD");
+                if !is_inq {
+                    return Err(self.fail(
+                        i,
+                        format!(
+                            "unsupported ioctl {} (this subset has SIOCINQ)",
+                            quote(&format!("{:?}", arg(1)))
+                        ),
+                    ));
+                }
+                let want = match arg(2) {
+                    Arg::List(l) => match l.first() {
+                        Some(Arg::Int(n)) => Some(*n),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let out = self
+                    .b()
+                    .start(&f.name, &Call::Ioctl(Ioctl::InQ), &CallCtx::default());
+                let Some(out) = out else {
+                    return Err(self.fail(i, "ioctl(SIOCINQ) blocked".into()));
+                };
+                // The kernel writes the count into the int and returns 0.
+                let (ret, errno, val) = if out.ret < 0 {
+                    (-1, out.errno, None)
+                } else {
+                    (0, None, Some(out.ret))
+                };
+                if ret != sc.ret || (sc.ret == -1 && sc.errno.is_some() && errno != sc.errno) {
+                    let got = match errno {
+                        Some(e) => format!("-1 {e}"),
+                        None => ret.to_string(),
+                    };
+                    return Err(self.fail(i, format!("returned {got}, expected {}", sc.ret)));
+                }
+                if let (Some(w), Some(v)) = (want, val)
+                    && w != v
+                {
+                    return Err(self.fail(i, format!("SIOCINQ is [{v}], expected [{w}]")));
+                }
+                return Ok(());
+            }
             "getsockopt" => {
                 let (_, f) = self.fd_arg(i, sc)?;
+                // SO_SNDBUF / SO_RCVBUF: sk_sndbuf / sk_rcvbuf, which
+                // SO_MEMINFO reports too.
+                if let Arg::Ident(v) = arg(2)
+                    && (v[0] == "SO_SNDBUF" || v[0] == "SO_RCVBUF")
+                {
+                    let out = self.getsockopt_now(i, &f.name, GetOpt::MemInfo)?;
+                    let Some(SockInfo::Mem(m)) = out.info.as_deref().copied() else {
+                        return Err(self.fail(i, "getsockopt(SO_MEMINFO) reported nothing".into()));
+                    };
+                    let got = if v[0] == "SO_SNDBUF" {
+                        m.sndbuf
+                    } else {
+                        m.rcvbuf
+                    };
+                    let want = match arg(3) {
+                        Arg::List(l) => match l.first() {
+                            Some(Arg::Int(n)) => Some(*n),
+                            _ => None,
+                        },
+                        Arg::Ellipsis => None,
+                        _ => None,
+                    };
+                    if out.ret != sc.ret {
+                        return Err(
+                            self.fail(i, format!("returned {}, expected {}", out.ret, sc.ret))
+                        );
+                    }
+                    if let Some(w) = want
+                        && w != got
+                    {
+                        return Err(self.fail(i, format!("{} is [{got}], expected [{w}]", v[0])));
+                    }
+                    return Ok(());
+                }
                 match arg(2) {
                     Arg::Ident(v) if v[0] == "TCP_INFO" => {}
                     other => return Err(self.fail(i, format!("unsupported getsockopt {} (this subset has TCP_INFO with {{tcpi_state=...}})", quote(&format!("{other:?}"))))),
@@ -1184,6 +1542,84 @@ impl<'a> Executor<'a> {
     }
 }
 
+/// The setsockopt options of this subset that take an int `[N]`.
+const INT_SOCKOPTS: &[&str] = &[
+    "SO_RCVBUF",
+    "SO_SNDBUF",
+    "SO_OOBINLINE",
+    "SO_KEEPALIVE",
+    "TCP_NODELAY",
+    "TCP_LINGER2",
+    "TCP_REPAIR",
+    "TCP_USER_TIMEOUT",
+    "TCP_KEEPIDLE",
+    "TCP_KEEPINTVL",
+    "TCP_KEEPCNT",
+    "TCP_SYNCNT",
+    "TCP_INQ",
+];
+
+/// fcntl's O_RDWR and O_NONBLOCK (include/uapi/asm-generic/fcntl.h).
+const O_RDWR: i64 = 0o2;
+const O_NONBLOCK: i64 = 0o4000;
+
+/// A buffer written `NULL`: the kernel answers EFAULT when it copies, after
+/// its other checks; neither engine takes a bad pointer, so the script is
+/// refused rather than run with a good buffer.
+fn null_buffer(a: &Arg) -> Result<(), String> {
+    match a {
+        Arg::Ident(v) if v.len() == 1 && v[0] == "NULL" => Err(
+            "unsupported: a NULL buffer (the kernel's EFAULT path; the engines take no bad pointers)"
+                .into(),
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// The bytes a `recvmsg` asks for: the sum of its `msg_iov` lengths.
+/// `msg_control` (TCP_CM_INQ, timestamps) is refused: no engine fills
+/// control messages.
+fn recvmsg_len(a: &Arg) -> Result<u32, String> {
+    let Arg::Struct(fields) = a else {
+        return Err(
+            "recvmsg: expected `{msg_name(...)=..., msg_iov(N)=[{..., LEN}], msg_flags=0}`".into(),
+        );
+    };
+    let mut len: Option<u32> = None;
+    for (k, v) in fields {
+        match (k.as_str(), v) {
+            ("msg_name" | "...", _) => {}
+            ("msg_iov", Arg::List(iovs)) => {
+                let mut sum: u32 = 0;
+                for iov in iovs {
+                    let n = match iov {
+                        Arg::Struct(f) => f.iter().find_map(|(k, v)| match (k.as_str(), v) {
+                            ("iov_len" | "", Arg::Int(n)) => Some(*n),
+                            _ => None,
+                        }),
+                        _ => None,
+                    };
+                    let n = n
+                        .and_then(|n| u32::try_from(n).ok())
+                        .filter(|n| *n <= MAX_CALL_BYTES)
+                        .ok_or("recvmsg: each msg_iov entry is `{..., LEN}`")?;
+                    sum = sum.saturating_add(n).min(MAX_CALL_BYTES);
+                }
+                len = Some(sum);
+            }
+            ("msg_flags", Arg::Int(0)) => {}
+            ("msg_flags", _) => {
+                return Err("recvmsg: this subset checks msg_flags=0 only".into());
+            }
+            ("msg_control", _) => {
+                return Err("unsupported: recvmsg msg_control (control messages such as TCP_CM_INQ; no engine fills them)".into());
+            }
+            (k, _) => return Err(format!("recvmsg: unsupported field `{}`", quote(k))),
+        }
+    }
+    len.ok_or_else(|| "recvmsg: no msg_iov".into())
+}
+
 /// `htons(N)` / `sin_port=htons(N)` in a sockaddr argument.
 fn sockaddr_port(a: &Arg) -> Option<u16> {
     if let Arg::Struct(fields) = a {
@@ -1243,6 +1679,99 @@ fn tcp_state_name(n: i64) -> Option<String> {
     Some(format!("TCP_{s}"))
 }
 
+/// A sysctl of packetdrill's defaults.sh that finrst's table lacks, and
+/// why writing it changes nothing on the drill engines (`None`: it
+/// would).
+fn sysctl_without_effect(key: &str, value: &str) -> Option<&'static str> {
+    match (key.strip_prefix("net.ipv4.")?, value) {
+        // Removed in Linux 4.15; the write fails and defaults.sh goes on.
+        ("tcp_fack", _) => Some("tcp_fack no longer exists (Linux 4.15 removed FACK)"),
+        ("tcp_congestion_control", "cubic") => {
+            Some("cubic is the congestion control of both engines already")
+        }
+        // tcp_pacing_rate's ratios matter only to a socket that paces
+        // (fq qdisc, BBR, SO_MAX_PACING_RATE): none does here.
+        ("tcp_pacing_ss_ratio" | "tcp_pacing_ca_ratio", _) => {
+            Some("pacing ratios matter only to a socket that paces, and none does here")
+        }
+        // The AccECN option is sent only on an AccECN connection
+        // (tcp_ecn = 3 and a peer that asks).
+        ("tcp_ecn_option", _) => Some("the AccECN option needs an AccECN connection"),
+        // The TFO cookie key: drills reject TFO cookies.
+        ("tcp_fastopen_key", _) => {
+            Some("the Fast Open key only signs TFO cookies, which drills reject")
+        }
+        _ => None,
+    }
+}
+
+/// A sysctl the model does not read, written with a value whose
+/// behaviour the model has anyway: no ECN (the model negotiates none,
+/// as tcp_ecn = 0), and any tcp_fastopen (the model has no TFO, and a
+/// TFO option or MSG_FASTOPEN is rejected where a script uses one; a
+/// plain SYN is treated the same whatever the flags).
+fn model_default_behaviour(k: Sysctl, value: &str) -> bool {
+    let v = crate::vocab::Sysctls::default();
+    let mut w = v.clone();
+    if w.set(k, value).is_err() {
+        return false;
+    }
+    match k {
+        Sysctl::TcpEcn => w.get(k) == "0",
+        Sysctl::TcpFastopen => true,
+        _ => w == v,
+    }
+}
+
+/// A name of a `%{ }%` expression: `tcpi_FIELD` of the TCP_INFO the
+/// engines report, a TCP state (`TCP_CLOSE_WAIT`), a congestion-avoidance
+/// state (`TCP_CA_Open`...) or a `TCPI_OPT_*` bit (include/uapi/linux/tcp.h).
+fn tcp_info_name(info: &crate::vocab::TcpInfo, n: &str) -> Result<i64, String> {
+    if let Some(f) = n.strip_prefix("tcpi_") {
+        return info
+            .fields()
+            .into_iter()
+            .find(|(k, _)| *k == f)
+            .map(|(_, v)| v)
+            .ok_or_else(|| {
+                format!(
+                    "`{}` is not among the TCP_INFO fields the engines report ({})",
+                    quote(n),
+                    info.fields()
+                        .iter()
+                        .map(|(k, _)| format!("tcpi_{k}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            });
+    }
+    if let Some(s) = TcpState::from_c_name(n) {
+        return Ok(s as i64);
+    }
+    const CA: [&str; 5] = ["Open", "Disorder", "CWR", "Recovery", "Loss"];
+    if let Some(c) = n.strip_prefix("TCP_CA_")
+        && let Some(v) = CA.iter().position(|x| *x == c)
+    {
+        return Ok(v as i64);
+    }
+    const OPT: [&str; 8] = [
+        "TIMESTAMPS",
+        "SACK",
+        "WSCALE",
+        "ECN",
+        "ECN_SEEN",
+        "SYN_DATA",
+        "USEC_TS",
+        "TFO_CHILD",
+    ];
+    if let Some(o) = n.strip_prefix("TCPI_OPT_")
+        && let Some(b) = OPT.iter().position(|x| *x == o)
+    {
+        return Ok(1 << b);
+    }
+    Err(format!("unknown name `{}` in a `%{{ }}%` block", quote(n)))
+}
+
 /// The local address the model and the linux engine give the socket.
 pub fn local_addr() -> Ipv4Addr {
     hosts()[0].addr
@@ -1270,36 +1799,59 @@ pub enum DrillError {
     Failed(Box<Failure>, u32),
 }
 
-/// Runs a parsed script on an engine made for it ([`hosts`]).
+/// Runs a parsed script on an engine made for it ([`hosts_for`] of
+/// `env`).
 pub fn run_on(
     pkt: &Pkt,
     e: &mut dyn Engine,
     tolerance_us: Option<u64>,
+    env: Env,
 ) -> Result<Pass, DrillError> {
-    let mut x = Executor::new(pkt, e, tolerance_us)?;
+    let mut x = Executor::new(pkt, e, tolerance_us, hosts_for(pkt, env))?;
     let r = x.run();
     let isn = x.local_isn;
     r.map_err(|f| DrillError::Failed(Box::new(f), isn))
 }
 
-/// Parses a file and runs it on an engine.
+/// Parses a file and runs it on an engine, in packetdrill's setup
+/// ([`Env::Packetdrill`]).
 pub fn run_file(
     path: &str,
     engine: EngineKind,
     tolerance_us: Option<u64>,
 ) -> Result<Pass, DrillError> {
-    let pkt = parse::parse_file(path)?;
-    run_pkt(&pkt, engine, tolerance_us)
+    run_file_in(path, engine, tolerance_us, Env::default())
 }
 
-/// Runs a parsed script on an engine.
+/// Parses a file and runs it on an engine in `env`.
+pub fn run_file_in(
+    path: &str,
+    engine: EngineKind,
+    tolerance_us: Option<u64>,
+    env: Env,
+) -> Result<Pass, DrillError> {
+    let pkt = parse::parse_file(path)?;
+    run_pkt_in(&pkt, engine, tolerance_us, env)
+}
+
+/// Runs a parsed script on an engine, in packetdrill's setup.
 pub fn run_pkt(
     pkt: &Pkt,
     engine: EngineKind,
     tolerance_us: Option<u64>,
 ) -> Result<Pass, DrillError> {
-    let mut e = crate::make_engine(engine, &hosts(), &RunOptions::default())?;
-    run_on(pkt, e.as_mut(), tolerance_us)
+    run_pkt_in(pkt, engine, tolerance_us, Env::default())
+}
+
+/// Runs a parsed script on an engine in `env`.
+pub fn run_pkt_in(
+    pkt: &Pkt,
+    engine: EngineKind,
+    tolerance_us: Option<u64>,
+    env: Env,
+) -> Result<Pass, DrillError> {
+    let mut e = crate::make_engine(engine, &hosts_for(pkt, env), &run_options(env))?;
+    run_on(pkt, e.as_mut(), tolerance_us, env)
 }
 
 /// A .pkt file, or every .pkt file of a directory (sorted).

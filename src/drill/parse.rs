@@ -21,6 +21,10 @@ pub struct Pkt {
     pub path: String,
     /// `--tolerance_usecs=N` given in the file.
     pub tolerance_us: Option<u64>,
+    /// `--local_ip=A` / `--remote_ip=A` given in the file (packetdrill's
+    /// defaults, 192.168.0.1 and 192.0.2.1, otherwise).
+    pub local_ip: Option<std::net::Ipv4Addr>,
+    pub remote_ip: Option<std::net::Ipv4Addr>,
     pub events: Vec<Event>,
 }
 
@@ -53,6 +57,10 @@ pub enum When {
         rel: bool,
         end_rel: bool,
     },
+    /// `a~b` or `+a~+b`: an outbound packet sent anywhere in the window
+    /// (packetdrill's ABSOLUTE_RANGE_TIME / RELATIVE_RANGE_TIME of an
+    /// outbound packet; with `+`, both ends count from the previous event).
+    Window { start: i64, end: i64, rel: bool },
     /// `*`: any time.
     Any,
 }
@@ -91,6 +99,13 @@ impl When {
                 };
                 (Some(s), Some(e))
             }
+            When::Window { start, end, rel } => {
+                if rel {
+                    (Some(at(start, prev)), Some(at(end, prev)))
+                } else {
+                    (Some(start.max(0) as u64), Some(end.max(0) as u64))
+                }
+            }
             When::Any => (None, None),
         }
     }
@@ -105,6 +120,9 @@ pub enum EventKind {
     Syscall(Syscall),
     /// A backtick shell command.
     Command(String),
+    /// `%{ assert EXPR }%`: checks on the connection's TCP_INFO
+    /// ([`super::expr`]).
+    Code(Vec<super::expr::Assertion>),
 }
 
 /// A packet as a script writes it (sequence numbers relative).
@@ -186,6 +204,8 @@ pub struct Syscall {
     pub name: String,
     pub args: Vec<Arg>,
     pub ret: i64,
+    /// `= -1 ERRNO`; `None` after `= -1` alone: any errno (packetdrill
+    /// checks only the -1 then).
     pub errno: Option<Errno>,
 }
 
@@ -265,6 +285,8 @@ pub fn parse(path: &str, text: &str) -> Result<Pkt, PktError> {
     let mut pkt = Pkt {
         path: path.into(),
         tolerance_us: None,
+        local_ip: None,
+        remote_ip: None,
         events: Vec::new(),
     };
     // The latest script time an event names so far (relative times add
@@ -292,22 +314,95 @@ pub fn parse(path: &str, text: &str) -> Result<Pkt, PktError> {
                         ),
                     })?)
                 }
-                // Options that describe packetdrill's own setup and do not
-                // change what the kernel does here.
                 "--ip_version" if v == "ipv4" => {}
-                "--local_ip" | "--remote_ip" | "--gateway_ip" | "--netmask_ip" => {}
-                _ => {
+                "--ip_version" => {
                     return Err(PktError {
                         file: path.into(),
                         line,
                         col,
                         msg: format!(
-                            "unsupported option `{}` (this subset knows --tolerance_usecs=N)",
+                            "unsupported: `{}` (IPv6; the drill engines run IPv4 only)",
+                            quote(word)
+                        ),
+                    });
+                }
+                "--local_ip" | "--remote_ip" => {
+                    let a: std::net::Ipv4Addr = v.parse().map_err(|_| PktError {
+                        file: path.into(),
+                        line,
+                        col,
+                        msg: format!(
+                            "`{}`: expected an IPv4 address (IPv6 is not supported)",
+                            quote(word)
+                        ),
+                    })?;
+                    if k == "--local_ip" {
+                        pkt.local_ip = Some(a);
+                    } else {
+                        pkt.remote_ip = Some(a);
+                    }
+                }
+                // The outbound TS val is never checked here (see the
+                // module doc of `drill`), so its clock's tick changes
+                // nothing; the value is still read.
+                "--tcp_ts_tick_usecs" if v.parse::<u64>().is_ok() => {}
+                // packetdrill's own routing setup for its tun device: the
+                // engines set their own link up.
+                "--gateway_ip" | "--netmask_ip" => {}
+                _ => {
+                    let why = match k {
+                        "--mss" => {
+                            " (packetdrill injects larger packets as GSO segments of that size; here each goes in whole)"
+                        }
+                        "--strict_segments" => {
+                            " (packetdrill then rejects TSO super-segments; here segments are compared as sent)"
+                        }
+                        "--tcp_ts_ecr_scaled" => {
+                            " (packetdrill then scales inbound TS ecr by the tick; not supported)"
+                        }
+                        _ => "",
+                    };
+                    return Err(PktError {
+                        file: path.into(),
+                        line,
+                        col,
+                        msg: format!(
+                            "unsupported option `{}`{why} (this subset knows --tolerance_usecs=N, --ip_version=ipv4, --local_ip=A, --remote_ip=A, --tcp_ts_tick_usecs=N)",
                             quote(word)
                         ),
                     });
                 }
             }
+            continue;
+        }
+        // packetdrill's untimed commands: an init command before the first
+        // event and a cleanup command after the last (parser.y's
+        // opt_init_command and opt_cleanup_command). Both run when they
+        // come, as a command at `+0`.
+        if c.peek() == Some(b'`') {
+            let (line, col, p0) = (c.line, c.col, c.pos);
+            let cmd = c.backticks()?;
+            let text = c.src[p0..c.pos]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            if !pkt.events.is_empty() {
+                c.skip_ws()?;
+                if !c.eof() {
+                    return Err(c.err_at(
+                        line,
+                        col,
+                        "an untimed `command` comes first (packetdrill's init command) or last (its cleanup command); give this one a time".into(),
+                    ));
+                }
+            }
+            pkt.events.push(Event {
+                line,
+                col,
+                text,
+                time: When::Rel(0),
+                kind: EventKind::Command(cmd),
+            });
             continue;
         }
         let ev = c.event()?;
@@ -542,10 +637,22 @@ impl<'a> Cursor<'a> {
             self.bump();
         }
         let start = self.seconds()?;
+        // `+.002 ... 0.004`: packetdrill's lexer reads `...` as a token,
+        // spaces around it or not.
+        let save = (self.pos, self.line, self.col);
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.bump();
+        }
+        if !self.starts_with("...") {
+            (self.pos, self.line, self.col) = save;
+        }
         if self.starts_with("...") {
             self.bump();
             self.bump();
             self.bump();
+            while matches!(self.peek(), Some(b' ' | b'\t')) {
+                self.bump();
+            }
             let end_rel = self.peek() == Some(b'+');
             if end_rel {
                 self.bump();
@@ -561,6 +668,32 @@ impl<'a> Cursor<'a> {
                 end_rel,
             });
         }
+        if self.peek() == Some(b'~') {
+            // packetdrill: `a~b`, or `+a~+b` (both ends relative).
+            let (l, c) = (self.line, self.col);
+            self.bump();
+            let end_rel = self.peek() == Some(b'+');
+            if end_rel {
+                self.bump();
+            }
+            if end_rel != rel {
+                return Err(self.err_at(
+                    l,
+                    c,
+                    "a time window is `a~b` or `+a~+b` (both ends absolute or both relative)"
+                        .into(),
+                ));
+            }
+            let end = self.seconds()?;
+            if end < start {
+                return Err(self.err_at(
+                    l,
+                    c,
+                    "the end of a time window comes before its start".into(),
+                ));
+            }
+            return Ok(When::Window { start, end, rel });
+        }
         Ok(if rel {
             When::Rel(start)
         } else {
@@ -571,7 +704,9 @@ impl<'a> Cursor<'a> {
     fn event(&mut self) -> Result<Event, PktError> {
         let (line, col, p0) = (self.line, self.col, self.pos);
         if self.starts_with("%{") {
-            return Err(self.err("unsupported: `%{ ... }%` Python blocks (packetdrill runs them with python; this subset has getsockopt(..., TCP_INFO, {tcpi_state=...}) instead)".into()));
+            return Err(
+                self.err("a `%{ }%` block needs a time before it (`+0 %{ assert ... }%`)".into())
+            );
         }
         if !matches!(self.peek(), Some(b'0'..=b'9' | b'+' | b'.' | b'*')) {
             return Err(self.expected("an event starting with a time (`0.000`, `+0.1`, `*`)"));
@@ -587,16 +722,8 @@ impl<'a> Cursor<'a> {
                 self.bump();
                 EventKind::Outbound(self.packet(false)?)
             }
-            Some(b'`') => {
-                self.bump();
-                let (l, c) = (self.line, self.col);
-                let cmd = self.take_while(|b| b != b'`').to_string();
-                if self.peek() != Some(b'`') {
-                    return Err(self.err_at(l, c, "unterminated backtick command".into()));
-                }
-                self.bump();
-                EventKind::Command(cmd.trim().to_string())
-            }
+            Some(b'`') => EventKind::Command(self.backticks()?),
+            Some(b'%') if self.peek_at(1) == Some(b'{') => EventKind::Code(self.code_block()?),
             Some(b) if b.is_ascii_alphabetic() || b == b'_' => EventKind::Syscall(self.syscall()?),
             _ => {
                 return Err(self.expected(
@@ -604,6 +731,14 @@ impl<'a> Cursor<'a> {
                 ));
             }
         };
+        if matches!(time, When::Window { .. }) && !matches!(kind, EventKind::Outbound(_)) {
+            return Err(self.err_at(
+                line,
+                col,
+                "a time window `a~b` can only be used with outbound packets (as in packetdrill)"
+                    .into(),
+            ));
+        }
         let text = self.src[p0..self.pos]
             .split_whitespace()
             .collect::<Vec<_>>()
@@ -615,6 +750,58 @@ impl<'a> Cursor<'a> {
             time,
             kind,
         })
+    }
+
+    /// `` `command` ``, at the opening backtick: the command's text.
+    fn backticks(&mut self) -> Result<String, PktError> {
+        self.bump();
+        let (l, c) = (self.line, self.col);
+        let cmd = self.take_while(|b| b != b'`').to_string();
+        if self.peek() != Some(b'`') {
+            return Err(self.err_at(l, c, "unterminated backtick command".into()));
+        }
+        self.bump();
+        Ok(cmd.trim().to_string())
+    }
+
+    /// `%{ ... }%`: the assertions of the block, each at its line and
+    /// column.
+    fn code_block(&mut self) -> Result<Vec<super::expr::Assertion>, PktError> {
+        let (l0, c0) = (self.line, self.col);
+        self.bump();
+        self.bump();
+        let start = self.pos;
+        let Some(len) = self.src[start..].find("}%") else {
+            return Err(self.err_at(l0, c0, "unterminated `%{` block (no `}%`)".into()));
+        };
+        let body = &self.src[start..start + len];
+        let (bl, bc) = (self.line, self.col);
+        // The line and column of a byte offset into the body.
+        let place = |off: usize| -> (u32, u32) {
+            let before = &body[..off.min(body.len())];
+            match before.rfind('\n') {
+                Some(nl) => (
+                    bl + before.matches('\n').count() as u32,
+                    before[nl + 1..].chars().count() as u32 + 1,
+                ),
+                None => (bl, bc + before.chars().count() as u32),
+            }
+        };
+        let asserts = super::expr::parse_block(body).map_err(|e| {
+            let (l, c) = place(e.offset);
+            self.err_at(l, c, e.msg)
+        })?;
+        let out = asserts
+            .into_iter()
+            .map(|(off, mut a)| {
+                (a.line, a.col) = place(off);
+                a
+            })
+            .collect();
+        while self.pos < start + len + 2 {
+            self.bump();
+        }
+        Ok(out)
     }
 
     fn u32_num(&mut self, what: &str) -> Result<u32, PktError> {
@@ -648,12 +835,25 @@ impl<'a> Cursor<'a> {
         self.skip_inline()?;
         let (l, c) = (self.line, self.col);
         let ftext = self.take_while(|b| !b.is_ascii_whitespace());
+        let other = match ftext {
+            "icmp" | "icmpv6" => {
+                Some("ICMP packets (the drill injects and checks TCP segments only)")
+            }
+            "udp" | "udplite" | "gre" | "mpls" => {
+                Some("non-TCP packets (the drill injects and checks TCP segments only)")
+            }
+            t if t.starts_with('[') => Some("an IP ECN field `[...]` (ECN is not supported)"),
+            _ => None,
+        };
+        if let Some(why) = other {
+            return Err(self.err_at(l, c, format!("unsupported: `{}`: {why}", quote(ftext))));
+        }
         let flags = parse_flags(ftext).ok_or_else(|| {
             self.err_at(
                 l,
                 c,
                 format!(
-                    "expected TCP flags (`S`, `S.`, `.`, `P.`, `F.`, `R`, `R.`, `U`, `E`, `W`), found `{}`",
+                    "expected TCP flags (`S`, `S.`, `.`, `P.`, `F.`, `R`, `R.`, `U`, `E`, `W`, `-`), found `{}`",
                     quote(ftext)
                 ),
             )
@@ -707,7 +907,9 @@ impl<'a> Cursor<'a> {
                 }
                 "" if self.peek() == Some(b'<') => {
                     self.bump();
-                    p.options = Some(self.options()?);
+                    // `<...>`: any options, not checked (packetdrill's
+                    // FLAG_OPTIONS_NOCHECK); an inbound packet carries none.
+                    p.options = self.options()?;
                 }
                 "" => break,
                 _ => {
@@ -721,14 +923,15 @@ impl<'a> Cursor<'a> {
         Ok(p)
     }
 
-    fn options(&mut self) -> Result<Vec<OptSpec>, PktError> {
+    /// The option list after `<`: `None` for `<...>`.
+    fn options(&mut self) -> Result<Option<Vec<OptSpec>>, PktError> {
         let mut v = Vec::new();
         if self.eat(">")? {
-            return Ok(v);
+            return Ok(Some(v));
         }
         if self.eat("...")? {
             self.expect(">", "`>` after `<...`")?;
-            return Ok(Vec::new());
+            return Ok(None);
         }
         loop {
             self.skip_ws()?;
@@ -787,6 +990,16 @@ impl<'a> Cursor<'a> {
                         self.expected("a TCP option (mss, sackOK, TS, nop, wscale, sack, eol)")
                     );
                 }
+                "FO" | "FOEXP" => {
+                    return Err(self.err_at(
+                        l,
+                        c,
+                        format!(
+                            "unsupported: the TCP Fast Open option `{}` (neither drill engine has TCP Fast Open)",
+                            quote(w)
+                        ),
+                    ));
+                }
                 other => {
                     return Err(self.err_at(
                         l,
@@ -803,7 +1016,7 @@ impl<'a> Cursor<'a> {
                 continue;
             }
             self.expect(">", "`,` or `>` in the option list")?;
-            return Ok(v);
+            return Ok(Some(v));
         }
     }
 
@@ -829,7 +1042,11 @@ impl<'a> Cursor<'a> {
         let (l, c) = (self.line, self.col);
         let neg = self.eat("-")?;
         let w = self.take_while(|b| b.is_ascii_alphanumeric());
-        let mut ret: i64 = match w.parse::<i64>() {
+        let parsed = match w.strip_prefix("0x").or_else(|| w.strip_prefix("0X")) {
+            Some(h) => i64::from_str_radix(h, 16),
+            None => w.parse::<i64>(),
+        };
+        let mut ret: i64 = match parsed {
             Ok(v) => v,
             Err(_) => {
                 return Err(self.err_at(
@@ -846,11 +1063,35 @@ impl<'a> Cursor<'a> {
             ret = -ret;
         }
         let mut errno = None;
+        if ret != -1 {
+            // `= 0x2 (flags O_RDWR)`: a note after a result, as after an
+            // errno.
+            self.skip_inline()?;
+            if self.peek() == Some(b'(') {
+                let (l, c) = (self.line, self.col);
+                self.take_while(|b| b != b')' && b != b'\n');
+                if self.peek() != Some(b')') {
+                    return Err(self.err_at(l, c, "unterminated `(` after the result".into()));
+                }
+                self.bump();
+            }
+        }
         if ret == -1 {
             self.skip_inline()?;
+            let save = (self.pos, self.line, self.col);
             let e = self.word();
             match e.parse::<Errno>() {
                 Ok(e) => errno = Some(e),
+                // `= -1` alone: any errno (what follows is the next line).
+                Err(_) if e.is_empty() => {
+                    (self.pos, self.line, self.col) = save;
+                    return Ok(Syscall {
+                        name,
+                        args,
+                        ret,
+                        errno,
+                    });
+                }
                 Err(_) => {
                     return Err(self.expected("an errno name after `= -1` (e.g. `ECONNRESET`)"));
                 }
@@ -917,12 +1158,30 @@ impl<'a> Cursor<'a> {
                         if self.eat("...")? {
                             v.push(("...".to_string(), Arg::Ellipsis));
                         } else {
-                            let k = self.word().to_string();
-                            if k.is_empty() {
-                                return Err(self.expected("a field name (`l_onoff=1`) in `{...}`"));
+                            if !matches!(self.peek(), Some(b) if b.is_ascii_alphabetic() || b == b'_')
+                            {
+                                // A positional member: `{..., 2000}` (an iovec).
+                                v.push((String::new(), self.arg()?));
+                            } else {
+                                let k = self.word().to_string();
+                                // `msg_iov(1)=`, `msg_name(...)=`: the count in
+                                // parentheses is packetdrill's; the value says it.
+                                if self.peek() == Some(b'(') {
+                                    self.bump();
+                                    if !self.eat(")")? {
+                                        loop {
+                                            self.arg()?;
+                                            if self.eat(",")? {
+                                                continue;
+                                            }
+                                            self.expect(")", "`)` after the field's count")?;
+                                            break;
+                                        }
+                                    }
+                                }
+                                self.expect("=", &format!("`=` after the field `{}`", quote(&k)))?;
+                                v.push((k, self.arg()?));
                             }
-                            self.expect("=", &format!("`=` after the field `{}`", quote(&k)))?;
-                            v.push((k, self.arg()?));
                         }
                         if self.eat(",")? {
                             continue;
@@ -1019,10 +1278,14 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// packetdrill's flag letters: F S R P . U E W, any order.
+/// packetdrill's flag letters: F S R P . U E W, any order, or `-`.
 fn parse_flags(t: &str) -> Option<Flags> {
     if t.is_empty() {
         return None;
+    }
+    // `-`: no flag at all (parser.y's "no TCP flags set in segment").
+    if t == "-" {
+        return Some(Flags(0));
     }
     let mut f = 0u8;
     for ch in t.chars() {
@@ -1098,6 +1361,73 @@ mod tests {
     }
 
     #[test]
+    fn packetdrill_constructs() {
+        let p = parse(
+            "t.pkt",
+            "--tcp_ts_tick_usecs=1000 --local_ip=192.168.0.2\n\
+             `../common/defaults.sh\n more`\n\
+             0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 5\n\
+             +0 > S 0:0(0) <...>\n\
+             +.1~+.2 > S 0:0(0) <>\n\
+             0.3~0.4 > S 0:0(0)\n\
+             +0 ... 0.5 close(5) = 0\n\
+             +0 write(5, ..., 10) = -1\n\
+             +0 %{ assert tcpi_state == TCP_CLOSE # c\n  assert (tcpi_options & 2) != 0, 'x' }%\n\
+             `/tmp/sysctl_restore_${PPID}.sh`\n",
+        )
+        .unwrap();
+        assert_eq!(p.local_ip, Some(std::net::Ipv4Addr::new(192, 168, 0, 2)));
+        assert_eq!(
+            p.events[0].kind,
+            EventKind::Command("../common/defaults.sh\n more".into())
+        );
+        let opts = |k: &EventKind| match k {
+            EventKind::Outbound(s) => s.options.clone(),
+            k => panic!("{k:?}"),
+        };
+        assert_eq!(opts(&p.events[2].kind), None);
+        assert_eq!(opts(&p.events[3].kind), Some(vec![]));
+        assert_eq!(
+            p.events[3].time,
+            When::Window {
+                start: 100_000,
+                end: 200_000,
+                rel: true
+            }
+        );
+        assert_eq!(
+            p.events[4].time,
+            When::Window {
+                start: 300_000,
+                end: 400_000,
+                rel: false
+            }
+        );
+        assert_eq!(
+            p.events[5].time,
+            When::Range {
+                start: 0,
+                end: 500_000,
+                rel: true,
+                end_rel: false
+            }
+        );
+        match &p.events[6].kind {
+            EventKind::Syscall(s) => assert_eq!((s.ret, s.errno), (-1, None)),
+            k => panic!("{k:?}"),
+        }
+        match &p.events[7].kind {
+            EventKind::Code(a) => {
+                assert_eq!(a.len(), 2);
+                assert_eq!((a[1].line, a[1].col), (11, 3));
+                assert_eq!(a[1].text, "(tcpi_options & 2) != 0");
+            }
+            k => panic!("{k:?}"),
+        }
+        assert!(matches!(p.events[8].kind, EventKind::Command(_)));
+    }
+
+    #[test]
     fn errors_carry_line_and_column() {
         let e = parse(
             "x.pkt",
@@ -1108,11 +1438,47 @@ mod tests {
         assert!(e.msg.contains("TCP flags"), "{e}");
         let e = parse("x.pkt", "+0 < S 0:1(0) win 1\n").unwrap_err();
         assert!(e.msg.contains("end - start"), "{e}");
+        let e = parse(
+            "x.pkt",
+            "+0 < icmp unreachable frag_needed mtu 1200 [0:0(0)]\n",
+        )
+        .unwrap_err();
+        assert!(e.msg.contains("ICMP"), "{e}");
         let e = parse("x.pkt", "+0 < S 0:0(0) win 1 <md5 1>\n").unwrap_err();
         assert!(e.msg.contains("unsupported TCP option `md5`"), "{e}");
         let e = parse("x.pkt", "%{ print(1) }%\n").unwrap_err();
-        assert!(e.msg.contains("Python"), "{e}");
+        assert!(e.msg.contains("needs a time"), "{e}");
+        let e = parse("x.pkt", "+0 %{\nassert tcpi_state == 1\nx += 1\n}%\n").unwrap_err();
+        assert_eq!((e.line, e.col), (3, 1), "{e}");
+        assert!(e.msg.contains("unsupported Python"), "{e}");
+        let e = parse("x.pkt", "+0 close(3) = 0\n`a`\n+0 close(4) = 0\n").unwrap_err();
+        assert!(e.msg.contains("untimed"), "{e}");
+        let e = parse("x.pkt", "+0.1~+0.2 close(3) = 0\n").unwrap_err();
+        assert!(e.msg.contains("outbound"), "{e}");
+        let e = parse("x.pkt", "--ip_version=ipv6\n+0 close(3) = 0\n").unwrap_err();
+        assert!(e.msg.contains("IPv6"), "{e}");
         let e = parse("x.pkt", "+0 close(3) = \n").unwrap_err();
         assert!(e.msg.contains("return value"), "{e}");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// Lines made of the constructs this parser reads, shuffled and cut
+        /// anywhere: a script or a file:line:col error, never a panic.
+        #[test]
+        fn any_mix_of_constructs_parses_or_fails(parts in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n", "`../common/defaults.sh`\n",
+                "`a\nb`", "+0 %{ assert tcpi_state == TCP_CLOSE }%\n", "%{", "}%", "+.1~+.2 > F. 1:1(0) ack 1\n",
+                "0.1~0.2", "> S 0:0(0) <...>\n", "<...", "= -1\n", "= 0x2 (flags O_RDWR)\n",
+                "--local_ip=192.168.0.1 ", "--tcp_ts_tick_usecs=1000\n", "recvmsg(4, {msg_name(...)=..., msg_iov(1)=[{..., 5}], msg_flags=0}, 0) = 5\n",
+                "+0 ", "(", ")", "{", "}", "[", "]", "~", "+", "\n", " ", "`",
+            ]),
+            0..30,
+        )) {
+            let text: String = parts.concat();
+            let _ = parse("p.pkt", &text);
+        }
     }
 }

@@ -21,7 +21,7 @@
 //! everything.
 
 use super::sys;
-use crate::script::{Call, Data, GetOpt, How, MsgFlags, SockOpt};
+use crate::script::{Call, Data, GetOpt, How, Ioctl, MsgFlags, SockOpt};
 use crate::vocab::Errno;
 use crate::vocab::{Scope, Sysctl, Sysctls};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -138,6 +138,11 @@ pub enum Cmd {
         key: String,
         value: String,
     },
+    /// `ioctl`: the number comes back as the result.
+    Ioctl {
+        name: String,
+        req: Ioctl,
+    },
 }
 
 impl Cmd {
@@ -174,6 +179,7 @@ impl Cmd {
             Call::SetSockOpt(opt) => Cmd::SetSockOpt { name, opt: *opt },
             Call::GetSockOpt(opt) => Cmd::GetSockOpt { name, opt: *opt },
             Call::Disconnect => Cmd::Disconnect { name },
+            Call::Ioctl(req) => Cmd::Ioctl { name, req: *req },
             Call::Listen { .. } | Call::Connect { .. } | Call::Exit => return None,
         })
     }
@@ -280,9 +286,27 @@ enum Setup<'a> {
         addr: Ipv4Addr,
         link: Link,
         tracefs: bool,
+        dev: Dev,
     },
     /// `setns` into an existing host namespace (after `exit`).
     Join { netns: &'a OwnedFd },
+}
+
+/// The TUN device of a [`Link::Relay`] host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dev {
+    pub mtu: i32,
+    /// TSO offloads and a virtio header per packet ([`sys::TunKind::TunTso`]).
+    pub tso: bool,
+}
+
+impl Default for Dev {
+    fn default() -> Self {
+        Dev {
+            mtu: TUN_MTU,
+            tso: false,
+        }
+    }
 }
 
 /// Forks a host child in a new network namespace with address `addr` on
@@ -292,12 +316,14 @@ pub fn spawn_new(
     link: Link,
     tracefs: bool,
     bound: Duration,
+    dev: Dev,
 ) -> Result<NewHost, String> {
     let (proc, fds, ready) = fork_child(
         Setup::New {
             addr,
             link,
             tracefs,
+            dev,
         },
         bound,
     )?;
@@ -494,7 +520,8 @@ fn child_main(
             addr,
             link,
             tracefs,
-        } => setup_new(*addr, *link, *tracefs, &mut ready).map(|f| fds = Some(f)),
+            dev,
+        } => setup_new(*addr, *link, *tracefs, *dev, &mut ready).map(|f| fds = Some(f)),
         // The handle stays open in the program: the namespace lives as long
         // as the program anyway.
         Setup::Join { netns } => rustix::thread::move_into_link_name_space(
@@ -548,6 +575,7 @@ fn setup_new(
     addr: Ipv4Addr,
     link: Link,
     tracefs: bool,
+    dev: Dev,
     ready: &mut Ready,
 ) -> Result<(OwnedFd, Option<OwnedFd>, OwnedFd), String> {
     let unshare = |mounts| {
@@ -588,9 +616,13 @@ fn setup_new(
     sys::if_up("lo", None, None).map_err(|e| e.to_string())?;
     let (tun, tap) = match link {
         Link::Relay => {
-            let tun = sys::tun_create(TUN_NAME, sys::TunKind::Tun)
-                .map_err(|e| format!("TUN device: {e}"))?;
-            sys::if_up(TUN_NAME, Some(addr), Some(TUN_MTU)).map_err(|e| e.to_string())?;
+            let kind = if dev.tso {
+                sys::TunKind::TunTso
+            } else {
+                sys::TunKind::Tun
+            };
+            let tun = sys::tun_create(TUN_NAME, kind).map_err(|e| format!("TUN device: {e}"))?;
+            sys::if_up(TUN_NAME, Some(addr), Some(dev.mtu)).map_err(|e| e.to_string())?;
             let tap = sys::tap_create(TUN_NAME)
                 .map_err(|e| format!("packet socket on {TUN_NAME}: {e}"))?;
             (tun, Some(tap))
@@ -888,6 +920,13 @@ impl Program {
                     ..Default::default()
                 }
             }
+            Cmd::Ioctl { name, req } => match req {
+                // SIOCINQ is FIONREAD on a socket (tcp_ioctl).
+                Ioctl::InQ => {
+                    let n = rustix::io::ioctl_fionread(self.fd(&name)?).map_err(failed)?;
+                    ok(n as i64)
+                }
+            },
             Cmd::Sysctl { key, value } => match write_sysctl(&key, &value) {
                 Ok(()) => Reply::default(),
                 Err(e) => fail(e.raw_os_error().unwrap_or(libc::EINVAL)),
@@ -924,5 +963,14 @@ fn set_sockopt(fd: BorrowedFd, opt: SockOpt) -> io::Result<()> {
         SockOpt::NoDelay(b) => Ok(sockopt::set_tcp_nodelay(fd, b)?),
         SockOpt::Repair(b) => raw(libc::IPPROTO_TCP, libc::TCP_REPAIR, b as i32),
         SockOpt::Linger2(n) => raw(libc::IPPROTO_TCP, libc::TCP_LINGER2, n),
+        // Raw ints, so that an out-of-range value reaches the kernel's own
+        // check (do_tcp_setsockopt's -EINVAL) as the script wrote it.
+        SockOpt::UserTimeout(n) => raw(libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, n),
+        SockOpt::KeepAlive(b) => raw(libc::SOL_SOCKET, libc::SO_KEEPALIVE, b as i32),
+        SockOpt::KeepIdle(n) => raw(libc::IPPROTO_TCP, libc::TCP_KEEPIDLE, n),
+        SockOpt::KeepIntvl(n) => raw(libc::IPPROTO_TCP, libc::TCP_KEEPINTVL, n),
+        SockOpt::KeepCnt(n) => raw(libc::IPPROTO_TCP, libc::TCP_KEEPCNT, n),
+        SockOpt::SynCnt(n) => raw(libc::IPPROTO_TCP, libc::TCP_SYNCNT, n),
+        SockOpt::Inq(b) => raw(libc::IPPROTO_TCP, libc::TCP_INQ, b as i32),
     }
 }

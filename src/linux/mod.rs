@@ -215,7 +215,14 @@ impl LinuxEngine {
         let mut taps = Vec::new();
         for (i, addr) in real.iter().enumerate() {
             let want_tp = i == 0 && TRACEPOINT.get().is_none();
-            let h = host::spawn_new(*addr, host::Link::Relay, want_tp, bound)
+            let dev = host::Dev {
+                mtu: opts
+                    .link_mtu
+                    .and_then(|m| i32::try_from(m).ok())
+                    .unwrap_or(host::TUN_MTU),
+                tso: opts.link_tso,
+            };
+            let h = host::spawn_new(*addr, host::Link::Relay, want_tp, bound, dev)
                 .map_err(|e| EngineError(format!("linux engine: host {}: {e}", hosts[i].name)))?;
             if let Some(tp) = h.tracepoint {
                 let _ = TRACEPOINT.set(tp);
@@ -266,6 +273,7 @@ impl LinuxEngine {
             hosts.iter().map(|h| h.name.clone()).collect(),
             start_ns,
             opts.keep_payload,
+            opts.link_tso,
         )
         .map_err(|e| EngineError(format!("linux engine: {e}")))?;
         let mut baseline = Vec::new();

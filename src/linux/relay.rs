@@ -84,6 +84,7 @@ pub struct Relay {
 }
 
 impl Relay {
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         tuns: Vec<OwnedFd>,
         taps: Vec<OwnedFd>,
@@ -92,6 +93,7 @@ impl Relay {
         names: Vec<String>,
         start_ns: u64,
         keep_payload: bool,
+        vnet: bool,
     ) -> Result<Relay, String> {
         let n = tuns.len();
         let shared = Arc::new(Mutex::new(Shared {
@@ -117,7 +119,7 @@ impl Relay {
         let (sh, st) = (shared.clone(), stop.clone());
         let thread = std::thread::Builder::new()
             .name("finrst-relay".into())
-            .spawn(move || relay_loop(tuns, taps, wake_r, sh, st))
+            .spawn(move || relay_loop(tuns, taps, wake_r, sh, st, vnet))
             .map_err(|e| format!("relay thread: {e}"))?;
         Ok(Relay {
             shared,
@@ -239,6 +241,7 @@ fn relay_loop(
     wake_r: OwnedFd,
     shared: Arc<Mutex<Shared>>,
     stop: Arc<AtomicBool>,
+    vnet: bool,
 ) {
     real_time_priority();
     let mut buf = vec![0u8; 65536 + 64];
@@ -271,7 +274,7 @@ fn relay_loop(
         }
         // Read everything every host has sent, in the order the kernels
         // sent it.
-        drain_all(&raw, &mut buf, &shared, &mut stamps);
+        drain_all(&raw, &mut buf, &shared, &mut stamps, vnet);
         // Deliver what is due.
         let due: Vec<InFlight> = {
             let mut s = shared.lock().unwrap();
@@ -294,13 +297,21 @@ fn relay_loop(
         let delivered = !due.is_empty();
         for p in due {
             // One whole IPv4 packet into a TUN device.
-            let r = rustix::io::write(raw[p.dst], &p.bytes);
+            let r = if vnet {
+                // A zeroed virtio_net_hdr: no GSO, checksum complete (the
+                // encoder writes valid ones).
+                let mut b = vec![0u8; sys::VNET_HDR_LEN];
+                b.extend_from_slice(&p.bytes);
+                rustix::io::write(raw[p.dst], &b).map(|n| n.saturating_sub(sys::VNET_HDR_LEN))
+            } else {
+                rustix::io::write(raw[p.dst], &p.bytes)
+            };
             // The receiving kernel handles the packet inside write(2)
             // (tun_get_user → netif_rx, softirq at local_bh_enable), so
             // whatever it answers is queued already: capture it now, before
             // the next delivery, so that the capture order is the order in
             // which the hosts sent.
-            drain_all(&raw, &mut buf, &shared, &mut stamps);
+            drain_all(&raw, &mut buf, &shared, &mut stamps, vnet);
             if let Err(e) = r {
                 shared.lock().unwrap().write_errors.push(format!(
                     "deliver {} bytes to host {}: {e}",
@@ -368,14 +379,22 @@ impl<'a> Stamps<'a> {
 /// Reads every packet waiting in the hosts' TUN devices and hands them to
 /// [`on_packet`] in the order the hosts sent them: by the kernel's stamp
 /// (see [`Stamps`]), each host's own packets in their TUN order.
-fn drain_all(raw: &[BorrowedFd], buf: &mut [u8], shared: &Mutex<Shared>, stamps: &mut Stamps) {
+fn drain_all(
+    raw: &[BorrowedFd],
+    buf: &mut [u8],
+    shared: &Mutex<Shared>,
+    stamps: &mut Stamps,
+    vnet: bool,
+) {
     let mut batch: Vec<VecDeque<(u64, Vec<u8>)>> = vec![VecDeque::new(); raw.len()];
     let offset = sys::realtime_offset_ns();
     let mut any = false;
     for (h, &fd) in raw.iter().enumerate() {
         // Every packet waiting in the non-blocking TUN device.
         while let Ok(n @ 1..) = rustix::io::read(fd, &mut *buf) {
-            let bytes = buf[..n].to_vec();
+            // A TSO device puts a virtio_net_hdr before each packet.
+            let skip = if vnet { sys::VNET_HDR_LEN.min(n) } else { 0 };
+            let bytes = buf[skip..n].to_vec();
             let now = sys::monotonic_ns();
             let sent = stamps
                 .sent_realtime(h, &bytes)

@@ -120,7 +120,21 @@ pub enum TunKind {
     Tun,
     /// `IFF_TAP`: Ethernet frames.
     Tap,
+    /// `IFF_TUN | IFF_VNET_HDR` with TSO offloads (`TUNSETOFFLOAD`:
+    /// checksum, TSO4, TSO6, TSO ECN), as packetdrill's netdev.c sets its
+    /// device up: the kernel hands over GSO super-segments whole, each
+    /// packet behind a [`VNET_HDR_LEN`]-byte `struct virtio_net_hdr`.
+    TunTso,
 }
+
+/// `sizeof(struct virtio_net_hdr)`, the header before every packet of a
+/// [`TunKind::TunTso`] device.
+pub const VNET_HDR_LEN: usize = 10;
+const IFF_VNET_HDR: i16 = 0x4000;
+/// `TUNSETOFFLOAD` = `_IOW('T', 208, unsigned int)`.
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+/// `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN`.
+const TUN_OFFLOADS: libc::c_ulong = 0x01 | 0x02 | 0x04 | 0x08;
 
 /// Creates a TUN or TAP device (`IFF_NO_PI`: no packet-information
 /// header) in the calling task's network namespace and returns its
@@ -139,9 +153,23 @@ pub fn tun_create(name: &str, kind: TunKind) -> io::Result<OwnedFd> {
         match kind {
             TunKind::Tun => IFF_TUN,
             TunKind::Tap => IFF_TAP,
+            TunKind::TunTso => IFF_TUN | IFF_VNET_HDR,
         } | IFF_NO_PI,
     );
     ifreq_ioctl::<TUNSETIFF>(fd.as_fd(), &mut r, "ioctl TUNSETIFF")?;
+    if kind == TunKind::TunTso {
+        use std::os::fd::AsRawFd;
+        // SAFETY: TUNSETOFFLOAD takes its argument by value (an unsigned
+        // long of TUN_F_* bits, tun_set_offload) and touches no memory of
+        // ours; fd is the TUN descriptor opened above.
+        let r = unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD as _, TUN_OFFLOADS) };
+        if r != 0 {
+            return Err(with_context(
+                io::Error::last_os_error(),
+                "ioctl TUNSETOFFLOAD",
+            ));
+        }
+    }
     Ok(fd)
 }
 

@@ -18,11 +18,11 @@ use super::mem;
 use super::output;
 use super::skb::*;
 use super::sock::*;
-use super::timers::wheel_fire_us;
+use super::timers::{self, wheel_fire_us};
 use super::{Ehash, Key4, PortOwner};
 use crate::engine::{CallCtx, CallOutcome};
 use crate::payload::Payload;
-use crate::script::{Call, Data, GetOpt, How, MsgFlags, SockOpt, epoll};
+use crate::script::{Call, Data, GetOpt, How, Ioctl, MsgFlags, SockOpt, epoll};
 use crate::vocab::Errno;
 use crate::vocab::{MemInfo, SockInfo, TcpInfo};
 
@@ -85,6 +85,7 @@ pub fn call(w: &mut World, host: usize, name: &str, call: &Call, ctx: &CallCtx) 
         );
         s.rto_max = msecs_to_jiffies(sys.tcp_rto_max_ms as u64);
         s.rto_min = usecs_to_jiffies(sys.tcp_rto_min_us as u64);
+        s.link_mtu = w.link_mtu;
         let id = w.add_sock(s);
         w.hosts[host].names.insert(name.to_string(), id);
         w.hosts[host].closed.retain(|n| n != name);
@@ -134,6 +135,10 @@ pub fn call(w: &mut World, host: usize, name: &str, call: &Call, ctx: &CallCtx) 
         Call::GetSockOpt(o) => done(CallOutcome {
             info: Some(Box::new(getsockopt(w, id, *o))),
             ..CallOutcome::ok(0)
+        }),
+        Call::Ioctl(Ioctl::InQ) => done(match tcp_inq(w.sk(id)) {
+            Ok(n) => CallOutcome::ok(n),
+            Err(e) => CallOutcome::err(e),
         }),
         Call::Disconnect => {
             // inet_stream_connect with AF_UNSPEC.
@@ -1118,8 +1123,90 @@ fn setsockopt(w: &mut World, id: SockId, o: SockOpt) -> CallOutcome {
                 v as i64 * HZ as i64
             };
         }
+        SockOpt::UserTimeout(v) => {
+            // do_tcp_setsockopt: "Cap the max time in ms TCP will retry or
+            // probe the window before giving up and aborting (ETIMEDOUT)".
+            if v < 0 {
+                return CallOutcome::err(Errno::EINVAL);
+            }
+            s.user_timeout = v as u32;
+        }
+        SockOpt::KeepAlive(on) => {
+            // sk_setsockopt → sock_set_keepalive → tcp_set_keepalive, then
+            // the flag.
+            let armed = !matches!(s.state, State::Close | State::Listen);
+            let was = s.keepopen;
+            s.keepopen = on;
+            if armed && on && !was {
+                let when = keepalive_time_when(s, &sys);
+                timers::reset_keepalive_timer(w, id, when);
+            } else if armed && !on {
+                timers::delete_keepalive_timer(w, id);
+            }
+        }
+        SockOpt::KeepIdle(v) => {
+            // tcp_sock_set_keepidle_locked
+            if !(1..=MAX_TCP_KEEPIDLE).contains(&v) {
+                return CallOutcome::err(Errno::EINVAL);
+            }
+            s.keepalive_time = v as Jiffies * HZ;
+            if s.keepopen && !matches!(s.state, State::Close | State::Listen) {
+                let now_j = w.jiffies();
+                let s = w.sk(id);
+                let elapsed = keepalive_time_elapsed(s, now_j);
+                let left = s.keepalive_time.saturating_sub(elapsed);
+                timers::reset_keepalive_timer(w, id, left);
+            }
+        }
+        SockOpt::KeepIntvl(v) => {
+            if !(1..=MAX_TCP_KEEPINTVL).contains(&v) {
+                return CallOutcome::err(Errno::EINVAL);
+            }
+            s.keepalive_intvl = v as Jiffies * HZ;
+        }
+        SockOpt::KeepCnt(v) => {
+            if !(1..=MAX_TCP_KEEPCNT).contains(&v) {
+                return CallOutcome::err(Errno::EINVAL);
+            }
+            s.keepalive_probes = v as u8;
+        }
+        SockOpt::SynCnt(v) => {
+            // tcp_sock_set_syncnt
+            if !(1..=MAX_TCP_SYNCNT).contains(&v) {
+                return CallOutcome::err(Errno::EINVAL);
+            }
+            s.syn_retries = v as u8;
+        }
+        SockOpt::Inq(on) => s.recvmsg_inq = on,
     }
     CallOutcome::ok(0)
+}
+
+/// `tcp_inq` (the `SIOCINQ` of `tcp_ioctl`): the bytes a read would
+/// return — up to the urgent byte when one is pending out of line, less
+/// the FIN's sequence number once it came.
+fn tcp_inq(s: &Sock) -> Result<i64, Errno> {
+    if s.state == State::Listen {
+        return Err(Errno::EINVAL);
+    }
+    if matches!(s.state, State::SynSent | State::SynRecv) {
+        return Ok(0);
+    }
+    let answ = if s.urginline
+        || s.urg_data == 0
+        || before(s.urg_seq, s.copied_seq)
+        || !before(s.urg_seq, s.rcv_nxt)
+    {
+        let mut a = s.rcv_nxt.wrapping_sub(s.copied_seq);
+        // "Subtract 1, if FIN was received"
+        if a != 0 && s.done {
+            a -= 1;
+        }
+        a
+    } else {
+        s.urg_seq.wrapping_sub(s.copied_seq)
+    };
+    Ok(answ as i32 as i64)
 }
 
 /// `getsockopt SO_MEMINFO` (`sk_get_meminfo`) and `TCP_INFO`

@@ -880,7 +880,7 @@ fn synsent_state_process(w: &mut World, id: SockId, seg: &InSeg) -> SynSent {
             s.tstamp_ok = false;
             s.tcp_header_len = 20;
         }
-        output::sync_mss(s, output::LINK_MTU);
+        output::sync_mss(s, s.link_mtu);
         initialize_rcv_mss(s);
         s.copied_seq = s.rcv_nxt;
         finish_connect(w, id);
@@ -936,7 +936,7 @@ fn synsent_state_process(w: &mut World, id: SockId, seg: &InSeg) -> SynSent {
         s.snd_wnd = seg.seg.win as u32;
         s.snd_wl1 = seg.seq;
         s.max_window = s.snd_wnd;
-        output::sync_mss(s, output::LINK_MTU);
+        output::sync_mss(s, s.link_mtu);
         initialize_rcv_mss(s);
         listen::send_synack_crossed(w, id);
         return SynSent::Done;
@@ -960,6 +960,11 @@ pub fn finish_connect(w: &mut World, id: SockId) {
     let s = w.sk_mut(id);
     // "Prevent spurious tcp_cwnd_restart() on first data packet."
     s.lsndtime = j;
+    if w.sk(id).keepopen {
+        let when = keepalive_time_when(w.sk(id), w.sys(id));
+        super::timers::reset_keepalive_timer(w, id, when);
+    }
+    let s = w.sk_mut(id);
     if s.snd_wscale == 0 {
         s.pred_flags = (s.tcp_header_len << 26) | ((TCPHDR_ACK as u32) << 16) | s.snd_wnd;
     } else {

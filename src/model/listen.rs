@@ -15,7 +15,7 @@
 use super::ack;
 use super::close::tcp_set_state;
 use super::input::{self, InSeg, paws_reject, seconds, syn_opts};
-use super::output::{self, LINK_MTU, select_initial_window, v4_send_ack, v4_send_reset};
+use super::output::{self, select_initial_window, v4_send_ack, v4_send_reset};
 use super::skb::*;
 use super::sock::*;
 use super::timers::wheel_fire_us;
@@ -76,7 +76,7 @@ impl Req {
 /// `tcp_mss_clamp` of the route's advertised MSS (`dst_metric_advmss`:
 /// the MTU less 40).
 fn mss_clamp(s: &Sock) -> u32 {
-    let advmss = LINK_MTU - 40;
+    let advmss = s.link_mtu - 40;
     if s.user_mss != 0 && (s.user_mss as u32) < advmss {
         s.user_mss as u32
     } else {
@@ -692,7 +692,8 @@ fn create_openreq_child(w: &mut World, req: &Req, seg: &Segment) -> SockId {
     c.ca_state = CaState::Open;
     c.lingering_until = None;
     // tcp_v4_syn_recv_sock
-    output::sync_mss(&mut c, LINK_MTU);
+    let mtu = c.link_mtu;
+    output::sync_mss(&mut c, mtu);
     c.advmss = mss_clamp(w.sk(req.listener));
     input::initialize_rcv_mss(&mut c);
     let host = c.host;
@@ -705,6 +706,11 @@ fn create_openreq_child(w: &mut World, req: &Req, seg: &Segment) -> SockId {
         .or_default()
         .push(PortOwner::Sock(id));
     w.record_state(id, State::Close, State::SynRecv);
+    // tcp_create_openreq_child: SO_KEEPALIVE came with the listener's flags.
+    if w.sk(id).keepopen {
+        let when = keepalive_time_when(w.sk(id), w.sys(id));
+        super::timers::reset_keepalive_timer(w, id, when);
+    }
     id
 }
 

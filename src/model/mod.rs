@@ -170,6 +170,10 @@ pub struct World {
     pub policy: Policy,
     pub seed: u64,
     pub keep_payload: bool,
+    /// The link's MTU (`RunOptions::link_mtu`, else [`output::LINK_MTU`]).
+    pub link_mtu: u32,
+    /// `RunOptions::link_tso`: GSO skbs leave whole.
+    pub link_tso: bool,
     pub notes: Vec<String>,
     /// Time of the last segment sent or delivered (for `settle`).
     last_activity: Time,
@@ -224,6 +228,8 @@ impl World {
             policy: opts.policy,
             seed: opts.seed,
             keep_payload: opts.keep_payload,
+            link_mtu: opts.link_mtu.unwrap_or(output::LINK_MTU),
+            link_tso: opts.link_tso,
             notes: Vec::new(),
             last_activity: 0,
             segments_built: 0,

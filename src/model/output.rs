@@ -196,8 +196,9 @@ pub fn sync_mss(s: &mut Sock, pmtu: u32) -> u32 {
 /// `tcp_current_mss`.
 pub fn current_mss(s: &mut Sock) -> u32 {
     let mut mss_now = s.mss_cache;
-    if s.pmtu_cookie != LINK_MTU {
-        mss_now = sync_mss(s, LINK_MTU);
+    if s.pmtu_cookie != s.link_mtu {
+        let mtu = s.link_mtu;
+        mss_now = sync_mss(s, mtu);
     }
     let header_len = established_options(s, None).1 + 20;
     if header_len != s.tcp_header_len {
@@ -327,7 +328,9 @@ pub fn transmit_skb(w: &mut World, id: SockId, x: XmitSkb, rcv_nxt: u32) {
 /// several MSS leaves as MSS-sized segments; FIN and PSH stay on the last
 /// one, and the urgent pointer is kept only where it still points ahead.
 fn gso_emit(w: &mut World, base: Segment, payload: Payload, gso_size: u32, pcount: u32) {
-    if pcount <= 1 || gso_size == 0 || payload.len() <= gso_size {
+    // A device with TSO (`RunOptions::link_tso`) takes the skb whole: the
+    // wire, as the tun device hands it over, shows one super-segment.
+    if w.link_tso || pcount <= 1 || gso_size == 0 || payload.len() <= gso_size {
         let mut seg = base;
         seg.payload = Some(payload);
         w.emit(seg);
@@ -1529,9 +1532,9 @@ pub fn send_delayed_ack(w: &mut World, id: SockId) {
 
 /// `tcp_xmit_probe_skb`: an ACK with an old sequence number that the peer
 /// must answer.
-fn xmit_probe_skb(w: &mut World, id: SockId, urgent: bool, why: Why) {
+fn xmit_probe_skb(w: &mut World, id: SockId, urgent: bool, why: Why, mib: Counter) {
     let h = w.sk(id).host;
-    w.count(h, Counter::TCPWinProbe);
+    w.count(h, mib);
     let seq = w.sk(id).snd_una.wrapping_sub(!urgent as u32);
     let x = XmitSkb {
         seq,
@@ -1556,13 +1559,15 @@ pub fn send_window_probe(w: &mut World, id: SockId) {
             id,
             false,
             Cow::Borrowed("window probe after TCP_REPAIR off (tcp_send_window_probe)"),
+            Counter::TCPWinProbe,
         );
     }
 }
 
 /// `tcp_write_wakeup`: part of the next segment if the window opened a
-/// little, else a probe. Returns the kernel's `err` (0 sent, <0 nothing).
-pub fn write_wakeup(w: &mut World, id: SockId, why: &str) -> i32 {
+/// little, else a probe counted in `mib`. Returns the kernel's `err` (0
+/// sent, <0 nothing). `timer` names the caller in the segment's reason.
+pub fn write_wakeup(w: &mut World, id: SockId, why: &str, mib: Counter, timer: &str) -> i32 {
     if w.sk(id).state == State::Close {
         return -1;
     }
@@ -1596,7 +1601,7 @@ pub fn write_wakeup(w: &mut World, id: SockId, why: &str) -> i32 {
         }
         w.sk_mut(id).write_queue[0].flags |= TCPHDR_PSH;
         let why = Cow::Owned(format!(
-            "{why}: the window has room, so data goes out (tcp_probe_timer -> tcp_write_wakeup)"
+            "{why}: the window has room, so data goes out ({timer} -> tcp_write_wakeup)"
         ));
         transmit_queued(w, id, false, 0, why);
         tcp_event_new_data_sent(w, id);
@@ -1608,13 +1613,20 @@ pub fn write_wakeup(w: &mut World, id: SockId, why: &str) -> i32 {
             s.snd_una.wrapping_add(1),
             s.snd_una.wrapping_add(0xFFFF),
         ) {
-            xmit_probe_skb(w, id, true, Cow::Owned(format!("{why} (urgent pointer)")));
+            xmit_probe_skb(
+                w,
+                id,
+                true,
+                Cow::Owned(format!("{why} (urgent pointer)")),
+                mib,
+            );
         }
         xmit_probe_skb(
             w,
             id,
             false,
-            Cow::Owned(format!("{why} (tcp_probe_timer -> tcp_write_wakeup)")),
+            Cow::Owned(format!("{why} ({timer} -> tcp_write_wakeup)")),
+            mib,
         );
         0
     }
@@ -1626,7 +1638,13 @@ pub fn send_probe0(w: &mut World, id: SockId) {
     // the probes of one zero-window episode.
     let nth = w.sk(id).probe_label + 1;
     w.sk_mut(id).probe_label = nth;
-    let err = write_wakeup(w, id, &format!("zero-window probe #{nth}"));
+    let err = write_wakeup(
+        w,
+        id,
+        &format!("zero-window probe #{nth}"),
+        Counter::TCPWinProbe,
+        "tcp_probe_timer",
+    );
     let retries2 = w.sys(id).tcp_retries2;
     let s = w.sk_mut(id);
     if s.packets_out > 0 || s.write_queue.is_empty() {
@@ -1646,6 +1664,7 @@ pub fn send_probe0(w: &mut World, id: SockId) {
     } else {
         TCP_RESOURCE_PROBE_INTERVAL
     };
+    let timeout = timers::clamp_probe0_to_user_timeout(w, id, timeout);
     reset_xmit_timer(w, id, XmitTimer::Probe0, timeout);
 }
 
@@ -1749,9 +1768,10 @@ pub fn tcp_connect(w: &mut World, id: SockId) {
         s.mss_clamp = s.user_mss;
     }
     s.max_window = 0;
-    sync_mss(s, LINK_MTU);
+    let mtu = s.link_mtu;
+    sync_mss(s, mtu);
     // dst_metric_advmss: the route's MTU less 40.
-    s.advmss = (LINK_MTU - 40).min(if s.user_mss != 0 {
+    s.advmss = (s.link_mtu - 40).min(if s.user_mss != 0 {
         s.user_mss as u32
     } else {
         u32::MAX

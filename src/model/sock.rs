@@ -287,6 +287,18 @@ pub struct Sock {
     pub probes_out: u8,
     pub probes_tstamp: Jiffies,
     pub syn_retries: u8,
+    /// `icsk_user_timeout` (TCP_USER_TIMEOUT), in ms; 0 when unset.
+    pub user_timeout: u32,
+    /// `SOCK_KEEPOPEN` (SO_KEEPALIVE).
+    pub keepopen: bool,
+    /// `tp->keepalive_time`, `keepalive_intvl` (jiffies) and
+    /// `keepalive_probes`; 0 means the namespace's sysctl
+    /// (`keepalive_time_when` and friends).
+    pub keepalive_time: Jiffies,
+    pub keepalive_intvl: Jiffies,
+    pub keepalive_probes: u8,
+    /// `tp->recvmsg_inq` (TCP_INQ).
+    pub recvmsg_inq: bool,
     /// `icsk_rto`, `icsk_rto_min`, `icsk_rto_max`, `icsk_delack_max`.
     pub rto: Jiffies,
     pub rto_min: Jiffies,
@@ -307,6 +319,9 @@ pub struct Sock {
     /// `sk_timer` (keepalive, FIN_WAIT2 of an orphan), expiry in jiffies.
     pub sk_timer: Option<Jiffies>,
     pub pmtu_cookie: u32,
+    /// The MTU of the link the socket's route goes over (the device's,
+    /// `dst_mtu`): [`super::output::LINK_MTU`] unless the run sets one.
+    pub link_mtu: u32,
     pub ca: Cubic,
 
     // --- tcp_sock: send side ---
@@ -484,6 +499,12 @@ impl Sock {
             probes_out: 0,
             probes_tstamp: 0,
             syn_retries: 0,
+            user_timeout: 0,
+            keepopen: false,
+            keepalive_time: 0,
+            keepalive_intvl: 0,
+            keepalive_probes: 0,
+            recvmsg_inq: false,
             rto: TCP_TIMEOUT_INIT,
             rto_min: TCP_RTO_MIN,
             rto_max: TCP_RTO_MAX,
@@ -500,6 +521,7 @@ impl Sock {
             ack_rcv_mss: 0,
             sk_timer: None,
             pmtu_cookie: 0,
+            link_mtu: super::output::LINK_MTU,
             ca: Cubic::default(),
             snd_una: 0,
             snd_nxt: 0,
@@ -778,4 +800,46 @@ impl Sock {
     pub fn minshall_check(&self) -> bool {
         after(self.snd_sml, self.snd_una) && !after(self.snd_sml, self.snd_nxt)
     }
+}
+
+/// `MAX_TCP_KEEPIDLE`, `MAX_TCP_KEEPINTVL`, `MAX_TCP_KEEPCNT` and
+/// `MAX_TCP_SYNCNT` (include/net/tcp.h): the ranges do_tcp_setsockopt takes.
+pub const MAX_TCP_KEEPIDLE: i32 = 32767;
+pub const MAX_TCP_KEEPINTVL: i32 = 32767;
+pub const MAX_TCP_KEEPCNT: i32 = 127;
+pub const MAX_TCP_SYNCNT: i32 = 127;
+
+/// `keepalive_time_when`: the socket's TCP_KEEPIDLE, else the sysctl.
+pub fn keepalive_time_when(s: &Sock, sys: &crate::vocab::Sysctls) -> Jiffies {
+    if s.keepalive_time != 0 {
+        s.keepalive_time
+    } else {
+        sys.tcp_keepalive_time
+    }
+}
+
+/// `keepalive_intvl_when`.
+pub fn keepalive_intvl_when(s: &Sock, sys: &crate::vocab::Sysctls) -> Jiffies {
+    if s.keepalive_intvl != 0 {
+        s.keepalive_intvl
+    } else {
+        sys.tcp_keepalive_intvl
+    }
+}
+
+/// `keepalive_probes`.
+pub fn keepalive_probes(s: &Sock, sys: &crate::vocab::Sysctls) -> u32 {
+    if s.keepalive_probes != 0 {
+        s.keepalive_probes as u32
+    } else {
+        sys.tcp_keepalive_probes
+    }
+}
+
+/// `keepalive_time_elapsed`: jiffies since the last segment came in (the
+/// later of `icsk_ack.lrcvtime` and `rcv_tstamp`).
+pub fn keepalive_time_elapsed(s: &Sock, now_j: Jiffies) -> Jiffies {
+    now_j
+        .saturating_sub(s.ack_lrcvtime)
+        .min(now_j.saturating_sub(s.rcv_tstamp))
 }

@@ -313,7 +313,8 @@ fn write_timeout(w: &mut World, id: SockId) -> bool {
         retry_until = r;
     }
     if !expired {
-        expired = retransmits_timed_out(w, id, retry_until, 0);
+        let user_timeout = w.sk(id).user_timeout as u64;
+        expired = retransmits_timed_out(w, id, retry_until, user_timeout);
     }
     if expired {
         // "Has it gone just too far?"
@@ -338,7 +339,16 @@ fn update_rto_stats(w: &mut World, id: SockId) {
 /// `tcp_rtx_probe0_timed_out`.
 fn rtx_probe0_timed_out(w: &World, id: SockId, rtx_delta_ms: u32) -> bool {
     let s = w.sk(id);
-    let timeout = (s.rto_max * 2) as i64;
+    let mut timeout = (s.rto_max * 2) as i64;
+    if s.user_timeout != 0 {
+        // "If user application specified a TCP_USER_TIMEOUT, it does not
+        // want win 0 packets to 'reset the timer' while retransmits are
+        // not making progress."
+        if rtx_delta_ms > s.user_timeout {
+            return true;
+        }
+        timeout = timeout.min(msecs_to_jiffies(s.user_timeout as u64) as i64);
+    }
     // "timer interrupt might have been delayed by at least one jiffy, and
     // tp->rcv_tstamp might very well have been written recently."
     let rcv_delta = s.timeout as i64 - s.rcv_tstamp as i64;
@@ -439,8 +449,38 @@ fn reset_timer_backoff(w: &mut World, id: SockId) {
         s.backoff = s.backoff.saturating_add(1);
         s.rto = (s.rto << 1).min(s.rto_max);
     }
-    let rto = s.rto; // tcp_clamp_rto_to_user_timeout: no TCP_USER_TIMEOUT
+    let rto = clamp_rto_to_user_timeout(w, id);
     reset_xmit_timer(w, id, XmitTimer::Retrans, rto);
+}
+
+/// `tcp_clamp_rto_to_user_timeout`: with TCP_USER_TIMEOUT the next RTO
+/// fires no later than the user timeout, measured from the first
+/// retransmission (`retrans_stamp`, ms).
+fn clamp_rto_to_user_timeout(w: &World, id: SockId) -> Jiffies {
+    let s = w.sk(id);
+    if s.user_timeout == 0 {
+        return s.rto;
+    }
+    let elapsed = w.ts_clock().wrapping_sub(s.retrans_stamp);
+    let remaining = s.user_timeout.wrapping_sub(elapsed) as i32;
+    if remaining <= 0 {
+        return 1; // "user timeout has passed; fire ASAP"
+    }
+    s.rto.min(msecs_to_jiffies(remaining as u64))
+}
+
+/// `tcp_clamp_probe0_to_user_timeout`: a zero-window probe timer never
+/// runs past TCP_USER_TIMEOUT counted from the first probe.
+pub fn clamp_probe0_to_user_timeout(w: &World, id: SockId, when: Jiffies) -> Jiffies {
+    let s = w.sk(id);
+    if s.user_timeout == 0 || s.probes_tstamp == 0 {
+        return when;
+    }
+    let elapsed = w.jiffies().saturating_sub(s.probes_tstamp);
+    let remaining = msecs_to_jiffies(s.user_timeout as u64)
+        .saturating_sub(elapsed)
+        .max(TCP_TIMEOUT_MIN);
+    remaining.min(when)
 }
 
 /// `tcp_probe_timer`.
@@ -458,6 +498,11 @@ fn probe_timer(w: &mut World, id: SockId) {
     // the time exceeds the corresponding system limit."
     if s.probes_tstamp == 0 {
         s.probes_tstamp = now_j.max(1);
+    } else if s.user_timeout != 0
+        && now_j.saturating_sub(s.probes_tstamp) >= msecs_to_jiffies(s.user_timeout as u64)
+    {
+        write_err(w, id);
+        return;
     }
     let mut max_probes = w.sys(id).tcp_retries2;
     let s = w.sk(id);
@@ -477,8 +522,8 @@ fn probe_timer(w: &mut World, id: SockId) {
     }
 }
 
-/// `tcp_keepalive_timer`: the FIN_WAIT2 timer of an orphan (keepalive
-/// itself, SO_KEEPALIVE, is not among the options scripts set).
+/// `tcp_keepalive_timer`: the FIN_WAIT2 timer of an orphan, and
+/// SO_KEEPALIVE's probes.
 fn keepalive_timer(w: &mut World, id: SockId) {
     let now_j = w.jiffies();
     let s = w.sk(id);
@@ -508,7 +553,59 @@ fn keepalive_timer(w: &mut World, id: SockId) {
             RstReason::TcpState,
         );
         tcp_done(w, id);
+        return;
     }
+    if !s.keepopen || matches!(s.state, State::Close | State::SynSent | State::Listen) {
+        return;
+    }
+    let sys = w.sys(id).clone();
+    let mut elapsed = keepalive_time_when(s, &sys);
+    // "It is alive without keepalive 8)"
+    if s.packets_out == 0 && s.write_queue.is_empty() {
+        elapsed = keepalive_time_elapsed(s, now_j);
+        let when = keepalive_time_when(s, &sys);
+        if elapsed >= when {
+            // "If the TCP_USER_TIMEOUT option is enabled, use that to
+            // determine when to timeout instead."
+            let ut = s.user_timeout;
+            if (ut != 0 && elapsed >= msecs_to_jiffies(ut as u64) && s.probes_out > 0)
+                || (ut == 0 && s.probes_out as u32 >= keepalive_probes(s, &sys))
+            {
+                let n = s.probes_out;
+                output::send_active_reset(
+                    w,
+                    id,
+                    &format!(
+                        "keep-alive gave up after {n} unanswered probes -> RST (tcp_keepalive_timer)"
+                    ),
+                    RstReason::TcpKeepaliveTimeout,
+                );
+                write_err(w, id);
+                return;
+            }
+            let nth = s.probes_out as u32 + 1;
+            let err = output::write_wakeup(
+                w,
+                id,
+                &format!("keep-alive probe #{nth} after {} s idle", elapsed / HZ),
+                Counter::TCPKeepAlive,
+                "tcp_keepalive_timer",
+            );
+            let s = w.sk_mut(id);
+            if err <= 0 {
+                s.probes_out = s.probes_out.saturating_add(1);
+                elapsed = keepalive_intvl_when(s, &sys);
+            } else {
+                // "If keepalive was lost due to local congestion, try
+                // harder."
+                elapsed = TCP_RESOURCE_PROBE_INTERVAL;
+            }
+        } else {
+            // "It is tp->rcv_tstamp + keepalive_time_when(tp)"
+            elapsed = when - elapsed;
+        }
+    }
+    reset_keepalive_timer(w, id, elapsed);
 }
 
 #[cfg(test)]

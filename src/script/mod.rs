@@ -201,6 +201,8 @@ pub enum Call {
     GetSockOpt(GetOpt),
     /// `connect(AF_UNSPEC)`: `tcp_disconnect`.
     Disconnect,
+    /// `ioctl`: a number the kernel reports about a socket, as the result.
+    Ioctl(Ioctl),
 }
 
 impl Call {
@@ -220,6 +222,7 @@ impl Call {
             Call::SetSockOpt(_) => "setsockopt",
             Call::GetSockOpt(_) => "getsockopt",
             Call::Disconnect => "disconnect",
+            Call::Ioctl(_) => "ioctl",
         }
     }
 
@@ -253,6 +256,7 @@ impl Call {
             Call::SetSockOpt(o) => format!("setsockopt({})", o.display()),
             Call::GetSockOpt(o) => format!("getsockopt({})", o.name()),
             Call::Disconnect => "connect(AF_UNSPEC)".into(),
+            Call::Ioctl(r) => format!("ioctl({})", r.name()),
         }
     }
 }
@@ -354,13 +358,30 @@ impl How {
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum SockOpt {
-    Linger { on: bool, secs: i32 },
+    Linger {
+        on: bool,
+        secs: i32,
+    },
     RcvBuf(i32),
     SndBuf(i32),
     OobInline(bool),
     NoDelay(bool),
     Repair(bool),
     Linger2(i32),
+    /// `TCP_USER_TIMEOUT`, in ms (0: the system's retry limits).
+    UserTimeout(i32),
+    /// `SO_KEEPALIVE`.
+    KeepAlive(bool),
+    /// `TCP_KEEPIDLE`, in seconds.
+    KeepIdle(i32),
+    /// `TCP_KEEPINTVL`, in seconds.
+    KeepIntvl(i32),
+    /// `TCP_KEEPCNT`: unanswered probes before giving up.
+    KeepCnt(i32),
+    /// `TCP_SYNCNT`: SYN retransmissions before giving up.
+    SynCnt(i32),
+    /// `TCP_INQ`: recvmsg reports the bytes left (a control message).
+    Inq(bool),
 }
 
 impl SockOpt {
@@ -373,6 +394,13 @@ impl SockOpt {
             SockOpt::NoDelay(b) => format!("TCP_NODELAY, {}", *b as i32),
             SockOpt::Repair(b) => format!("TCP_REPAIR, {}", *b as i32),
             SockOpt::Linger2(n) => format!("TCP_LINGER2, {n}"),
+            SockOpt::UserTimeout(n) => format!("TCP_USER_TIMEOUT, {n}"),
+            SockOpt::KeepAlive(b) => format!("SO_KEEPALIVE, {}", *b as i32),
+            SockOpt::KeepIdle(n) => format!("TCP_KEEPIDLE, {n}"),
+            SockOpt::KeepIntvl(n) => format!("TCP_KEEPINTVL, {n}"),
+            SockOpt::KeepCnt(n) => format!("TCP_KEEPCNT, {n}"),
+            SockOpt::SynCnt(n) => format!("TCP_SYNCNT, {n}"),
+            SockOpt::Inq(b) => format!("TCP_INQ, {}", *b as i32),
         }
     }
 }
@@ -394,6 +422,22 @@ impl GetOpt {
         match self {
             GetOpt::MemInfo => "SO_MEMINFO",
             GetOpt::TcpInfo => "TCP_INFO",
+        }
+    }
+}
+
+/// What `ioctl` asks for.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Ioctl {
+    /// `SIOCINQ` (`FIONREAD`): the bytes a read would return (`tcp_inq`).
+    InQ,
+}
+
+impl Ioctl {
+    pub fn name(self) -> &'static str {
+        match self {
+            Ioctl::InQ => "SIOCINQ",
         }
     }
 }

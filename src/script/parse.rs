@@ -322,7 +322,7 @@ pub fn parse_duration(w: &str) -> Option<u64> {
     Some(us.round() as u64)
 }
 
-const VERBS: &str = "socket, listen, connect, accept, send, recv, shutdown, close, exit, poll, setsockopt, getsockopt, disconnect, sysctl, drop, delay, hold, release";
+const VERBS: &str = "socket, listen, connect, accept, send, recv, shutdown, close, exit, poll, setsockopt, getsockopt, ioctl, disconnect, sysctl, drop, delay, hold, release";
 
 /// The kinds of block a script can open.
 #[derive(Clone, Copy, PartialEq)]
@@ -916,6 +916,13 @@ fn parse_step(l: &mut Line, script: &Script) -> Result<StepKind, ScriptError> {
                 _ => return Err(l.err_at(pos, "SO_MEMINFO or TCP_INFO")),
             }
         }
+        "ioctl" => {
+            let pos = l.pos;
+            match l.word("SIOCINQ (or FIONREAD)")?.as_str() {
+                "SIOCINQ" | "FIONREAD" => Call::Ioctl(Ioctl::InQ),
+                _ => return Err(l.err_at(pos, "SIOCINQ (or FIONREAD)")),
+            }
+        }
         _ => return Err(l.err_at(verb_pos, format!("a call ({VERBS})"))),
     };
     let name_as = if l.eat_word("as") {
@@ -1021,8 +1028,7 @@ fn bool_arg(l: &mut Line) -> Result<bool, ScriptError> {
 }
 
 fn sockopt(l: &mut Line) -> Result<SockOpt, ScriptError> {
-    const OPTS: &str =
-        "SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_OOBINLINE, TCP_NODELAY, TCP_REPAIR or TCP_LINGER2";
+    const OPTS: &str = "SO_LINGER, SO_RCVBUF, SO_SNDBUF, SO_OOBINLINE, SO_KEEPALIVE, TCP_NODELAY, TCP_REPAIR, TCP_LINGER2, TCP_USER_TIMEOUT, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_SYNCNT or TCP_INQ";
     let pos = l.pos;
     let name = l.word(&format!("an option ({OPTS})"))?;
     l.eat_punct(',');
@@ -1043,6 +1049,13 @@ fn sockopt(l: &mut Line) -> Result<SockOpt, ScriptError> {
         "TCP_NODELAY" => SockOpt::NoDelay(bool_arg(l)?),
         "TCP_REPAIR" => SockOpt::Repair(bool_arg(l)?),
         "TCP_LINGER2" => SockOpt::Linger2(l.int("a time in seconds (negative: reset at once)")?),
+        "TCP_USER_TIMEOUT" => SockOpt::UserTimeout(l.int("a time in milliseconds")?),
+        "SO_KEEPALIVE" => SockOpt::KeepAlive(bool_arg(l)?),
+        "TCP_KEEPIDLE" => SockOpt::KeepIdle(l.int("a time in seconds")?),
+        "TCP_KEEPINTVL" => SockOpt::KeepIntvl(l.int("a time in seconds")?),
+        "TCP_KEEPCNT" => SockOpt::KeepCnt(l.int("a number of probes")?),
+        "TCP_SYNCNT" => SockOpt::SynCnt(l.int("a number of SYN retransmissions")?),
+        "TCP_INQ" => SockOpt::Inq(bool_arg(l)?),
         _ => return Err(l.err_at(pos, format!("an option ({OPTS})"))),
     })
 }

@@ -101,10 +101,18 @@ impl Display for Call {
                     SockOpt::NoDelay(b) => write!(f, "TCP_NODELAY {}", *b as u8),
                     SockOpt::Repair(b) => write!(f, "TCP_REPAIR {}", *b as u8),
                     SockOpt::Linger2(n) => write!(f, "TCP_LINGER2 {n}"),
+                    SockOpt::UserTimeout(n) => write!(f, "TCP_USER_TIMEOUT {n}"),
+                    SockOpt::KeepAlive(b) => write!(f, "SO_KEEPALIVE {}", *b as u8),
+                    SockOpt::KeepIdle(n) => write!(f, "TCP_KEEPIDLE {n}"),
+                    SockOpt::KeepIntvl(n) => write!(f, "TCP_KEEPINTVL {n}"),
+                    SockOpt::KeepCnt(n) => write!(f, "TCP_KEEPCNT {n}"),
+                    SockOpt::SynCnt(n) => write!(f, "TCP_SYNCNT {n}"),
+                    SockOpt::Inq(b) => write!(f, "TCP_INQ {}", *b as u8),
                 }
             }
             Call::GetSockOpt(o) => write!(f, "getsockopt {}", o.name()),
             Call::Disconnect => f.write_str("disconnect"),
+            Call::Ioctl(r) => write!(f, "ioctl {}", r.name()),
         }
     }
 }

@@ -54,7 +54,7 @@ impl KernelHost {
     /// Forks the host's program in a new namespace with `addr` on a TAP
     /// device; returns the host and the TAP's descriptor.
     pub fn spawn(addr: Ipv4Addr, bound: Duration) -> Result<(KernelHost, OwnedFd), String> {
-        let h = host::spawn_new(addr, Link::Tap, false, bound)?;
+        let h = host::spawn_new(addr, Link::Tap, false, bound, host::Dev::default())?;
         let mut k = KernelHost {
             proc: h.proc,
             netns: h.netns,

@@ -559,6 +559,10 @@ impl<D: Device> World<D> {
                 "smoltcp",
                 &format!("getsockopt {}", o.name()),
             )),
+            Call::Ioctl(r) => Attempt::Done(CallOutcome::unsupported(
+                "smoltcp",
+                &format!("ioctl {}", r.name()),
+            )),
         }
     }
 
@@ -1054,6 +1058,31 @@ impl<D: Device> World<D> {
             SockOpt::Repair(_) => return self.unsupported("TCP_REPAIR"),
             SockOpt::Linger2(_) => {
                 return self.unsupported("TCP_LINGER2: smoltcp has no FIN_WAIT2 timeout");
+            }
+            // smoltcp's keep_alive is one interval (first probe and every
+            // next one) and its timeout one deadline for any unanswered
+            // segment: neither has Linux's idle/interval/count split nor
+            // TCP_USER_TIMEOUT's retransmission clock, so a mapping would
+            // send other segments at other times than the script asks for.
+            SockOpt::KeepAlive(_)
+            | SockOpt::KeepIdle(_)
+            | SockOpt::KeepIntvl(_)
+            | SockOpt::KeepCnt(_) => {
+                return self.unsupported(&format!(
+                    "{}: smoltcp's keep-alive is one interval, without Linux's idle time, interval and probe count",
+                    o.display()
+                ));
+            }
+            SockOpt::UserTimeout(_) => {
+                return self.unsupported(
+                    "TCP_USER_TIMEOUT: smoltcp's timeout is one deadline for any unanswered segment, not Linux's retransmission clock",
+                );
+            }
+            SockOpt::SynCnt(_) => {
+                return self.unsupported("TCP_SYNCNT: smoltcp has no SYN retry limit");
+            }
+            SockOpt::Inq(_) => {
+                return self.unsupported("TCP_INQ: smoltcp's recv has no control messages");
             }
         }
         CallOutcome::ok(0)

@@ -54,6 +54,7 @@ vocab_enum! {
         TCPFullUndo,
         TCPHystartDelayDetect,
         TCPHystartTrainDetect,
+        TCPKeepAlive,
         TCPLossFailures,
         TCPLossProbeRecovery,
         TCPLossProbes,
@@ -115,6 +116,7 @@ impl Counter {
                 | Counter::TCPLossProbes
                 | Counter::TCPSynRetrans
                 | Counter::TCPWinProbe
+                | Counter::TCPKeepAlive
                 | Counter::TCPZeroWindowDrop
                 | Counter::TCPRcvQDrop
                 | Counter::PruneCalled
