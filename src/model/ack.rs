@@ -309,6 +309,7 @@ fn ack_probe(w: &mut World, id: SockId) {
         }
     } else {
         let when = s.probe0_when(s.rto_max);
+        let when = timers::clamp_probe0_to_user_timeout(w, id, when);
         timers::reset_xmit_timer(w, id, XmitTimer::Probe0, when);
     }
 }
