@@ -193,6 +193,42 @@ pub struct LinuxEngine {
     notes: Vec<String>,
 }
 
+/// The timer wheel's levels below this one round a timer to a multiple of
+/// their granularity of absolute jiffies (`calc_index`, kernel/time/timer.c:
+/// level n rounds up to 8^n jiffies). The model's jiffies start at 0, so a
+/// run that starts where the kernel's jiffies are a multiple of 8^3 = 64
+/// sees every timer shorter than level 3's start (4032 jiffies, 16 s at
+/// HZ=250) fire on the same tick on both engines.
+const WHEEL_ALIGN_JIFFIES: u64 = 64;
+
+/// The CLOCK_MONOTONIC time (ns) of the next tick at which the kernel's
+/// jiffies are a multiple of [`WHEEL_ALIGN_JIFFIES`]: at most 64 ticks
+/// (256 ms) away. Ticks fall on multiples of TICK_NSEC
+/// (`tick_init_jiffy_update`), so jiffies at tick m are m plus a constant
+/// read once from /proc/timer_list; a reading too close to a tick (where
+/// `jiffies` may already have moved past `now`) is taken again. Without
+/// /proc/timer_list the run starts on the next tick, its wheel phase
+/// unknown.
+fn wheel_aligned_start(tick: u64) -> u64 {
+    for _ in 0..4 {
+        let Some((jiffies, now)) = sys::jiffies_now() else {
+            break;
+        };
+        let into = now % tick;
+        if into < tick / 20 || into > tick - tick / 20 {
+            std::thread::sleep(Duration::from_nanos(tick / 4));
+            continue;
+        }
+        let base = jiffies.wrapping_sub(now / tick);
+        let mut m = sys::monotonic_ns().div_ceil(tick);
+        while m.wrapping_add(base) % WHEEL_ALIGN_JIFFIES != 0 {
+            m += 1;
+        }
+        return m * tick;
+    }
+    sys::monotonic_ns().div_ceil(tick) * tick
+}
+
 impl LinuxEngine {
     /// Creates the hosts' namespaces, the link and the state tracer.
     pub fn new(hosts: &[HostSpec], opts: &RunOptions) -> Result<LinuxEngine, EngineError> {
@@ -259,7 +295,7 @@ impl LinuxEngine {
         // boundaries at the same script times, so a timer armed at the
         // same script time fires at the same script time on both.
         let tick = crate::model::sock::JIFFY_US * 1000;
-        let start_ns = sys::monotonic_ns().div_ceil(tick) * tick;
+        let start_ns = wheel_aligned_start(tick);
         while sys::monotonic_ns() < start_ns {
             std::thread::sleep(Duration::from_nanos(
                 start_ns.saturating_sub(sys::monotonic_ns()),

@@ -377,6 +377,27 @@ pub fn monotonic_ns() -> u64 {
     ))
 }
 
+/// The kernel's `jiffies` and the CLOCK_MONOTONIC time (ns) it was read at,
+/// from /proc/timer_list (root only): its header's `now at N nsecs` is
+/// `ktime_get()`, and each CPU's tick section prints `jiffies: J`. None when
+/// the file cannot be read or parsed.
+pub fn jiffies_now() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/timer_list").ok()?;
+    let now = text
+        .lines()
+        .find_map(|l| l.strip_prefix("now at ")?.strip_suffix(" nsecs"))?
+        .trim()
+        .parse()
+        .ok()?;
+    let jiffies = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("jiffies:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((jiffies, now))
+}
+
 /// CLOCK_REALTIME minus CLOCK_MONOTONIC, in ns: turns a tap's stamp into the
 /// clock the relay and the tracepoints use.
 pub fn realtime_offset_ns() -> i64 {

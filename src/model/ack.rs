@@ -309,6 +309,7 @@ fn ack_probe(w: &mut World, id: SockId) {
         }
     } else {
         let when = s.probe0_when(s.rto_max);
+        let when = timers::clamp_probe0_to_user_timeout(w, id, when);
         timers::reset_xmit_timer(w, id, XmitTimer::Probe0, when);
     }
 }
@@ -574,8 +575,19 @@ pub fn tcp_ack(w: &mut World, id: SockId, seg: &InSeg, mut flag: u32) -> i32 {
         }
         return 0;
     }
-    // "If the ack includes data we haven't sent yet, discard this segment"
+    // "If the ack includes data we haven't sent yet, drop the segment.
+    // RFC 793 Section 3.9 and RFC 5961 Section 5.2 require us to send an
+    // ACK back in that case" (6.18): a challenge ACK, under
+    // tcp_send_challenge_ack's per-socket rate limit. tcp_rcv_state_process
+    // passes FLAG_NO_CHALLENGE_ACK and sends its own.
     if after(ack, s.snd_nxt) {
+        if flag & FLAG_NO_CHALLENGE_ACK == 0 {
+            super::input::send_challenge_ack(
+                w,
+                id,
+                "challenge ACK: the ACK covers data never sent (tcp_ack, RFC 5961 5.2)",
+            );
+        }
         return ACK_UNSENT_DATA;
     }
     if after(ack, prior_snd_una) {

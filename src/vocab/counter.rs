@@ -163,6 +163,6 @@ mod tests {
             assert_eq!(c.name().parse::<Counter>(), Ok(c));
         }
         assert!("TCPAbortOnClosed".parse::<Counter>().is_err());
-        assert_eq!(Counter::ALL.iter().filter(|c| c.reported()).count(), 36);
+        assert_eq!(Counter::ALL.iter().filter(|c| c.reported()).count(), 37);
     }
 }
