@@ -121,6 +121,18 @@ pub struct Side {
     /// Segments it sent after the peer advertised a zero window and while
     /// that window stayed closed (zero-window probes, RFC 9293 3.8.6.1).
     pub probes: u32,
+    /// Keep-alive probes it sent: bare ACKs (or one old byte) at seq
+    /// snd_una - 1, as tcp_write_wakeup sends them (RFC 1122 4.2.3.6).
+    pub keepalives: u32,
+    pub first_keepalive: Option<Seen>,
+    /// Segments the peer sent after this side's first keep-alive probe.
+    pub peer_after_keepalive: u32,
+    /// Data segments that carried only bytes it had sent before
+    /// (retransmissions), and the last of them.
+    pub retransmits: u32,
+    pub last_retransmit: Option<Seen>,
+    /// The ack and window of its last segment other than an RST.
+    pub last_ack_win: Option<(u32, u32)>,
     /// Its latest segments, newest last.
     pub recent: VecDeque<Seen>,
     /// Data segments that started past the end of everything seen before
@@ -169,6 +181,8 @@ pub struct ConnFacts {
     pub absolute: bool,
     /// 4 or 6 (0: unknown), from the first segment.
     pub ip_version: u8,
+    /// The side that sent the previous segment.
+    prev_side: Option<usize>,
     isn: [Option<u32>; 2],
     fins: [bool; 2],
     ended: bool,
@@ -207,6 +221,7 @@ impl ConnFacts {
             any_non_syn: false,
             absolute: p.absolute,
             ip_version: p.ip.version,
+            prev_side: None,
             isn: [None, None],
             fins: [false, false],
             ended: false,
@@ -335,6 +350,8 @@ impl ConnFacts {
     /// The per-side facts, before the first RST.
     fn side_facts(&mut self, s: usize, p: &Packet, r: &Seen) {
         let f = p.flags;
+        let prev_side = self.prev_side;
+        self.prev_side = Some(s);
         let peer = &self.sides[1 - s];
         let peer_fin = peer.fin.clone();
         let peer_zero = peer.zero_win.is_some() && peer.last_win == Some(0);
@@ -345,8 +362,44 @@ impl ConnFacts {
         if acks_peer_fin {
             self.sides[1 - s].fin_acked_by_peer = Some(r.clone());
         }
+        if self.sides[1 - s].first_keepalive.is_some() {
+            self.sides[1 - s].peer_after_keepalive += 1;
+        }
         let me = &mut self.sides[s];
         me.segments += 1;
+        // A keep-alive probe: one below the next byte to send, with
+        // everything before it acknowledged (snd_una - 1), no SYN, FIN or
+        // RST, at most one byte.
+        let next = me.data.wrapping_add(1);
+        // tcpdump's text prints no seq for a bare ACK: there, a bare ACK
+        // repeating this side's last ack and window with nothing from the
+        // peer in between is taken for a probe (a window update changes
+        // the window; a duplicate ACK answers a peer segment).
+        let repeats_itself = r.seq.is_none()
+            && p.len == 0
+            && prev_side == Some(s)
+            && me.last_ack_win.is_some()
+            && me.last_ack_win == r.ack.zip(p.win);
+        if f.ack()
+            && !f.syn()
+            && !f.fin()
+            && !f.rst()
+            && p.len <= 1
+            && me.syn.is_some()
+            && (r.seq == Some(next.wrapping_sub(1)) || repeats_itself)
+        {
+            me.keepalives += 1;
+            if me.first_keepalive.is_none() {
+                me.first_keepalive = Some(r.clone());
+            }
+        }
+        if p.len > 1
+            && r.seq
+                .is_some_and(|q| q.wrapping_add(p.len) <= next && next - q < 1 << 30)
+        {
+            me.retransmits += 1;
+            me.last_retransmit = Some(r.clone());
+        }
         if f.syn() && me.syn.is_none() {
             me.syn = Some(r.clone());
             me.syn_options = p.options;
@@ -414,6 +467,9 @@ impl ConnFacts {
         }
         if f.rst() && me.rst.is_none() {
             me.rst = Some(r.clone());
+        }
+        if !f.rst() {
+            me.last_ack_win = r.ack.zip(p.win);
         }
         if !f.rst() {
             if let Some(ak) = r.ack {

@@ -148,6 +148,9 @@ pub enum Cause {
     /// `R.` from the accepting side with nothing exchanged: the listener
     /// was closed with the connection in its accept queue.
     ListenerClosed,
+    /// Keep-alive probes unanswered, then `R.` from the prober:
+    /// tcp_keepalive_timer gave up (TCP_KEEPCNT, or TCP_USER_TIMEOUT).
+    KeepaliveTimeout,
     /// An RST whose TTL, IP ID or payload says it did not come from the
     /// host it names: a middlebox or an injector.
     Injected,
@@ -159,6 +162,10 @@ pub enum Cause {
     HalfClosed,
     /// A zero window being probed, no end.
     ZeroWindowHang,
+    /// Data retransmitted without an acknowledgment, then silence: the
+    /// retransmission timer gave up (tcp_retries2 or TCP_USER_TIMEOUT),
+    /// which sends no RST.
+    RetransmitTimeout,
     /// SYN and SYN-ACK without the handshake's last ACK.
     HandshakeIncomplete,
     /// SYNs from one side and nothing back.
@@ -202,10 +209,10 @@ impl Cause {
         match self {
             UnreadData | ShutdownWrThenUnread | LingerZero | ZeroWindowRst | DataAfterFin
             | NoSocket | SynSentClosed | Refused | AbortAfterFin | Linger2Orphan
-            | FinWait2Expired | ListenerClosed | Injected => Ending::Rst,
+            | FinWait2Expired | ListenerClosed | KeepaliveTimeout | Injected => Ending::Rst,
             NormalClose | SimultaneousClose => Ending::Fin,
             HalfClosed => Ending::HalfClosed,
-            ZeroWindowHang | StillOpen => Ending::Open,
+            ZeroWindowHang | StillOpen | RetransmitTimeout => Ending::Open,
             HandshakeIncomplete | NoAnswer => Ending::NoHandshake,
             OneDirection => Ending::Unknown,
         }

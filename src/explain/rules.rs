@@ -406,6 +406,37 @@ fn explain_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits, r: usize, rs
         }
     }
 
+    // Keep-alive probes went unanswered, then R. from the prober.
+    if with_ack
+        && let Some(k) = &rs.first_keepalive
+        && rs.peer_after_keepalive == 0
+    {
+        conn.cause_id = Cause::KeepaliveTimeout;
+        conn.cause = format!(
+            "{rn}'s keep-alive probes went unanswered ({} sent) and it gave up: \
+             tcp_keepalive_timer resets the connection after TCP_KEEPCNT probes (or once \
+             TCP_USER_TIMEOUT has passed), and the program's next call fails with ETIMEDOUT",
+            rs.keepalives
+        );
+        conn.why = "With SO_KEEPALIVE, an idle connection is probed after TCP_KEEPIDLE \
+                    (tcp_keepalive_time, 2 h by default) every TCP_KEEPINTVL with a segment \
+                    at snd_una - 1 that the peer must acknowledge (tcp_write_wakeup, RFC 1122 \
+                    4.2.3.6). When TCP_KEEPCNT probes are unanswered, tcp_keepalive_timer \
+                    sends RST (tcp_send_active_reset) and reports ETIMEDOUT \
+                    (TCPKeepAlive counts the probes, TCPAbortOnTimeout the end)."
+            .into();
+        conn.evidence.push(format!(
+            "{rn} sent {} at seq snd_una - 1 from {} on, {pn} sent nothing after the first",
+            plural(rs.keepalives, "keep-alive probe"),
+            k.place()
+        ));
+        conn.cannot_tell.push(format!(
+            "whether {pn} was down, unreachable, or its answers were lost on the way back"
+        ));
+        add_scenarios(conn, &[Sim::KeepaliveUnanswered, Sim::KeepaliveUserTimeout]);
+        return;
+    }
+
     // RST answering a SYN: nothing listening.
     if let Some(ans) = answered {
         if ans.flags.syn() && !ans.flags.ack() && rs.segments == 1 {
@@ -1065,6 +1096,7 @@ fn explain_no_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits) {
              answer (one direction captured)"
                 .into(),
         );
+        add_scenarios(conn, &[Sim::SyncntConnectTimeout]);
         return;
     }
     // One direction only, past the handshake: say what the one side did,
@@ -1368,6 +1400,7 @@ fn explain_no_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits) {
                 &[
                     Sim::FinWait2Timeout,
                     Sim::Seed001ShutdownWr,
+                    Sim::SiocinqFin,
                     Sim::ExitLingerIgnored,
                     Sim::CloseLingerTimeout,
                     Sim::Seed003LingerTimeout,
@@ -1408,8 +1441,40 @@ fn explain_no_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits) {
                         Sim::Bulk200kClose,
                         Sim::SndbufSmallEagain,
                         Sim::RepairZeroWindowProbes,
+                        Sim::UserTimeoutZeroWindow,
                     ],
                 );
+            } else if let Some(x) = (0..2).find(|&x| {
+                let (xs, ys) = (&sides[x], &sides[1 - x]);
+                xs.retransmits >= 2
+                    && fa.last.pos == xs.last_retransmit.as_ref().map_or(u64::MAX, |r| r.pos)
+                    && ys.max_ack.is_none_or(|a| a <= xs.data)
+            }) {
+                let (xn, yn) = (&names[x], &names[1 - x]);
+                let xs = &sides[x];
+                conn.ended = format!("{xn}'s retransmissions, then nothing");
+                conn.cause_id = Cause::RetransmitTimeout;
+                conn.cause = format!(
+                    "{xn} retransmitted data {} without an acknowledgment from {yn}, and the \
+                     capture ends there: its retransmission timer gives up without a segment \
+                     (tcp_retries2, or TCP_USER_TIMEOUT), and the program gets ETIMEDOUT",
+                    plural(xs.retransmits, "time")
+                );
+                conn.why = "tcp_retransmit_timer() backs off on each retransmission; once \
+                            tcp_write_timeout() finds the connection timed out (TCP_USER_TIMEOUT \
+                            if set, else about 15 minutes of tcp_retries2), tcp_write_err() \
+                            closes the socket with ETIMEDOUT. No RST is sent: the peer, if it is \
+                            alive, never learns."
+                    .into();
+                conn.evidence.push(format!(
+                    "the last segment of the capture is {xn}'s retransmission ({})",
+                    xs.last_retransmit.as_ref().map_or("?".into(), Seen::place)
+                ));
+                conn.cannot_tell.push(format!(
+                    "whether {xn} gave up or the capture ended first: the timeout leaves nothing \
+                     on the wire"
+                ));
+                add_scenarios(conn, &[Sim::UserTimeoutData]);
             } else if !fa.any_non_syn {
                 conn.ended = "no FIN or RST".into();
                 conn.cause_id = Cause::HandshakeIncomplete;
@@ -1442,6 +1507,7 @@ fn explain_no_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits) {
                     conn,
                     &[
                         Sim::RepairClose,
+                        Sim::KeepaliveAnswered,
                         Sim::HorizonBlockingRecv,
                         Sim::DisconnectReconnect,
                         Sim::DisconnectReconnectRunnerPort,

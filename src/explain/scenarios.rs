@@ -225,6 +225,24 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "HTTP response left unread: R. seq 19 ack 486",
     ),
     row(
+        Sim::KeepaliveAnswered,
+        Cause::StillOpen,
+        "still open",
+        "keep-alive probes answered: the connection stays open",
+    ),
+    row(
+        Sim::KeepaliveUnanswered,
+        Cause::KeepaliveTimeout,
+        "keep-alive probes went unanswered",
+        "TCP_KEEPCNT unanswered probes, then RST and ETIMEDOUT",
+    ),
+    row(
+        Sim::KeepaliveUserTimeout,
+        Cause::KeepaliveTimeout,
+        "keep-alive probes went unanswered",
+        "keep-alive under TCP_USER_TIMEOUT: it gives up by time",
+    ),
+    row(
         Sim::LingerCloseTogether,
         Cause::HalfClosed,
         "half-closed",
@@ -393,10 +411,22 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "shutdown(SHUT_WR) sends F.; close() with unread data then R.",
     ),
     row(
+        Sim::SiocinqFin,
+        Cause::HalfClosed,
+        "half-closed",
+        "SIOCINQ counts the bytes a read returns, not the FIN",
+    ),
+    row(
         Sim::SndbufSmallEagain,
         Cause::ZeroWindowHang,
         "keeps probing",
         "small SO_SNDBUF and SO_RCVBUF: 32741-byte sends, EAGAIN, drops beyond rcvbuf",
+    ),
+    row(
+        Sim::SyncntConnectTimeout,
+        Cause::NoAnswer,
+        "no answer",
+        "TCP_SYNCNT 2: three SYNs, then ETIMEDOUT",
     ),
     row(
         Sim::TimewaitFinRetransmitAcked,
@@ -429,6 +459,18 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "normal close",
         "reconnect on the 4-tuple the server holds in TIME_WAIT: accepted at once",
         &[Cause::StillOpen],
+    ),
+    row(
+        Sim::UserTimeoutData,
+        Cause::RetransmitTimeout,
+        "retransmitted data",
+        "TCP_USER_TIMEOUT ends a connection whose data gets no ACK, silently",
+    ),
+    row(
+        Sim::UserTimeoutZeroWindow,
+        Cause::ZeroWindowHang,
+        "zero window",
+        "TCP_USER_TIMEOUT ends zero-window probing, silently",
     ),
     row(
         Sim::ZeroWindowExit,
