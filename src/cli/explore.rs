@@ -33,6 +33,9 @@ pub struct ExploreArgs {
     /// whose outcome differs (`linux`: the real kernel, needs root).
     #[arg(long)]
     pub verify: Option<EngineKind>,
+    /// How many witnesses --verify runs at once.
+    #[arg(long, default_value_t = 8)]
+    pub jobs: usize,
     /// Write each class's witness to DIR/NAME-classK.sim.
     #[arg(long)]
     pub out: Option<String>,
@@ -66,7 +69,7 @@ pub fn explore(a: &ExploreArgs) -> anyhow::Result<ExitCode> {
     if let Some(engine) = a.verify {
         engine.check_available()?;
         println!("\nverify on {engine}:");
-        for v in verify(&report, engine, &a.file) {
+        for v in verify(&report, engine, &a.file, a.jobs) {
             match (&v.error, &v.differences) {
                 (Some(e), _) => {
                     ok = false;
