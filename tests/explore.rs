@@ -246,3 +246,51 @@ proptest! {
         prop_assert!(is_call);
     }
 }
+
+proptest! {
+    /// `together { }` with waits and faults between its calls: parsed,
+    /// printed and parsed again, the same steps.
+    #[test]
+    fn together_with_waits_and_faults_round_trips(
+        items in prop::collection::vec(0u8..5, 1..8),
+        us in 1u64..1_000_000,
+    ) {
+        let mut text = String::from("hosts client server\nserver listen 80\nclient connect server:80\nserver accept\ntogether {\n");
+        for (i, k) in items.iter().enumerate() {
+            text.push_str(match k {
+                0 => "  client send 10\n",
+                1 => "  server poll\n",
+                2 => "  client drop 1\n",
+                3 => "  server delay 48ms\n",
+                _ => "",
+            });
+            if *k == 4 {
+                text.push_str(&format!("  wait {}us\n", us + i as u64));
+            }
+        }
+        text.push_str("  client poll\n}\nexpect always client recv = 0\n");
+        let a = script::parse("p.sim", &text).unwrap();
+        let b = script::parse("p.sim", &a.to_string()).unwrap();
+        prop_assert_eq!(a.to_string(), b.to_string());
+        let inner = |s: &script::Script| match &s.steps[3].kind {
+            script::StepKind::Together(v) => v.len(),
+            _ => 0,
+        };
+        prop_assert_eq!(inner(&a), inner(&b));
+        prop_assert!(inner(&a) >= 1);
+        // And it runs on the model without a run-time error.
+        prop_assert!(finrst::run(&a, EngineKind::Model, &RunOptions::default()).is_ok());
+    }
+}
+
+#[test]
+fn together_refuses_other_steps_with_a_position() {
+    let e = script::parse(
+        "t.sim",
+        "hosts a b\nb listen 1\ntogether {\n  expect a state CLOSE\n}\n",
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.starts_with("t.sim:4:3"), "{msg}");
+    assert!(msg.contains("`wait` or fault"), "{msg}");
+}
