@@ -35,6 +35,7 @@ use cli::progress;
   finrst compare sim/seed000-epollout-unread.sim --engines model,linux
   finrst conform sim --format json
   finrst fuzz --engines model,linux --seed 1 --count 200 --out fuzz-out
+  finrst explore sim/race-keepalive-idle-close.sim --faults 1 --delays
 
 Exit codes: 0 ok, 1 an expectation failed (or the engines differ), 2 bad input or the engine could not run.")]
 struct Cli {
