@@ -13,7 +13,9 @@
 //!
 //! # The schedule space
 //!
-//! For each top-level `together { }` block of calls:
+//! For each top-level `together { }` block of calls (at most
+//! [`MAX_BLOCK_CALLS`]; a larger one, or one inside `repeat`, runs as
+//! written):
 //! - **interleavings**: each host's calls stay in program order (a
 //!   process makes its calls one after the other); the hosts' sequences
 //!   are merged in every way;
@@ -65,6 +67,11 @@ use crate::vocab::{Counter, EngineKind, TcpState};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
+
+/// A `together` block of more calls than this is run as written: the
+/// interleavings of n calls grow as n!, and the walk recurses once per
+/// call.
+pub const MAX_BLOCK_CALLS: usize = 8;
 
 /// The verbs a property may name (as [`Call::verb`] spells them).
 const VERBS: [&str; 13] = [
@@ -575,7 +582,10 @@ impl Explorer {
             .iter()
             .enumerate()
             .filter_map(|(index, s)| match &s.kind {
-                StepKind::Together(v) if v.iter().all(|x| matches!(x.kind, StepKind::Call(_))) => {
+                StepKind::Together(v)
+                    if v.len() <= MAX_BLOCK_CALLS
+                        && v.iter().all(|x| matches!(x.kind, StepKind::Call(_))) =>
+                {
                     let hosts = v
                         .iter()
                         .map(|x| match &x.kind {
