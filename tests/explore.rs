@@ -294,3 +294,46 @@ fn together_refuses_other_steps_with_a_position() {
     assert!(msg.starts_with("t.sim:4:3"), "{msg}");
     assert!(msg.contains("`wait` or fault"), "{msg}");
 }
+
+/// Every class of the plain exploration of two stories reaches the same
+/// class on the kernel (`--verify linux`). Root only; without root,
+/// FINRST_SKIP_LINUX=1 skips it. A witness that differs is run again once:
+/// the kernel runs in real time on a shared machine.
+#[cfg(feature = "linux")]
+#[test]
+fn witnesses_reach_their_class_on_the_kernel() {
+    if unsafe { libc::geteuid() } != 0 {
+        if std::env::var("FINRST_SKIP_LINUX").as_deref() == Ok("1") {
+            eprintln!("FINRST_SKIP_LINUX=1: skipping the kernel verification (not root)");
+            return;
+        }
+        panic!("the kernel verification needs root, or FINRST_SKIP_LINUX=1 to skip it");
+    }
+    for story in [
+        "sim/race-keepalive-idle-close.sim",
+        "sim/race-lingering-close-last-write.sim",
+    ] {
+        let r = explore(story, Bounds::default());
+        let mut v = finrst::explore::verify(&r, EngineKind::Linux, story, 4);
+        if v.iter()
+            .any(|x| x.differences.is_some() || x.error.is_some())
+        {
+            v = finrst::explore::verify(&r, EngineKind::Linux, story, 4);
+        }
+        assert_eq!(v.len(), r.classes.len());
+        for x in v {
+            assert!(
+                x.error.is_none(),
+                "{story} class {}: {:?}",
+                x.class,
+                x.error
+            );
+            assert!(
+                x.differences.is_none(),
+                "{story} class {}: {:?}",
+                x.class,
+                x.differences
+            );
+        }
+    }
+}
