@@ -68,7 +68,10 @@ pub fn explore(a: &ExploreArgs) -> anyhow::Result<ExitCode> {
     let mut ok = report.holds();
     if let Some(engine) = a.verify {
         engine.check_available()?;
-        println!("\nverify on {engine}:");
+        println!(
+            "\nverify on {engine} (each witness run to its end, {} at a time):",
+            a.jobs
+        );
         for v in verify(&report, engine, &a.file, a.jobs) {
             match (&v.error, &v.differences) {
                 (Some(e), _) => {
@@ -81,6 +84,12 @@ pub fn explore(a: &ExploreArgs) -> anyhow::Result<ExitCode> {
                     println!("  class {}: DIFFERS ({engine} vs model):", v.class);
                     for l in d {
                         println!("    {l}");
+                    }
+                    if !v.fine_timing.is_empty() {
+                        println!(
+                            "    (its witness asks for timing finer than a call of the {engine} engine takes: {}; the kernel may not be driven into this class)",
+                            v.fine_timing.join(", ")
+                        );
                     }
                 }
             }

@@ -1403,6 +1403,35 @@ pub struct Verified {
     pub differences: Option<Vec<String>>,
     /// The engine could not run the witness.
     pub error: Option<String>,
+    /// The witness's steps that ask for timing finer than a real-time
+    /// engine's call overhead ([`FINE_TIMING_US`]): a `wait` between two
+    /// calls or a segment's extra delay. A class that differs with such
+    /// steps may be one the kernel cannot be driven into, rather than a
+    /// model departure.
+    pub fine_timing: Vec<String>,
+}
+
+/// Below this (µs), a `wait` between calls or an extra delay is finer than
+/// the kernel engine's call overhead (its calls cross a process boundary:
+/// tens of microseconds to milliseconds on a loaded machine).
+pub const FINE_TIMING_US: u64 = 1_000;
+
+fn fine_timing(steps: &[Step]) -> Vec<String> {
+    let mut v = Vec::new();
+    for s in steps {
+        match &s.kind {
+            StepKind::Together(inner) => v.extend(fine_timing(inner)),
+            StepKind::Wait { us } if *us < FINE_TIMING_US => {
+                v.push(format!("wait {}", duration_text(*us)))
+            }
+            StepKind::Fault {
+                host,
+                fault: Fault::Delay { us, .. },
+            } if *us < FINE_TIMING_US => v.push(format!("{host} delay {}", duration_text(*us))),
+            _ => {}
+        }
+    }
+    v
 }
 
 /// Runs every class's witness on `engine` and compares the outcome. A
@@ -1448,11 +1477,13 @@ fn verify_one(n: usize, c: &Class, engine: EngineKind, path: &str, opts: &RunOpt
                         class: n + 1,
                         differences: None,
                         error: Some(e.to_string()),
+                        fine_timing: Vec::new(),
                     };
                 }
             };
             let mut verbs = BTreeMap::new();
             collect_verbs(&script.steps, &mut verbs);
+            let fine_timing = fine_timing(&script.steps);
             match crate::run(&script, engine, opts) {
                 Ok(t) => {
                     let got = summarize(&t, &verbs).outcome;
@@ -1460,12 +1491,14 @@ fn verify_one(n: usize, c: &Class, engine: EngineKind, path: &str, opts: &RunOpt
                         class: n + 1,
                         differences: (got != c.outcome).then(|| got.differences(&c.outcome)),
                         error: None,
+                        fine_timing,
                     }
                 }
                 Err(e) => Verified {
                     class: n + 1,
                     differences: None,
                     error: Some(crate::error_text(&e)),
+                    fine_timing,
                 },
             }
         }
