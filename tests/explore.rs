@@ -337,3 +337,26 @@ fn witnesses_reach_their_class_on_the_kernel() {
         }
     }
 }
+
+#[test]
+fn phases_shift_the_start_against_the_jiffy_clock() {
+    let one = explore("sim/race-simultaneous-close.sim", Bounds::default());
+    let four = explore(
+        "sim/race-simultaneous-close.sim",
+        Bounds {
+            phases: 4,
+            ..Bounds::default()
+        },
+    );
+    assert_eq!(four.run, 4 * one.run);
+    let a: BTreeSet<_> = one.classes.iter().map(|c| c.outcome.clone()).collect();
+    let b: BTreeSet<_> = four.classes.iter().map(|c| c.outcome.clone()).collect();
+    assert!(a.is_subset(&b));
+    // A schedule started 1 ms late says so in its conditions and witness.
+    assert!(
+        four.classes
+            .iter()
+            .any(|c| c.conditions.iter().any(|k| k.starts_with("start +1ms")))
+    );
+    witnesses_reproduce(&four);
+}
