@@ -20,9 +20,10 @@
 //!   process makes its calls one after the other); the hosts' sequences
 //!   are merged in every way;
 //! - **positions**: between two consecutive calls, time may pass — none
-//!   (the same instant), or until just after the 1st, 2nd, ... delivery of
-//!   a segment then in flight (the offsets are read from a probe run that
-//!   waits past a retransmission timeout: [`PROBE_GAP_US`]). The witness
+//!   (the same instant), or until after the 1st, 2nd, ... delivery of a
+//!   segment then in flight, at the middle of the interval up to the next
+//!   one (the deliveries are read from a probe run that waits past a
+//!   retransmission timeout: [`PROBE_GAP_US`]). The witness
 //!   writes this as `wait Nus` inside the block, which the runner honours
 //!   without settling the network;
 //! - **delays** (`--delays`): the next segment one host sends, from a
@@ -47,8 +48,8 @@
 //!   other order starts a microsecond apart (before anything arrives), so
 //!   that who sent first is still seen both ways;
 //! - offsets that fall between the same two deliveries are one: only the
-//!   offset just after each delivery is run (a call's effect depends on
-//!   what has arrived, not on the microsecond).
+//!   middle of each interval between deliveries is run (a call's effect
+//!   depends on what has arrived, not on the microsecond).
 //!
 //! Both are counted; [`Report::pruned`] is how many grid schedules the
 //! reduction stands for. Whether it loses a class is measured by running
@@ -881,8 +882,8 @@ impl Explorer {
         }
     }
 
-    /// The offsets just after each delivery in flight once the calls so
-    /// far are made, read from a probe run that makes the next call
+    /// The offsets in the interval after each delivery in flight once the
+    /// calls so far are made, read from a probe run that makes the next call
     /// [`PROBE_GAP_US`] later.
     fn positions(&mut self, plan: &Plan, bp: &BlockPlan) -> Vec<(u64, String)> {
         let i = plan.blocks.len();
@@ -941,22 +942,36 @@ impl Explorer {
             }
         }
         arrivals.sort();
-        let mut out: Vec<(u64, String)> = Vec::new();
+        // Distinct arrival times, with what arrives at each.
+        let mut times: Vec<(u64, String)> = Vec::new();
         for (off, what) in arrivals {
-            let g = off + 1;
-            match out.last_mut() {
-                Some(last) if last.0 == g => {
+            match times.last_mut() {
+                Some(last) if last.0 == off => {
                     last.1.push_str(" and ");
                     last.1.push_str(&what);
                 }
-                _ => out.push((g, what)),
+                _ => times.push((off, what)),
             }
         }
-        out.truncate(self.bounds.max_positions);
-        let mut v: Vec<(u64, String)> = out
-            .into_iter()
-            .map(|(g, what)| (g, format!("+{} (after {what} arrives)", duration_text(g))))
-            .collect();
+        // A call in the interval after each arrival: at its middle (up to
+        // the next arrival, or the probe's offset), not just after the
+        // arrival. On the model every point of the interval is the same
+        // run; a real-time engine, whose calls and timers land
+        // milliseconds off, gets the widest margin on both sides.
+        let mut v: Vec<(u64, String)> = Vec::new();
+        for (i, (t, what)) in times.iter().enumerate().take(self.bounds.max_positions) {
+            let next = times.get(i + 1).map_or(PROBE_GAP_US, |n| n.0);
+            let g = (t + (next - t) / 2).max(t + 1);
+            // In words, the interval: the call lands in it.
+            v.push((
+                g,
+                format!(
+                    "+{}..{} (after {what} arrives)",
+                    duration_text(*t),
+                    duration_text(next)
+                ),
+            ));
+        }
         // And the probe's own offset: after everything in flight, a
         // retransmission timeout included.
         v.push((
