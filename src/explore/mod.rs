@@ -438,6 +438,11 @@ pub struct Class {
     pub witness: String,
     /// Whether the witness, run as a parsed script, reached this class.
     pub reproduced: bool,
+    /// How far (µs) a call of the witness may land from its offset and
+    /// stay between the same two deliveries (`None`: no call is placed
+    /// after a delivery). A real-time engine needs more than its call
+    /// overhead and timer slack here ([`FINE_TIMING_US`]).
+    pub margin_us: Option<u64>,
     cost: (u32, u64, u64),
 }
 
@@ -501,6 +506,10 @@ pub struct Explorer {
     truncated: bool,
     /// Per property broken: schedules, the witness's cost and text.
     violated: BTreeMap<usize, (u64, Cost, String)>,
+    /// Half the width of each interval offset (by its words): how far a
+    /// real-time engine may stray from the witness's offset and stay in
+    /// the interval.
+    margins: BTreeMap<String, u64>,
     /// Per (phase, perturbation, order) key: how many offset choices.
     key_sizes: BTreeMap<String, u64>,
     /// Per class: key -> offsets reaching it.
@@ -622,6 +631,7 @@ impl Explorer {
             unreduced: 0,
             truncated: false,
             violated: BTreeMap::new(),
+            margins: BTreeMap::new(),
             key_sizes: BTreeMap::new(),
             conds: BTreeMap::new(),
         }
@@ -963,14 +973,13 @@ impl Explorer {
             let next = times.get(i + 1).map_or(PROBE_GAP_US, |n| n.0);
             let g = (t + (next - t) / 2).max(t + 1);
             // In words, the interval: the call lands in it.
-            v.push((
-                g,
-                format!(
-                    "+{}..{} (after {what} arrives)",
-                    duration_text(*t),
-                    duration_text(next)
-                ),
-            ));
+            let words = format!(
+                "+{}..{} (after {what} arrives)",
+                duration_text(*t),
+                duration_text(next)
+            );
+            self.margins.insert(words.clone(), (next - t) / 2);
+            v.push((g, words));
         }
         // And the probe's own offset: after everything in flight, a
         // retransmission timeout included.
@@ -1122,9 +1131,16 @@ impl Explorer {
                     conditions: Vec::new(),
                     witness: String::new(),
                     reproduced: false,
+                    margin_us: None,
                     cost,
                 });
             c.cost = cost;
+            c.margin_us = plan
+                .blocks
+                .iter()
+                .flat_map(|b| b.gaps.iter())
+                .filter_map(|g| self.margins.get(&g.1).copied())
+                .min();
             c.witness = w.clone();
             witness = Some(w);
         }
@@ -1498,7 +1514,15 @@ fn verify_one(n: usize, c: &Class, engine: EngineKind, path: &str, opts: &RunOpt
             };
             let mut verbs = BTreeMap::new();
             collect_verbs(&script.steps, &mut verbs);
-            let fine_timing = fine_timing(&script.steps);
+            let mut fine_timing = fine_timing(&script.steps);
+            if let Some(m) = c.margin_us
+                && m < FINE_TIMING_US
+            {
+                fine_timing.push(format!(
+                    "a call within {} of its offset, between two deliveries",
+                    duration_text(m)
+                ));
+            }
             match crate::run(&script, engine, opts) {
                 Ok(t) => {
                     let got = summarize(&t, &verbs).outcome;
