@@ -54,6 +54,7 @@ pub mod compare;
 pub mod drill;
 pub mod engine;
 pub mod explain;
+pub mod explore;
 pub mod fuzz;
 pub mod ladder;
 pub mod limits;

@@ -35,6 +35,7 @@ use cli::progress;
   finrst compare sim/seed000-epollout-unread.sim --engines model,linux
   finrst conform sim --format json
   finrst fuzz --engines model,linux --seed 1 --count 200 --out fuzz-out
+  finrst explore sim/race-keepalive-idle-close.sim --faults 1 --delays
 
 Exit codes: 0 ok, 1 an expectation failed (or the engines differ), 2 bad input or the engine could not run.")]
 struct Cli {
@@ -88,6 +89,15 @@ enum Cmd {
     /// script line, what was expected and what was sent. Exit 0 when all
     /// pass.
     Drill(DrillArgs),
+    /// Explore the schedule space of a scenario on the model: the
+    /// interleavings of its `together { }` blocks, where each call falls
+    /// between deliveries, optionally delayed or lost segments and timer
+    /// phases. Prints the outcome classes, how many schedules reach each,
+    /// the timing that leads there and a witness .sim per class; checks
+    /// `expect always|never` lines over every schedule. Exit 0 when every
+    /// property holds (and, with --verify, every witness reaches its class
+    /// on that engine), 1 when not.
+    Explore(cli::explore::ExploreArgs),
     /// Regenerate the book's traces, ladders, tables and scenario pages
     /// (book/src/generated/, and the end of book/src/SUMMARY.md) from sim/;
     /// with --check, only report stale files (exit 1 if any). A
@@ -397,6 +407,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Cmd::Conform(a) => conform(&a),
         Cmd::Fuzz(a) => fuzz(&a),
         Cmd::Drill(a) => drill(&a),
+        Cmd::Explore(a) => cli::explore::explore(&a),
         Cmd::BookGen { check, root } => book_gen(check, &root),
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "finrst", &mut std::io::stdout());

@@ -478,19 +478,32 @@ impl<'a> Runner<'a> {
                 self.settle();
             }
             StepKind::Together(steps) => {
-                let mut resolved = Vec::new();
-                let mut cs = Vec::new();
-                for s in steps {
-                    if let StepKind::Call(c) = &s.kind {
-                        resolved.push(self.resolve(s, c)?);
-                        cs.push((s, c));
+                // The calls between two `wait`s (or faults) are made at
+                // one instant; a `wait` lets time (and the network) run
+                // without settling, a fault applies to what the calls
+                // after it send. Without either this is one group.
+                let mut rest: &[Step] = steps;
+                while !rest.is_empty() {
+                    let n = rest
+                        .iter()
+                        .position(|s| !matches!(s.kind, StepKind::Call(_)))
+                        .unwrap_or(rest.len());
+                    let (group, after) = rest.split_at(n);
+                    if !group.is_empty() {
+                        self.together(group)?;
                     }
-                }
-                let outs = self.engine.call_together(&resolved);
-                for ((s, c), (out, (_, name, call, _))) in
-                    cs.into_iter().zip(outs.into_iter().zip(resolved.iter()))
-                {
-                    self.record(s, c, name, call, out);
+                    match after.first().map(|s| &s.kind) {
+                        Some(StepKind::Wait { us }) => {
+                            let left = self.horizon.saturating_sub(self.engine.now_us());
+                            self.engine.wait((*us).min(left));
+                        }
+                        Some(StepKind::Fault { host, fault }) => {
+                            let h = self.host(host);
+                            self.engine.fault(h, fault)?;
+                        }
+                        _ => {}
+                    }
+                    rest = after.get(1..).unwrap_or(&[]);
                 }
                 self.settle();
             }
@@ -531,6 +544,25 @@ impl<'a> Runner<'a> {
         }
         if let Some(k) = self.sink.as_mut() {
             k.step_done();
+        }
+        Ok(())
+    }
+
+    /// Calls made at one instant ([`Engine::call_together`]), recorded.
+    fn together(&mut self, group: &[Step]) -> Result<(), RunError> {
+        let mut resolved = Vec::new();
+        let mut cs = Vec::new();
+        for s in group {
+            if let StepKind::Call(c) = &s.kind {
+                resolved.push(self.resolve(s, c)?);
+                cs.push((s, c));
+            }
+        }
+        let outs = self.engine.call_together(&resolved);
+        for ((s, c), (out, (_, name, call, _))) in
+            cs.into_iter().zip(outs.into_iter().zip(resolved.iter()))
+        {
+            self.record(s, c, name, call, out);
         }
         Ok(())
     }

@@ -533,6 +533,14 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             }
             continue;
         }
+        // `expect always ...` / `expect never ...`: a property over every
+        // schedule of the scenario, which `finrst explore` checks
+        // (crate::explore); one run has no schedules to range over.
+        if head == "expect"
+            && matches!(l.toks.get(1).map(|t| &t.tok), Some(Tok::Word(w)) if w == "always" || w == "never")
+        {
+            continue;
+        }
         if head == "horizon" {
             l.pos += 1;
             script.horizon_us = Some(l.duration()?);
@@ -615,12 +623,19 @@ pub fn parse(file: &str, text: &str) -> Result<Script, ScriptError> {
             kind,
         };
         match blocks.last_mut() {
+            // Besides calls, a `wait` (time passes between two calls, the
+            // network with it: how `finrst explore` writes a call that
+            // falls between two deliveries) and a fault (on the segments
+            // the calls after it send).
             Some(b) if b.kind == Block::Together => match step.kind {
-                StepKind::Call(_) => b.steps.push(step),
+                StepKind::Call(_) | StepKind::Wait { .. } | StepKind::Fault { .. } => {
+                    b.steps.push(step)
+                }
                 _ => {
-                    return Err(
-                        l.err_at(0, "a socket call (only calls may stand in `together { }`)")
-                    );
+                    return Err(l.err_at(
+                        0,
+                        "a socket call, `wait` or fault (only these may stand in `together { }`)",
+                    ));
                 }
             },
             // The run is the same under every policy; only what is checked
