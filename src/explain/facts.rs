@@ -183,6 +183,11 @@ pub struct ConnFacts {
     pub ip_version: u8,
     /// The side that sent the previous segment.
     prev_side: Option<usize>,
+    /// After the first RST, the connection went on: a SYN-ACK, or data
+    /// acknowledged by an ACK (not an RST) from the other side.
+    pub after_first_rst_continued: bool,
+    /// After the first RST: the highest data end per side (relative).
+    after_rst_data_end: [Option<u32>; 2],
     isn: [Option<u32>; 2],
     fins: [bool; 2],
     ended: bool,
@@ -222,6 +227,8 @@ impl ConnFacts {
             absolute: p.absolute,
             ip_version: p.ip.version,
             prev_side: None,
+            after_first_rst_continued: false,
+            after_rst_data_end: [None, None],
             isn: [None, None],
             fins: [false, false],
             ended: false,
@@ -336,6 +343,22 @@ impl ConnFacts {
             self.fins[s] = true;
             if self.fins == [true, true] {
                 self.ended = true;
+            }
+        }
+        if self.first_rst.is_some() && !f.rst() {
+            if f.syn() && f.ack() {
+                self.after_first_rst_continued = true;
+            }
+            if p.len > 0 {
+                let end = seen.seq.map(|q| q.wrapping_add(p.len));
+                self.after_rst_data_end[s] = self.after_rst_data_end[s].max(end);
+            }
+            // The other side acknowledges data sent after the RST.
+            if let (Some(e), Some(a)) = (self.after_rst_data_end[1 - s], seen.ack)
+                && a >= e
+                && f.ack()
+            {
+                self.after_first_rst_continued = true;
             }
         }
         if self.first_rst.is_none() {

@@ -174,7 +174,11 @@ pub(super) fn suspect(rst: &RstSeen, sender: &Side) -> Vec<String> {
             "its TTL is {t}, while every other segment from that address came with TTL {usual}"
         ));
     }
-    if let (Some(id), Some(last)) = (rst.seg.ip_id, sender.last_ip_id)
+    // The IP ID only supports a TTL that differs: Linux sends its
+    // no-socket and TIME_WAIT resets with ID 0, and Windows counts IDs per
+    // host, across connections, so an ID alone proves nothing.
+    if let (false, Some(id), Some(last)) = (why.is_empty(), rst.seg.ip_id, sender.last_ip_id)
+        && id != 0
         && sender.max_id_step < 64
         && sender.segments > 2
     {
@@ -380,6 +384,29 @@ fn explain_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits, r: usize, rs
     let acked_data = acked_bytes(acked_by_r, ps);
     let handshake_seen = rs.syn.is_some() && ps.syn.is_some();
 
+    // Did the connection carry on after it? Then it ended nothing.
+    if fa.after_first_rst_continued {
+        conn.cause_id = Cause::Injected;
+        conn.cause = format!(
+            "an RST from {rn} ({}) that did not end the connection: both sides carried on \
+             after it, so it was out of window, forged by a middlebox or an injector, or \
+             ignored (RFC 5961 3.2: an RST not at rcv_nxt only draws a challenge ACK)",
+            rst.place()
+        );
+        conn.why = "A reset the receiver accepts ends the connection at once; one whose seq \
+                    is not exactly rcv_nxt is answered with a challenge ACK and dropped \
+                    (tcp_validate_incoming, tcp_send_challenge_ack), and one that answers a \
+                    SYN with the wrong ack is ignored in SYN_SENT (tcp_rcv_synsent_state_process)."
+            .into();
+        conn.evidence.push(format!(
+            "segments after the RST carry new data or a new handshake step ({} in all after it)",
+            fa.packets - 1 - rst.pos
+        ));
+        conn.cannot_tell
+            .push("how the connection ended after it: see the later segments and RSTs".into());
+        return;
+    }
+
     // Did the RST come from the host it names at all?
     if let Some(first) = fa.rsts.first() {
         let why = suspect(first, rs);
@@ -579,6 +606,15 @@ fn explain_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits, r: usize, rs
             "whether {rn}'s program called close() or shutdown(SHUT_WR) then close(), or \
              exited"
         ));
+        add_scenarios(
+            conn,
+            &[
+                Sim::RaceKeepaliveIdleClose,
+                Sim::RaceEarly413UnreadBody,
+                Sim::RaceLingeringCloseLastWrite,
+                Sim::RaceExitWhilePeerWrites,
+            ],
+        );
         return;
     }
 
@@ -799,15 +835,28 @@ fn explain_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits, r: usize, rs
                     CLOSE and sends RST (tcp_send_active_reset: seq = snd_nxt, ack = rcv_nxt) \
                     instead of FIN, so the peer learns that data was lost (RFC 2525 2.17)."
             .into();
-        conn.evidence.push(format!(
-            "{pn} sent {} ({}); {rn} acknowledged {} (ack {})",
-            plural(ps.data, "byte"),
-            ps.first_data
-                .as_ref()
-                .map_or("not captured".into(), Seen::place),
-            if ps.data == 1 { "it" } else { "them" },
-            acked_by_r.map_or("?".into(), |x| x.to_string())
-        ));
+        conn.evidence.push(if acked_data > ps.data {
+            format!(
+                "{rn} acknowledged {} from {pn} (ack {}), {} of them in the capture",
+                plural(acked_data, "byte"),
+                acked_by_r.map_or("?".into(), |x| x.to_string()),
+                ps.data
+            )
+        } else {
+            format!(
+                "{pn} sent {} (from {}); {rn} acknowledged {} (ack {})",
+                plural(ps.data, "byte"),
+                ps.first_data.as_ref().map_or("?".into(), Seen::place),
+                if acked_data < ps.data {
+                    format!("{acked_data} of them")
+                } else if ps.data == 1 {
+                    "it".into()
+                } else {
+                    "them".into()
+                },
+                acked_by_r.map_or("?".into(), |x| x.to_string())
+            )
+        });
         conn.cannot_tell.push(format!(
             "how much {rn}'s program read: the capture shows what its kernel acknowledged, \
              not what recv() returned; one unread byte is enough"
@@ -1033,11 +1082,16 @@ fn explain_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits, r: usize, rs
         "{pn} sent no data {rn} could have left unread ({} acknowledged)",
         plural(acked_data, "byte")
     ));
-    conn.cannot_tell.push(
+    conn.cannot_tell.push(if lim.mid_stream {
+        "a RST after unread data and an abortive close look alike; the capture began \
+         mid-connection, so what was received before it is unknown and unread data is as \
+         likely"
+            .into()
+    } else {
         "a RST after unread data and an abortive close look alike when nothing was \
          received; here nothing was, so SO_LINGER {1, 0} is the likely one"
-            .into(),
-    );
+            .into()
+    });
     conn.cannot_tell.push(
         "whether it was close() with SO_LINGER {1, 0} or connect(AF_UNSPEC): both run \
          tcp_disconnect and send the same R. (disconnect)"
@@ -1206,7 +1260,7 @@ fn explain_no_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits) {
                      exiting"
                         .into(),
                 );
-                add_scenarios(conn, &[Sim::CloseSimultaneous]);
+                add_scenarios(conn, &[Sim::CloseSimultaneous, Sim::RaceSimultaneousClose]);
                 return;
             }
             conn.cause_id = Cause::NormalClose;
@@ -1401,6 +1455,8 @@ fn explain_no_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits) {
                     Sim::FinWait2Timeout,
                     Sim::Seed001ShutdownWr,
                     Sim::SiocinqFin,
+                    Sim::RaceEarly413LingeringClose,
+                    Sim::RaceLingerTimeoutLastAck,
                     Sim::ExitLingerIgnored,
                     Sim::CloseLingerTimeout,
                     Sim::Seed003LingerTimeout,

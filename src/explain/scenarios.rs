@@ -285,6 +285,48 @@ pub const BUILT_TO_SHOW: &[BuiltToShow] = &[
         "the urgent byte read with MSG_OOB still counts as unread: R.",
     ),
     row(
+        Sim::RaceEarly413LingeringClose,
+        Cause::HalfClosed,
+        "half-closed",
+        "race: an early 413 with nginx-style lingering close",
+    ),
+    row(
+        Sim::RaceEarly413UnreadBody,
+        Cause::DataAfterFin,
+        "wrote after",
+        "race: an early 413 while the request body still comes",
+    ),
+    row(
+        Sim::RaceExitWhilePeerWrites,
+        Cause::DataAfterFin,
+        "wrote after",
+        "race: a process exits while its peer writes",
+    ),
+    row(
+        Sim::RaceKeepaliveIdleClose,
+        Cause::DataAfterFin,
+        "wrote after",
+        "race: the idle-close FIN crosses a keep-alive request",
+    ),
+    row(
+        Sim::RaceLingerTimeoutLastAck,
+        Cause::HalfClosed,
+        "half-closed",
+        "race: SO_LINGER {1, N} expiring against the last ACK",
+    ),
+    row(
+        Sim::RaceLingeringCloseLastWrite,
+        Cause::DataAfterFin,
+        "wrote after",
+        "race: a lingering close against the peer's last write",
+    ),
+    row(
+        Sim::RaceSimultaneousClose,
+        Cause::SimultaneousClose,
+        "simultaneous close",
+        "race: which side gets TIME_WAIT",
+    ),
+    row(
         Sim::RcvbufListener,
         Cause::ZeroWindowRst,
         "zero window then RST",

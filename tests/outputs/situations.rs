@@ -414,3 +414,56 @@ fn a_big_text_report_details_only_what_did_not_close_normally() {
     assert_eq!(terse.lines().filter(|l| l.contains(" <-> ")).count(), 80);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_ip_id_of_zero_on_a_bare_rst_is_linux_not_an_injector() {
+    // Linux's no-socket reset goes out with IP ID 0, same TTL.
+    let mut s = handshake();
+    s.push(seg(true, "F.", 1, 1, 0, 10));
+    s.push(seg(false, ".", 1, 2, 0, 11));
+    s.push(seg(false, "P.", 1, 2, 10, 12));
+    s.push(seg(true, "R", 2, 0, 0, 13));
+    let mut packets: Vec<Packet> = s
+        .iter()
+        .enumerate()
+        .map(|(i, x)| packet(i, x, [64, 64]))
+        .collect();
+    for (i, p) in packets.iter_mut().enumerate() {
+        p.ip.id = Some(if p.flags.rst() { 0 } else { 1000 + i as u16 });
+    }
+    let r = explain_packets("built", "test", packets, Vec::new());
+    assert_eq!(
+        r.connections[0].cause_id,
+        Cause::DataAfterFin,
+        "{}",
+        r.to_text()
+    );
+}
+
+#[test]
+fn an_rst_the_connection_survives_did_not_end_it() {
+    let mut s = handshake();
+    s.push(seg(true, "R.", 1, 1, 0, 3));
+    s.push(seg(true, "P.", 1, 1, 100, 4));
+    s.push(seg(false, ".", 1, 101, 0, 5));
+    let r = explain(&s);
+    let c = &r.connections[0];
+    assert_eq!(c.cause_id, Cause::Injected, "{}", r.to_text());
+    assert!(
+        c.cause.contains("did not end the connection"),
+        "{}",
+        c.cause
+    );
+}
+
+#[test]
+fn a_lone_rst_mid_stream_does_not_prefer_linger_zero() {
+    let r = explain(&[seg(true, "R.", 5000, 9000, 0, 0)]);
+    let c = &r.connections[0];
+    assert!(
+        c.cannot_tell.iter().any(|t| t.contains("mid-connection")),
+        "{}",
+        r.to_text()
+    );
+    assert!(!c.cannot_tell.iter().any(|t| t.contains("likely one")));
+}
