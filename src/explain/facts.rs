@@ -183,6 +183,7 @@ pub struct ConnFacts {
     pub ip_version: u8,
     /// The side that sent the previous segment.
     prev_side: Option<usize>,
+    crafted: Option<Seen>,
     /// After the first RST, the connection went on: a SYN-ACK, or data
     /// acknowledged by an ACK (not an RST) from the other side.
     pub after_first_rst_continued: bool,
@@ -227,6 +228,7 @@ impl ConnFacts {
             absolute: p.absolute,
             ip_version: p.ip.version,
             prev_side: None,
+            crafted: None,
             after_first_rst_continued: false,
             after_rst_data_end: [None, None],
             isn: [None, None],
@@ -244,6 +246,14 @@ impl ConnFacts {
     /// A fresh SYN on the same endpoints then starts a new connection.
     pub fn ended(&self) -> bool {
         self.ended
+    }
+
+    /// Whether a SYN is this connection's own SYN again (its opener, its
+    /// ISN): a retransmission of the same attempt, not a new connection.
+    /// Wireshark keeps such a SYN in the same `tcp.stream` too.
+    pub fn same_syn(&self, p: &Packet) -> bool {
+        let s = self.side_of(p);
+        self.opener == Some(s) && p.seq.is_some() && self.isn[s] == p.seq
     }
 
     /// The ISN of a direction, or the number its first byte is counted
@@ -345,6 +355,9 @@ impl ConnFacts {
                 self.ended = true;
             }
         }
+        if self.crafted.is_none() && ((f.syn() && (f.fin() || f.rst())) || (f.fin() && f.rst())) {
+            self.crafted = Some(seen.clone());
+        }
         if self.first_rst.is_some() && !f.rst() {
             if f.syn() && f.ack() {
                 self.after_first_rst_continued = true;
@@ -368,6 +381,12 @@ impl ConnFacts {
             }
         }
         self.last = seen;
+    }
+
+    /// Flags no TCP stack sends together (SYN with FIN or RST, FIN with
+    /// RST): the first segment with such a combination.
+    pub fn crafted(&self) -> Option<&Seen> {
+        self.crafted.as_ref()
     }
 
     /// The per-side facts, before the first RST.

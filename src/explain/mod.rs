@@ -136,6 +136,10 @@ pub enum Cause {
     SynSentClosed,
     /// RST answering a SYN: nothing listening.
     Refused,
+    /// `R` from the connecting side answering an ACK that does not
+    /// acknowledge its SYN (SYN_SENT's reset_and_undo): it goes on
+    /// connecting.
+    SynSentBadAck,
     /// FIN, then `R.` with nothing unread: close() in FIN_WAIT2 with
     /// TCP_LINGER2 < 0, or an abortive close after shutdown(SHUT_WR).
     AbortAfterFin,
@@ -208,8 +212,10 @@ impl Cause {
         use Cause::*;
         match self {
             UnreadData | ShutdownWrThenUnread | LingerZero | ZeroWindowRst | DataAfterFin
-            | NoSocket | SynSentClosed | Refused | AbortAfterFin | Linger2Orphan
-            | FinWait2Expired | ListenerClosed | KeepaliveTimeout | Injected => Ending::Rst,
+            | NoSocket | SynSentClosed | SynSentBadAck | Refused | AbortAfterFin
+            | Linger2Orphan | FinWait2Expired | ListenerClosed | KeepaliveTimeout | Injected => {
+                Ending::Rst
+            }
             NormalClose | SimultaneousClose => Ending::Fin,
             HalfClosed => Ending::HalfClosed,
             ZeroWindowHang | StillOpen | RetransmitTimeout => Ending::Open,

@@ -331,6 +331,14 @@ fn say_limits(conn: &mut Connection, f: &ConnFacts, lim: &Limits) {
             ));
         }
     }
+    if let Some(c) = f.crafted() {
+        conn.capture.push(format!(
+            "{} carries [{}]: no TCP stack sends these flags together; a scanner or a test \
+             tool crafted it, and no kernel path explains it",
+            c.place(),
+            c.flags.tcpdump()
+        ));
+    }
     if f.rst_count > 1 {
         let more = f.rst_count - f.rsts.len() as u64;
         let list: Vec<String> = f
@@ -383,6 +391,48 @@ fn explain_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits, r: usize, rs
     };
     let acked_data = acked_bytes(acked_by_r, ps);
     let handshake_seen = rs.syn.is_some() && ps.syn.is_some();
+
+    // The connecting side, still in SYN_SENT (no SYN-ACK yet), answers
+    // an ACK that does not acknowledge its SYN with R, seq = that ack:
+    // tcp_rcv_synsent_state_process's reset_and_undo (RFC 9293 3.10.7.3).
+    // The socket lives on and retransmits its SYN.
+    if !with_ack
+        && fa.opener == Some(r)
+        && rs.syn.is_some()
+        && ps.syn.is_none()
+        && let Some(ans) = answered
+        && ans.flags.ack()
+        && !ans.flags.syn()
+        && ans.ack != Some(1)
+    {
+        conn.cause_id = Cause::SynSentBadAck;
+        conn.cause = format!(
+            "{rn} was still connecting (SYN_SENT) and {pn} answered its SYN with an ACK that \
+             does not acknowledge it: {rn}'s kernel reset that ACK and kept its connection \
+             attempt{}",
+            if fa.after_first_rst_continued {
+                " (the handshake went on afterwards)"
+            } else {
+                ""
+            }
+        );
+        conn.why = "In SYN_SENT an ACK whose ack is not ISN + 1 is unacceptable: \
+                    tcp_rcv_synsent_state_process() answers it with a reset whose seq is that \
+                    ack and drops it, and the socket keeps retransmitting its SYN (RFC 9293 \
+                    3.10.7.3). Such an ACK comes from a peer holding stale state for the same \
+                    endpoints (an old connection it still believes in), or a challenge ACK."
+            .into();
+        conn.evidence.push(format!(
+            "{pn}'s {} ({}) answered {rn}'s SYN, and the R carries its ack",
+            ans.text(),
+            ans.place()
+        ));
+        conn.cannot_tell.push(format!(
+            "why {pn} had state for these endpoints: an old connection it had not closed, or a \
+             middlebox answering for it"
+        ));
+        return;
+    }
 
     // Did the connection carry on after it? Then it ended nothing.
     if fa.after_first_rst_continued {
@@ -1231,6 +1281,33 @@ fn explain_no_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits) {
                 (Some(q), Some(ak)) => ak < q.wrapping_add(first_fin.len).wrapping_add(1),
                 _ => false,
             };
+            let unacked = [first, second]
+                .into_iter()
+                .find(|&z| sides[z].fin_acked_by_peer.is_none() && sides[z].fin_count > 1);
+            if let (true, Some(z)) = (crossed, unacked) {
+                let (zn, on) = (&names[z], &names[1 - z]);
+                conn.cause_id = Cause::SimultaneousClose;
+                conn.cause = format!(
+                    "the FINs crossed, but {zn}'s FIN was never acknowledged (sent {} times): \
+                     {on} was gone, or what {zn} sent no longer reached it; {zn} retransmits \
+                     until it gives up (tcp_orphan_retries, tcp_retries2)",
+                    sides[z].fin_count
+                );
+                conn.why = "In a simultaneous close each FIN is acknowledged and both sides \
+                            reach TIME_WAIT; a FIN that is retransmitted and never acknowledged \
+                            means the other side (or the path to it) stopped answering."
+                    .into();
+                conn.evidence.push(format!(
+                    "{zn}'s FIN ({}) was sent {} times with no ACK of it in the capture",
+                    sides[z].fin.as_ref().map_or("?".into(), Seen::place),
+                    sides[z].fin_count
+                ));
+                conn.cannot_tell.push(format!(
+                    "whether {on}'s host went away or only the capture or the path lost the ACKs"
+                ));
+                add_scenarios(conn, &[Sim::CloseSimultaneous, Sim::DropFinRetransmit]);
+                return;
+            }
             if crossed {
                 conn.cause_id = Cause::SimultaneousClose;
                 conn.cause = format!(

@@ -249,7 +249,7 @@ impl<F: FnMut(Connection)> Tracker<F> {
         self.key.push_str(hi);
         let fresh_syn = p.flags.syn() && !p.flags.ack();
         match self.live.get_mut(self.key.as_str()) {
-            Some(l) if !(fresh_syn && l.facts.ended()) => {
+            Some(l) if !(fresh_syn && l.facts.ended() && !l.facts.same_syn(&p)) => {
                 let was_ended = l.facts.ended();
                 l.facts.push(&p);
                 l.last_ns = p.time_ns.or(l.last_ns);

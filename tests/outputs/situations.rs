@@ -467,3 +467,45 @@ fn a_lone_rst_mid_stream_does_not_prefer_linger_zero() {
     );
     assert!(!c.cannot_tell.iter().any(|t| t.contains("likely one")));
 }
+
+#[test]
+fn a_reset_from_syn_sent_is_the_connecting_socket_not_a_gone_one() {
+    // SYN; a stale ACK (ack 7777, not ISN + 1); the client's R carries
+    // that ack; the same SYN again completes the handshake.
+    let r = explain(&[
+        seg(true, "S", 0, 0, 0, 0),
+        seg(false, ".", 300, 7777, 0, 1),
+        seg(true, "R", 7777, 0, 0, 2),
+        seg(true, "S", 0, 0, 0, 1000),
+        seg(false, "S.", 0, 1, 0, 1001),
+        seg(true, ".", 1, 1, 0, 1002),
+    ]);
+    assert_eq!(r.connections.len(), 1, "{}", r.to_text());
+    let c = &r.connections[0];
+    assert_eq!(c.cause_id, Cause::SynSentBadAck, "{}", r.to_text());
+    assert!(c.cause.contains("went on"), "{}", c.cause);
+}
+
+#[test]
+fn crossed_fins_with_one_never_acknowledged_are_not_two_time_waits() {
+    let mut s = handshake();
+    s.push(seg(true, "F.", 1, 1, 0, 10));
+    s.push(seg(false, "F.", 1, 1, 0, 10));
+    s.push(seg(false, ".", 2, 2, 0, 11));
+    s.push(seg(false, "F.", 1, 2, 0, 300));
+    s.push(seg(false, "F.", 1, 2, 0, 900));
+    let r = explain(&s);
+    let c = &r.connections[0];
+    assert!(c.cause.contains("never acknowledged"), "{}", r.to_text());
+}
+
+#[test]
+fn impossible_flags_are_called_crafted() {
+    let r = explain(&[seg(true, "SR", 0, 0, 0, 0)]);
+    let c = &r.connections[0];
+    assert!(
+        c.capture.iter().any(|n| n.contains("crafted")),
+        "{}",
+        r.to_text()
+    );
+}
