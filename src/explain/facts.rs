@@ -405,7 +405,8 @@ impl ConnFacts {
             self.sides[1 - s].fin_acked_by_peer = Some(r.clone());
         }
         if self.sides[1 - s].first_keepalive.is_some() {
-            self.sides[1 - s].peer_after_keepalive += 1;
+            let k = &mut self.sides[1 - s].peer_after_keepalive;
+            *k = k.saturating_add(1);
         }
         let me = &mut self.sides[s];
         me.segments += 1;
@@ -430,16 +431,20 @@ impl ConnFacts {
             && me.syn.is_some()
             && (r.seq == Some(next.wrapping_sub(1)) || repeats_itself)
         {
-            me.keepalives += 1;
+            me.keepalives = me.keepalives.saturating_add(1);
             if me.first_keepalive.is_none() {
                 me.first_keepalive = Some(r.clone());
             }
         }
         if p.len > 1
-            && r.seq
-                .is_some_and(|q| q.wrapping_add(p.len) <= next && next - q < 1 << 30)
+            && r.seq.is_some_and(|q| {
+                // Entirely before the next new byte, and not by a
+                // wrapped-around distance.
+                let back = next.wrapping_sub(q);
+                back >= p.len && back < 1 << 30
+            })
         {
-            me.retransmits += 1;
+            me.retransmits = me.retransmits.saturating_add(1);
             me.last_retransmit = Some(r.clone());
         }
         if f.syn() && me.syn.is_none() {
@@ -470,8 +475,8 @@ impl ConnFacts {
             if let Some(q) = r.seq {
                 let seen_end = me.data.wrapping_add(1);
                 if q > seen_end && q - seen_end < 1 << 30 {
-                    me.holes += 1;
-                    me.hole_bytes += u64::from(q - seen_end);
+                    me.holes = me.holes.saturating_add(1);
+                    me.hole_bytes = me.hole_bytes.saturating_add(u64::from(q - seen_end));
                 }
             }
             let end_rel = r.seq.map(|q| q.wrapping_add(p.len).saturating_sub(1));
@@ -489,14 +494,14 @@ impl ConnFacts {
             }
         }
         if peer_zero && !f.rst() && !f.syn() {
-            me.probes += 1;
+            me.probes = me.probes.saturating_add(1);
         }
         if peer_fin.is_some() {
-            me.after_peer_fin += 1;
+            me.after_peer_fin = me.after_peer_fin.saturating_add(1);
             me.after_peer_fin_ack |= f.ack();
         }
         if f.fin() {
-            me.fin_count += 1;
+            me.fin_count = me.fin_count.saturating_add(1);
             me.last_fin_pos = Some(r.pos);
             match &me.fin {
                 None => me.fin = Some(r.clone()),

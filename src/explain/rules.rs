@@ -951,12 +951,12 @@ fn explain_rst(conn: &mut Connection, fa: &ConnFacts, lim: &Limits, r: usize, rs
         // ack = data + SYN + FIN: the FIN came in before the RST went out,
         // so the socket closed from CLOSE_WAIT. __tcp_close tests the
         // receive queue, not the state: the peer's close does not save it.
-        let peer_fin_acked = ps.fin.is_some() && acked_by_r == Some(ps.data + 2);
+        let peer_fin_acked = ps.fin.is_some() && acked_by_r == Some(ps.data.saturating_add(2));
         if peer_fin_acked {
             conn.evidence.push(format!(
                 "the RST acknowledges {pn}'s FIN too (ack {}): {rn} was in CLOSE_WAIT; a peer \
                  that has closed does not make a FIN possible, the unread bytes still do",
-                ps.data + 2
+                ps.data.saturating_add(2)
             ));
         }
         let r_opened = conn.opened_by.as_deref() == Some(rn.as_str());

@@ -509,3 +509,52 @@ fn impossible_flags_are_called_crafted() {
         r.to_text()
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+    /// Any sequence of segments — any flags, numbers near the wrap,
+    /// lengths, windows, TTLs, IDs, times going backwards — is explained
+    /// without a panic, and every connection gets a cause in words.
+    #[test]
+    fn any_segments_are_explained_without_a_panic(
+        segs in proptest::collection::vec(
+            (
+                proptest::prelude::any::<bool>(),
+                proptest::prelude::any::<u8>(),
+                proptest::prelude::any::<u32>(),
+                proptest::prelude::any::<u32>(),
+                0u32..70_000,
+                proptest::prelude::any::<(u16, u8, u16, u64)>(),
+                proptest::option::of(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)),
+            ),
+            1..40,
+        )
+    ) {
+        let packets: Vec<Packet> = segs
+            .iter()
+            .enumerate()
+            .map(|(i, (c, fl, seq, ack, len, (win, ttl, id, t), payload))| Packet {
+                index: i + 1,
+                line: None,
+                time_ns: Some(*t),
+                time_text: String::new(),
+                src: if *c { C } else { S }.into(),
+                dst: if *c { S } else { C }.into(),
+                flags: Flags(*fl),
+                seq: Some(*seq),
+                ack: Some(*ack),
+                win: Some(u32::from(*win)),
+                len: *len,
+                absolute: true,
+                ip: IpInfo { version: 4, ttl: Some(*ttl), id: Some(*id), df: None },
+                options: TcpOptions::default(),
+                rst_payload: payload.clone().map(Into::into),
+            })
+            .collect();
+        let r = explain_packets("random", "test", packets, Vec::new());
+        for c in &r.connections {
+            proptest::prop_assert!(!c.cause.is_empty(), "{}", r.to_text());
+        }
+        let _ = r.to_json();
+    }
+}
